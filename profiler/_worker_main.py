@@ -1,0 +1,105 @@
+"""The worker process's main loop (runs in a spawned child; see :mod:`profiler.worker`)."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import resource
+import time
+import traceback
+from typing import Any
+
+M_TRIM_THRESHOLD = -1
+M_MMAP_THRESHOLD = -3
+
+
+def pin_malloc() -> bool:
+    """Keep freed heap memory in the process (glibc ``mallopt``).
+
+    By default glibc serves large blocks with ``mmap`` and returns freed memory to the OS, with thresholds that
+    adapt to the allocation history of the process. Blocks with large activations then page-fault on every
+    invocation in some processes and not in others: the min of one process was 1.7-2x another's for a 27 ms
+    block on this CPU. Fixing both thresholds high makes every invocation reuse the same warm pages.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    ok = libc.mallopt(M_MMAP_THRESHOLD, ctypes.c_int(2**31 - 1)) == 1
+    return bool(ok and libc.mallopt(M_TRIM_THRESHOLD, ctypes.c_int(2**31 - 1)) == 1)
+
+
+def _is_oom(exc: BaseException) -> bool:
+    if isinstance(exc, MemoryError):
+        return True
+    name = type(exc).__name__
+    msg = str(exc).lower()
+    return name == "OutOfMemoryError" or "out of memory" in msg or "can't allocate memory" in msg
+
+
+def _short(exc: BaseException) -> str:
+    msg = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {msg[:300]}" if msg else type(exc).__name__
+
+
+def measure_one(device: Any, family: Any, config: dict[str, Any], protocol: Any) -> dict[str, Any]:
+    """Build, warm up and time one block in this process; returns the result message body."""
+    import torch
+
+    from profiler.protocol import run_protocol
+
+    t0 = time.perf_counter()
+    cfg = family.validate(config)
+    module = family.build(cfg).to(device.torch_device).eval()
+    x = family.make_input(cfg, batch_size=device.batch_size, device=device.torch_device)
+    build_s = time.perf_counter() - t0
+    with torch.inference_mode():
+        before = device.state()
+        timing = run_protocol(protocol, lambda: module(x), device.timer())
+        device.synchronize()
+        after = device.state()
+    total_s = time.perf_counter() - t0
+    del module, x
+    return {"timing": timing.as_dict(), "build_s": build_s, "total_s": total_s,
+            "device_state": {"before": before, "after": after} if before or after else {}}
+
+
+def worker_main(conn: Any, device: Any, memory_limit: int | None) -> None:
+    """Set the process up, report the fingerprint, then answer measurement jobs until told to stop."""
+    malloc_pinned = pin_malloc()
+    if memory_limit:
+        resource.setrlimit(resource.RLIMIT_AS, (memory_limit, memory_limit))
+    try:
+        import torch
+
+        device.setup()
+        fp = device.fingerprint()
+    except BaseException as exc:  # report set-up failures to the parent instead of dying silently
+        conn.send(("setup_failed", _short(exc)))
+        return
+    conn.send(("ready", {"fingerprint": fp, "pid": os.getpid(), "malloc_pinned": malloc_pinned}))
+    while True:
+        try:
+            msg = conn.recv()
+        except (EOFError, OSError):
+            return
+        if msg[0] == "stop":
+            return
+        _, family, config, protocol = msg
+        fatal = False
+        try:
+            conn.send(("ok", measure_one(device, family, config, protocol)))
+        except BaseException as exc:
+            if isinstance(exc, KeyboardInterrupt | SystemExit):
+                raise
+            oom = _is_oom(exc)
+            reason = ("out of memory: " if oom else "") + _short(exc)
+            cuda_error = getattr(torch, "AcceleratorError", RuntimeError)
+            # after a CUDA error other than out-of-memory the context is unusable: restart the worker
+            fatal = device.kind == "cuda" and not oom and isinstance(exc, cuda_error) and "cuda" in str(exc).lower()
+            conn.send(("failed", {"reason": reason, "oom": oom, "traceback": traceback.format_exc(limit=8)}))
+            if oom and device.kind == "cuda":
+                torch.cuda.empty_cache()
+        # no gc.collect() after a job: it costs ~0.1 s with torch loaded; blocks are freed by refcount
+        if fatal:
+            return

@@ -1,0 +1,163 @@
+"""The block-family contract, analytic counts and the family registry.
+
+A block family is a name, a :class:`~profiler.space.Space`, ``build(config) -> torch.nn.Module``, the input
+shape for a config and analytic counts (:class:`Counts`). The config <-> block mapping is one-to-one (paper,
+Definitions 1-2). Families are looked up by name through the registry; users register their own with
+:func:`register_family` without touching the package.
+
+Example:
+    >>> from profiler.families import get_family
+    >>> fam = get_family("mbconv")
+    >>> cfg = fam.space.sample(1, seed=0)[0]
+    >>> fam.counts(cfg).params == sum(p.numel() for p in fam.build(cfg).parameters())
+    True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any, ClassVar
+
+from profiler.space import Config, Space, SpaceError
+
+__all__ = ["BlockFamily", "Counts", "FamilyError", "get_family", "list_families", "register_family",
+           "module_counts"]
+
+BYTES_PER_ELEMENT = {"float32": 4, "float16": 2, "bfloat16": 2}
+
+
+class FamilyError(ValueError):
+    """Unknown family name, or a family definition that breaks the contract."""
+
+
+@dataclass(frozen=True)
+class Counts:
+    """Analytic cost counts of one block instance at batch size 1.
+
+    ``macs``: multiply-accumulates of convolutions and linear layers (torch's FLOP counter reports 2 x macs);
+    ``params``: learnable parameters (exactly ``sum(p.numel())`` of the built module);
+    ``bytes_moved``: bytes read and written by each layer (input + output activations + weights), summed;
+    ``layers``: number of convolution and linear layers (the kernels that dominate time).
+    """
+
+    macs: int
+    params: int
+    bytes_moved: int
+    layers: int
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+class BlockFamily:
+    """Base class for block families. Subclasses set ``name`` and ``space`` and implement ``build`` and
+    ``input_shape``; ``counts`` defaults to :func:`module_counts` (measured on the built module), built-in
+    families override it with closed-form counts that the tests check against the module.
+    """
+
+    name: ClassVar[str] = ""
+    space: ClassVar[Space]
+    dtype: str = "float32"
+
+    def build(self, config: Mapping[str, Any]):  # -> torch.nn.Module
+        raise NotImplementedError
+
+    def input_shape(self, config: Mapping[str, Any], batch_size: int = 1) -> tuple[int, ...]:
+        raise NotImplementedError
+
+    def counts(self, config: Mapping[str, Any]) -> Counts:
+        cfg = self.validate(config)
+        return module_counts(self.build(cfg), self.input_shape(cfg))
+
+    # -- helpers shared by every family -------------------------------------------------------------------
+    def validate(self, config: Mapping[str, Any]) -> Config:
+        return self.space.validate(config)
+
+    def key(self, config: Mapping[str, Any]) -> str:
+        return self.space.key(config, family=self.name)
+
+    def make_input(self, config: Mapping[str, Any], batch_size: int = 1, device: str = "cpu", seed: int = 0):
+        import torch
+
+        gen = torch.Generator(device="cpu").manual_seed(seed)
+        x = torch.randn(self.input_shape(config, batch_size), generator=gen)
+        return x.to(device)
+
+    def __repr__(self) -> str:
+        return f"<block family {self.name!r}: {self.space!r}>"
+
+
+def module_counts(module, input_shape: tuple[int, ...], bytes_per_element: int = 4) -> Counts:
+    """Counts of a built module, measured by running it once on zeros (used as the default and by tests).
+
+    MACs come from :class:`torch.utils.flop_counter.FlopCounterMode` (flops / 2); bytes moved are the input,
+    output and parameter bytes of every leaf module; layers are the convolution and linear modules.
+    """
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    moved = 0
+    hooks = []
+
+    def hook(mod, inputs, output):
+        nonlocal moved
+        n = sum(t.numel() for t in inputs if isinstance(t, torch.Tensor))
+        n += output.numel() if isinstance(output, torch.Tensor) else 0
+        n += sum(p.numel() for p in mod.parameters(recurse=False))
+        moved += n * bytes_per_element
+
+    layers = 0
+    for m in module.modules():
+        if isinstance(m, torch.nn.Conv2d | torch.nn.Linear):
+            layers += 1
+        if not list(m.children()):
+            hooks.append(m.register_forward_hook(hook))
+    try:
+        module.eval()
+        counter = FlopCounterMode(display=False)
+        with torch.inference_mode(), counter:
+            module(torch.zeros(input_shape))
+    finally:
+        for h in hooks:
+            h.remove()
+    params = sum(p.numel() for p in module.parameters())
+    return Counts(macs=counter.get_total_flops() // 2, params=params, bytes_moved=moved, layers=layers)
+
+
+_REGISTRY: dict[str, BlockFamily] = {}
+
+
+def register_family(family: BlockFamily, *, replace: bool = False) -> BlockFamily:
+    """Make ``family`` available by name (CLI ``--family``, :func:`get_family`). Returns it."""
+    if not isinstance(family, BlockFamily):
+        raise FamilyError(f"register_family needs a BlockFamily instance, got {type(family).__name__}")
+    if not family.name or not family.name.replace("-", "_").isidentifier():
+        raise FamilyError(f"family name {family.name!r} must be a non-empty identifier (letters, digits, -, _)")
+    if not isinstance(getattr(family, "space", None), Space):
+        raise FamilyError(f"family {family.name!r} has no space (a profiler.space.Space)")
+    if family.name in _REGISTRY and not replace and _REGISTRY[family.name] is not family:
+        raise FamilyError(f"a family named {family.name!r} is already registered (pass replace=True)")
+    _REGISTRY[family.name] = family
+    return family
+
+
+def get_family(name: str) -> BlockFamily:
+    """The registered family called ``name``; the error lists the known names."""
+    from profiler.families import _load_builtins
+
+    _load_builtins()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise FamilyError(f"unknown family {name!r}: known families are {', '.join(list_families())}") from None
+
+
+def list_families() -> list[str]:
+    from profiler.families import _load_builtins
+
+    _load_builtins()
+    return sorted(_REGISTRY)
+
+
+

@@ -1,0 +1,161 @@
+"""The ``mbconv`` family: the MobileNetV2/V3 / EfficientNet inverted residual block.
+
+Layers (batch 1, NCHW, float32), mid = cin * expansion:
+
+- expansion != 1: 1x1 conv cin -> mid (no bias) + BatchNorm2d + act;
+- depthwise k x k conv (stride, padding k // 2, groups = mid, no bias) + BatchNorm2d + act;
+- se: squeeze-excite on mid channels, squeeze width ``make_divisible(mid // 4, 8)`` (at least 8): global
+  average pool -> 1x1 conv (bias) -> ReLU -> 1x1 conv (bias) -> Hardsigmoid (Sigmoid for ``swish``) -> Scale;
+- projection 1x1 conv mid -> cout (no bias) + BatchNorm2d, no activation;
+- residual Add when stride == 1 and cin == cout.
+
+Example:
+    >>> from profiler.families import get_family
+    >>> fam = get_family("mbconv")
+    >>> cfg = {"input_hw": 56, "cin": 24, "cout": 24, "expansion": 6, "kernel": 3, "stride": 1,
+    ...        "se": False, "act": "relu6"}
+    >>> fam.input_shape(cfg)
+    (1, 24, 56, 56)
+    >>> c = fam.counts(cfg)
+    >>> c.macs, c.params, c.layers
+    (15805440, 8208, 3)
+    >>> c.params == sum(p.numel() for p in fam.build(cfg).parameters())
+    True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import nn
+
+from profiler.families._base import BlockFamily, Counts, get_family, register_family
+from profiler.families._layers import (
+    ACTIVATION_LIMIT,
+    ACTIVATIONS,
+    MACS_LIMIT,
+    Add,
+    SqueezeExcite,
+    Tally,
+    make_divisible,
+)
+from profiler.space import Boolean, Categorical, Choice, Constraint, Integer, Space
+
+__all__ = ["MBConv", "MBConvFamily", "mbconv", "se_width"]
+
+
+def se_width(mid: int) -> int:
+    """Squeeze width of the squeeze-excite on ``mid`` channels: ``mid // 4`` rounded to a multiple of 8, >= 8."""
+    return make_divisible(mid // 4, 8)
+
+
+def _tally(cfg: Mapping[str, Any]) -> Tally:
+    """Closed-form walk over the block's leaf modules, in forward order."""
+    hw, cin, cout = cfg["input_hw"], cfg["cin"], cfg["cout"]
+    k, s, e = cfg["kernel"], cfg["stride"], cfg["expansion"]
+    mid = cin * e
+    t = Tally()
+    t.tensor(cin, hw)
+    if e != 1:
+        t.conv(cin, mid, 1, 1, hw)
+        t.bn(mid, hw)
+        t.act(mid, hw)
+    out = t.conv(mid, mid, k, s, hw, groups=mid)
+    t.bn(mid, out)
+    t.act(mid, out)
+    if cfg["se"]:
+        sq = se_width(mid)
+        t.pool(mid, out)
+        t.conv(mid, sq, 1, 1, 1, bias=True)
+        t.act(sq, 1)
+        t.conv(sq, mid, 1, 1, 1, bias=True)
+        t.act(mid, 1)
+        t.scale(mid, out)
+    t.conv(mid, cout, 1, 1, out)
+    t.bn(cout, out)
+    if s == 1 and cin == cout:
+        t.add(cout, out)
+    return t
+
+
+def _activation_size_ok(cfg: Mapping[str, Any]) -> bool:
+    return _tally(cfg).max_activation <= ACTIVATION_LIMIT
+
+
+def _macs_ok(cfg: Mapping[str, Any]) -> bool:
+    return _tally(cfg).macs <= MACS_LIMIT
+
+
+class MBConv(nn.Module):
+    """One inverted residual block; ``expand``, ``se`` and ``add`` are ``None`` where the config has none."""
+
+    def __init__(self, cin: int, cout: int, expansion: int, kernel: int, stride: int, se: bool, act: str) -> None:
+        super().__init__()
+        act_cls = ACTIVATIONS[act]
+        mid = cin * expansion
+        self.expand: nn.Sequential | None = None
+        if expansion != 1:
+            self.expand = nn.Sequential(nn.Conv2d(cin, mid, 1, bias=False), nn.BatchNorm2d(mid), act_cls())
+        self.depthwise = nn.Sequential(
+            nn.Conv2d(mid, mid, kernel, stride=stride, padding=kernel // 2, groups=mid, bias=False),
+            nn.BatchNorm2d(mid),
+            act_cls(),
+        )
+        self.se: SqueezeExcite | None = None
+        if se:
+            self.se = SqueezeExcite(mid, se_width(mid), nn.Sigmoid if act == "swish" else nn.Hardsigmoid)
+        self.project = nn.Sequential(nn.Conv2d(mid, cout, 1, bias=False), nn.BatchNorm2d(cout))
+        self.add: Add | None = Add() if stride == 1 and cin == cout else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = x if self.expand is None else self.expand(x)
+        y = self.depthwise(y)
+        if self.se is not None:
+            y = self.se(y)
+        y = self.project(y)
+        return y if self.add is None else self.add(y, x)
+
+
+class MBConvFamily(BlockFamily):
+    """MobileNetV2/V3 / EfficientNet inverted residual (see the module docstring)."""
+
+    name = "mbconv"
+    space = Space(
+        [
+            Integer("input_hw", 7, 224, log=True),
+            Integer("cin", 8, 1024, step=8, log=True),
+            Integer("cout", 8, 1024, step=8, log=True),
+            Choice("expansion", (1, 3, 4, 6)),
+            Choice("kernel", (3, 5, 7)),
+            Choice("stride", (1, 2)),
+            Boolean("se"),
+            Categorical("act", ("relu", "relu6", "hswish", "swish")),
+        ],
+        [
+            Constraint("activation_size", _activation_size_ok,
+                       f"the largest activation tensor must have at most {ACTIVATION_LIMIT:,} elements "
+                       "(224 x 224 x 64)"),
+            Constraint("macs", _macs_ok, f"the block must cost at most {MACS_LIMIT:.0e} multiply-accumulates"),
+        ],
+    )
+
+    def build(self, config: Mapping[str, Any]) -> MBConv:
+        cfg = self.validate(config)
+        return MBConv(cfg["cin"], cfg["cout"], cfg["expansion"], cfg["kernel"], cfg["stride"], cfg["se"],
+                      cfg["act"]).eval()
+
+    def input_shape(self, config: Mapping[str, Any], batch_size: int = 1) -> tuple[int, int, int, int]:
+        cfg = self.validate(config)
+        return (batch_size, cfg["cin"], cfg["input_hw"], cfg["input_hw"])
+
+    def counts(self, config: Mapping[str, Any]) -> Counts:
+        return _tally(self.validate(config)).counts(self.dtype)
+
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        # Unpickle to the registered instance (also in a fresh worker process).
+        return get_family, (self.name,)
+
+
+mbconv = register_family(MBConvFamily())

@@ -1,0 +1,249 @@
+"""Measurement protocols: how many times a block is run, and which statistics are kept.
+
+Two protocols share one runner (:func:`run_protocol`) and any :class:`Timer` (CPU wall clock or CUDA events):
+
+- :class:`AdaptiveProtocol` (the default): warm up, then time invocations in chunks until the minimum has
+  stopped improving and the median has stopped drifting, bounded by repeat and time caps.
+- :class:`FixedProtocol`: the paper's protocol, N timed invocations after a short warm-up, statistic = min.
+
+Every run returns a :class:`Timing` with min (the paper's statistic), median, p10, p90, mean, n, timed seconds,
+warm-up cost and why it stopped. A timing is *unstable* when the adaptive rule hit a cap before converging or
+when the spread p10/min exceeds ``max_spread`` (a bimodal process); the profiler re-measures those in a fresh
+worker (see :mod:`profiler.worker`).
+
+Example:
+    >>> import time
+    >>> from profiler.protocol import AdaptiveProtocol, CpuTimer, run_protocol
+    >>> t = run_protocol(AdaptiveProtocol(min_seconds=0.01), lambda: time.sleep(0.001), CpuTimer())
+    >>> t.min_ms >= 1.0 and t.n >= 10
+    True
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+__all__ = ["AdaptiveProtocol", "CpuTimer", "FixedProtocol", "MeasurementProtocol", "ProtocolError",
+           "Timer", "Timing", "parse_protocol", "run_protocol"]
+
+PROTOCOL_VERSION = 1
+
+
+class ProtocolError(ValueError):
+    """A protocol parameter is out of its allowed range."""
+
+
+class Timer(Protocol):
+    """Times ``k`` back-to-back invocations of ``fn``, one duration (milliseconds) per invocation."""
+
+    def time(self, fn: Callable[[], Any], k: int) -> list[float]: ...
+
+
+class CpuTimer:
+    """Wall-clock timer: ``time.perf_counter_ns`` around each invocation."""
+
+    def time(self, fn: Callable[[], Any], k: int) -> list[float]:
+        out = []
+        clock = time.perf_counter_ns
+        for _ in range(k):
+            t0 = clock()
+            fn()
+            out.append((clock() - t0) / 1e6)
+        return out
+
+
+def _check(name: str, value: float, low: float, high: float = float("inf"), integer: bool = False) -> None:
+    ok = low <= value <= high and (not integer or float(value).is_integer())
+    if not ok:
+        kind = "an integer" if integer else "a number"
+        raise ProtocolError(f"{name}={value!r} is out of range: expected {kind} in [{low}, {high}]")
+
+
+@dataclass(frozen=True)
+class AdaptiveProtocol:
+    """Warm up, then repeat until the statistic is stable, capped by repeats and seconds.
+
+    Stable means: at least ``min_repeats`` invocations and ``min_seconds`` of timed work, the minimum of the
+    first half of the samples is within ``rel_tol`` of the overall minimum (the second half did not find a
+    faster mode), and the lower quartiles of the two halves agree within ``drift_tol`` (no trend; the quartile
+    rather than the median because interference from other processes fattens the upper half of the samples:
+    medians of two halves differ by 3-6 % on this shared CPU while the minimum is already settled). Warm-up runs at least
+    ``warmup_min`` invocations and ``warmup_seconds`` of work.
+    """
+
+    warmup_min: int = 2
+    warmup_seconds: float = 0.02
+    min_repeats: int = 20
+    min_seconds: float = 0.15
+    max_repeats: int = 2000
+    max_seconds: float = 2.0
+    rel_tol: float = 0.01
+    drift_tol: float = 0.05
+    max_spread: float = 1.25
+    name: str = field(default="adaptive", init=False)
+
+    def __post_init__(self) -> None:
+        _check("warmup_min", self.warmup_min, 0, 10_000, integer=True)
+        _check("warmup_seconds", self.warmup_seconds, 0, 600)
+        _check("min_repeats", self.min_repeats, 2, 1_000_000, integer=True)
+        _check("max_repeats", self.max_repeats, self.min_repeats, 10_000_000, integer=True)
+        _check("min_seconds", self.min_seconds, 0, 600)
+        _check("max_seconds", self.max_seconds, max(self.min_seconds, 1e-3), 86_400)
+        _check("rel_tol", self.rel_tol, 1e-6, 1)
+        _check("drift_tol", self.drift_tol, 1e-6, 1)
+        _check("max_spread", self.max_spread, 1, 100)
+
+    @property
+    def id(self) -> str:
+        """Identifies the protocol in the store (measurements are unique per protocol id)."""
+        return f"adaptive-v{PROTOCOL_VERSION}"
+
+    def suggested_timeout(self) -> float:
+        return 120.0 + 3 * (self.max_seconds + self.warmup_seconds)
+
+    def with_more_warmup(self) -> AdaptiveProtocol:
+        from dataclasses import replace
+
+        return replace(self, warmup_min=max(4, 2 * self.warmup_min), warmup_seconds=max(0.2, 4 * self.warmup_seconds))
+
+    def params(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class FixedProtocol:
+    """The paper's protocol: ``warmup`` untimed then ``repeats`` timed invocations; statistic = min."""
+
+    repeats: int = 10_000
+    warmup: int = 10
+    max_spread: float = 1.25
+    name: str = field(default="fixed", init=False)
+
+    def __post_init__(self) -> None:
+        _check("repeats", self.repeats, 1, 10_000_000, integer=True)
+        _check("warmup", self.warmup, 0, 1_000_000, integer=True)
+        _check("max_spread", self.max_spread, 1, 100)
+
+    @property
+    def id(self) -> str:
+        return f"fixed-n{self.repeats}-v{PROTOCOL_VERSION}"
+
+    def suggested_timeout(self) -> float:
+        return 3600.0
+
+    def with_more_warmup(self) -> FixedProtocol:
+        from dataclasses import replace
+
+        return replace(self, warmup=max(20, 4 * self.warmup))
+
+    def params(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+MeasurementProtocol = AdaptiveProtocol | FixedProtocol
+
+
+def parse_protocol(name: str, **params: Any) -> MeasurementProtocol:
+    """``"adaptive"`` or ``"fixed"`` with optional parameters (``repeats=1000`` for fixed, ...)."""
+    if name == "adaptive":
+        return AdaptiveProtocol(**params)
+    if name == "fixed":
+        return FixedProtocol(**params)
+    raise ProtocolError(f"protocol={name!r} is not allowed: expected 'adaptive' or 'fixed'")
+
+
+@dataclass
+class Timing:
+    """Statistics of one protocol run. Times in milliseconds, costs in seconds."""
+
+    min_ms: float
+    median_ms: float
+    p10_ms: float
+    p90_ms: float
+    mean_ms: float
+    n: int
+    timed_s: float
+    warmup_n: int
+    warmup_s: float
+    stop: str  # "stable", "max_repeats", "max_seconds" or "fixed"
+    spread: float  # p10 / min
+
+    @classmethod
+    def from_samples(cls, samples_ms: np.ndarray, warmup_n: int, warmup_s: float, stop: str) -> Timing:
+        s = np.asarray(samples_ms, dtype=float)
+        p10, med, p90 = np.percentile(s, [10, 50, 90])
+        mn = float(s.min())
+        return cls(min_ms=mn, median_ms=float(med), p10_ms=float(p10), p90_ms=float(p90), mean_ms=float(s.mean()),
+                   n=int(s.size), timed_s=float(s.sum()) / 1e3, warmup_n=warmup_n, warmup_s=warmup_s, stop=stop,
+                   spread=float(p10) / mn if mn > 0 else float("inf"))
+
+    def unstable_reason(self, max_spread: float) -> str | None:
+        """Why this timing should not be trusted as is, or ``None``."""
+        if self.stop in ("max_repeats", "max_seconds"):
+            return f"did not converge ({self.stop} reached after n={self.n})"
+        if self.spread > max_spread:
+            return f"spread p10/min={self.spread:.2f} above {max_spread:.2f} (bimodal timings)"
+        return None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _is_stable(samples: np.ndarray, protocol: AdaptiveProtocol) -> bool:
+    n = samples.size
+    if n < protocol.min_repeats or samples.sum() / 1e3 < protocol.min_seconds:
+        return False
+    half = n // 2
+    first, second = samples[:half], samples[half:]
+    overall_min = samples.min()
+    if first.min() > overall_min * (1 + protocol.rel_tol):
+        return False
+    m1, m2 = np.percentile(first, 25), np.percentile(second, 25)
+    return abs(m1 - m2) <= protocol.drift_tol * min(m1, m2)
+
+
+def run_protocol(protocol: MeasurementProtocol, fn: Callable[[], Any], timer: Timer | None = None,
+                 clock: Callable[[], float] = time.perf_counter) -> Timing:
+    """Run ``protocol`` on ``fn`` with ``timer`` (default :class:`CpuTimer`) and return its :class:`Timing`."""
+    timer = timer or CpuTimer()
+    t0 = clock()
+    warm: list[float] = []
+    if isinstance(protocol, FixedProtocol):
+        if protocol.warmup:
+            warm = timer.time(fn, protocol.warmup)
+        warmup_s = clock() - t0
+        samples: list[float] = []
+        while len(samples) < protocol.repeats:
+            samples += timer.time(fn, min(1000, protocol.repeats - len(samples)))
+        return Timing.from_samples(np.asarray(samples), len(warm), warmup_s, "fixed")
+
+    # adaptive
+    while len(warm) < protocol.warmup_min or sum(warm) / 1e3 < protocol.warmup_seconds:
+        warm += timer.time(fn, 1)
+        if len(warm) >= 10_000:
+            break
+    warmup_s = clock() - t0
+    est_ms = max(min(warm[-protocol.warmup_min:]) if warm else 1.0, 1e-4)
+    samples_arr = np.empty(0)
+    stop = "stable"
+    while True:
+        n = samples_arr.size
+        # chunk: enough to reach min_repeats / min_seconds, then a quarter more each round, at most ~0.25 s
+        want = max(protocol.min_repeats - n, int(np.ceil(protocol.min_seconds * 1e3 / est_ms)) - n, n // 4, 1)
+        want = min(want, max(1, int(250 / est_ms)), protocol.max_repeats - n)
+        samples_arr = np.concatenate([samples_arr, timer.time(fn, want)])
+        est_ms = float(np.median(samples_arr))
+        if _is_stable(samples_arr, protocol):
+            break
+        if samples_arr.size >= protocol.max_repeats:
+            stop = "max_repeats"
+            break
+        if samples_arr.sum() / 1e3 >= protocol.max_seconds:
+            stop = "max_seconds"
+            break
+    return Timing.from_samples(samples_arr, len(warm), warmup_s, stop)
