@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.stats import qmc
 
 Config = dict[str, Any]
 
@@ -355,7 +354,8 @@ class Space:
         ``method`` is ``"random"`` (uniform or log-uniform per dimension) or ``"sobol"`` (scrambled Sobol
         points mapped through the same per-dimension transform). Points that violate a constraint are
         rejected. With ``unique`` no configuration repeats; ``exclude`` holds keys (for ``family``) to skip.
-        The same ``seed`` gives the same configurations in any process.
+        The same ``seed`` gives the same configurations in any process, and a larger ``n`` extends a smaller
+        one (the first ``n`` configurations do not depend on how many are asked for).
         """
         if not _is_integral(n) or n < 0:
             raise SpaceError(f"n={n!r} must be a non-negative integer")
@@ -366,6 +366,8 @@ class Space:
         seen: set[str] = set(exclude or ())
         d = len(self.dimensions)
         if method == "sobol":
+            from scipy.stats import qmc  # heavy import: only when Sobol points are asked for
+
             engine = qmc.Sobol(d, scramble=True, seed=seed)
         else:
             rng = np.random.default_rng(seed)
@@ -375,9 +377,9 @@ class Space:
                 raise SpaceError(
                     f"could only find {len(out)} of n={n} distinct valid configurations after {drawn} draws: "
                     "the space (after its constraints) is too small or too constrained")
-            batch = max(64, 2 * (n - len(out)))
+            # a fixed batch size keeps prefixes stable: sample(200) starts with the configs of sample(100)
+            batch = 256
             if method == "sobol":
-                batch = 1 << math.ceil(math.log2(batch))
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", UserWarning)
                     u = engine.random(batch)

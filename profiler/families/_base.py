@@ -19,10 +19,17 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
-from profiler.space import Config, Space, SpaceError
+from profiler.space import Config, Space
 
-__all__ = ["BlockFamily", "Counts", "FamilyError", "get_family", "list_families", "register_family",
-           "module_counts"]
+__all__ = [
+    "BlockFamily",
+    "Counts",
+    "FamilyError",
+    "get_family",
+    "list_families",
+    "module_counts",
+    "register_family",
+]
 
 BYTES_PER_ELEMENT = {"float32": 4, "float16": 2, "bfloat16": 2}
 

@@ -15,7 +15,7 @@ Example:
     >>> hw = t.conv(16, 32, kernel=3, stride=2, hw=32)
     >>> t.bn(32, hw); t.act(32, hw)
     >>> (hw, t.macs, t.params, t.layers)
-    (16, 1179648, 4672, 2)
+    (16, 1179648, 4672, 1)
     >>> t.counts().bytes_moved == 4 * t.elements
     True
 """

@@ -18,7 +18,7 @@ Example:
     (1, 24, 56, 56)
     >>> c = fam.counts(cfg)
     >>> c.macs, c.params, c.layers
-    (15805440, 8208, 3)
+    (25740288, 8832, 3)
     >>> c.params == sum(p.numel() for p in fam.build(cfg).parameters())
     True
 """

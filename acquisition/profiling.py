@@ -1,0 +1,94 @@
+"""Profile configurations into the store: reuse what is stored, measure the rest, charge the ledger.
+
+This is the coordinator side of profiling (the only database writer): the worker process measures, the
+coordinator records each result and its cost in one transaction as soon as it arrives, so an interrupted run
+loses at most the block being measured.
+
+Example:
+    >>> import tempfile, os
+    >>> from acquisition.store import Store
+    >>> from profiler.families import get_family
+    >>> from profiler.protocol import AdaptiveProtocol
+    >>> from profiler.worker import Profiler
+    >>> fam = get_family("resv1")
+    >>> configs = fam.space.sample(2, method="sobol", seed=0)
+    >>> with Store(os.path.join(tempfile.mkdtemp(), "a.sqlite")) as store, \\
+    ...         Profiler("cpu", AdaptiveProtocol(min_seconds=0.02, max_seconds=0.5)) as prof:
+    ...     first = profile_configs(store, prof, fam, configs, progress=False)
+    ...     again = profile_configs(store, prof, fam, configs, progress=False)
+    >>> first.profiled, again.reused
+    (2, 2)
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from tqdm import tqdm
+
+from acquisition.store import Store
+
+__all__ = ["ProfileSummary", "profile_configs"]
+
+log = logging.getLogger("latency_acquisition.acquisition")
+
+
+@dataclass
+class ProfileSummary:
+    """What one profiling call did."""
+
+    platform: str
+    requested: int = 0
+    reused: int = 0
+    profiled: int = 0
+    failed: int = 0
+    unstable: int = 0
+    cost_s: float = 0.0
+    failures: list[tuple[str, str]] = field(default_factory=list)  # (key, reason)
+    keys: list[str] = field(default_factory=list)
+
+
+def profile_configs(store: Store, profiler: Any, family: Any, configs: Sequence[dict[str, Any]], *,
+                    activity: str = "profile", campaign: str | None = None, retry_failed: bool = False,
+                    progress: bool = True) -> ProfileSummary:
+    """Make sure every config has a stored measurement on ``profiler``'s platform and protocol.
+
+    Configs already stored are reused (failed ones too, unless ``retry_failed``); the others are measured one by
+    one and each result is recorded with its ledger row at once. Returns a :class:`ProfileSummary`.
+    """
+    cfgs = [family.validate(c) for c in configs]
+    keys = [family.key(c) for c in cfgs]
+    platform = profiler.platform_id
+    store.ensure_platform(platform, profiler.fingerprint, profiler.device.spec)
+    summary = ProfileSummary(platform=platform, requested=len(cfgs), keys=keys)
+    stored = store.find(platform, family.name, profiler.protocol.id, keys)
+    todo, seen = [], set()
+    for cfg, key in zip(cfgs, keys, strict=True):
+        row = stored.get(key)
+        if key in seen or (row is not None and (row["status"] == "ok" or not retry_failed)):
+            summary.reused += 1
+            continue
+        seen.add(key)
+        todo.append((cfg, key))
+    bar = tqdm(total=len(todo), desc=f"profile {family.name}", unit="block", disable=not progress or not todo,
+               file=sys.stderr, dynamic_ncols=True, mininterval=0.5)
+    try:
+        for cfg, key in todo:
+            m = profiler.measure(family, cfg)
+            store.record(m, activity=activity, campaign=campaign)
+            summary.profiled += 1
+            summary.cost_s += m.cost_s
+            if not m.ok:
+                summary.failed += 1
+                summary.failures.append((key, m.reason or ""))
+            elif not m.stable:
+                summary.unstable += 1
+            bar.update(1)
+            bar.set_postfix(failed=summary.failed, unstable=summary.unstable, refresh=False)
+    finally:
+        bar.close()
+    return summary
