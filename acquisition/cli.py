@@ -138,7 +138,8 @@ def cmd_measurements(args: argparse.Namespace) -> int:
             raise CliError(f"--family {args.family!r} has no measurements in {args.db} "
                            f"(families there: {', '.join(fams) or 'none'})")
         if args.platform is not None and args.platform not in plats:
-            raise CliError(f"--platform {args.platform!r} is not in {args.db} (platforms: {', '.join(plats) or 'none'})")
+            raise CliError(f"--platform {args.platform!r} is not in {args.db} "
+                           f"(platforms: {', '.join(plats) or 'none'})")
         rows = list(store.measurements(family=args.family, platform=args.platform))
     params: list[str] = []
     for r in rows:
@@ -149,7 +150,7 @@ def cmd_measurements(args: argparse.Namespace) -> int:
         parent = os.path.dirname(os.path.abspath(args.csv))
         if os.path.isdir(args.csv) or not os.path.isdir(parent) or not os.access(parent, os.W_OK):
             raise CliError(f"--csv {args.csv!r} cannot be written")
-        out_cm = open(args.csv, "w", newline="")
+        out_cm = open(args.csv, "w", newline="")  # noqa: SIM115 (closed by the with below)
     with out_cm as out:
         w = csv.writer(out)
         w.writerow(params + FIXED_COLUMNS)

@@ -59,7 +59,6 @@ def measure_one(device: Any, family: Any, config: dict[str, Any], protocol: Any)
         device.synchronize()
         after = device.state()
     total_s = time.perf_counter() - t0
-    del module, x
     return {"timing": timing.as_dict(), "build_s": build_s, "total_s": total_s,
             "device_state": {"before": before, "after": after} if before or after else {}}
 

@@ -72,8 +72,8 @@ class AdaptiveProtocol:
     first half of the samples is within ``rel_tol`` of the overall minimum (the second half did not find a
     faster mode), and the lower quartiles of the two halves agree within ``drift_tol`` (no trend; the quartile
     rather than the median because interference from other processes fattens the upper half of the samples:
-    medians of two halves differ by 3-6 % on this shared CPU while the minimum is already settled). Warm-up runs at least
-    ``warmup_min`` invocations and ``warmup_seconds`` of work.
+    medians of two halves differ by 3-6 % on this shared CPU while the minimum is already settled).
+    Warm-up runs at least ``warmup_min`` invocations and ``warmup_seconds`` of work.
     """
 
     warmup_min: int = 2

@@ -21,6 +21,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing as mp
 import os
@@ -207,10 +208,8 @@ class Profiler:
         self.close()
 
     def __del__(self) -> None:  # best effort: never leave a worker behind
-        try:
+        with contextlib.suppress(Exception):
             self._kill()
-        except Exception:
-            pass
 
     def _reap(self) -> int | None:
         if self._proc is None:
@@ -226,10 +225,8 @@ class Profiler:
 
     def _cleanup(self) -> None:
         if self._conn is not None:
-            try:
+            with contextlib.suppress(OSError):
                 self._conn.close()
-            except OSError:
-                pass
         self._proc, self._conn = None, None
 
     # -- measuring -------------------------------------------------------------------------------------------
