@@ -1,0 +1,142 @@
+"""Measurement protocols, driven by a scripted timer so that the rules are tested without real timing noise."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+import pytest
+
+from profiler.protocol import (
+    AdaptiveProtocol,
+    CpuTimer,
+    FixedProtocol,
+    ProtocolError,
+    Timing,
+    parse_protocol,
+    run_protocol,
+)
+
+
+class ScriptedTimer:
+    """Returns durations from a script instead of measuring; counts invocations of ``fn``."""
+
+    def __init__(self, durations: Iterable[float]) -> None:
+        self.durations = iter(durations)
+        self.calls = 0
+
+    def time(self, fn: Callable[[], Any], k: int) -> list[float]:
+        out = []
+        for _ in range(k):
+            fn()
+            self.calls += 1
+            out.append(next(self.durations))
+        return out
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        self.t += 1e-3
+        return self.t
+
+
+def test_fixed_protocol_counts_and_statistics() -> None:
+    durations = [9.0] * 5 + list(np.linspace(1.0, 2.0, 101))
+    timer = ScriptedTimer(durations)
+    t = run_protocol(FixedProtocol(repeats=101, warmup=5), lambda: None, timer, clock=FakeClock())
+    assert timer.calls == 106
+    assert t.n == 101 and t.warmup_n == 5 and t.stop == "fixed"
+    assert t.min_ms == 1.0 and t.median_ms == pytest.approx(1.5) and t.p10_ms == pytest.approx(1.1)
+    assert t.p90_ms == pytest.approx(1.9) and t.mean_ms == pytest.approx(1.5)
+    assert t.timed_s == pytest.approx(sum(durations[5:]) / 1000)
+
+
+def test_adaptive_stops_early_on_a_stable_block() -> None:
+    rng = np.random.default_rng(0)
+    stable = itertools.chain([50.0, 20.0], (10.0 + rng.exponential(0.2) for _ in itertools.count()))
+    timer = ScriptedTimer(stable)
+    proto = AdaptiveProtocol(min_repeats=20, min_seconds=0.15)
+    t = run_protocol(proto, lambda: None, timer)
+    assert t.stop == "stable"
+    assert proto.min_repeats <= t.n <= 40
+    assert 10.0 <= t.min_ms < 10.05
+    assert t.unstable_reason(proto.max_spread) is None
+    assert t.warmup_n >= 2  # the slow first calls were not timed
+
+
+def test_adaptive_keeps_going_while_the_minimum_improves() -> None:
+    # latency falls steadily (e.g. a cache warming up): the second half keeps finding a faster minimum
+    timer = ScriptedTimer(20.0 * 0.995**i for i in itertools.count())
+    proto = AdaptiveProtocol(min_repeats=10, min_seconds=0.0, max_repeats=400, max_seconds=1000)
+    t = run_protocol(proto, lambda: None, timer)
+    assert t.stop == "max_repeats" and t.n == 400
+    assert "did not converge" in t.unstable_reason(proto.max_spread)
+
+
+def test_adaptive_respects_the_time_cap() -> None:
+    timer = ScriptedTimer(100.0 * 0.99**i for i in itertools.count())  # keeps getting faster
+    proto = AdaptiveProtocol(min_repeats=10, max_seconds=2.0)
+    t = run_protocol(proto, lambda: None, timer)
+    assert t.stop == "max_seconds"
+    assert 2.0 <= t.timed_s < 2.6
+
+
+def test_adaptive_minimum_repeats_and_seconds_for_tiny_blocks() -> None:
+    timer = ScriptedTimer(itertools.repeat(0.01))  # 10 microseconds
+    proto = AdaptiveProtocol(min_repeats=20, min_seconds=0.15)
+    t = run_protocol(proto, lambda: None, timer)
+    assert t.stop == "stable" and t.timed_s >= 0.15 and t.n >= 15_000
+
+
+def test_a_cap_reached_with_converged_statistics_is_stable() -> None:
+    timer = ScriptedTimer(itertools.repeat(0.01))
+    proto = AdaptiveProtocol(min_repeats=20, min_seconds=0.15, max_repeats=2000)
+    t = run_protocol(proto, lambda: None, timer)
+    assert t.n == 2000 and t.stop == "stable" and t.unstable_reason(proto.max_spread) is None
+
+
+def test_spread_flags_bimodal_timings() -> None:
+    samples = np.array([1.0] + [4.0] * 30)
+    t = Timing.from_samples(samples, warmup_n=2, warmup_s=0.01, stop="stable")
+    assert t.spread == pytest.approx(4.0)
+    assert "bimodal" in t.unstable_reason(1.25)
+    assert Timing.from_samples(np.full(30, 2.0), 2, 0.01, "stable").unstable_reason(1.25) is None
+
+
+def test_cpu_timer_measures_sleep() -> None:
+    import time
+
+    out = CpuTimer().time(lambda: time.sleep(0.002), 3)
+    assert len(out) == 3 and all(2.0 <= d < 20 for d in out)
+
+
+@pytest.mark.parametrize("kwargs, field", [
+    ({"min_repeats": 1}, "min_repeats"), ({"max_repeats": 5}, "max_repeats"), ({"rel_tol": 0}, "rel_tol"),
+    ({"max_seconds": -1}, "max_seconds"), ({"warmup_min": 2.5}, "warmup_min"), ({"max_spread": 0.5}, "max_spread"),
+])
+def test_adaptive_parameter_validation(kwargs: dict[str, Any], field: str) -> None:
+    with pytest.raises(ProtocolError, match=field):
+        AdaptiveProtocol(**kwargs)
+
+
+def test_fixed_parameter_validation_and_ids() -> None:
+    with pytest.raises(ProtocolError, match="repeats"):
+        FixedProtocol(repeats=0)
+    assert FixedProtocol(repeats=1000).id == "fixed-n1000-v1"
+    assert AdaptiveProtocol().id == "adaptive-v1"
+    assert parse_protocol("fixed", repeats=5).repeats == 5
+    with pytest.raises(ProtocolError, match="'bogus'"):
+        parse_protocol("bogus")
+
+
+def test_more_warmup_on_retry() -> None:
+    a = AdaptiveProtocol()
+    b = a.with_more_warmup()
+    assert b.warmup_min > a.warmup_min and b.warmup_seconds > a.warmup_seconds and b.id == a.id
+    f = FixedProtocol(warmup=10).with_more_warmup()
+    assert f.warmup > 10
