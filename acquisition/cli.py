@@ -42,6 +42,16 @@ def _positive_int(text: str) -> int:
     return v
 
 
+def _non_negative_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a non-negative integer")
+    return v
+
+
 def _positive_float(text: str) -> float:
     try:
         v = float(text)
@@ -148,6 +158,9 @@ def cmd_measurements(args: argparse.Namespace) -> int:
         out_cm: Any = contextlib.nullcontext(sys.stdout)
     else:
         parent = os.path.dirname(os.path.abspath(args.csv))
+        db_files = {os.path.realpath(args.db + suffix) for suffix in ("", "-wal", "-shm", "-journal")}
+        if os.path.realpath(args.csv) in db_files:
+            raise CliError(f"--csv {args.csv!r} is the database itself: choose another file")
         if os.path.isdir(args.csv) or not os.path.isdir(parent) or not os.access(parent, os.W_OK):
             raise CliError(f"--csv {args.csv!r} cannot be written")
         out_cm = open(args.csv, "w", newline="")  # noqa: SIM115 (closed by the with below)
@@ -182,7 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="adaptive (default) or the paper's fixed protocol (N invocations, min)")
     p.add_argument("--repeats", type=_positive_int, default=None, help="invocations of the fixed protocol "
                    "(default 10000)")
-    p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+    p.add_argument("--seed", type=_non_negative_int, default=0, help="sampling seed, >= 0 (default 0)")
     p.add_argument("--timeout", type=_positive_float, default=None, help="seconds before a block counts as hung")
     p.add_argument("--retry-failed", action="store_true", help="profile configurations stored as failed again")
     p.add_argument("--plugin", action="append", default=[], metavar="MODULE",

@@ -53,6 +53,8 @@ def _now() -> str:
 
 def _check_file(path: str, *, must_exist: bool, writable: bool) -> bool:
     """Validate ``path`` before opening it; returns whether it exists. Writes nothing."""
+    if not path or path == ":memory:" or path.startswith("file:"):
+        raise StoreError(f"database path {path!r} must name a file (measurements are kept on disk)")
     if os.path.isdir(path):
         raise StoreError(f"database path {path!r} is a directory")
     exists = os.path.exists(path)

@@ -30,10 +30,10 @@ from scipy import stats
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from profiler.devices import parse_device  # noqa: E402
-from profiler.families import get_family  # noqa: E402
-from profiler.protocol import AdaptiveProtocol, FixedProtocol  # noqa: E402
-from profiler.worker import Profiler  # noqa: E402
+from profiler.devices import parse_device
+from profiler.families import get_family
+from profiler.protocol import AdaptiveProtocol, FixedProtocol
+from profiler.worker import Profiler
 
 
 def rel_diff(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -68,6 +68,11 @@ def repeatability(device: Any, families: list[str], n: int, seed: int) -> dict[s
         mb = np.array([b[i].timing.min_ms for i in idx])
         d = rel_diff(ma, mb)
         fam_jobs = [i for i, (f, _) in enumerate(jobs) if f.name == name]
+        worst = sorted(range(len(idx)), key=lambda j: -d[j])[:5]
+        res.setdefault("worst", []).extend(
+            {"family": name, "config": jobs[idx[j]][1], "a_ms": ma[j], "b_ms": mb[j], "rel_diff": float(d[j]),
+             "spread_a": a[idx[j]].timing.spread, "spread_b": b[idx[j]].timing.spread,
+             "n_a": a[idx[j]].timing.n, "n_b": b[idx[j]].timing.n} for j in worst if d[j] > 0.05)
         wall = sum(a[i].cost_s for i in fam_jobs)
         res["families"][name] = {
             "configs": len(fam_jobs), "ok_both": len(idx),
@@ -166,7 +171,7 @@ def network_check(device_spec: str, networks: int, depth: int, seed: int) -> dic
                 xs.append(b(xs[-1]))
             block_ms = [run_protocol(proto, lambda b=b, x=x: b(x), dev.timer()).min_ms
                         for b, x in zip(blocks, xs, strict=True)]
-            net_ms = run_protocol(proto, lambda: net(x0), dev.timer()).min_ms
+            net_ms = run_protocol(proto, lambda net=net, x0=x0: net(x0), dev.timer()).min_ms
         rows.append({"blocks": len(cfgs), "sum_blocks_ms": float(sum(block_ms)), "network_ms": float(net_ms)})
     s = np.array([r["sum_blocks_ms"] for r in rows])
     n = np.array([r["network_ms"] for r in rows])
@@ -210,6 +215,9 @@ def main() -> int:
               f"{100 * r['p90_rel_diff']:5.1f}%  {100 * r['max_rel_diff']:5.1f}%  {r['worse_than_10pct']:4d}  "
               f"{r['unstable_flagged']:8d}  {r['remeasured']:10d}  {lat['min']:.3f}/{lat['median']:.2f}/"
               f"{lat['max']:.1f}  {r['throughput_per_min']:8.0f}")
+    for w in rep.get("worst", []):
+        print(f"  {w['family']} {100 * w['rel_diff']:5.1f}%  A {w['a_ms']:.3f} ms  B {w['b_ms']:.3f} ms  "
+              f"spread {w['spread_a']:.2f}/{w['spread_b']:.2f}  n {w['n_a']}/{w['n_b']}  {w['config']}")
     print(f"overhead total/timed (blocks >= 1 ms): median {rep['overhead_median_total_over_timed_ge_1ms']:.2f}, "
           f"p90 {rep['overhead_p90_total_over_timed_ge_1ms']:.2f}")
     print(f"throughput, all families: {rep['throughput_per_min_all']:.0f} measurements/min")

@@ -58,6 +58,11 @@ def _is_integral(value: Any) -> bool:
     return isinstance(value, numbers.Real) and math.isfinite(float(value)) and float(value).is_integer()
 
 
+def _plain(value: Any) -> Any:
+    """numpy scalars -> the equivalent Python scalar (JSON-serialisable, stable keys)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 class Dimension:
     """One typed dimension of a space.
 
@@ -123,6 +128,8 @@ class Integer(Dimension):
     def __post_init__(self) -> None:
         if not (_is_integral(self.low) and _is_integral(self.high) and _is_integral(self.step)):
             raise SpaceError(f"dimension {self.name!r}: low, high and step must be integers")
+        for attr in ("low", "high", "step"):  # numpy or integral-float bounds become plain ints
+            object.__setattr__(self, attr, int(getattr(self, attr)))
         if self.step < 1:
             raise SpaceError(f"dimension {self.name!r}: step={self.step} must be >= 1")
         if self.high < self.low:
@@ -165,6 +172,8 @@ class Real(Dimension):
     kind = "real"
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "low", float(self.low))
+        object.__setattr__(self, "high", float(self.high))
         if not (math.isfinite(self.low) and math.isfinite(self.high)) or self.high < self.low:
             raise SpaceError(f"dimension {self.name!r}: needs finite low <= high (got {self.low}, {self.high})")
         if self.log and self.low <= 0:
@@ -187,7 +196,7 @@ class Real(Dimension):
         v = float(value)
         if not math.isfinite(v) or v < self.low or v > self.high:
             raise self._error(value)
-        return v
+        return v + 0.0  # -0.0 -> 0.0: equal values get equal keys
 
     def describe(self) -> str:
         return f"a number in [{self.low}, {self.high}]"
@@ -206,10 +215,14 @@ class Choice(Dimension):
     ordered = True
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "choices", tuple(self.choices))
+        object.__setattr__(self, "choices", tuple(_plain(c) for c in self.choices))
         if not self.choices:
             raise SpaceError(f"dimension {self.name!r}: needs at least one choice")
-        if len(set(map(repr, self.choices))) != len(self.choices):
+        for c in self.choices:
+            if not isinstance(c, str | numbers.Real) or (isinstance(c, float) and not math.isfinite(c)):
+                raise SpaceError(f"dimension {self.name!r}: choice {c!r} must be a string, a bool or a finite number")
+        identity = [(type(c) is bool, c if isinstance(c, str | bool) else float(c)) for c in self.choices]
+        if len(set(identity)) != len(identity):
             raise SpaceError(f"dimension {self.name!r}: choices {self.choices!r} repeat a value")
 
     def values(self) -> tuple[Any, ...]:
@@ -359,6 +372,8 @@ class Space:
         """
         if not _is_integral(n) or n < 0:
             raise SpaceError(f"n={n!r} must be a non-negative integer")
+        if seed is not None and (not _is_integral(seed) or seed < 0):
+            raise SpaceError(f"seed={seed!r} must be a non-negative integer (or None)")
         if method not in ("random", "sobol"):
             raise SpaceError(f"method={method!r} is not allowed: expected 'random' or 'sobol'")
         n = int(n)
