@@ -43,21 +43,37 @@ def _short(exc: BaseException) -> str:
 
 
 def measure_one(device: Any, family: Any, config: dict[str, Any], protocol: Any) -> dict[str, Any]:
-    """Build, warm up and time one block in this process; returns the result message body."""
+    """Build, warm up and time one block in this process; returns the result message body.
+
+    With ``protocol.placements > 1`` the block is built and timed that many times, each time after a small
+    random-size pad allocation and while the previous build is still alive, so that weights and activations
+    land at other addresses; the statistics are taken over all samples (see ``AdaptiveProtocol``).
+    """
+    import numpy as np
     import torch
 
-    from profiler.protocol import run_protocol
+    from profiler.protocol import Timing, run_samples
 
     t0 = time.perf_counter()
     cfg = family.validate(config)
-    module = family.build(cfg).to(device.torch_device).eval()
-    x = family.make_input(cfg, batch_size=device.batch_size, device=device.torch_device)
-    build_s = time.perf_counter() - t0
-    with torch.inference_mode():
-        before = device.state()
-        timing = run_protocol(protocol, lambda: module(x), device.timer())
-        device.synchronize()
-        after = device.state()
+    per = protocol.per_placement()
+    rng = np.random.default_rng()
+    pads, runs, build_s = [], [], 0.0
+    module = x = None
+    before = device.state()
+    for placement in range(protocol.placements):
+        tb = time.perf_counter()
+        if placement:
+            pads.append(torch.empty(int(rng.integers(16, 1 << 16)), device=device.torch_device))
+        new_module = family.build(cfg).to(device.torch_device).eval()
+        new_x = family.make_input(cfg, batch_size=device.batch_size, device=device.torch_device)
+        module, x = new_module, new_x  # the previous placement is freed only now
+        build_s += time.perf_counter() - tb
+        with torch.inference_mode():
+            runs.append(run_samples(per, lambda m=module, x=x: m(x), device.timer()))
+    device.synchronize()
+    after = device.state()
+    timing = Timing.combine(runs)
     total_s = time.perf_counter() - t0
     return {"timing": timing.as_dict(), "build_s": build_s, "total_s": total_s,
             "device_state": {"before": before, "after": after} if before or after else {}}

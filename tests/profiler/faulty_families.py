@@ -13,7 +13,7 @@ import torch
 from profiler.families import BlockFamily
 from profiler.space import Integer, Space
 
-__all__ = ["Abort", "Bimodal", "GpuHog", "Hang", "OverAllocate", "Raise", "Segfault", "Sleep"]
+__all__ = ["Abort", "Bimodal", "CountBuilds", "GpuHog", "Hang", "OverAllocate", "Raise", "Segfault", "Sleep"]
 
 
 class _Call(torch.nn.Module):
@@ -100,6 +100,26 @@ class GpuHog(_Fault):
         torch.empty(2**45, device="cuda")
 
 
+_PROCESS_BIMODAL: bool | None = None
+
+
+class CountBuilds(_Fault):
+    """Appends one line to ``path`` per build (tests count the placements of a measurement)."""
+
+    name = "test-count-builds"
+
+    def __init__(self, path: str = "") -> None:
+        self.path = path
+
+    def fault(self, cfg: dict[str, Any]) -> None:
+        pass
+
+    def build(self, config: Any) -> torch.nn.Module:
+        with open(self.path, "a") as f:
+            f.write(f"{os.getpid()}\n")
+        return super().build(config)
+
+
 class Bimodal(_Fault):
     """Times bimodally (4 ms, with a rare 1 ms fast mode) in processes where ``marker`` does not exist yet; creates it,
     so that a re-measurement in a fresh process is stable. ``always=True`` stays bimodal everywhere."""
@@ -111,9 +131,12 @@ class Bimodal(_Fault):
         self.always = always
 
     def build(self, config: Any) -> torch.nn.Module:
-        bimodal = self.always or not os.path.exists(self.marker)
-        if not self.always:
-            open(self.marker, "a").close()
+        global _PROCESS_BIMODAL
+        if _PROCESS_BIMODAL is None:  # decided once per process (a measurement builds once per placement)
+            _PROCESS_BIMODAL = self.always or not os.path.exists(self.marker)
+            if not self.always:
+                open(self.marker, "a").close()
+        bimodal = _PROCESS_BIMODAL
         state = {"i": 0}
 
         def fault() -> None:

@@ -14,6 +14,7 @@ from profiler.protocol import (
     CpuTimer,
     FixedProtocol,
     ProtocolError,
+    Run,
     Timing,
     parse_protocol,
     run_protocol,
@@ -140,3 +141,17 @@ def test_more_warmup_on_retry() -> None:
     assert b.warmup_min > a.warmup_min and b.warmup_seconds > a.warmup_seconds and b.id == a.id
     f = FixedProtocol(warmup=10).with_more_warmup()
     assert f.warmup > 10
+
+
+def test_placements_split_the_budget_and_combine() -> None:
+    proto = AdaptiveProtocol(min_repeats=20, min_seconds=0.15, max_seconds=2.0, placements=3)
+    per = proto.per_placement()
+    assert per.placements == 1 and per.min_repeats == 7
+    assert per.min_seconds == pytest.approx(0.05) and per.max_seconds == pytest.approx(2.0 / 3)
+    assert AdaptiveProtocol(placements=1).per_placement() == AdaptiveProtocol(placements=1)
+    with pytest.raises(ProtocolError, match="placements"):
+        AdaptiveProtocol(placements=0)
+    runs = [Run(np.array([2.0, 2.1, 2.2]), 2, 0.01, "stable"), Run(np.array([1.5, 1.6]), 3, 0.02, "max_seconds")]
+    t = Timing.combine(runs)
+    assert t.min_ms == 1.5 and t.n == 5 and t.warmup_n == 5 and t.warmup_s == pytest.approx(0.03)
+    assert t.stop == "max_seconds"  # one unconverged placement makes the whole measurement unconverged

@@ -128,8 +128,8 @@ def test_persistently_unstable_timing_is_flagged() -> None:
 
 
 def test_fixed_protocol_runs_exactly_n(prof: Profiler) -> None:
-    with Profiler("cpu", FixedProtocol(repeats=37, warmup=3)) as p:
-        m = p.measure(ff.SLEEP, {"ms": 0})
+    with Profiler("cpu", FixedProtocol(repeats=37, warmup=3), max_attempts=1) as p:
+        m = p.measure(ff.SLEEP, {"ms": 1})
     assert m.ok and m.timing.n == 37 and m.timing.warmup_n == 3 and m.timing.stop == "fixed"
     assert m.protocol == "fixed-n37-v1"
 
@@ -155,3 +155,12 @@ def test_bad_arguments() -> None:
         Profiler("cpu", timeout_s=0)
     with pytest.raises(ValueError, match="max_attempts"):
         Profiler("cpu", max_attempts=0)
+
+
+def test_adaptive_protocol_measures_several_buffer_placements(prof: Profiler, tmp_path) -> None:
+    path = tmp_path / "builds"
+    m = prof.measure(ff.CountBuilds(str(path)), {"ms": 1})
+    assert m.ok and len(path.read_text().split()) == FAST.placements == 3
+    with Profiler("cpu", FixedProtocol(repeats=5)) as p:
+        p.measure(ff.CountBuilds(str(tmp_path / "fixed")), {"ms": 0})
+    assert len((tmp_path / "fixed").read_text().split()) == 1  # the paper's protocol: one build
