@@ -78,7 +78,8 @@ def repeatability(device: Any, families: list[str], n: int, seed: int) -> dict[s
             "configs": len(fam_jobs), "ok_both": len(idx),
             "failed": sum(not a[i].ok or not b[i].ok for i in fam_jobs),
             "spearman": float(stats.spearmanr(ma, mb).statistic),
-            "median_rel_diff": float(np.median(d)), "p90_rel_diff": float(np.percentile(d, 90)),
+            "median_rel_diff": float(np.median(d)), "median_signed_a_minus_b": float(np.median((ma - mb) / mb)),
+            "p90_rel_diff": float(np.percentile(d, 90)),
             "max_rel_diff": float(d.max()), "worse_than_10pct": int((d > 0.10).sum()),
             "unstable_flagged": sum(not a[i].stable or not b[i].stable for i in idx),
             "remeasured": sum((a[i].attempts > 1) + (b[i].attempts > 1) for i in idx),
@@ -208,13 +209,13 @@ def main() -> int:
     print(f"\n== profiler benchmark on {device.spec} ({args.n} random configs per family) ==")
     print("repeatability (two fresh processes):")
     print("  family   ok   spearman  median|d|  p90|d|  max|d|  >10%  unstable  remeasured  lat ms (min/med/max)"
-          "   per min")
+          "   per min  median(A-B)/B")
     for name, r in rep["families"].items():
         lat = r["latency_ms"]
         print(f"  {name:7s} {r['ok_both']:4d}   {r['spearman']:.4f}   {100 * r['median_rel_diff']:6.2f}%  "
               f"{100 * r['p90_rel_diff']:5.1f}%  {100 * r['max_rel_diff']:5.1f}%  {r['worse_than_10pct']:4d}  "
               f"{r['unstable_flagged']:8d}  {r['remeasured']:10d}  {lat['min']:.3f}/{lat['median']:.2f}/"
-              f"{lat['max']:.1f}  {r['throughput_per_min']:8.0f}")
+              f"{lat['max']:.1f}  {r['throughput_per_min']:8.0f}  {100 * r['median_signed_a_minus_b']:+.2f}%")
     for w in rep.get("worst", []):
         print(f"  {w['family']} {100 * w['rel_diff']:5.1f}%  A {w['a_ms']:.3f} ms  B {w['b_ms']:.3f} ms  "
               f"spread {w['spread_a']:.2f}/{w['spread_b']:.2f}  n {w['n_a']}/{w['n_b']}  {w['config']}")

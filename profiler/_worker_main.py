@@ -56,7 +56,6 @@ def measure_one(device: Any, family: Any, config: dict[str, Any], protocol: Any)
 
     t0 = time.perf_counter()
     cfg = family.validate(config)
-    per = protocol.per_placement()
     rng = np.random.default_rng()
     pads, runs, build_s = [], [], 0.0
     module = x = None
@@ -70,6 +69,7 @@ def measure_one(device: Any, family: Any, config: dict[str, Any], protocol: Any)
         module, x = new_module, new_x  # the previous placement is freed only now
         build_s += time.perf_counter() - tb
         with torch.inference_mode():
+            per = protocol.per_placement(first=placement == 0)
             runs.append(run_samples(per, lambda m=module, x=x: m(x), device.timer()))
     device.synchronize()
     after = device.state()

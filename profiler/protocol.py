@@ -118,16 +118,20 @@ class AdaptiveProtocol:
 
         return replace(self, warmup_min=max(4, 2 * self.warmup_min), warmup_seconds=max(0.2, 4 * self.warmup_seconds))
 
-    def per_placement(self) -> AdaptiveProtocol:
-        """The share of the budget one buffer placement gets (see :func:`profiler._worker_main.measure_one`)."""
+    def per_placement(self, first: bool = True) -> AdaptiveProtocol:
+        """The share of the budget one buffer placement gets (see :func:`profiler._worker_main.measure_one`).
+
+        Only the first placement needs the full warm-up (one-off initialisation); later ones re-warm caches.
+        """
         from dataclasses import replace
 
         k = self.placements
         if k == 1:
             return self
         min_rep = max(5, -(-self.min_repeats // k))
+        warm = {} if first else {"warmup_min": 1, "warmup_seconds": self.warmup_seconds / 4}
         return replace(self, placements=1, min_repeats=min_rep, min_seconds=self.min_seconds / k,
-                       max_seconds=self.max_seconds / k, max_repeats=max(min_rep, self.max_repeats // k))
+                       max_seconds=self.max_seconds / k, max_repeats=max(min_rep, self.max_repeats // k), **warm)
 
     def params(self) -> dict[str, Any]:
         return asdict(self)
@@ -161,7 +165,7 @@ class FixedProtocol:
 
         return replace(self, warmup=max(20, 4 * self.warmup))
 
-    def per_placement(self) -> FixedProtocol:
+    def per_placement(self, first: bool = True) -> FixedProtocol:
         return self
 
     def params(self) -> dict[str, Any]:

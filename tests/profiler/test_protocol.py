@@ -148,6 +148,8 @@ def test_placements_split_the_budget_and_combine() -> None:
     per = proto.per_placement()
     assert per.placements == 1 and per.min_repeats == 7
     assert per.min_seconds == pytest.approx(0.05) and per.max_seconds == pytest.approx(2.0 / 3)
+    later = proto.per_placement(first=False)
+    assert later.warmup_min == 1 and later.warmup_seconds < per.warmup_seconds
     assert AdaptiveProtocol(placements=1).per_placement() == AdaptiveProtocol(placements=1)
     with pytest.raises(ProtocolError, match="placements"):
         AdaptiveProtocol(placements=0)
