@@ -15,6 +15,8 @@ from profiler.protocol import AdaptiveProtocol, FixedProtocol
 from profiler.worker import Profiler, ProfilerError
 from tests.profiler import faulty_families as ff
 
+pytestmark = pytest.mark.slow  # every test here spawns worker processes
+
 FAST = AdaptiveProtocol(min_repeats=10, min_seconds=0.02, max_seconds=0.5)
 # enough samples to see the bimodal family's rare (1 in 12) fast mode at least twice
 BIMODAL_PROTOCOL = AdaptiveProtocol(min_repeats=24, min_seconds=0.02, max_seconds=1.0)
