@@ -1,6 +1,7 @@
 """``python -m acquisition``: profile blocks, inspect the store, export measurements.
 
-Subcommands: ``profile``, ``status``, ``measurements``. Bad input gets a one-line error naming the bad value and
+Subcommands: ``profile``, ``status``, ``measurements``, ``fit``, ``predict``. Bad input gets a one-line error
+naming the bad value and
 exit code 2, and the database is left untouched (every check runs before the database is opened for writing).
 """
 
@@ -59,6 +60,16 @@ def _positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
     if not v > 0 or v == float("inf"):
         raise argparse.ArgumentTypeError(f"{text!r} must be a positive number")
+    return v
+
+
+def _jobs(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if v == 0 or v < -1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive integer or -1")
     return v
 
 
@@ -174,6 +185,126 @@ def cmd_measurements(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- fit ---------------------------------------------------------------------------------------------------------
+def cmd_fit(args: argparse.Namespace) -> int:
+    from acquisition.fitting import fit_and_export
+    from acquisition.store import Store
+    from surrogates import format_metrics, list_models
+
+    _load_plugins(args.plugin)
+    from profiler.families import get_family
+
+    get_family(args.family)
+    if args.model != "auto" and args.model not in list_models():
+        raise CliError(f"--model {args.model!r} is unknown: choose auto or one of {', '.join(list_models())}")
+    _check_output(args.out, "--out", db=args.db)
+    if not os.path.isfile(args.db):
+        raise CliError(f"--db {args.db!r} does not exist: profile some measurements into it first")
+    with Store(args.db) as store:
+        res = fit_and_export(store, args.family, out=args.out, model=args.model, platform=args.platform,
+                             seed=args.seed, select_budget_s=args.select_budget, n_jobs=args.jobs)
+    if res.comparison is not None:
+        print(f"model selection ({res.comparison.common_folds}-fold, {res.comparison.elapsed_s:.0f} s):")
+        print(res.comparison.table())
+    ds = res.dataset
+    assert ds is not None
+    print(f"{res.model_name} on {args.family} (platform {ds.platform}, protocol {ds.protocol}): fitted on "
+          f"{res.n_train} measurements in {res.fit_s:.1f} s")
+    print(f"held-out test ({res.n_test}): {format_metrics(res.metrics)}")
+    print(f"bundle {os.path.abspath(args.out)}")
+    return 0
+
+
+def _check_output(path: str, flag: str, *, db: str | None = None) -> None:
+    parent = os.path.dirname(os.path.abspath(path))
+    if db is not None:
+        db_files = {os.path.realpath(db + suffix) for suffix in ("", "-wal", "-shm", "-journal")}
+        if os.path.realpath(path) in db_files:
+            raise CliError(f"{flag} {path!r} is the database itself: choose another file")
+    if os.path.isdir(path) or not os.path.isdir(parent) or not os.access(parent, os.W_OK):
+        raise CliError(f"{flag} {path!r} cannot be written")
+
+
+# -- predict -----------------------------------------------------------------------------------------------------
+PREDICT_COLUMNS = ["pred_ms", "p10_ms", "p90_ms", "log_std"]
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from surrogates import load_bundle
+
+    _load_plugins(args.plugin)
+    if (args.config is None) == (args.csv is None):
+        raise CliError("give exactly one of --config JSON or --csv IN (with --out OUT)")
+    if args.csv is not None and args.out is None:
+        raise CliError("--csv needs --out OUT (a CSV file, or - for standard output)")
+    if args.out not in (None, "-"):
+        if args.csv is not None and os.path.realpath(args.out) == os.path.realpath(args.csv):
+            raise CliError(f"--out {args.out!r} is the input file: choose another file")
+        _check_output(args.out, "--out")
+    pred = load_bundle(args.bundle)
+    space = pred.family.space
+    if args.config is not None:
+        try:
+            cfg = json.loads(args.config)
+        except json.JSONDecodeError as exc:
+            raise CliError(f"--config is not valid JSON ({exc.msg} at position {exc.pos})") from None
+        cfgs = cfg if isinstance(cfg, list) else [cfg]
+        if not cfgs or not all(isinstance(c, dict) for c in cfgs):
+            raise CliError("--config must be a JSON object (or a list of objects) of field: value")
+        configs = [pred.family.validate(space.coerce(c)) for c in cfgs]
+        d = pred.predict_dist(configs)
+        lo, hi = d.interval(0.8)
+        for i, c in enumerate(configs):
+            print(json.dumps({**c, "pred_ms": float(d.latency[i]), "p10_ms": float(lo[i]), "p90_ms": float(hi[i]),
+                              "log_std": float(d.std[i])}))
+        return 0
+    try:
+        with open(args.csv, newline="") as fh:
+            reader = csv.DictReader(fh)
+            header = list(reader.fieldnames or [])
+            rows = list(reader)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CliError(f"--csv {args.csv!r} cannot be read: {getattr(exc, 'strerror', None) or exc}") from None
+    missing = [n for n in space.names if n not in header]
+    if missing:
+        raise CliError(f"--csv {args.csv!r} lacks column {missing[0]!r} (the bundle's family "
+                       f"{pred.family.name!r} needs {', '.join(space.names)})")
+    configs = []
+    for i, row in enumerate(rows, start=2):  # line 1 is the header
+        try:
+            configs.append(pred.family.validate(space.coerce({n: row[n] for n in space.names})))
+        except ValueError as exc:
+            raise CliError(f"--csv {args.csv!r} line {i}: {exc}") from None
+    d = pred.predict_dist(configs) if configs else None
+    out_cols = header + [c for c in PREDICT_COLUMNS if c not in header]
+    values = (np.column_stack([d.latency, *d.interval(0.8), d.std]) if d is not None else np.zeros((0, 4)))
+    with (contextlib.nullcontext(sys.stdout) if args.out == "-" else _atomic_text(args.out)) as out:
+        w = csv.DictWriter(out, out_cols)
+        w.writeheader()
+        for row, v in zip(rows, values, strict=True):
+            w.writerow({**row, **{c: f"{x:.6g}" for c, x in zip(PREDICT_COLUMNS, v, strict=True)}})
+    if args.out != "-":
+        print(f"wrote {len(rows)} predictions to {os.path.abspath(args.out)}", file=sys.stderr)
+    return 0
+
+
+@contextlib.contextmanager
+def _atomic_text(path: str):
+    """Write a text file under a temporary name and rename it into place only when everything succeeded."""
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=os.path.dirname(os.path.abspath(path)))
+    try:
+        with os.fdopen(fd, "w", newline="") as fh:
+            yield fh
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
 # -- parser ------------------------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m acquisition",
@@ -217,16 +348,55 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--platform", default=None, help="only this platform id")
     p.add_argument("--csv", required=True, metavar="OUT", help="output CSV file, or - for standard output")
     p.set_defaults(func=cmd_measurements)
+
+    p = sub.add_parser("fit", help="fit a latency predictor on stored measurements and export a bundle",
+                       description="Fit a latency surrogate on the stored measurements of one family and platform "
+                                   "(70/15/15 %% train/validation/test split), print its held-out test metrics and "
+                                   "export it as a predictor bundle. --model auto compares the registered models "
+                                   "by k-fold cross-validation within --select-budget seconds.")
+    p.add_argument("--db", default=DEFAULT_DB, help=f"SQLite database file (default {DEFAULT_DB})")
+    p.add_argument("--family", required=True, help="block family")
+    p.add_argument("--platform", default=None, help="platform id (needed when the family was measured on several)")
+    p.add_argument("--model", default="auto", help="auto (default) or a model name: " + _model_names())
+    p.add_argument("--out", required=True, metavar="BUNDLE", help="predictor bundle to write")
+    p.add_argument("--seed", type=_non_negative_int, default=0, help="split and model seed, >= 0 (default 0)")
+    p.add_argument("--select-budget", type=_positive_float, default=120.0,
+                   help="seconds for the --model auto comparison (default 120)")
+    p.add_argument("--jobs", type=_jobs, default=None,
+                   help="parallel jobs for the model comparison (joblib n_jobs: N > 0, or -1 for every core)")
+    p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
+                   help="import MODULE first (it may register block families or models); repeatable")
+    p.set_defaults(func=cmd_fit)
+
+    p = sub.add_parser("predict", help="predict latencies with a predictor bundle",
+                       description="Predict the latency (ms) of configurations with a bundle: one or more from "
+                                   "--config JSON, or every row of --csv IN written to --out OUT with pred_ms, "
+                                   "p10_ms, p90_ms (80 %% interval) and log_std columns added.")
+    p.add_argument("--bundle", required=True, help="predictor bundle (from `fit` or `run`)")
+    p.add_argument("--config", default=None, metavar="JSON", help='e.g. \'{"input_hw": 56, "cin": 24, ...}\'')
+    p.add_argument("--csv", default=None, metavar="IN", help="CSV with one configuration per row")
+    p.add_argument("--out", default=None, metavar="OUT", help="output CSV (with --csv), or - for standard output")
+    p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
+                   help="import MODULE first (it may register the bundle's family); repeatable")
+    p.set_defaults(func=cmd_predict)
     return parser
 
 
+def _model_names() -> str:
+    from surrogates import list_models
+
+    return ", ".join(list_models())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    from acquisition.fitting import FitError
     from acquisition.store import StoreError
     from profiler.devices import DeviceError
     from profiler.families import FamilyError
     from profiler.protocol import ProtocolError
     from profiler.space import SpaceError
     from profiler.worker import ProfilerError
+    from surrogates import BundleError, EncoderError, ModelError
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -235,7 +405,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     prog = f"{parser.prog} {args.command}"
     try:
         return int(args.func(args) or 0)
-    except (CliError, StoreError, DeviceError, FamilyError, ProtocolError, SpaceError) as exc:
+    except (CliError, StoreError, DeviceError, FamilyError, ProtocolError, SpaceError, FitError, BundleError,
+            EncoderError, ModelError) as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
     except ProfilerError as exc:

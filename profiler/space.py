@@ -43,6 +43,7 @@ __all__ = [
     "Real",
     "Space",
     "SpaceError",
+    "space_from_spec",
 ]
 
 
@@ -339,6 +340,32 @@ class Space:
                 raise SpaceError(f"configuration violates constraint {c.name!r}{detail}")
         return out
 
+    def coerce(self, config: Mapping[str, Any]) -> dict[str, Any]:
+        """Convert text values (CSV cells, command-line JSON) to each dimension's type; validate afterwards.
+
+        Numbers in text become ints or floats, ``true``/``false``/``1``/``0`` become booleans for boolean
+        dimensions; values that do not convert are left as they are, so that :meth:`validate` names them.
+        """
+        out: dict[str, Any] = {}
+        for k, v in config.items():
+            dim = self._by_name.get(k)
+            if dim is None or not isinstance(v, str):
+                out[k] = v
+                continue
+            text = v.strip()
+            if dim.kind == "boolean":
+                out[k] = {"true": True, "1": True, "false": False, "0": False}.get(text.lower(), v)
+            elif dim.kind in ("integer", "real") or (
+                    dim.kind in ("choice", "categorical") and not any(isinstance(c, str) for c in dim.values() or ())):
+                try:
+                    num = float(text)
+                    out[k] = int(num) if num.is_integer() and dim.kind != "real" else num
+                except ValueError:
+                    out[k] = v
+            else:
+                out[k] = text
+        return out
+
     def is_valid(self, config: Mapping[str, Any]) -> bool:
         try:
             self.validate(config)
@@ -425,3 +452,35 @@ class Space:
             cfg = dict(zip(self.names, combo, strict=True))
             if self._accept(cfg):
                 yield cfg
+
+
+_DIMENSION_KINDS: dict[str, type[Dimension]] = {
+    "integer": Integer, "real": Real, "choice": Choice, "categorical": Categorical, "boolean": Boolean,
+}
+
+
+def space_from_spec(spec: Mapping[str, Any]) -> Space:
+    """Rebuild a space from :meth:`Space.spec` (dimensions only: constraints are code and are not restored).
+
+    Used for tabular families, whose spaces have no constraints, e.g. when a predictor bundle is loaded.
+
+    Example:
+        >>> s = Space([Integer("c", 8, 64, step=8), Categorical("act", ("relu", "hswish"))])
+        >>> space_from_spec(s.spec()).hash() == s.hash()
+        True
+    """
+    if not isinstance(spec, Mapping) or not isinstance(spec.get("dimensions"), list):
+        raise SpaceError("a space spec must be a mapping with a 'dimensions' list")
+    if spec.get("constraints"):
+        names = ", ".join(str(c[0]) for c in spec["constraints"])
+        raise SpaceError(f"the space has constraints ({names}) that a spec cannot restore; use the registered family")
+    dims: list[Dimension] = []
+    for d in spec["dimensions"]:
+        kind = d.get("kind") if isinstance(d, Mapping) else None
+        if kind not in _DIMENSION_KINDS:
+            raise SpaceError(f"dimension kind {kind!r} is unknown: expected one of {', '.join(_DIMENSION_KINDS)}")
+        args = {k: v for k, v in d.items() if k != "kind"}
+        if "choices" in args:
+            args["choices"] = tuple(args["choices"])
+        dims.append(_DIMENSION_KINDS[kind](**args))
+    return Space(dims)

@@ -16,7 +16,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
 
 from profiler.space import Config, Space
@@ -45,16 +45,22 @@ class Counts:
     ``macs``: multiply-accumulates of convolutions and linear layers (torch's FLOP counter reports 2 x macs);
     ``params``: learnable parameters (exactly ``sum(p.numel())`` of the built module);
     ``bytes_moved``: bytes read and written by each layer (input + output activations + weights), summed;
-    ``layers``: number of convolution and linear layers (the kernels that dominate time).
+    ``layers``: number of convolution and linear layers (the kernels that dominate time);
+    ``work``: per leaf module in forward order, ``(kind, macs, bytes)`` with kind ``conv`` (dense convolution or
+    linear), ``depthwise`` (grouped convolution) or ``elementwise`` (everything else); the surrogate encoders
+    derive roofline-style features from it. It is not part of equality (two counts are equal when the totals are).
     """
 
     macs: int
     params: int
     bytes_moved: int
     layers: int
+    work: tuple[tuple[str, int, int], ...] = field(default=(), compare=False)
 
     def as_dict(self) -> dict[str, int]:
-        return asdict(self)
+        d = asdict(self)
+        d.pop("work")
+        return d
 
 
 class BlockFamily:
@@ -106,6 +112,7 @@ def module_counts(module, input_shape: tuple[int, ...], bytes_per_element: int =
 
     moved = 0
     hooks = []
+    work: list[tuple[str, int, int]] = []
 
     def hook(mod, inputs, output):
         nonlocal moved
@@ -113,6 +120,15 @@ def module_counts(module, input_shape: tuple[int, ...], bytes_per_element: int =
         n += output.numel() if isinstance(output, torch.Tensor) else 0
         n += sum(p.numel() for p in mod.parameters(recurse=False))
         moved += n * bytes_per_element
+        macs = 0
+        if isinstance(mod, torch.nn.Conv2d) and isinstance(output, torch.Tensor):
+            k = mod.kernel_size[0] * mod.kernel_size[1]
+            macs = output.numel() * (mod.in_channels // mod.groups) * k
+        elif isinstance(mod, torch.nn.Linear) and isinstance(output, torch.Tensor):
+            macs = output.numel() * mod.in_features
+        kind = ("depthwise" if isinstance(mod, torch.nn.Conv2d) and mod.groups > 1 else
+                "conv" if isinstance(mod, torch.nn.Conv2d | torch.nn.Linear) else "elementwise")
+        work.append((kind, int(macs), n * bytes_per_element))
 
     layers = 0
     for m in module.modules():
@@ -129,7 +145,8 @@ def module_counts(module, input_shape: tuple[int, ...], bytes_per_element: int =
         for h in hooks:
             h.remove()
     params = sum(p.numel() for p in module.parameters())
-    return Counts(macs=counter.get_total_flops() // 2, params=params, bytes_moved=moved, layers=layers)
+    return Counts(macs=counter.get_total_flops() // 2, params=params, bytes_moved=moved, layers=layers,
+                  work=tuple(work))
 
 
 _REGISTRY: dict[str, BlockFamily] = {}

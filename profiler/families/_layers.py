@@ -22,7 +22,7 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -124,15 +124,17 @@ class Tally:
     elements: int = 0
     layers: int = 0
     max_activation: int = 0
+    work: list = field(default_factory=list)  # (kind, macs, elements) per leaf: conv | depthwise | elementwise
 
     def tensor(self, channels: int, hw: int) -> None:
         """Note a feature map (e.g. the block input) for :attr:`max_activation`."""
         self.max_activation = max(self.max_activation, channels * hw * hw)
 
-    def _leaf(self, inputs: int, output: int, params: int = 0) -> None:
+    def _leaf(self, inputs: int, output: int, params: int = 0, kind: str = "elementwise", macs: int = 0) -> None:
         self.elements += inputs + output + params
         self.params += params
         self.max_activation = max(self.max_activation, inputs, output)
+        self.work.append((kind, macs, inputs + output + params))
 
     def conv(self, cin: int, cout: int, kernel: int, stride: int, hw: int, *, groups: int = 1,
              bias: bool = False) -> int:
@@ -140,9 +142,11 @@ class Tally:
         the output side."""
         out = conv_out(hw, kernel, stride)
         weights = cout * (cin // groups) * kernel * kernel
-        self.macs += out * out * weights
+        macs = out * out * weights
+        self.macs += macs
         self.layers += 1
-        self._leaf(cin * hw * hw, cout * out * out, weights + (cout if bias else 0))
+        self._leaf(cin * hw * hw, cout * out * out, weights + (cout if bias else 0),
+                   kind="depthwise" if groups > 1 else "conv", macs=macs)
         return out
 
     def bn(self, channels: int, hw: int) -> None:
@@ -164,13 +168,16 @@ class Tally:
         n = channels * hw * hw
         self.elements += n + channels + n
         self.max_activation = max(self.max_activation, n)
+        self.work.append(("elementwise", 0, n + channels + n))
 
     def add(self, channels: int, hw: int) -> None:
         """:class:`Add` of two equal feature maps."""
         n = channels * hw * hw
         self.elements += 3 * n
         self.max_activation = max(self.max_activation, n)
+        self.work.append(("elementwise", 0, 3 * n))
 
     def counts(self, dtype: str = "float32") -> Counts:
-        return Counts(macs=self.macs, params=self.params, bytes_moved=self.elements * BYTES_PER_ELEMENT[dtype],
-                      layers=self.layers)
+        b = BYTES_PER_ELEMENT[dtype]
+        return Counts(macs=self.macs, params=self.params, bytes_moved=self.elements * b, layers=self.layers,
+                      work=tuple((k, m, e * b) for k, m, e in self.work))

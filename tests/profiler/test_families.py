@@ -108,6 +108,7 @@ def test_counts_match_module_on_meta(name: str, cfg: dict[str, Any]) -> None:
         measured, out_shape, block = _measure(fam, cfg)
     assert all(p.is_meta for p in block.parameters())
     assert measured == expected
+    assert measured.work == expected.work  # per-layer kind, MACs and bytes, in forward order
     assert out_shape == (1, cfg["cout"], _out_hw(cfg), _out_hw(cfg))
     assert not block.training
 

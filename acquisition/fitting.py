@@ -1,0 +1,148 @@
+"""Fit a latency surrogate on stored measurements and export it as a predictor bundle.
+
+Used by ``python -m acquisition fit`` (and by the engine): the ok measurements of one family on one platform
+and protocol are split into train / validation / test (70 / 15 / 15 %, seeded, as in the paper), the model is
+chosen (``auto``: a time-bounded k-fold comparison on train + validation, :func:`surrogates.compare_models`),
+fitted on train + validation, scored on the untouched test split, and exported with those test metrics.
+Fitting time is charged to the ledger (activity ``fit``) when the store is writable.
+
+Example:
+    >>> import os, tempfile
+    >>> from acquisition.store import Store
+    >>> with Store(os.path.join(tempfile.mkdtemp(), "x.sqlite")) as store:
+    ...     try:
+    ...         load_dataset(store, "mbconv")
+    ...     except FitError as exc:
+    ...         print(exc)
+    no ok measurements of family 'mbconv' in the database: profile some first
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+__all__ = ["Dataset", "FitError", "FitResult", "fit_and_export", "load_dataset", "split_indices"]
+
+log = logging.getLogger("latency_acquisition")
+
+
+class FitError(ValueError):
+    """The stored data cannot produce a model (no data, ambiguous platform, unknown model)."""
+
+
+@dataclass
+class Dataset:
+    family: str
+    platform: str
+    protocol: str
+    configs: list[dict[str, Any]]
+    latency_ms: np.ndarray
+    keys: list[str]
+    fingerprint: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.configs)
+
+
+def load_dataset(store: Any, family: str, *, platform: str | None = None, protocol: str | None = None,
+                 statistic: str = "min_ms") -> Dataset:
+    """The ok measurements of ``family`` (one platform, one protocol) with their ``statistic`` as latency."""
+    if statistic not in ("min_ms", "median_ms", "p10_ms"):
+        raise FitError(f"statistic={statistic!r} is not allowed: expected min_ms, median_ms or p10_ms")
+    rows = [r for r in store.measurements(family=family, status="ok") if r[statistic] and r[statistic] > 0]
+    if not rows:
+        raise FitError(f"no ok measurements of family {family!r} in the database: profile some first")
+    plats = Counter(r["platform"] for r in rows)
+    if platform is None:
+        if len(plats) > 1:
+            listing = ", ".join(f"{p} ({n})" for p, n in plats.most_common())
+            raise FitError(f"family {family!r} was measured on {len(plats)} platforms: choose one with --platform "
+                           f"({listing})")
+        platform = next(iter(plats))
+    elif platform not in plats:
+        raise FitError(f"platform {platform!r} has no ok measurements of family {family!r} "
+                       f"(platforms: {', '.join(plats)})")
+    rows = [r for r in rows if r["platform"] == platform]
+    protos = Counter(r["protocol"] for r in rows)
+    if protocol is None:
+        protocol = protos.most_common(1)[0][0]  # measurements of two protocols never mix
+    elif protocol not in protos:
+        raise FitError(f"protocol {protocol!r} has no measurements here (protocols: {', '.join(protos)})")
+    rows = [r for r in rows if r["protocol"] == protocol]
+    fp = next((p["fingerprint"] for p in store.platforms() if p["id"] == platform), {})
+    return Dataset(family, platform, protocol, [r["config"] for r in rows],
+                   np.asarray([r[statistic] for r in rows], dtype=float), [r["key"] for r in rows], fp)
+
+
+def split_indices(n: int, *, seed: int = 0, validation: float = 0.15, test: float = 0.15
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Random train / validation / test index arrays (the paper's three-way split)."""
+    if n < 10:
+        raise FitError(f"{n} measurements are too few to split into train/validation/test (need >= 10)")
+    perm = np.random.default_rng(seed).permutation(n)
+    n_test = max(2, round(n * test))
+    n_val = max(2, round(n * validation))
+    return perm[n_test + n_val:], perm[n_test:n_test + n_val], perm[:n_test]
+
+
+@dataclass
+class FitResult:
+    model_name: str
+    metrics: dict[str, float]
+    n_train: int
+    n_test: int
+    fit_s: float
+    bundle: str | None = None
+    comparison: Any = None
+    dataset: Dataset | None = None
+
+
+def fit_and_export(store: Any, family_name: str, *, out: str | None, model: str = "auto",
+                   platform: str | None = None, protocol: str | None = None, seed: int = 0,
+                   select_budget_s: float = 120.0, n_jobs: int | None = None,
+                   charge: bool = True) -> FitResult:
+    """Load, split, (select,) fit, score on test and export; see the module docstring."""
+    from profiler.families import get_family
+    from surrogates import FeatureEncoder, compare_models, evaluate, export_bundle, get_model, list_models
+
+    if model != "auto" and model not in list_models():
+        raise FitError(f"unknown model {model!r}: available models are auto, {', '.join(list_models())}")
+    family = get_family(family_name)
+    ds = load_dataset(store, family_name, platform=platform, protocol=protocol)
+    train, val, test = split_indices(len(ds), seed=seed)
+    fit_rows = np.concatenate([train, val])
+    encoder = FeatureEncoder(family)
+    X = encoder.transform(ds.configs)
+    y = ds.latency_ms
+    t0 = time.perf_counter()
+    comparison = None
+    name = model
+    if model == "auto":
+        comparison = compare_models(X[fit_rows], y[fit_rows], cv=5, time_budget_s=select_budget_s, seed=seed,
+                                    n_jobs=n_jobs)
+        name = str(comparison.best)
+        log.info("model selection:\n%s", comparison.table())
+    est = get_model(name)
+    if "random_state" in est.get_params():
+        est.set_params(random_state=seed)
+    est.fit(X[fit_rows], y[fit_rows])
+    fit_s = time.perf_counter() - t0
+    metrics = evaluate(y[test], est.predict_dist(X[test]), ci=True)
+    if charge and not getattr(store, "readonly", False):
+        store.charge("fit", fit_s, platform=ds.platform, family=family_name, note=f"fit {name} on {len(fit_rows)}")
+    if out is not None:
+        t1 = time.perf_counter()
+        export_bundle(out, est, encoder, model_name=name,
+                      platform={"id": ds.platform, "fingerprint": ds.fingerprint, "protocol": ds.protocol},
+                      n_train=len(fit_rows), metrics={**metrics, "n_test": len(test)},
+                      extra={"statistic": "min_ms", "seed": seed, "split": "70/15/15 train/validation/test; "
+                             "fitted on train+validation, metrics on test"})
+        if charge and not getattr(store, "readonly", False):
+            store.charge("export", time.perf_counter() - t1, platform=ds.platform, family=family_name)
+    return FitResult(name, metrics, len(fit_rows), len(test), fit_s, out, comparison, ds)

@@ -1,0 +1,271 @@
+"""Predictor bundles: a fitted model plus everything needed to use it safely elsewhere (DESIGN §4).
+
+A bundle is one zip file with two members:
+
+- ``manifest.json``: format and version, family name and kind, the family's space (spec and hash), the
+  feature encoder's spec (and version), the model name and parameters, the platform (id and fingerprint),
+  the training size, validation metrics, package versions, and the sha256 of the payload;
+- ``model.skops``: the fitted model, saved with `skops <https://skops.readthedocs.io>`_.
+
+Why skops and not pickle: loading a pickle executes whatever code the file names. skops stores the object
+tree as data and, on load, rebuilds only types on an allow-list; :func:`load_bundle` allows exactly the types
+our models are made of (our model classes, scikit-learn's trees and boosting, ngboost's distribution classes,
+numpy/scipy building blocks) and refuses a payload that names any other type. The sha256 in the manifest
+catches a payload that was changed after export (corruption or tampering with the model alone); it does not
+authenticate the bundle as a whole, so only load bundles from sources you trust not to craft both files.
+
+Loading also refuses an unknown format version, an encoder version this code cannot reproduce, and a bundle
+whose family or space differs from the one registered here (or from the one the caller expects).
+
+Example:
+    >>> import os, tempfile
+    >>> from profiler.families import get_family
+    >>> from surrogates import FeatureEncoder, get_model
+    >>> fam = get_family("mbconv"); cfgs = fam.space.sample(40, seed=1)
+    >>> enc = FeatureEncoder(fam); X = enc.transform(cfgs)
+    >>> y = [fam.counts(c).macs / 1e6 + 1 for c in cfgs]  # a stand-in latency for the example
+    >>> model = get_model("gbt", max_iter=50, random_state=0).fit(X, y)
+    >>> path = os.path.join(tempfile.mkdtemp(), "m.bundle")
+    >>> _ = export_bundle(path, model, enc, model_name="gbt", platform={"id": "demo"}, n_train=40)
+    >>> pred = load_bundle(path, family="mbconv")
+    >>> bool(abs(pred.predict(cfgs[:1])[0] - model.predict(X[:1])[0]) < 1e-9)
+    True
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import platform as _platform
+import tempfile
+import zipfile
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
+from importlib import metadata
+from typing import Any
+
+import numpy as np
+
+from surrogates._errors import BundleError
+from surrogates.features import FeatureEncoder
+from surrogates.models import LatencyRegressor, LogLatencyDist
+
+__all__ = ["BUNDLE_FORMAT", "BUNDLE_VERSION", "BundleError", "Predictor", "export_bundle", "load_bundle",
+           "read_manifest"]
+
+BUNDLE_FORMAT = "latency-acquisition-bundle"
+BUNDLE_VERSION = 1
+MANIFEST = "manifest.json"
+PAYLOAD = "model.skops"
+
+# type-name prefixes a payload may contain (skops refuses everything else unless listed here)
+TRUSTED_PREFIXES = (
+    "surrogates.models.",
+    "sklearn.",
+    "ngboost.distns.", "ngboost.scores.", "ngboost.ngboost.", "ngboost.api.", "ngboost.manifold.",
+    "numpy.", "scipy.",
+    "builtins.",
+    "collections.",
+)
+
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": _platform.python_version()}
+    for dist in ("latency-acquisition", "numpy", "scipy", "scikit-learn", "ngboost", "skops", "torch"):
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            out[dist] = metadata.version(dist)
+    return out
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return repr(value)
+
+
+def _untrusted(types: Sequence[str]) -> list[str]:
+    return [t for t in types if not t.startswith(TRUSTED_PREFIXES)]
+
+
+def _family_kind(family: Any) -> str:
+    return getattr(family, "kind", "block")
+
+
+def export_bundle(path: str | os.PathLike[str], model: LatencyRegressor, encoder: FeatureEncoder, *,
+                  model_name: str, platform: Mapping[str, Any], n_train: int,
+                  metrics: Mapping[str, float] | None = None, extra: Mapping[str, Any] | None = None) -> dict:
+    """Write ``model`` (fitted on ``encoder``'s features) to ``path``; returns the manifest.
+
+    The file is written to a temporary name and renamed, so an existing bundle is replaced whole or not at all.
+    """
+    import skops.io as sio
+
+    if not hasattr(model, "n_features_in_"):
+        raise BundleError("the model is not fitted: fit it before exporting a bundle")
+    if model.n_features_in_ != len(encoder.feature_names):
+        raise BundleError(f"the model has {model.n_features_in_} features but the encoder makes "
+                          f"{len(encoder.feature_names)}")
+    payload = sio.dumps(model)
+    odd = _untrusted(sio.get_untrusted_types(data=payload))
+    if odd:
+        raise BundleError(f"the model contains types a bundle cannot carry safely: {', '.join(odd)}")
+    family = encoder.family
+    manifest = {
+        "format": BUNDLE_FORMAT, "format_version": BUNDLE_VERSION,
+        "family": family.name, "family_kind": _family_kind(family),
+        "space_hash": family.space.hash(), "space": family.space.spec() if _family_kind(family) == "tabular"
+        else {"dimensions": family.space.spec()["dimensions"]},
+        "encoder": encoder.spec(),
+        "model": {"name": model_name, "class": type(model).__name__,
+                  "params": _jsonable(model.get_params(deep=False))},
+        "platform": _jsonable(dict(platform)), "n_train": int(n_train), "metrics": _jsonable(dict(metrics or {})),
+        "target": "log of latency (ms)", "versions": _versions(),
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "payload": {"file": PAYLOAD, "format": "skops", "sha256": hashlib.sha256(payload).hexdigest(),
+                    "bytes": len(payload)},
+        **({"extra": _jsonable(dict(extra))} if extra else {}),
+    }
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise BundleError(f"cannot write bundle {path!r}: directory {directory!r} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=".bundle-", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as fh, zipfile.ZipFile(fh, "w", zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr(MANIFEST, json.dumps(manifest, indent=2, sort_keys=True))
+            zf.writestr(PAYLOAD, payload)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise BundleError(f"cannot write bundle {path!r}: {exc.strerror or exc}") from None
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return manifest
+
+
+def _open(path: str) -> tuple[dict[str, Any], bytes]:
+    if not os.path.isfile(path):
+        raise BundleError(f"bundle {path!r} does not exist or is not a file")
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = set(zf.namelist())
+            if MANIFEST not in names:
+                raise BundleError(f"{path!r} is not a predictor bundle (no {MANIFEST})")
+            manifest = json.loads(zf.read(MANIFEST))
+            payload = zf.read(PAYLOAD) if PAYLOAD in names else b""
+    except zipfile.BadZipFile:
+        raise BundleError(f"{path!r} is not a predictor bundle (not a zip file)") from None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise BundleError(f"{path!r}: the manifest is not valid JSON") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != BUNDLE_FORMAT:
+        raise BundleError(f"{path!r} is not a predictor bundle (format {manifest.get('format')!r})"
+                          if isinstance(manifest, dict) else f"{path!r}: the manifest is not an object")
+    version = manifest.get("format_version")
+    if version != BUNDLE_VERSION:
+        raise BundleError(f"{path!r} has bundle format version {version!r}; this version reads version "
+                          f"{BUNDLE_VERSION} (upgrade latency-acquisition or re-export the bundle)")
+    return manifest, payload
+
+
+def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The manifest of a bundle, checked for format and version (the payload is not loaded)."""
+    return _open(os.fspath(path))[0]
+
+
+def _resolve_family(manifest: Mapping[str, Any], family: Any | None):
+    from profiler.families import FamilyError, get_family
+    from profiler.tabular import TabularFamily
+
+    name = manifest.get("family")
+    if family is not None and not isinstance(family, str):
+        fam = family
+    elif manifest.get("family_kind") == "tabular":
+        fam = TabularFamily.from_spec(str(name), manifest["space"])
+    else:
+        try:
+            fam = get_family(str(name))
+        except FamilyError:
+            raise BundleError(f"the bundle is for family {name!r}, which is not registered here (load the "
+                              "plugin that defines it)") from None
+    if isinstance(family, str) and family != name:
+        raise BundleError(f"the bundle is for family {name!r}, not {family!r}")
+    if fam.name != name:
+        raise BundleError(f"the bundle is for family {name!r}, not {fam.name!r}")
+    if fam.space.hash() != manifest.get("space_hash"):
+        raise BundleError(f"the bundle was fitted on another space of family {name!r} (space hash "
+                          f"{manifest.get('space_hash')} here {fam.space.hash()}): refit it")
+    return fam
+
+
+def load_bundle(path: str | os.PathLike[str], *, family: Any | None = None) -> Predictor:
+    """Load and verify a bundle; ``family`` (a name or a family object) is what the caller expects.
+
+    Raises :class:`BundleError` for anything that does not check out (see the module docstring).
+    """
+    import skops.io as sio
+
+    path = os.fspath(path)
+    manifest, payload = _open(path)
+    expected = (manifest.get("payload") or {}).get("sha256")
+    if not payload or hashlib.sha256(payload).hexdigest() != expected:
+        raise BundleError(f"{path!r}: the model payload does not match the manifest's sha256 (the bundle was "
+                          "modified or damaged); refusing to load it")
+    fam = _resolve_family(manifest, family)
+    try:
+        encoder = FeatureEncoder.from_spec(fam, manifest["encoder"])
+    except ValueError as exc:
+        raise BundleError(f"{path!r}: {exc}") from None
+    types = sio.get_untrusted_types(data=payload)
+    odd = _untrusted(types)
+    if odd:
+        raise BundleError(f"{path!r}: the payload names types outside the allow-list: {', '.join(odd)}")
+    try:
+        model = sio.loads(payload, trusted=types)
+    except Exception as exc:
+        raise BundleError(f"{path!r}: the model payload cannot be loaded ({type(exc).__name__}: {exc})") from None
+    if not isinstance(model, LatencyRegressor):
+        raise BundleError(f"{path!r}: the payload is a {type(model).__name__}, not a latency model")
+    return Predictor(model=model, encoder=encoder, manifest=manifest)
+
+
+class Predictor:
+    """A loaded bundle: predicts the latency (ms) of configurations of its family on its platform.
+
+    ``predict(configs)`` -> latencies (ms); ``predict_dist(configs)`` -> :class:`LogLatencyDist`.
+    """
+
+    def __init__(self, model: LatencyRegressor, encoder: FeatureEncoder, manifest: Mapping[str, Any]) -> None:
+        self.model = model
+        self.encoder = encoder
+        self.manifest = dict(manifest)
+
+    @property
+    def family(self) -> Any:
+        return self.encoder.family
+
+    @property
+    def platform(self) -> str | None:
+        return (self.manifest.get("platform") or {}).get("id")
+
+    def predict_dist(self, configs: Sequence[Mapping[str, Any]]) -> LogLatencyDist:
+        return self.model.predict_dist(self.encoder.transform(configs))
+
+    def predict(self, configs: Sequence[Mapping[str, Any]]) -> np.ndarray:
+        return self.model.predict(self.encoder.transform(configs))
+
+    def __repr__(self) -> str:
+        m = self.manifest
+        return (f"<Predictor {m['model']['name']} for {m['family']!r} on platform {self.platform!r}, "
+                f"{m['n_train']} training rows>")
+

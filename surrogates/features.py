@@ -1,0 +1,160 @@
+"""Feature encoders: configurations of a family -> a numeric feature matrix (DESIGN §4).
+
+An encoder has two parts:
+
+- **raw parameters**, one or more columns per dimension of the family's space: numbers as they are, or their
+  logarithm when the dimension is scale-like (log-scaled, or positive with max/min >= 8, e.g. channels, input
+  size); ordered string choices as their rank; booleans as 0/1; categorical dimensions one-hot;
+- **analytic features** of block families (those with ``counts``): log MACs, log parameters, log bytes moved,
+  log arithmetic intensity (MACs per byte moved), the layer count, and from the per-layer work: log MACs of
+  dense and of depthwise convolutions, log bytes of element-wise layers, and roofline sums
+  ``log(1 + sum over layers of max(macs, r * bytes))`` for a few machine balances ``r`` (MACs per byte), which
+  let a model tell compute-bound from memory-bound blocks layer by layer.
+
+Tabular families (:class:`profiler.tabular.TabularFamily`, any table of configurations) get the raw
+parameters only. The encoder is described by a JSON-serialisable :meth:`FeatureEncoder.spec` that carries
+:data:`ENCODER_VERSION`; predictor bundles store it and refuse a version this code does not write.
+
+Example:
+    >>> from profiler.families import get_family
+    >>> enc = FeatureEncoder(get_family("mbconv"))
+    >>> X = enc.transform(get_family("mbconv").space.sample(3, seed=0))
+    >>> X.shape == (3, len(enc.feature_names))
+    True
+    >>> "log_macs" in enc.feature_names
+    True
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from profiler.space import Dimension
+from surrogates._errors import EncoderError
+
+__all__ = ["ANALYTIC_FEATURES", "ENCODER_VERSION", "EncoderError", "FeatureEncoder"]
+
+ENCODER_VERSION = 1
+ROOFLINE_INTENSITIES = (0.25, 1.0, 4.0, 16.0)  # MACs per byte at which a layer turns compute-bound
+ANALYTIC_FEATURES = ("log_macs", "log_params", "log_bytes_moved", "log_intensity", "layers", "log_conv_macs",
+                     "log_depthwise_macs", "log_elementwise_bytes",
+                     *(f"log_roofline_{r:g}" for r in ROOFLINE_INTENSITIES))
+SCALE_RATIO = 8.0  # a positive numeric dimension spanning at least this ratio is encoded as its log
+
+
+
+def _column_plan(dim: Dimension) -> dict[str, Any]:
+    """How one dimension becomes columns: {"name", "kind": num|log|rank|onehot|bool, ["levels"]}."""
+    kind = dim.kind
+    if kind == "boolean":
+        return {"name": dim.name, "kind": "bool"}
+    if kind == "categorical":
+        return {"name": dim.name, "kind": "onehot", "levels": list(dim.values() or ())}
+    if kind == "choice":
+        vals = dim.values() or ()
+        if any(isinstance(v, str) for v in vals):
+            return {"name": dim.name, "kind": "rank", "levels": list(vals)}
+        lo, hi = float(min(vals)), float(max(vals))
+    else:  # integer, real
+        lo, hi = float(dim.low), float(dim.high)  # type: ignore[attr-defined]
+        if getattr(dim, "log", False):
+            return {"name": dim.name, "kind": "log"}
+    return {"name": dim.name, "kind": "log" if lo > 0 and hi / lo >= SCALE_RATIO else "num"}
+
+
+class FeatureEncoder:
+    """Encode configurations of ``family`` (a block family or a tabular family) as a float64 matrix.
+
+    ``analytic``: ``"auto"`` uses the family's analytic counts when it has them (block families), ``True``
+    requires them, ``False`` skips them. Configurations are validated (and, for tabular families, coerced
+    from text) before encoding; a bad one raises :class:`profiler.space.SpaceError` naming the field.
+    """
+
+    def __init__(self, family: Any, analytic: bool | str = "auto") -> None:
+        if analytic not in ("auto", True, False):
+            raise EncoderError(f"analytic={analytic!r} is not allowed: expected 'auto', True or False")
+        has_counts = callable(getattr(family, "counts", None))
+        if analytic is True and not has_counts:
+            raise EncoderError(f"family {family.name!r} has no analytic counts (analytic=True)")
+        self.family = family
+        self.analytic = bool(has_counts) if analytic == "auto" else bool(analytic)
+        self.columns = [_column_plan(d) for d in family.space.dimensions]
+
+    # -- description ---------------------------------------------------------------------------------------
+    @property
+    def feature_names(self) -> list[str]:
+        names: list[str] = []
+        for c in self.columns:
+            if c["kind"] == "onehot":
+                names += [f"{c['name']}={lvl}" for lvl in c["levels"]]
+            elif c["kind"] == "log":
+                names.append(f"log_{c['name']}")
+            else:
+                names.append(c["name"])
+        return names + (list(ANALYTIC_FEATURES) if self.analytic else [])
+
+    def spec(self) -> dict[str, Any]:
+        """JSON-serialisable description, stored in predictor bundles."""
+        return {"version": ENCODER_VERSION, "family": self.family.name, "space_hash": self.family.space.hash(),
+                "analytic": self.analytic, "columns": self.columns, "features": self.feature_names}
+
+    @classmethod
+    def from_spec(cls, family: Any, spec: Mapping[str, Any]) -> FeatureEncoder:
+        """Rebuild an encoder for ``family`` and check that it encodes exactly as ``spec`` says."""
+        version = spec.get("version")
+        if version != ENCODER_VERSION:
+            raise EncoderError(f"feature-encoder version {version!r} is not supported: this version writes and "
+                               f"reads version {ENCODER_VERSION}")
+        enc = cls(family, analytic=bool(spec.get("analytic")))
+        if enc.spec() != dict(spec):
+            raise EncoderError(f"the feature encoder of family {family.name!r} differs from the one in the spec "
+                               "(the family's space changed)")
+        return enc
+
+    # -- encoding ------------------------------------------------------------------------------------------
+    def _validate(self, config: Mapping[str, Any]) -> dict[str, Any]:
+        return self.family.validate(config)
+
+    def transform(self, configs: Sequence[Mapping[str, Any]], *, validated: bool = False) -> np.ndarray:
+        """The feature matrix of ``configs`` (n x len(feature_names)). ``validated`` skips validation."""
+        cfgs = list(configs) if validated else [self._validate(c) for c in configs]
+        n = len(cfgs)
+        blocks: list[np.ndarray] = []
+        for c in self.columns:
+            name, kind = c["name"], c["kind"]
+            raw = [cfg[name] for cfg in cfgs]
+            if kind == "onehot":
+                index = {lvl: i for i, lvl in enumerate(c["levels"])}
+                m = np.zeros((n, len(index)))
+                m[np.arange(n), [index[v] for v in raw]] = 1.0
+                blocks.append(m)
+            elif kind == "rank":
+                index = {lvl: i for i, lvl in enumerate(c["levels"])}
+                blocks.append(np.asarray([index[v] for v in raw], dtype=float)[:, None])
+            else:
+                col = np.asarray(raw, dtype=float)
+                blocks.append((np.log(col) if kind == "log" else col)[:, None])
+        if self.analytic:
+            blocks.append(self._analytic(cfgs))
+        return np.hstack(blocks) if blocks else np.zeros((n, 0))
+
+    def _analytic(self, cfgs: Sequence[Mapping[str, Any]]) -> np.ndarray:
+        out = np.empty((len(cfgs), len(ANALYTIC_FEATURES)))
+        for i, cfg in enumerate(cfgs):
+            c = self.family.counts(cfg)
+            macs, params, moved = float(c.macs), float(c.params), float(c.bytes_moved)
+            work = getattr(c, "work", ()) or (("conv", c.macs, c.bytes_moved),)
+            conv = sum(m for k, m, _ in work if k == "conv")
+            dw = sum(m for k, m, _ in work if k == "depthwise")
+            elt = sum(b for k, _, b in work if k == "elementwise")
+            roof = [math.log1p(sum(max(m, r * b) for _, m, b in work)) for r in ROOFLINE_INTENSITIES]
+            out[i] = (math.log1p(macs), math.log1p(params), math.log1p(moved), math.log1p(macs) - math.log1p(moved),
+                      float(c.layers), math.log1p(conv), math.log1p(dw), math.log1p(elt), *roof)
+        return out
+
+    def __repr__(self) -> str:
+        return f"FeatureEncoder({self.family.name!r}, {len(self.feature_names)} features)"

@@ -1,0 +1,176 @@
+"""Metrics of latency predictions and of their predictive distributions (DESIGN §4).
+
+Point metrics take measured and predicted latencies (same unit); distribution metrics take the measured
+latencies and a :class:`~surrogates.models.LogLatencyDist`. :func:`evaluate` computes them all at once.
+
+- ``spearman`` (ρ) and ``kendall`` (τ-b): rank correlations, tie-aware (average ranks / τ-b);
+- ``pearson`` (r) on latencies; ``mape`` (%), ``rmse`` (latency units);
+- ``acc5`` / ``acc10``: share of predictions within ±5 % / ±10 % of the measurement;
+- ``coverage80``: share of measurements inside the central 80 % predictive interval;
+- ``nll``: mean negative log-likelihood of log-latency under the predictive normal (lower is better; it is the
+  log-normal NLL of latency minus the mean log-latency, so it does not depend on the latency unit's scale
+  beyond a shift);
+- ``spearman_ci``: a bootstrap confidence interval for ρ (BCa, paired resampling).
+
+Example:
+    >>> import numpy as np
+    >>> y = np.array([1.0, 2.0, 3.0, 4.0]); p = np.array([1.1, 1.9, 3.3, 3.9])
+    >>> round(spearman(y, p), 3), round(accuracy_within(y, p, 0.1), 2)
+    (1.0, 1.0)
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+
+import numpy as np
+from scipy import stats
+
+from surrogates.models._base import LogLatencyDist, check_range
+
+__all__ = [
+    "accuracy_within",
+    "coverage",
+    "evaluate",
+    "gaussian_nll",
+    "kendall",
+    "mape",
+    "pearson",
+    "rmse",
+    "spearman",
+    "spearman_ci",
+]
+
+
+def _pair(y_true, y_pred) -> tuple[np.ndarray, np.ndarray]:
+    t = np.asarray(y_true, dtype=float).ravel()
+    p = np.asarray(y_pred, dtype=float).ravel()
+    if t.shape != p.shape:
+        raise ValueError(f"y_true and y_pred differ in length ({t.size} vs {p.size})")
+    if t.size == 0:
+        raise ValueError("no values to score (y_true is empty)")
+    return t, p
+
+
+def _corr(value: float) -> float:
+    return float(value) if np.isfinite(value) else float("nan")  # constant input -> nan, not a warning-laden crash
+
+
+def spearman(y_true, y_pred) -> float:
+    """Spearman's ρ (average ranks for ties); nan when either side is constant."""
+    t, p = _pair(y_true, y_pred)
+    if t.size < 2 or np.ptp(t) == 0 or np.ptp(p) == 0:
+        return float("nan")
+    return _corr(stats.spearmanr(t, p).statistic)
+
+
+def kendall(y_true, y_pred) -> float:
+    """Kendall's τ-b (accounts for ties on both sides)."""
+    t, p = _pair(y_true, y_pred)
+    if t.size < 2 or np.ptp(t) == 0 or np.ptp(p) == 0:
+        return float("nan")
+    return _corr(stats.kendalltau(t, p, variant="b").statistic)
+
+
+def pearson(y_true, y_pred) -> float:
+    t, p = _pair(y_true, y_pred)
+    if t.size < 2 or np.ptp(t) == 0 or np.ptp(p) == 0:
+        return float("nan")
+    return _corr(stats.pearsonr(t, p).statistic)
+
+
+def mape(y_true, y_pred) -> float:
+    """Mean absolute percentage error, in percent."""
+    t, p = _pair(y_true, y_pred)
+    if np.any(t <= 0):
+        raise ValueError("mape needs positive measured latencies")
+    return float(np.mean(np.abs(p / t - 1.0)) * 100.0)
+
+
+def rmse(y_true, y_pred) -> float:
+    t, p = _pair(y_true, y_pred)
+    return float(np.sqrt(np.mean((p - t) ** 2)))
+
+
+def accuracy_within(y_true, y_pred, tolerance: float = 0.1) -> float:
+    """Share (0..1) of predictions within ``tolerance`` (relative) of the measurement."""
+    check_range("tolerance", tolerance, low=0.0, low_open=True)
+    t, p = _pair(y_true, y_pred)
+    return float(np.mean(np.abs(p / t - 1.0) <= tolerance + 1e-12))
+
+
+def coverage(y_true, dist: LogLatencyDist, level: float = 0.8) -> float:
+    """Share of measurements inside the central ``level`` predictive interval."""
+    t = np.asarray(y_true, dtype=float).ravel()
+    lo, hi = dist.interval(level)
+    return float(np.mean((t >= lo) & (t <= hi)))
+
+
+def gaussian_nll(y_true, dist: LogLatencyDist) -> float:
+    """Mean negative log-likelihood of log(y_true) under N(mean, std)."""
+    z = np.log(np.asarray(y_true, dtype=float).ravel())
+    return float(-np.mean(stats.norm.logpdf(z, loc=dist.mean, scale=dist.std)))
+
+
+def spearman_ci(y_true, y_pred, *, confidence: float = 0.95, n_resamples: int = 1000,
+                seed: int | None = 0) -> tuple[float, float]:
+    """Bootstrap confidence interval (paired, BCa) for Spearman's ρ."""
+    check_range("confidence", confidence, low=0.0, high=1.0, low_open=True, high_open=True)
+    check_range("n_resamples", n_resamples, low=10, integer=True)
+    t, p = _pair(y_true, y_pred)
+    if t.size < 3:
+        return float("nan"), float("nan")
+
+    def stat(a, b, axis=-1):
+        ra = stats.rankdata(a, axis=axis)
+        rb = stats.rankdata(b, axis=axis)
+        ra = ra - ra.mean(axis=axis, keepdims=True)
+        rb = rb - rb.mean(axis=axis, keepdims=True)
+        den = np.sqrt((ra**2).sum(axis=axis) * (rb**2).sum(axis=axis))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return (ra * rb).sum(axis=axis) / den
+
+    with warnings.catch_warnings():  # BCa on (near-)perfect ranks warns, then returns nan: handled below
+        warnings.simplefilter("ignore")
+        res = stats.bootstrap((t, p), stat, paired=True, vectorized=True, confidence_level=confidence,
+                              n_resamples=int(n_resamples), method="bca", random_state=seed)
+    lo, hi = res.confidence_interval
+    if not (np.isfinite(lo) and np.isfinite(hi)):  # BCa degenerates on (near-)perfect ranks: percentile
+        res = stats.bootstrap((t, p), stat, paired=True, vectorized=True, confidence_level=confidence,
+                              n_resamples=int(n_resamples), method="percentile", random_state=seed)
+        lo, hi = res.confidence_interval
+    return float(lo), float(hi)
+
+
+def evaluate(y_true, dist_or_pred: LogLatencyDist | np.ndarray, *, ci: bool = False) -> dict[str, float]:
+    """All metrics of predictions (an array of latencies) or of a predictive distribution.
+
+    With a distribution, the point prediction is its median ``exp(mean)`` and ``coverage80`` and ``nll`` are
+    added. ``ci`` adds ``spearman_lo``/``spearman_hi`` (95 % bootstrap interval).
+    """
+    dist = dist_or_pred if isinstance(dist_or_pred, LogLatencyDist) else None
+    pred = dist.latency if dist is not None else np.asarray(dist_or_pred, dtype=float)
+    t, p = _pair(y_true, pred)
+    out = {"n": float(t.size), "spearman": spearman(t, p), "kendall": kendall(t, p), "pearson": pearson(t, p),
+           "mape": mape(t, p), "rmse": rmse(t, p), "acc5": accuracy_within(t, p, 0.05),
+           "acc10": accuracy_within(t, p, 0.10)}
+    if dist is not None:
+        out["coverage80"] = coverage(t, dist, 0.8)
+        out["nll"] = gaussian_nll(t, dist)
+        err = np.abs(dist.mean - np.log(t))
+        out["sigma_error_spearman"] = spearman(err, dist.std) if np.ptp(dist.std) > 0 else float("nan")
+    if ci:
+        out["spearman_lo"], out["spearman_hi"] = spearman_ci(t, p)
+    return out
+
+
+def format_metrics(m: Mapping[str, float]) -> str:
+    """One line for the CLI: ρ, τ, MAPE, ±10 %, coverage."""
+    parts = [f"rho={m['spearman']:.4f}", f"tau={m['kendall']:.4f}", f"MAPE={m['mape']:.2f}%",
+             f"acc10={100 * m['acc10']:.1f}%", f"acc5={100 * m['acc5']:.1f}%"]
+    if "coverage80" in m:
+        parts.append(f"cov80={100 * m['coverage80']:.1f}%")
+    if "spearman_lo" in m:
+        parts.append(f"rho95%=[{m['spearman_lo']:.4f}, {m['spearman_hi']:.4f}]")
+    return "  ".join(parts)

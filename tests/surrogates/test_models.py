@@ -1,0 +1,169 @@
+"""Every registered model: scikit-learn's estimator checks, learning a structured latency law, the predictive
+distribution's contract, parameter validation and the registry."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from surrogates import FeatureEncoder, LatencyRegressor, ModelError, get_model, list_models, register_model
+from surrogates.metrics import spearman
+from surrogates.models import (
+    ExpLinearRegressor,
+    ForestRegressor,
+    GBTRegressor,
+    MLPLatencyRegressor,
+    NGBoostEnsembleRegressor,
+    NGBoostRegressor,
+    QuantileGBTRegressor,
+)
+from tests.surrogates.synthetic import block_dataset
+
+BUILTIN = ["linear", "rf", "gbt", "mlp", "quantile-gbt", "ngboost", "ngboost-ensemble"]
+
+# small versions so that scikit-learn's ~40 checks per estimator stay fast
+FAST = [
+    ExpLinearRegressor(),
+    ForestRegressor(n_estimators=10, random_state=0),
+    GBTRegressor(max_iter=30, random_state=0),
+    MLPLatencyRegressor(hidden_layer_sizes=(32,), max_epochs=150, random_state=0),
+    QuantileGBTRegressor(max_iter=30, random_state=0),
+    NGBoostRegressor(n_estimators=30, random_state=0),
+    NGBoostEnsembleRegressor(n_members=2, n_estimators=20, random_state=0),
+]
+
+
+@parametrize_with_checks(FAST)
+def test_sklearn_estimator_checks(estimator, check) -> None:
+    # No check is skipped. The models regress log-latency, so they declare the `positive_only` target tag and
+    # scikit-learn's checks feed them positive targets.
+    check(estimator)
+
+
+def test_registry_lists_every_builtin() -> None:
+    assert list_models()[: len(BUILTIN)] == BUILTIN
+    for name in BUILTIN:
+        assert isinstance(get_model(name), LatencyRegressor)
+
+
+def test_unknown_model_and_bad_registration() -> None:
+    with pytest.raises(ModelError, match=r"unknown model 'xgb'.*ngboost"):
+        get_model("xgb")
+    with pytest.raises(ModelError, match="already registered"):
+        register_model("rf", ForestRegressor)
+    with pytest.raises(ModelError, match="not callable"):
+        register_model("new-model", 42)  # type: ignore[arg-type]
+
+
+def test_user_model_plugs_in() -> None:
+    class Twice(GBTRegressor):
+        pass
+
+    register_model("test-twice", Twice, "test only", replace=True)
+    assert isinstance(get_model("test-twice", max_iter=5), Twice)
+
+
+@pytest.fixture(scope="module")
+def mbconv_data():
+    fam, cfgs, y = block_dataset("mbconv", 700, seed=0, noise=0.03)
+    X = FeatureEncoder(fam).transform(cfgs)
+    return X[:500], y[:500], X[500:], y[500:]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", BUILTIN)
+def test_models_learn_a_latency_law(name: str, mbconv_data) -> None:
+    Xtr, ytr, Xte, yte = mbconv_data
+    model = get_model(name)
+    if "random_state" in model.get_params():
+        model.set_params(random_state=0)
+    model.fit(Xtr, ytr)
+    dist = model.predict_dist(Xte)
+    assert dist.mean.shape == dist.std.shape == (len(yte),)
+    assert np.all(dist.std > 0) and np.all(np.isfinite(dist.mean))
+    np.testing.assert_allclose(model.predict(Xte), np.exp(dist.mean))
+    rho = spearman(yte, model.predict(Xte))
+    floor = 0.9 if name == "linear" else 0.97  # the linear model cannot bend around the roofline's kink
+    assert rho > floor, f"{name}: rho={rho:.3f}"
+    for level in (0.1, 0.9):
+        assert dist.quantile(level).shape == (len(yte),)
+    lo, hi = dist.interval(0.8)
+    assert np.all(lo <= dist.latency) and np.all(dist.latency <= hi)
+
+
+def test_quantile_gbt_has_native_quantiles_and_per_input_std(mbconv_data) -> None:
+    Xtr, ytr, Xte, _ = mbconv_data
+    d = QuantileGBTRegressor(max_iter=100, random_state=0).fit(Xtr, ytr).predict_dist(Xte)
+    assert sorted(d.quantiles) == [0.1, 0.5, 0.9]
+    assert np.all(d.quantiles[0.1] <= d.quantiles[0.5]) and np.all(d.quantiles[0.5] <= d.quantiles[0.9])
+    assert np.ptp(d.std) > 0
+
+
+def test_ensemble_std_adds_member_disagreement_to_noise(mbconv_data) -> None:
+    Xtr, ytr, Xte, _ = mbconv_data
+    m = NGBoostEnsembleRegressor(n_members=3, n_estimators=100, random_state=0).fit(Xtr, ytr)
+    d = m.predict_dist(Xte)
+    members = [mem.pred_dist(Xte) for mem in m.members_]
+    locs = np.stack([p.params["loc"] for p in members])
+    scales = np.stack([p.params["scale"] for p in members])
+    np.testing.assert_allclose(d.mean, locs.mean(axis=0))
+    s = m.std_scale_  # the held-out calibration factor (module docstring of surrogates.models._base)
+    np.testing.assert_allclose((d.std / s) ** 2, (scales**2).mean(axis=0) + locs.var(axis=0))
+    assert np.all(d.std / s >= np.sqrt((scales**2).mean(axis=0)))
+    assert locs.var(axis=0).max() > 0  # bootstrap members disagree somewhere
+
+
+def test_calibration_makes_the_80_percent_interval_cover_about_80_percent() -> None:
+    fam, cfgs, y = block_dataset("resv1", 900, seed=11, noise=0.05)
+    X = FeatureEncoder(fam).transform(cfgs)  # noqa: N806
+    for name in ("ngboost", "quantile-gbt", "rf"):
+        raw = get_model(name, calibrate=False, random_state=0).fit(X[:600], y[:600])
+        cal = get_model(name, calibrate=True, random_state=0).fit(X[:600], y[:600])
+        cov = [np.mean((y[600:] >= lo) & (y[600:] <= hi))
+               for lo, hi in (m.predict_dist(X[600:]).interval(0.8) for m in (raw, cal))]
+        assert abs(cov[1] - 0.8) <= 0.1, f"{name}: calibrated coverage {cov[1]:.2f}"
+        assert abs(cov[1] - 0.8) <= abs(cov[0] - 0.8) + 0.03, f"{name}: {cov}"
+        np.testing.assert_allclose(cal.predict(X[600:]), raw.predict(X[600:]))  # means are untouched
+
+
+def test_seeded_models_are_reproducible(mbconv_data) -> None:
+    Xtr, ytr, Xte, _ = mbconv_data
+    for model in (MLPLatencyRegressor(max_epochs=20, random_state=3), NGBoostRegressor(n_estimators=30, random_state=3),
+                  ForestRegressor(n_estimators=20, random_state=3)):
+        a = clone(model).fit(Xtr, ytr).predict_dist(Xte)
+        b = clone(model).fit(Xtr, ytr).predict_dist(Xte)
+        np.testing.assert_array_equal(a.mean, b.mean)
+        np.testing.assert_array_equal(a.std, b.std)
+
+
+@pytest.mark.parametrize(("model", "needle"), [
+    (ForestRegressor(n_estimators=0), "n_estimators=0"),
+    (GBTRegressor(learning_rate=-0.1), "learning_rate=-0.1"),
+    (QuantileGBTRegressor(alpha=0.7), "alpha=0.7"),
+    (NGBoostRegressor(max_depth=0), "max_depth=0"),
+    (NGBoostEnsembleRegressor(n_members=1), "n_members=1"),
+    (MLPLatencyRegressor(hidden_layer_sizes=()), "hidden_layer_sizes=()"),
+    (MLPLatencyRegressor(validation_fraction=0.9), "validation_fraction=0.9"),
+    (ExpLinearRegressor(max_iter=2.5), "max_iter=2.5"),
+])
+def test_bad_parameters_name_the_parameter(model, needle: str) -> None:
+    X = np.random.default_rng(0).uniform(1, 2, (30, 2))
+    with pytest.raises(ValueError, match=needle.replace("(", r"\(").replace(")", r"\)")):
+        model.fit(X, np.exp(X[:, 0]))
+
+
+@pytest.mark.parametrize("bad", [0.0, -1.0, np.nan, np.inf])
+def test_non_positive_latencies_are_refused(bad: float) -> None:
+    X = np.ones((5, 2))
+    y = np.array([1.0, 2.0, bad, 3.0, 4.0])
+    with pytest.raises(ValueError):
+        GBTRegressor(max_iter=5).fit(X, y)
+
+
+def test_predicting_with_other_feature_count_is_an_error(mbconv_data) -> None:
+    Xtr, ytr, _, _ = mbconv_data
+    m = GBTRegressor(max_iter=10).fit(Xtr, ytr)
+    with pytest.raises(ValueError, match="features"):
+        m.predict(Xtr[:, :-1])

@@ -1,0 +1,24 @@
+"""The runnable examples in the public modules' docstrings run and print what they say."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+
+import pytest
+
+MODULES = [
+    "profiler.space", "profiler.tabular", "profiler.families._base", "profiler.families.mbconv",
+    "acquisition.store", "acquisition.fitting",
+    "surrogates", "surrogates.features", "surrogates.metrics", "surrogates.selection", "surrogates.bundle",
+    "surrogates.models", "surrogates.models.linear", "surrogates.models.forest", "surrogates.models.boosting",
+    "surrogates.models.ngboost", "surrogates.models.mlp",
+]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples(name: str) -> None:
+    module = importlib.import_module(name)
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0, f"{name} has no runnable example"
+    assert result.failed == 0
