@@ -139,6 +139,12 @@ def cmd_status(args: argparse.Namespace) -> int:
         widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
         for r in [header, *rows]:
             print("  " + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
+    if st["campaigns"]:
+        print("campaigns:")
+        for c in st["campaigns"]:
+            rho = "-" if c["spearman"] is None else f"{c['spearman']:.4f}"
+            print(f"  {c['name']}  {c['family']}  {c['state']}  {c['strategy']}+{c['model']}  {c['samples']} samples  "
+                  f"{c['iterations']} iterations  rho {rho} (target {c['target_spearman']})")
     return 0
 
 
@@ -305,6 +311,91 @@ def _atomic_text(path: str):
             os.unlink(tmp)
 
 
+# -- run ---------------------------------------------------------------------------------------------------------
+RUN_FIELDS = {"family": "family", "strategy": "strategy", "model": "model", "target_spearman": "target_spearman",
+              "target_acc10": "target_acc10", "target_mape": "target_mape", "budget_hours": "budget_hours",
+              "budget_samples": "budget_samples", "batch_size": "batch_size", "initial_size": "initial_size",
+              "validation_size": "validation_size", "pool_size": "pool_size", "seed": "seed", "confirm": "confirm"}
+DEFAULT_RUN = {"family": "mbconv", "target_spearman": 0.98, "budget_hours": 0.12, "budget_samples": 400,
+               "validation_size": 150}
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from acquisition._lock import RunLock
+    from acquisition.campaign import CampaignSpec
+    from acquisition.engine import run_campaign
+    from acquisition.store import Store
+    from profiler.devices import parse_device
+    from profiler.families import get_family
+    from profiler.worker import Profiler
+
+    _load_plugins(args.plugin)
+    given = {f: getattr(args, f) for f in RUN_FIELDS if getattr(args, f) is not None}
+    name = args.campaign or "default"
+    stored = None
+    if os.path.isfile(args.db):
+        with Store(args.db, readonly=True) as ro:
+            stored = ro.get_campaign(name)
+    if stored is not None:
+        values = {**stored["spec"], **given}
+    else:
+        values = {**(DEFAULT_RUN if args.campaign is None and not given else {"family": "mbconv"}), **given}
+    spec = CampaignSpec(name=name, **{k: v for k, v in values.items() if k != "name"})
+    spec.validate()  # every argument checked before the database is opened for writing
+    family = get_family(spec.family)
+    device = parse_device(args.device, threads=args.threads)
+    device.check_available()
+    spec.device = device.spec
+    bundle = args.bundle or os.path.join(os.path.dirname(os.path.abspath(args.db)), f"{name}.bundle")
+    _check_output(bundle, "--bundle", db=args.db)
+    with RunLock(args.db), Store(args.db) as store, Profiler(device) as prof:
+        res = run_campaign(store, spec, prof, family, progress=not args.no_progress, bundle_path=bundle)
+        db_path = os.path.abspath(store.path)
+    _print_summary(res, db_path)
+    return 0
+
+
+def _print_summary(res: Any, db_path: str) -> None:
+    s = res.spec
+    state = {"met": "target met", "budget": "budget spent, target not met", "stopped": "stopped",
+             "failed": "failed (too few ok measurements)"}.get(res.state, res.state)
+    m = res.metrics
+    print(f"campaign {res.name}: {state}")
+    if m:
+        print(f"  validation rho {m['spearman']:.4f} (target {s.target_spearman}), MAPE {m['mape']:.2f} %, "
+              f"within +-10 % {100 * m['acc10']:.1f} %")
+    print(f"  {res.n_train} training samples + {res.n_validation} validation; profiling {res.profiling_hours:.4f} h "
+          f"+ validation {res.validation_hours:.4f} h; {len(res.iterations)} iterations")
+    print(f"  engine overhead (fit, evaluate, query, export) {res.engine_s:.1f} s = "
+          f"{100 * res.overhead_share:.1f} % of {res.wall_s:.0f} s wall")
+    print(f"  database {db_path}")
+    if res.bundle:
+        print(f"  predictor bundle {res.bundle}")
+
+
+# -- report ------------------------------------------------------------------------------------------------------
+def cmd_report(args: argparse.Namespace) -> int:
+    from acquisition.report import write_report
+    from acquisition.store import Store
+
+    if not os.path.isfile(args.db):
+        raise CliError(f"--db {args.db!r} does not exist")
+    out = args.out or "report"
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise CliError(f"--out {out!r} exists and is not a directory")
+    parent = os.path.dirname(os.path.abspath(out))
+    if not os.path.isdir(parent) or not os.access(parent, os.W_OK):
+        raise CliError(f"--out {out!r} cannot be created")
+    with Store(args.db, readonly=True) as store:
+        if args.campaign is not None and store.get_campaign(args.campaign) is None:
+            names = [c["name"] for c in store.campaigns()]
+            raise CliError(f"--campaign {args.campaign!r} is not in {args.db} "
+                           f"(campaigns: {', '.join(names) or 'none'})")
+        files = write_report(store, out, fmt=args.format, campaign=args.campaign)
+    for f in files:
+        print(os.path.abspath(f))
+    return 0
+
 # -- parser ------------------------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m acquisition",
@@ -379,7 +470,58 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
                    help="import MODULE first (it may register the bundle's family); repeatable")
     p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("run", help="run (or resume) an acquisition campaign: fit, query, profile until the target",
+                       description="Run an acquisition campaign: profile a validation set and an initial design, "
+                                   "then fit -> evaluate -> query -> profile until the validation Spearman target "
+                                   "is met on --confirm consecutive iterations or a budget is spent; export the "
+                                   "predictor bundle. With no arguments: the embedded default (mbconv on this "
+                                   "CPU, target 0.98, at most 0.12 profiling hours). A campaign that exists is "
+                                   "resumed with its stored settings (only budgets may change).")
+    p.add_argument("--family", default=None, help="block family (default mbconv)")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default auto)")
+    p.add_argument("--threads", type=_positive_int, default=None, help="CPU threads (cpu only, default 1)")
+    p.add_argument("--db", default=DEFAULT_DB, help=f"SQLite database file (default {DEFAULT_DB})")
+    p.add_argument("--campaign", default=None, help="campaign name (default 'default')")
+    p.add_argument("--target-spearman", dest="target_spearman", type=float, default=None,
+                   help="validation Spearman target in (0, 1] (default 0.98)")
+    p.add_argument("--target-acc10", dest="target_acc10", type=float, default=None,
+                   help="also require this share of validation predictions within +-10 %% (0, 1]")
+    p.add_argument("--target-mape", dest="target_mape", type=float, default=None, help="also require MAPE (%%) <= this")
+    p.add_argument("--budget-hours", dest="budget_hours", type=float, default=None, help="profiling hours budget")
+    p.add_argument("--budget-samples", dest="budget_samples", type=int, default=None, help="training samples budget")
+    p.add_argument("--strategy", default=None, help="query strategy: " + _strategy_names())
+    p.add_argument("--model", default=None, help="surrogate model: " + _model_names())
+    p.add_argument("--batch-size", dest="batch_size", type=int, default=None, help="configs per iteration (20)")
+    p.add_argument("--initial-size", dest="initial_size", type=int, default=None, help="initial design size (20)")
+    p.add_argument("--validation-size", dest="validation_size", type=int, default=None,
+                   help="validation set size (200; the embedded default uses 150)")
+    p.add_argument("--pool-size", dest="pool_size", type=int, default=None, help="candidates per query (4000)")
+    p.add_argument("--confirm", type=int, default=None, help="consecutive iterations meeting the target (2)")
+    p.add_argument("--seed", type=int, default=None, help="seed, >= 0 (default 0)")
+    p.add_argument("--bundle", default=None,
+                   help="where to export the predictor (default CAMPAIGN.bundle next to the database)")
+    p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
+                   help="import MODULE first (block families, models or strategies); repeatable")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("report", help="cost report: profiling hours, overhead, learning curves (PNG)",
+                       description="Write a cost report of a database: profiling hours by campaign, platform, "
+                                   "family and activity, cost per sample, engine overhead share, and PNG plots of "
+                                   "each campaign's learning curve and predicted vs measured validation latency.")
+    p.add_argument("--db", default=DEFAULT_DB, help=f"SQLite database file (default {DEFAULT_DB})")
+    p.add_argument("--campaign", default=None, help="only this campaign")
+    p.add_argument("--format", choices=("md", "json", "html"), default="md", help="report format (default md)")
+    p.add_argument("--out", default=None, help="output directory (default ./report)")
+    p.set_defaults(func=cmd_report)
     return parser
+
+
+def _strategy_names() -> str:
+    from acquisition.strategies import list_strategies
+
+    return ", ".join(list_strategies())
 
 
 def _model_names() -> str:
@@ -389,8 +531,11 @@ def _model_names() -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from acquisition._lock import DatabaseBusy
+    from acquisition.campaign import CampaignError
     from acquisition.fitting import FitError
     from acquisition.store import StoreError
+    from acquisition.strategies import StrategyError
     from profiler.devices import DeviceError
     from profiler.families import FamilyError
     from profiler.protocol import ProtocolError
@@ -406,7 +551,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except (CliError, StoreError, DeviceError, FamilyError, ProtocolError, SpaceError, FitError, BundleError,
-            EncoderError, ModelError) as exc:
+            EncoderError, ModelError, CampaignError, StrategyError, DatabaseBusy) as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
     except ProfilerError as exc:

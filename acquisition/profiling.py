@@ -6,7 +6,7 @@ loses at most the block being measured.
 
 Example:
     >>> import tempfile, os
-    >>> from acquisition.store import Store
+    >>> from acquisition.store import Store, fault_point
     >>> from profiler.families import get_family
     >>> from profiler.protocol import AdaptiveProtocol
     >>> from profiler.worker import Profiler
@@ -30,7 +30,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from acquisition.store import Store
+from acquisition.store import Store, fault_point
 
 __all__ = ["ProfileSummary", "profile_configs"]
 
@@ -53,12 +53,14 @@ class ProfileSummary:
 
 
 def profile_configs(store: Store, profiler: Any, family: Any, configs: Sequence[dict[str, Any]], *,
-                    activity: str = "profile", campaign: str | None = None, retry_failed: bool = False,
-                    progress: bool = True) -> ProfileSummary:
+                    activity: str = "profile", campaign: str | None = None, role: str | None = None,
+                    retry_failed: bool = False, progress: bool = True) -> ProfileSummary:
     """Make sure every config has a stored measurement on ``profiler``'s platform and protocol.
 
     Configs already stored are reused (failed ones too, unless ``retry_failed``); the others are measured one by
-    one and each result is recorded with its ledger row at once. Returns a :class:`ProfileSummary`.
+    one and each result is recorded with its ledger row at once. With ``campaign`` and ``role`` every config
+    joins the campaign: a reused measurement is attached at no cost, a new one in its own transaction.
+    Returns a :class:`ProfileSummary`.
     """
     cfgs = [family.validate(c) for c in configs]
     keys = [family.key(c) for c in cfgs]
@@ -66,20 +68,25 @@ def profile_configs(store: Store, profiler: Any, family: Any, configs: Sequence[
     store.ensure_platform(platform, profiler.fingerprint, profiler.device.spec)
     summary = ProfileSummary(platform=platform, requested=len(cfgs), keys=keys)
     stored = store.find(platform, family.name, profiler.protocol.id, keys)
-    todo, seen = [], set()
+    todo, seen, reused_ids = [], set(), []
     for cfg, key in zip(cfgs, keys, strict=True):
         row = stored.get(key)
         if key in seen or (row is not None and (row["status"] == "ok" or not retry_failed)):
             summary.reused += 1
+            if row is not None:
+                reused_ids.append(row["id"])
             continue
         seen.add(key)
         todo.append((cfg, key))
+    if campaign is not None and role is not None:
+        store.add_members(campaign, reused_ids, role)
     bar = tqdm(total=len(todo), desc=f"profile {family.name}", unit="block", disable=not progress or not todo,
                file=sys.stderr, dynamic_ncols=True, mininterval=0.5)
     try:
         for cfg, key in todo:
             m = profiler.measure(family, cfg)
-            store.record(m, activity=activity, campaign=campaign)
+            fault_point("profile")
+            store.record(m, activity=activity, campaign=campaign, role=role)
             summary.profiled += 1
             summary.cost_s += m.cost_s
             if not m.ok:

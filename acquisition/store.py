@@ -28,9 +28,11 @@ from typing import Any
 
 import sqlite_utils
 
-__all__ = ["APPLICATION_ID", "PROFILE_ACTIVITIES", "SCHEMA_VERSION", "Store", "StoreError"]
+from acquisition._campaign_store import CampaignTables, create_campaign_tables
 
-SCHEMA_VERSION = 1
+__all__ = ["APPLICATION_ID", "PROFILE_ACTIVITIES", "SCHEMA_VERSION", "Store", "StoreError", "fault_point"]
+
+SCHEMA_VERSION = 2  # 1: platforms, measurements, ledger; 2: + campaigns, campaign_measurements, iterations, predictors
 APPLICATION_ID = 0x4C414351  # "LACQ"
 SQLITE_HEADER = b"SQLite format 3\x00"
 PROFILE_ACTIVITIES = ("profile", "validation_profile", "network_profile")
@@ -45,6 +47,25 @@ MEASUREMENT_COLUMNS: dict[str, type] = {
 
 class StoreError(ValueError):
     """The database file cannot be used (not ours, newer schema, unwritable path, ...)."""
+
+
+def fault_point(name: str) -> None:
+    """Test hook for the crash tests: ``LATENCY_ACQUISITION_FAULT=record:3`` SIGKILLs this process at the 3rd
+    pass through ``fault_point("record")`` (inside the transaction, before its commit). Inert otherwise."""
+    spec = os.environ.get("LATENCY_ACQUISITION_FAULT")
+    if not spec:
+        return
+    where, _, nth = spec.partition(":")
+    if where != name:
+        return
+    _FAULT_COUNTS[name] = _FAULT_COUNTS.get(name, 0) + 1
+    if _FAULT_COUNTS[name] == int(nth or 1):
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+_FAULT_COUNTS: dict[str, int] = {}
 
 
 def _now() -> str:
@@ -76,7 +97,7 @@ def _check_file(path: str, *, must_exist: bool, writable: bool) -> bool:
     return True
 
 
-class Store:
+class Store(CampaignTables):
     """One latency-acquisition database file. Use as a context manager; see the module docstring.
 
     ``readonly=True`` opens an existing file without any write (the file must exist); otherwise the file is
@@ -114,6 +135,8 @@ class Store:
             self._create_schema()
         elif not readonly:
             self.db.enable_wal()
+            if version < SCHEMA_VERSION:
+                self._migrate(version)
 
     # -- schema ----------------------------------------------------------------------------------------------
     def _create_schema(self) -> None:
@@ -133,8 +156,16 @@ class Store:
                                 not_null={"created_at", "activity", "seconds"})
             db["ledger"].create_index(["activity"])
             db["ledger"].create_index(["campaign"])
+            create_campaign_tables(db)
             db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def _migrate(self, version: int) -> None:
+        """Bring an older database up to :data:`SCHEMA_VERSION` in one transaction (nothing is rewritten)."""
+        with self.db.atomic():
+            if version < 2:
+                create_campaign_tables(self.db)
+            self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     @property
     def schema_version(self) -> int:
@@ -182,7 +213,8 @@ class Store:
                 out[row["key"]] = row
         return out
 
-    def record(self, m: Any, *, activity: str = "profile", campaign: str | None = None) -> int:
+    def record(self, m: Any, *, activity: str = "profile", campaign: str | None = None,
+               role: str | None = None) -> int:
         """Store a :class:`profiler.worker.Measurement` and charge its cost to the ledger, atomically.
 
         A configuration already stored as failed is replaced (a retry); one stored as ok is never replaced
@@ -214,6 +246,10 @@ class Store:
             self.db["ledger"].insert({"created_at": row["created_at"], "activity": activity, "seconds": m.cost_s,
                                       "platform": m.platform, "family": m.family, "campaign": campaign,
                                       "measurement_id": mid, "note": None if m.status == "ok" else m.reason})
+            if campaign is not None and role is not None:
+                self.db["campaign_measurements"].insert({"campaign": campaign, "measurement_id": int(mid),
+                                                         "role": role, "created_at": _now()}, ignore=True)
+            fault_point("record")
         return int(mid)
 
     def measurements(self, family: str | None = None, platform: str | None = None,
@@ -242,8 +278,9 @@ class Store:
                                       "measurement_id": None, "note": note})
 
     def profiling_seconds(self, **where: str) -> float:
-        marks = ",".join("?" * len(PROFILE_ACTIVITIES))
-        clause, args = f"activity in ({marks})", list(PROFILE_ACTIVITIES)
+        """Seconds of profile-like activities (or of ``activity=...``), filtered by column values."""
+        acts = [where.pop("activity")] if "activity" in where else list(PROFILE_ACTIVITIES)
+        clause, args = f"activity in ({','.join('?' * len(acts))})", list(acts)
         for col, val in where.items():
             clause += f" and {col} = ?"
             args.append(val)
@@ -272,4 +309,5 @@ class Store:
             "measurements": int(total[0]),
             "failed": int(total[1]),
             "profiling_hours": self.profiling_seconds() / 3600,
+            "campaigns": [self._campaign_summary(c) for c in self.campaigns()],
         }

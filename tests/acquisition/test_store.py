@@ -348,3 +348,18 @@ def test_readonly_reads_and_refuses_writes(db_path: Path) -> None:
     assert snapshot(db_path) == before
     with Store(db_path, readonly=True) as ro:
         assert count(ro, "ledger") == 1 and count(ro, "platforms") == 1
+
+
+def test_schema_1_database_gains_campaign_tables(db_path: Path) -> None:
+    with Store(db_path) as store:
+        store.ensure_platform("p", {"kind": "cpu"}, "cpu")
+        for t in ("predictors", "iterations", "campaign_measurements", "campaigns"):
+            store.db[t].drop()
+        store.db.execute("PRAGMA user_version = 1")
+    with Store(db_path, readonly=True) as ro:  # read-only: no migration, simply no campaigns
+        assert ro.schema_version == 1 and ro.campaigns() == [] and ro.iterations("x") == []
+        assert ro.status()["campaigns"] == []
+    with Store(db_path) as store:
+        assert store.schema_version == SCHEMA_VERSION == 2
+        assert {"campaigns", "campaign_measurements", "iterations", "predictors"} <= set(store.db.table_names())
+        assert [p["id"] for p in store.platforms()] == ["p"]

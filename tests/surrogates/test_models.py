@@ -117,7 +117,7 @@ def test_ensemble_std_adds_member_disagreement_to_noise(mbconv_data) -> None:
 
 def test_calibration_makes_the_80_percent_interval_cover_about_80_percent() -> None:
     fam, cfgs, y = block_dataset("resv1", 900, seed=11, noise=0.05)
-    X = FeatureEncoder(fam).transform(cfgs)  # noqa: N806
+    X = FeatureEncoder(fam).transform(cfgs)
     for name in ("ngboost", "quantile-gbt", "rf"):
         raw = get_model(name, calibrate=False, random_state=0).fit(X[:600], y[:600])
         cal = get_model(name, calibrate=True, random_state=0).fit(X[:600], y[:600])

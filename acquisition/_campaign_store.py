@@ -1,0 +1,167 @@
+"""Campaign tables of the store (schema 2): campaigns, their measurements, iterations and predictors.
+
+Mixed into :class:`acquisition.store.Store`; every write is one transaction. A database of schema 1 gains these
+tables (empty) the first time it is opened for writing; opened read-only, it simply has no campaigns.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Any
+
+__all__ = ["CampaignTables", "create_campaign_tables"]
+
+ITERATION_COLUMNS: dict[str, type] = {
+    "id": int, "campaign": str, "iteration": int, "n_train": int, "profiling_s": float, "spearman": float,
+    "spearman_lo": float, "spearman_hi": float, "mape": float, "acc10": float, "coverage80": float,
+    "fit_s": float, "query_s": float, "met": int, "met_streak": int, "created_at": str,
+}
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def create_campaign_tables(db: Any) -> None:
+    """Create the schema-2 tables (inside the caller's transaction)."""
+    db["campaigns"].create({"name": str, "family": str, "platform": str, "state": str, "spec": str,
+                            "created_at": str, "updated_at": str}, pk="name",
+                           not_null={"family", "platform", "state", "spec", "created_at"})
+    db["campaign_measurements"].create({"campaign": str, "measurement_id": int, "role": str, "created_at": str},
+                                       pk=("campaign", "measurement_id"),
+                                       foreign_keys=[("campaign", "campaigns", "name"),
+                                                     ("measurement_id", "measurements", "id")])
+    db["campaign_measurements"].create_index(["campaign", "role"])
+    db["iterations"].create(ITERATION_COLUMNS, pk="id", foreign_keys=[("campaign", "campaigns", "name")])
+    db["iterations"].create_index(["campaign", "iteration"])
+    db["predictors"].create({"id": int, "campaign": str, "path": str, "metrics": str, "created_at": str}, pk="id")
+
+
+class CampaignTables:
+    """Campaign state in the store (see the module docstring). Expects ``self.db`` and ``self._writable``."""
+
+    db: Any
+
+    def _writable(self) -> None:  # pragma: no cover - provided by Store
+        raise NotImplementedError
+
+    def _has(self, table: str) -> bool:
+        return table in self.db.table_names()
+
+    # -- campaigns -------------------------------------------------------------------------------------------
+    def get_campaign(self, name: str) -> dict[str, Any] | None:
+        if not self._has("campaigns"):
+            return None
+        rows = list(self.db["campaigns"].rows_where("name = ?", [name]))
+        if not rows:
+            return None
+        row = rows[0]
+        row["spec"] = json.loads(row["spec"])
+        return row
+
+    def campaigns(self) -> list[dict[str, Any]]:
+        if not self._has("campaigns"):
+            return []
+        rows = list(self.db["campaigns"].rows_where(order_by="created_at"))
+        for r in rows:
+            r["spec"] = json.loads(r["spec"])
+        return rows
+
+    def create_campaign(self, name: str, family: str, platform: str, spec: dict[str, Any]) -> None:
+        self._writable()
+        with self.db.atomic():
+            self.db["campaigns"].insert({"name": name, "family": family, "platform": platform, "state": "running",
+                                         "spec": json.dumps(spec, sort_keys=True), "created_at": _now(),
+                                         "updated_at": _now()})
+
+    def update_campaign_spec(self, name: str, spec: dict[str, Any]) -> None:
+        self._writable()
+        with self.db.atomic():
+            self.db["campaigns"].update(name, {"spec": json.dumps(spec, sort_keys=True), "updated_at": _now()})
+
+    def set_campaign_state(self, name: str, state: str) -> None:
+        self._writable()
+        with self.db.atomic():
+            self.db["campaigns"].update(name, {"state": state, "updated_at": _now()})
+
+    def _campaign_summary(self, c: dict[str, Any]) -> dict[str, Any]:
+        its = self.iterations(c["name"])
+        samples = self.db.execute("select count(*) from campaign_measurements where campaign = ? and role = 'train'",
+                                  [c["name"]]).fetchone()[0]
+        return {"name": c["name"], "family": c["family"], "platform": c["platform"], "state": c["state"],
+                "strategy": c["spec"]["strategy"], "model": c["spec"]["model"],
+                "target_spearman": c["spec"]["target_spearman"], "samples": int(samples), "iterations": len(its),
+                "spearman": its[-1]["spearman"] if its else None, "updated_at": c["updated_at"]}
+
+    # -- membership ------------------------------------------------------------------------------------------
+    def add_members(self, campaign: str, measurement_ids: list[int], role: str) -> None:
+        """Attach stored measurements to a campaign (idempotent; a reused measurement costs nothing again)."""
+        self._writable()
+        if not measurement_ids:
+            return
+        with self.db.atomic():
+            self.db["campaign_measurements"].insert_all(
+                [{"campaign": campaign, "measurement_id": int(i), "role": role, "created_at": _now()}
+                 for i in measurement_ids], ignore=True)
+
+    def members(self, campaign: str, role: str | None = None, status: str | None = None) -> list[dict[str, Any]]:
+        """The campaign's measurements (``config`` decoded), in the order they joined it."""
+        if not self._has("campaign_measurements"):
+            return []
+        where, args = ["cm.campaign = ?"], [campaign]
+        if role is not None:
+            where.append("cm.role = ?")
+            args.append(role)
+        if status is not None:
+            where.append("m.status = ?")
+            args.append(status)
+        cur = self.db.execute(
+            "select m.*, cm.role as role from campaign_measurements cm join measurements m on m.id = "
+            f"cm.measurement_id where {' and '.join(where)} order by cm.rowid", args)
+        names = [d[0] for d in cur.description]
+        rows = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+        for r in rows:
+            r["config"] = json.loads(r["config"])
+        return rows
+
+    def member_keys(self, campaign: str) -> set[str]:
+        if not self._has("campaign_measurements"):
+            return set()
+        cur = self.db.execute("select m.key from campaign_measurements cm join measurements m on m.id = "
+                              "cm.measurement_id where cm.campaign = ?", [campaign])
+        return {r[0] for r in cur.fetchall()}
+
+    # -- iterations and predictors ---------------------------------------------------------------------------
+    def add_iteration(self, campaign: str, record: dict[str, Any], *, met_streak: int) -> None:
+        self._writable()
+        row = {k: record.get(k) for k in ITERATION_COLUMNS if k not in ("id", "campaign", "created_at")}
+        row.update({"campaign": campaign, "met": int(bool(record.get("met"))), "met_streak": int(met_streak),
+                    "created_at": _now()})
+        with self.db.atomic():
+            self.db["iterations"].insert(row)
+            self.db["campaigns"].update(campaign, {"updated_at": _now()})
+
+    def iterations(self, campaign: str) -> list[dict[str, Any]]:
+        if not self._has("iterations"):
+            return []
+        return list(self.db["iterations"].rows_where("campaign = ?", [campaign], order_by="id"))
+
+    def iteration_count(self, campaign: str) -> int:
+        if not self._has("iterations"):
+            return 0
+        return int(self.db["iterations"].count_where("campaign = ?", [campaign]))
+
+    def add_predictor(self, campaign: str, path: str, metrics: dict[str, Any]) -> None:
+        self._writable()
+        with self.db.atomic():
+            self.db["predictors"].insert({"campaign": campaign, "path": path,
+                                          "metrics": json.dumps(metrics, default=float), "created_at": _now()})
+
+    def predictors(self, campaign: str) -> list[dict[str, Any]]:
+        if not self._has("predictors"):
+            return []
+        rows = list(self.db["predictors"].rows_where("campaign = ?", [campaign], order_by="id"))
+        for r in rows:
+            r["metrics"] = json.loads(r["metrics"] or "{}")
+        return rows

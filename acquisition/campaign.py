@@ -1,0 +1,117 @@
+"""Campaigns: what a user asks the engine for (DESIGN §5), validated before anything is written.
+
+A campaign is a family x platform x strategy x model x targets x budget x seed x batch size x validation size.
+Its whole state lives in the database (tables ``campaigns``, ``campaign_measurements``, ``iterations``,
+``predictors``), so running a campaign that exists resumes it.
+
+Example:
+    >>> spec = CampaignSpec(name="demo", family="mbconv", target_spearman=0.98, budget_samples=200)
+    >>> spec.validate().batch_size
+    20
+    >>> CampaignSpec(name="x", family="mbconv", target_spearman=1.5).validate()
+    Traceback (most recent call last):
+    ...
+    acquisition.campaign.CampaignError: target_spearman=1.5 is not allowed: expected a number in (0, 1]
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+__all__ = ["DEFAULT_STRATEGY", "CampaignError", "CampaignSpec"]
+
+DEFAULT_STRATEGY = "diverse"
+DEFAULT_BUDGET_SAMPLES = 1000
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
+
+
+class CampaignError(ValueError):
+    """Bad campaign arguments, or arguments that contradict the stored campaign of the same name."""
+
+
+def _unit(name: str, v: float | None, *, optional: bool = True) -> None:
+    if v is None and optional:
+        return
+    if not isinstance(v, int | float) or isinstance(v, bool) or not (0 < v <= 1) or math.isnan(v):
+        raise CampaignError(f"{name}={v!r} is not allowed: expected a number in (0, 1]")
+
+
+def _positive(name: str, v: float | None, *, integer: bool = False, optional: bool = True,
+              minimum: float = 0.0) -> None:
+    if v is None and optional:
+        return
+    ok = isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and v > minimum
+    if integer:
+        ok = ok and float(v).is_integer()  # type: ignore[arg-type]
+    if not ok:
+        what = "an integer" if integer else "a number"
+        raise CampaignError(f"{name}={v!r} is not allowed: expected {what} > {minimum:g}")
+
+
+@dataclass
+class CampaignSpec:
+    """Everything that defines a campaign; :meth:`validate` checks it and returns it."""
+
+    name: str
+    family: str
+    device: str = "cpu"
+    strategy: str = DEFAULT_STRATEGY
+    model: str = "quantile-gbt"
+    target_spearman: float = 0.98
+    target_acc10: float | None = None
+    target_mape: float | None = None
+    budget_hours: float | None = None
+    budget_samples: int | None = None
+    batch_size: int = 20
+    initial_size: int = 20
+    validation_size: int = 200
+    pool_size: int = 4000
+    seed: int = 0
+    confirm: int = 2  # consecutive iterations meeting the target before the campaign stops
+
+    def validate(self) -> CampaignSpec:
+        from acquisition.strategies import get_strategy
+        from surrogates import list_models
+
+        if not isinstance(self.name, str) or not _NAME.match(self.name):
+            raise CampaignError(f"campaign name {self.name!r} is not allowed: use 1-64 letters, digits, '_', '-' "
+                                "or '.', starting with a letter or digit")
+        _unit("target_spearman", self.target_spearman, optional=False)
+        _unit("target_acc10", self.target_acc10)
+        _positive("target_mape", self.target_mape)
+        _positive("budget_hours", self.budget_hours)
+        _positive("budget_samples", self.budget_samples, integer=True)
+        _positive("batch_size", self.batch_size, integer=True, optional=False)
+        _positive("initial_size", self.initial_size, integer=True, optional=False, minimum=4)
+        _positive("validation_size", self.validation_size, integer=True, optional=False, minimum=9)
+        _positive("pool_size", self.pool_size, integer=True, optional=False)
+        _positive("confirm", self.confirm, integer=True, optional=False)
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
+            raise CampaignError(f"seed={self.seed!r} is not allowed: expected an integer >= 0")
+        get_strategy(self.strategy)  # unknown -> StrategyError naming it
+        if self.model not in list_models():
+            raise CampaignError(f"model {self.model!r} is unknown: available models are {', '.join(list_models())}")
+        if self.budget_hours is None and self.budget_samples is None:
+            self.budget_samples = DEFAULT_BUDGET_SAMPLES  # a campaign always ends
+        if self.budget_samples is not None and self.budget_samples < self.initial_size:
+            raise CampaignError(f"budget_samples={self.budget_samples} is below initial_size={self.initial_size}")
+        return self
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> CampaignSpec:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+    def conflicts(self, stored: CampaignSpec, given: set[str]) -> list[str]:
+        """Fields the user gave explicitly that differ from the stored campaign (a resume must not change them)."""
+        out = []
+        for f in fields(self):
+            if f.name in given and getattr(self, f.name) != getattr(stored, f.name):
+                out.append(f"{f.name}={getattr(self, f.name)!r} (stored: {getattr(stored, f.name)!r})")
+        return out

@@ -1,0 +1,235 @@
+"""Cost reports: profiling hours by campaign, platform, family and activity, cost per sample, engine overhead
+share, and PNG plots of each campaign's learning curve and of predicted vs measured latency on validation.
+
+``python -m acquisition report [--db …] [--campaign NAME] [--format md|json|html] [--out DIR]`` writes
+``report.md`` / ``report.json`` / ``report.html`` and the PNGs into ``DIR``. Every figure is computed from the
+ledger and the iteration records; nothing is estimated.
+
+Example:
+    >>> import os, tempfile
+    >>> from acquisition.store import Store
+    >>> with Store(os.path.join(tempfile.mkdtemp(), "r.sqlite")) as store:
+    ...     build_report(store)["totals"]["profiling_hours"]
+    0.0
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+from typing import Any
+
+__all__ = ["ENGINE_ACTIVITIES", "build_report", "render_markdown", "write_report"]
+
+ENGINE_ACTIVITIES = ("fit", "evaluate", "query", "export")
+PROFILE_ACTIVITIES = ("profile", "validation_profile", "network_profile")
+
+
+def _group(store: Any, cols: list[str], where: str = "", args: tuple = ()) -> list[dict[str, Any]]:
+    sel = ", ".join(cols)
+    sql = (f"select {sel}, count(*) as rows, sum(seconds) as seconds from ledger {where} group by {sel} "
+           f"order by {sel}")
+    cur = store.db.execute(sql, args)
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+
+def build_report(store: Any, campaign: str | None = None) -> dict[str, Any]:
+    """All report figures as plain data (what ``--format json`` prints)."""
+    where, args = ("where campaign = ?", (campaign,)) if campaign else ("", ())
+    by_activity = _group(store, ["activity"], where, args)
+    profile_s = sum(r["seconds"] for r in by_activity if r["activity"] in PROFILE_ACTIVITIES)
+    engine_s = sum(r["seconds"] for r in by_activity if r["activity"] in ENGINE_ACTIVITIES)
+    n_profiled = sum(r["rows"] for r in by_activity if r["activity"] in PROFILE_ACTIVITIES)
+    campaigns = []
+    for c in store.campaigns():
+        if campaign and c["name"] != campaign:
+            continue
+        its = store.iterations(c["name"])
+        acts = {r["activity"]: r["seconds"] for r in _group(store, ["activity"], "where campaign = ?", (c["name"],))}
+        prof = sum(v for k, v in acts.items() if k in PROFILE_ACTIVITIES)
+        eng = sum(v for k, v in acts.items() if k in ENGINE_ACTIVITIES)
+        n_train = len(store.members(c["name"], "train", status="ok"))
+        last = its[-1] if its else {}
+        campaigns.append({
+            "name": c["name"], "family": c["family"], "platform": c["platform"], "state": c["state"],
+            "strategy": c["spec"]["strategy"], "model": c["spec"]["model"],
+            "target_spearman": c["spec"]["target_spearman"], "iterations": len(its), "samples": n_train,
+            "validation_samples": len(store.members(c["name"], "validation", status="ok")),
+            "profiling_hours": acts.get("profile", 0.0) / 3600,
+            "validation_hours": acts.get("validation_profile", 0.0) / 3600,
+            "engine_seconds": eng, "overhead_share": eng / (eng + prof) if eng + prof > 0 else None,
+            "cost_per_sample_s": acts.get("profile", 0.0) / n_train if n_train else None,
+            "spearman": last.get("spearman"), "mape": last.get("mape"), "acc10": last.get("acc10"),
+            "learning_curve": [{k: it[k] for k in ("iteration", "n_train", "profiling_s", "spearman", "spearman_lo",
+                                                    "spearman_hi", "mape", "acc10")} for it in its],
+            "bundle": (store.predictors(c["name"]) or [{}])[-1].get("path"),
+        })
+    return {
+        "database": os.path.abspath(store.path),
+        "campaign": campaign,
+        "totals": {"profiling_hours": profile_s / 3600, "engine_seconds": engine_s,
+                   "overhead_share": engine_s / (engine_s + profile_s) if engine_s + profile_s > 0 else None,
+                   "measurements_charged": n_profiled,
+                   "cost_per_measurement_s": profile_s / n_profiled if n_profiled else None},
+        "by_activity": [{**r, "hours": r["seconds"] / 3600} for r in by_activity],
+        "by_campaign": [{**r, "hours": r["seconds"] / 3600} for r in _group(store, ["campaign", "activity"], where,
+                                                                            args)],
+        "by_platform_family": [{**r, "hours": r["seconds"] / 3600}
+                               for r in _group(store, ["platform", "family", "activity"], where, args)],
+        "campaigns": campaigns,
+    }
+
+
+def _fmt(v: Any, digits: int = 4) -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, float):
+        return f"{v:.{digits}f}"
+    return str(v)
+
+
+def render_markdown(rep: dict[str, Any], plots: dict[str, list[str]] | None = None) -> str:
+    t = rep["totals"]
+    lines = [f"# Cost report — {rep['database']}" + (f", campaign {rep['campaign']}" if rep["campaign"] else ""), "",
+             f"- profiling hours: **{t['profiling_hours']:.4f}** ({t['measurements_charged']} measurements charged, "
+             f"{_fmt(t['cost_per_measurement_s'], 2)} s each)",
+             f"- engine seconds (fit, evaluate, query, export): {t['engine_seconds']:.1f}; overhead share "
+             f"{_fmt(None if t['overhead_share'] is None else 100 * t['overhead_share'], 1)} %", "",
+             "## Campaigns", "",
+             "| campaign | family | platform | strategy | model | state | iterations | samples | profiling h | "
+             "validation h | cost/sample s | overhead % | ρ | MAPE % | ±10 % |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for c in rep["campaigns"]:
+        ov = None if c["overhead_share"] is None else 100 * c["overhead_share"]
+        acc = None if c["acc10"] is None else 100 * c["acc10"]
+        lines.append(f"| {c['name']} | {c['family']} | {c['platform']} | {c['strategy']} | {c['model']} | "
+                     f"{c['state']} | {c['iterations']} | {c['samples']} | {c['profiling_hours']:.4f} | "
+                     f"{c['validation_hours']:.4f} | {_fmt(c['cost_per_sample_s'], 2)} | {_fmt(ov, 1)} | "
+                     f"{_fmt(c['spearman'])} | {_fmt(c['mape'], 2)} | {_fmt(acc, 1)} |")
+    lines += ["", "## Hours by activity", "", "| activity | rows | hours |", "| --- | --- | --- |"]
+    lines += [f"| {r['activity']} | {r['rows']} | {r['hours']:.4f} |" for r in rep["by_activity"]]
+    lines += ["", "## Hours by platform, family and activity", "", "| platform | family | activity | rows | hours |",
+              "| --- | --- | --- | --- | --- |"]
+    lines += [f"| {r['platform']} | {r['family']} | {r['activity']} | {r['rows']} | {r['hours']:.4f} |"
+              for r in rep["by_platform_family"]]
+    for name, files in (plots or {}).items():
+        lines += ["", f"## {name}", ""] + [f"![{os.path.basename(f)}]({os.path.basename(f)})" for f in files]
+    return "\n".join(lines) + "\n"
+
+
+def _plots(store: Any, rep: dict[str, Any], out_dir: str) -> dict[str, list[str]]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    out: dict[str, list[str]] = {}
+    for c in rep["campaigns"]:
+        files = []
+        lc = c["learning_curve"]
+        if lc:
+            fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
+            h = [p["profiling_s"] / 3600 for p in lc]
+            a1.plot(h, [p["spearman"] for p in lc], marker="o", label="validation ρ")
+            a1.fill_between(h, [p["spearman_lo"] for p in lc], [p["spearman_hi"] for p in lc], alpha=0.2,
+                            label="95 % bootstrap interval")
+            a1.axhline(c["target_spearman"], color="k", ls="--", lw=1, label="target")
+            a1.set_xlabel("profiling hours")
+            a1.set_ylabel("Spearman ρ")
+            a1.legend(loc="lower right")
+            a2.plot(h, [p["mape"] for p in lc], marker="o", color="C1")
+            a2.set_xlabel("profiling hours")
+            a2.set_ylabel("MAPE (%)")
+            fig.suptitle(f"{c['name']}: {c['family']}, {c['strategy']} + {c['model']}")
+            fig.tight_layout()
+            f = os.path.join(out_dir, f"{c['name']}_learning_curve.png")
+            fig.savefig(f, dpi=110)
+            plt.close(fig)
+            files.append(f)
+        if c["bundle"] and os.path.exists(c["bundle"]):
+            from surrogates import BundleError, load_bundle
+
+            try:
+                pred = load_bundle(c["bundle"])
+            except BundleError:
+                pred = None
+            val = store.members(c["name"], "validation", status="ok")
+            if pred is not None and val:
+                y = np.array([r["min_ms"] for r in val])
+                p = pred.predict([r["config"] for r in val])
+                fig, ax = plt.subplots(figsize=(5, 5))
+                ax.loglog(y, p, ".", alpha=0.6)
+                lim = [min(y.min(), p.min()) * 0.8, max(y.max(), p.max()) * 1.25]
+                ax.plot(lim, lim, "k--", lw=1)
+                ax.fill_between(lim, [v * 0.9 for v in lim], [v * 1.1 for v in lim], color="k", alpha=0.08,
+                                label="±10 %")
+                ax.set_xlabel("measured latency (ms)")
+                ax.set_ylabel("predicted latency (ms)")
+                ax.set_title(f"{c['name']}: validation ({len(y)})")
+                ax.legend()
+                fig.tight_layout()
+                f = os.path.join(out_dir, f"{c['name']}_predicted_vs_measured.png")
+                fig.savefig(f, dpi=110)
+                plt.close(fig)
+                files.append(f)
+        if files:
+            out[c["name"]] = files
+    return out
+
+
+def write_report(store: Any, out_dir: str, *, fmt: str = "md", campaign: str | None = None) -> list[str]:
+    """Write the report (and the PNGs) into ``out_dir``; returns the files written."""
+    if fmt not in ("md", "json", "html"):
+        raise ValueError(f"format {fmt!r} is not allowed: expected md, json or html")
+    os.makedirs(out_dir, exist_ok=True)
+    rep = build_report(store, campaign)
+    plots = _plots(store, rep, out_dir)
+    rep["plots"] = {k: [os.path.basename(f) for f in v] for k, v in plots.items()}
+    path = os.path.join(out_dir, f"report.{fmt}")
+    if fmt == "json":
+        text = json.dumps(rep, indent=2, default=str)
+    elif fmt == "md":
+        text = render_markdown(rep, plots)
+    else:
+        text = _html(render_markdown(rep, plots))
+    with open(path, "w") as fh:
+        fh.write(text)
+    return [path] + [f for v in plots.values() for f in v]
+
+
+def _html(md: str) -> str:
+    """A small, dependency-free rendering of the report's markdown (headings, bullets, tables, images)."""
+    body: list[str] = []
+    in_table = False
+    for line in md.splitlines():
+        if line.startswith("|"):
+            cells = [html.escape(c.strip()) for c in line.strip("|").split("|")]
+            if set("".join(cells)) <= set("- "):
+                continue
+            tag = "th" if not in_table else "td"
+            if not in_table:
+                body.append("<table>")
+                in_table = True
+            body.append("<tr>" + "".join(f"<{tag}>{c}</{tag}>" for c in cells) + "</tr>")
+            continue
+        if in_table:
+            body.append("</table>")
+            in_table = False
+        if line.startswith("!["):
+            src = line[line.index("(") + 1:-1]
+            body.append(f'<img src="{html.escape(src)}" alt="{html.escape(src)}">')
+        elif line.startswith("## "):
+            body.append(f"<h2>{html.escape(line[3:])}</h2>")
+        elif line.startswith("# "):
+            body.append(f"<h1>{html.escape(line[2:])}</h1>")
+        elif line.startswith("- "):
+            body.append(f"<p>• {html.escape(line[2:]).replace('**', '')}</p>")
+    if in_table:
+        body.append("</table>")
+    style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:collapse}"
+             "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}img{max-width:100%}")
+    return f"<!doctype html><html><head><meta charset='utf-8'><style>{style}</style></head><body>" + \
+        "\n".join(body) + "</body></html>\n"

@@ -1,0 +1,130 @@
+"""The strategy contract: choose the next batch of configurations to profile.
+
+A strategy gets a :class:`QueryContext` (the fitted model, the candidate pool with its features and estimated
+profiling cost, the training data so far, a seeded random generator) and returns the indices of ``k`` distinct
+candidates, best first. It must not profile, write to the store or keep state between calls beyond what its
+constructor stores: the loop may be killed and resumed between any two calls.
+
+Example:
+    >>> import numpy as np
+    >>> ctx = QueryContext(candidates=[{"a": i} for i in range(10)], X=np.arange(10.0)[:, None],
+    ...                    cost_s=np.ones(10), rng=np.random.default_rng(0))
+    >>> picked = get_strategy("random").select(ctx, 3)
+    >>> len(picked), len(set(picked))
+    (3, 3)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+__all__ = ["QueryContext", "Strategy", "StrategyError", "get_strategy", "list_strategies", "register_strategy"]
+
+
+class StrategyError(ValueError):
+    """An unknown strategy, a bad registration, or a strategy that broke the contract."""
+
+
+@dataclass
+class QueryContext:
+    """What a strategy may look at. ``model`` is None before the first fit (strategies then fall back to
+    random or space-filling choices). ``X``/``cost_s`` are aligned with ``candidates``; ``X_train``/``y_train``
+    are the features and latencies (ms) measured so far."""
+
+    candidates: Sequence[dict[str, Any]]
+    X: np.ndarray
+    cost_s: np.ndarray
+    rng: np.random.Generator
+    model: Any = None
+    X_train: np.ndarray | None = None
+    y_train: np.ndarray | None = None
+    _dist: Any = field(default=None, repr=False)
+
+    @property
+    def dist(self):
+        """The model's predictive distribution on the candidates (computed once, shared by strategies)."""
+        if self.model is None:
+            raise StrategyError("this strategy needs a fitted model")
+        if self._dist is None:
+            self._dist = self.model.predict_dist(self.X)
+        return self._dist
+
+
+class Strategy:
+    """Base class: subclasses set ``name`` and implement ``select(ctx, k) -> list[int]``."""
+
+    name: str = ""
+    needs_model: bool = True
+
+    def select(self, ctx: QueryContext, k: int) -> list[int]:
+        raise NotImplementedError
+
+    def __call__(self, ctx: QueryContext, k: int) -> list[int]:
+        """``select`` with the contract checked: ``min(k, len(pool))`` distinct valid indices."""
+        n = len(ctx.candidates)
+        want = min(int(k), n)
+        if want <= 0:
+            return []
+        if self.needs_model and ctx.model is None:
+            from acquisition.strategies.space_filling import SpaceFilling
+
+            picked = SpaceFilling().select(ctx, want)
+        else:
+            picked = [int(i) for i in self.select(ctx, want)]
+        if len(picked) != want or len(set(picked)) != want or not all(0 <= i < n for i in picked):
+            raise StrategyError(f"strategy {self.name!r} returned {len(picked)} indices ({len(set(picked))} "
+                                f"distinct) for a batch of {want} from {n} candidates")
+        return picked
+
+    def __repr__(self) -> str:
+        return f"<strategy {self.name!r}>"
+
+
+def top_k(score: np.ndarray, k: int, rng: np.random.Generator) -> list[int]:
+    """Indices of the ``k`` highest scores, ties broken at random (so equal scores do not favour pool order)."""
+    jitter = rng.random(len(score)) * 1e-12
+    order = np.lexsort((jitter, -np.asarray(score, dtype=float)))
+    return [int(i) for i in order[:k]]
+
+
+def standardize(X: np.ndarray, ref: np.ndarray | None = None) -> tuple[np.ndarray, Callable]:
+    base = X if ref is None or len(ref) == 0 else np.vstack([X, ref])
+    mu, sd = base.mean(axis=0), base.std(axis=0)
+    sd[sd == 0] = 1.0
+
+    def f(a: np.ndarray) -> np.ndarray:
+        return (a - mu) / sd
+
+    return f(X), f
+
+
+_REGISTRY: dict[str, Callable[[], Strategy]] = {}
+
+
+def register_strategy(name: str, factory: Callable[[], Strategy], *, replace: bool = False) -> None:
+    """Make a strategy available by name (``factory()`` returns a :class:`Strategy`)."""
+    if not isinstance(name, str) or not name:
+        raise StrategyError(f"strategy name {name!r} must be a non-empty string")
+    if name in _REGISTRY and not replace:
+        raise StrategyError(f"strategy {name!r} is already registered (pass replace=True to override)")
+    if not callable(factory):
+        raise StrategyError(f"strategy {name!r}: factory {factory!r} is not callable")
+    _REGISTRY[name] = factory
+
+
+def get_strategy(name: str) -> Strategy:
+    from acquisition import strategies  # noqa: F401 - registers the built-ins
+
+    if name not in _REGISTRY:
+        raise StrategyError(f"unknown strategy {name!r}: available strategies are {', '.join(list_strategies())}")
+    return _REGISTRY[name]()
+
+
+def list_strategies() -> list[str]:
+    from acquisition import strategies  # noqa: F401
+
+    return list(_REGISTRY)

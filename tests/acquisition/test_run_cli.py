@@ -1,0 +1,141 @@
+"""``run``, ``report`` and ``status`` from the command line: a tiny real campaign on this CPU, SIGKILL at several
+moments then a rerun that finishes with nothing lost or duplicated, the one-runner lock, and bad arguments."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from acquisition._lock import RunLock
+from acquisition.store import Store
+from tests.acquisition.test_cli import assert_one_line_error, run_cli
+
+ROOT = Path(__file__).resolve().parents[2]
+TINY = ["--family", "mbconv", "--device", "cpu", "--campaign", "tiny", "--validation-size", "10", "--initial-size",
+        "5", "--batch-size", "5", "--budget-samples", "15", "--target-spearman", "0.9999", "--model", "gbt",
+        "--strategy", "uncertainty", "--pool-size", "200", "--no-progress"]
+
+pytestmark = pytest.mark.slow  # real profiling in subprocesses
+
+
+def run_sub(db: Path, *extra: str, fault: str | None = None, timeout: float = 240) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("LATENCY_ACQUISITION_FAULT", None)
+    if fault:
+        env["LATENCY_ACQUISITION_FAULT"] = fault
+    return subprocess.run([sys.executable, "-m", "acquisition", "run", "--db", str(db), *TINY, *extra], cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def check_consistent(db: Path) -> dict:
+    con = sqlite3.connect(db)
+    try:
+        assert con.execute("pragma integrity_check").fetchone()[0] == "ok"
+        n_meas = con.execute("select count(*) from measurements").fetchone()[0]
+        keys = con.execute("select count(distinct platform || family || key || protocol) from measurements"
+                           ).fetchone()[0]
+        assert keys == n_meas, "a measurement is duplicated"
+        charged = con.execute("select count(*), count(distinct measurement_id), coalesce(sum(seconds), 0) from ledger "
+                              "where activity in ('profile', 'validation_profile')").fetchone()
+        cost = con.execute("select coalesce(sum(cost_s), 0) from measurements").fetchone()[0]
+        assert charged[0] == charged[1] == n_meas, "every measurement is charged exactly once"
+        assert charged[2] == pytest.approx(cost), "ledger profile seconds = sum over measurements profiled"
+        orphans = con.execute("select count(*) from campaign_measurements cm left join measurements m on m.id = "
+                              "cm.measurement_id where m.id is null").fetchone()[0]
+        assert orphans == 0
+        return {"measurements": n_meas,
+                "state": (con.execute("select state from campaigns where name = 'tiny'").fetchone() or [None])[0]}
+    finally:
+        con.close()
+
+
+def test_tiny_campaign_runs_reports_and_resumes(tmp_path: Path) -> None:
+    db = tmp_path / "acq.sqlite"
+    proc = run_sub(db)
+    assert proc.returncode == 0, proc.stderr
+    assert "campaign tiny: budget spent" in proc.stdout and "predictor bundle" in proc.stdout
+    assert "engine overhead" in proc.stdout
+    st = check_consistent(db)
+    assert st["state"] == "budget" and st["measurements"] == 25
+    code, out, err = run_cli("status", "--db", str(db))
+    assert code == 0 and "tiny" in out and "budget" in out
+    for fmt in ("md", "json", "html"):
+        code, out, err = run_cli("report", "--db", str(db), "--format", fmt, "--out", str(tmp_path / fmt))
+        assert code == 0, err
+        files = {Path(line).name for line in out.split()}
+        assert f"report.{fmt}" in files and "tiny_learning_curve.png" in files
+        assert "tiny_predicted_vs_measured.png" in files
+    text = (tmp_path / "md" / "report.md").read_text()
+    assert "| tiny | mbconv |" in text and "validation_profile" in text
+    # a second run of the finished campaign with a larger budget resumes it and profiles only the new samples
+    proc = run_sub(db, "--budget-samples", "20")
+    assert proc.returncode == 0, proc.stderr
+    assert check_consistent(db)["measurements"] == 30
+
+
+@pytest.mark.parametrize("fault", ["profile:3", "record:8", "record:14", "fit:1", "fit:2"])
+def test_sigkill_then_rerun_loses_and_duplicates_nothing(fault: str, tmp_path: Path) -> None:
+    db = tmp_path / "acq.sqlite"
+    proc = run_sub(db, fault=fault)
+    assert proc.returncode == -signal.SIGKILL, (proc.returncode, proc.stderr[-500:])
+    before = check_consistent(db)
+    proc = run_sub(db)
+    assert proc.returncode == 0, proc.stderr
+    after = check_consistent(db)
+    assert after["state"] == "budget" and after["measurements"] == 25 >= before["measurements"]
+
+
+def test_sigkill_at_a_random_moment(tmp_path: Path) -> None:
+    db = tmp_path / "acq.sqlite"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    p = subprocess.Popen([sys.executable, "-m", "acquisition", "run", "--db", str(db), *TINY], cwd=ROOT, env=env,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(6.0)
+    p.send_signal(signal.SIGKILL)
+    p.wait(30)
+    check_consistent(db)
+    proc = run_sub(db)
+    assert proc.returncode == 0, proc.stderr
+    assert check_consistent(db)["state"] == "budget"
+
+
+def test_a_second_run_on_a_busy_database_is_refused(tmp_path: Path) -> None:
+    db = tmp_path / "acq.sqlite"
+    with RunLock(str(db)):
+        code, _, err = run_cli("run", "--db", str(db), *TINY)
+    assert code == 2
+    assert_one_line_error(err, "being run by another process", f"pid {os.getpid()}")
+    assert not db.exists()
+
+
+@pytest.mark.parametrize(("argv", "needle"), [
+    (["--target-spearman", "0"], "target_spearman=0.0"), (["--target-spearman", "1.5"], "target_spearman=1.5"),
+    (["--budget-hours", "-1"], "budget_hours=-1.0"), (["--budget-samples", "-5"], "budget_samples=-5"),
+    (["--strategy", "magic"], "unknown strategy 'magic'"), (["--model", "xgb"], "model 'xgb'"),
+    (["--family", "nope"], "unknown family 'nope'"), (["--campaign", "bad name"], "campaign name 'bad name'"),
+    (["--seed", "-1"], "seed=-1"), (["--device", "cuda:0"], "cuda"),
+])
+def test_bad_arguments_write_nothing(argv: list[str], needle: str, tmp_path: Path) -> None:
+    db = tmp_path / "acq.sqlite"
+    code, out, err = run_cli("run", "--db", str(db), "--no-progress", *argv)
+    assert code == 2 and out == ""
+    assert_one_line_error(err, needle)
+    assert not db.exists()
+
+
+def test_report_bad_input(tmp_path: Path) -> None:
+    code, _, err = run_cli("report", "--db", str(tmp_path / "none.sqlite"))
+    assert code == 2
+    assert_one_line_error(err, "does not exist")
+    db = tmp_path / "acq.sqlite"
+    Store(db).close()
+    code, _, err = run_cli("report", "--db", str(db), "--campaign", "ghost", "--out", str(tmp_path / "r"))
+    assert code == 2
+    assert_one_line_error(err, "'ghost'")

@@ -1,0 +1,131 @@
+"""The strategy contract, run by every registered strategy, and what each built-in strategy is for."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from acquisition.strategies import (
+    QueryContext,
+    Strategy,
+    StrategyError,
+    get_strategy,
+    list_strategies,
+    register_strategy,
+)
+from surrogates import FeatureEncoder, get_model
+from tests.surrogates.synthetic import block_dataset
+
+BUILTIN = ["random", "sobol", "uncertainty", "interval", "cost-aware", "diverse", "error-driven"]
+
+
+@pytest.fixture(scope="module")
+def setup():
+    fam, cfgs, y = block_dataset("mbconv", 600, seed=7)
+    X = FeatureEncoder(fam).transform(cfgs)
+    model = get_model("quantile-gbt", max_iter=60, random_state=0).fit(X[:100], y[:100])
+    return cfgs[100:], X[100:], X[:100], y[:100], model
+
+
+def ctx_for(setup, seed: int = 0, model: bool = True, cost=None) -> QueryContext:
+    pool, Xp, Xt, yt, m = setup
+    return QueryContext(candidates=pool, X=Xp, cost_s=np.ones(len(pool)) if cost is None else cost,
+                        rng=np.random.default_rng(seed), model=m if model else None, X_train=Xt, y_train=yt)
+
+
+def test_builtins_are_registered() -> None:
+    assert list_strategies()[: len(BUILTIN)] == BUILTIN
+
+
+@pytest.mark.parametrize("name", list_strategies())
+@pytest.mark.parametrize("with_model", [True, False], ids=["fitted", "no-model"])
+def test_contract(name: str, with_model: bool, setup) -> None:
+    s = get_strategy(name)
+    assert isinstance(s, Strategy)
+    picked = s(ctx_for(setup, model=with_model), 25)
+    assert len(picked) == 25 and len(set(picked)) == 25
+    assert all(isinstance(i, int) and 0 <= i < 500 for i in picked)
+    again = s(ctx_for(setup, model=with_model), 25)
+    assert again == picked, "the same seed must give the same batch"
+    assert sorted(s(ctx_for(setup, model=with_model), 10_000)) == list(range(500))  # k > pool: the whole pool
+    assert s(ctx_for(setup, model=with_model), 0) == []
+
+
+def test_uncertainty_picks_the_largest_std(setup) -> None:
+    ctx = ctx_for(setup)
+    picked = get_strategy("uncertainty")(ctx, 10)
+    std = ctx.dist.std
+    assert min(std[picked]) >= np.sort(std)[-10] - 1e-12
+
+
+def test_cost_aware_prefers_cheap_blocks_at_equal_information(setup) -> None:
+    pool = setup[0]
+    cost = np.where(np.arange(len(pool)) % 2 == 0, 0.1, 10.0)
+    picked = get_strategy("cost-aware")(ctx_for(setup, cost=cost), 20)
+    assert sum(i % 2 == 0 for i in picked) >= 18
+
+
+def test_diverse_takes_no_duplicates(setup) -> None:
+    pool, Xp, Xt, yt, m = setup
+    std_order = np.argsort(-m.predict_dist(Xp).std)
+    top = int(std_order[0])
+    X_dup = np.vstack([Xp, np.repeat(Xp[top:top + 1], 30, axis=0)])
+    ctx = QueryContext(candidates=list(pool) + [pool[top]] * 30, X=X_dup, cost_s=np.ones(len(X_dup)),
+                       rng=np.random.default_rng(0), model=m, X_train=Xt, y_train=yt)
+    picked = get_strategy("diverse")(ctx, 10)
+    copies = [i for i in picked if i == top or i >= len(pool)]
+    assert len(copies) <= 1
+    plain = get_strategy("uncertainty")(ctx, 10)
+    assert sum(i == top or i >= len(pool) for i in plain) >= 10  # what diverse avoids
+
+
+def test_space_filling_spreads_out(setup) -> None:
+    ctx = ctx_for(setup, model=False)
+    Z = (ctx.X - ctx.X.mean(0)) / ctx.X.std(0)
+
+    def min_gap(idx):
+        d = np.sqrt(((Z[idx][:, None] - Z[idx][None]) ** 2).sum(-1))
+        return d[np.triu_indices(len(idx), 1)].min()
+
+    sf = min_gap(get_strategy("sobol")(ctx, 20))
+    rnd = np.median([min_gap(get_strategy("random")(ctx_for(setup, seed=s, model=False), 20)) for s in range(5)])
+    assert sf > rnd
+
+
+def test_user_strategy_plugs_in(setup) -> None:
+    class Cheapest(Strategy):
+        name = "cheapest"
+        needs_model = False
+
+        def select(self, ctx, k):
+            return list(np.argsort(ctx.cost_s)[:k])
+
+    register_strategy("cheapest", Cheapest, replace=True)
+    cost = np.arange(500, dtype=float)[::-1]
+    assert get_strategy("cheapest")(ctx_for(setup, cost=cost), 3) == [499, 498, 497]
+
+
+def test_contract_violations_are_caught(setup) -> None:
+    class Broken(Strategy):
+        name = "broken"
+        needs_model = False
+
+        def select(self, ctx, k):
+            return [0] * k
+
+    with pytest.raises(StrategyError, match="distinct"):
+        Broken()(ctx_for(setup), 5)
+    with pytest.raises(StrategyError, match="unknown strategy 'nope'"):
+        get_strategy("nope")
+
+
+def test_readme_strategy_example_runs(setup) -> None:
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    block = next(b for b in readme.split("```python\n")[1:] if b.startswith("# my_strategy.py"))
+    code = block.split("```")[0]
+    namespace: dict = {}
+    exec(compile(code, "README:my_strategy.py", "exec"), namespace)
+    picked = get_strategy("fast-first")(ctx_for(setup, cost=np.arange(500.0)), 10)
+    assert len(set(picked)) == 10 and all(i < 250 for i in picked)
