@@ -97,7 +97,18 @@ def test_sigkill_at_a_random_moment(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     p = subprocess.Popen([sys.executable, "-m", "acquisition", "run", "--db", str(db), *TINY], cwd=ROOT, env=env,
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(6.0)
+    # kill mid-run: once some measurements are stored (a fixed delay raced the schema's creation on a busy box)
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and p.poll() is None:
+        time.sleep(0.5)
+        try:
+            con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+            n = con.execute("select count(*) from measurements").fetchone()[0]
+            con.close()
+        except sqlite3.Error:
+            continue
+        if n >= 12:
+            break
     p.send_signal(signal.SIGKILL)
     p.wait(30)
     check_consistent(db)
