@@ -33,24 +33,23 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def _positive_int(text: str) -> int:
+def _int_arg(text: str, ok, what: str) -> int:
+    """An integer argument that satisfies ``ok``; otherwise an argparse error saying it ``must be <what>``."""
     try:
         v = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if v <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be a positive integer")
+    if not ok(v):
+        raise argparse.ArgumentTypeError(f"{text!r} must be {what}")
     return v
+
+
+def _positive_int(text: str) -> int:
+    return _int_arg(text, lambda v: v > 0, "a positive integer")
 
 
 def _non_negative_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be a non-negative integer")
-    return v
+    return _int_arg(text, lambda v: v >= 0, "a non-negative integer")
 
 
 def _positive_float(text: str) -> float:
@@ -64,13 +63,7 @@ def _positive_float(text: str) -> float:
 
 
 def _jobs(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if v == 0 or v < -1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be a positive integer or -1")
-    return v
+    return _int_arg(text, lambda v: v > 0 or v == -1, "a positive integer or -1")
 
 
 def _load_plugins(modules: Sequence[str]) -> None:

@@ -113,6 +113,7 @@ def run_campaign(store: Any, spec: CampaignSpec, profiler: Any, family: Any, *,
     replay oracle with the same ``measure``/``platform_id`` interface). Returns the result; exports the bundle to
     ``bundle_path`` when given."""
     from acquisition.profiling import profile_configs
+    from acquisition.strategies import QueryContext, get_strategy
     from surrogates import FeatureEncoder, evaluate, export_bundle, get_model
 
     t_wall = time.perf_counter()
@@ -147,7 +148,7 @@ def run_campaign(store: Any, spec: CampaignSpec, profiler: Any, family: Any, *,
     bar = _Progress(spec, progress)
     result = CampaignResult(spec.name, "stopped", spec, platform)
     cost_model = _CostModel(spec.seed)
-    strategy = _strategy(spec.strategy)
+    strategy = get_strategy(spec.strategy)
     rng_base = _stream(spec.seed, "query")
     state = None
     model = None
@@ -203,8 +204,6 @@ def run_campaign(store: Any, spec: CampaignSpec, profiler: Any, family: Any, *,
         X_pool = encoder.transform(pool, validated=True)
         all_rows = store.members(spec.name, "train")
         cost_model.fit(encoder.transform([r["config"] for r in all_rows]), np.asarray([r["cost_s"] for r in all_rows]))
-        from acquisition.strategies import QueryContext
-
         ctx = QueryContext(candidates=pool, X=X_pool, cost_s=cost_model.predict(X_pool),
                            rng=np.random.default_rng(_stream(rng_base, it, 1)), model=model, X_train=X_tr,
                            y_train=y_tr)
@@ -281,12 +280,6 @@ def _stream(seed: int, *parts: Any) -> int:
 
     h = hashlib.sha256(repr((seed, *parts)).encode()).digest()
     return int.from_bytes(h[:4], "little")
-
-
-def _strategy(name: str):
-    from acquisition.strategies import get_strategy
-
-    return get_strategy(name)
 
 
 def _met_streak(store: Any, spec: CampaignSpec, n_train: int) -> int:

@@ -53,31 +53,27 @@ def _pair(y_true, y_pred) -> tuple[np.ndarray, np.ndarray]:
     return t, p
 
 
-def _corr(value: float) -> float:
-    return float(value) if np.isfinite(value) else float("nan")  # constant input -> nan, not a warning-laden crash
+def _correlation(test, y_true, y_pred) -> float:
+    """``test(t, p).statistic``; nan (not a warning-laden crash) when either side is constant or too short."""
+    t, p = _pair(y_true, y_pred)
+    if t.size < 2 or np.ptp(t) == 0 or np.ptp(p) == 0:
+        return float("nan")
+    value = test(t, p).statistic
+    return float(value) if np.isfinite(value) else float("nan")
 
 
 def spearman(y_true, y_pred) -> float:
     """Spearman's ρ (average ranks for ties); nan when either side is constant."""
-    t, p = _pair(y_true, y_pred)
-    if t.size < 2 or np.ptp(t) == 0 or np.ptp(p) == 0:
-        return float("nan")
-    return _corr(stats.spearmanr(t, p).statistic)
+    return _correlation(stats.spearmanr, y_true, y_pred)
 
 
 def kendall(y_true, y_pred) -> float:
     """Kendall's τ-b (accounts for ties on both sides)."""
-    t, p = _pair(y_true, y_pred)
-    if t.size < 2 or np.ptp(t) == 0 or np.ptp(p) == 0:
-        return float("nan")
-    return _corr(stats.kendalltau(t, p, variant="b").statistic)
+    return _correlation(lambda t, p: stats.kendalltau(t, p, variant="b"), y_true, y_pred)
 
 
 def pearson(y_true, y_pred) -> float:
-    t, p = _pair(y_true, y_pred)
-    if t.size < 2 or np.ptp(t) == 0 or np.ptp(p) == 0:
-        return float("nan")
-    return _corr(stats.pearsonr(t, p).statistic)
+    return _correlation(stats.pearsonr, y_true, y_pred)
 
 
 def mape(y_true, y_pred) -> float:
