@@ -71,6 +71,7 @@ class CampaignSpec:
     pool_size: int = 4000
     seed: int = 0
     confirm: int = 2  # consecutive iterations meeting the target before the campaign stops
+    stop_on_target: bool = True  # False: keep acquiring to the budget (studies want whole learning curves)
 
     def validate(self) -> CampaignSpec:
         from acquisition.strategies import get_strategy
@@ -89,6 +90,8 @@ class CampaignSpec:
         _positive("validation_size", self.validation_size, integer=True, optional=False, minimum=9)
         _positive("pool_size", self.pool_size, integer=True, optional=False)
         _positive("confirm", self.confirm, integer=True, optional=False)
+        if not isinstance(self.stop_on_target, bool):
+            raise CampaignError(f"stop_on_target={self.stop_on_target!r} is not allowed: expected True or False")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
             raise CampaignError(f"seed={self.seed!r} is not allowed: expected an integer >= 0")
         get_strategy(self.strategy)  # unknown -> StrategyError naming it

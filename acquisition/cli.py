@@ -351,7 +351,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _print_summary(res: Any, db_path: str) -> None:
     s = res.spec
     state = {"met": "target met", "budget": "budget spent, target not met", "stopped": "stopped",
-             "failed": "failed (too few ok measurements)"}.get(res.state, res.state)
+             "failed": "failed (too few ok measurements)",
+             "exhausted": "every candidate profiled, target not met"}.get(res.state, res.state)
     m = res.metrics
     print(f"campaign {res.name}: {state}")
     if m:

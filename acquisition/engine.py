@@ -54,7 +54,7 @@ class IterationRecord:
 @dataclass
 class CampaignResult:
     name: str
-    state: str  # met | budget | stopped
+    state: str  # met | budget | exhausted | failed | stopped
     spec: CampaignSpec
     platform: str
     iterations: list[IterationRecord] = field(default_factory=list)
@@ -135,14 +135,14 @@ def run_campaign(store: Any, spec: CampaignSpec, profiler: Any, family: Any, *,
                         progress=show and progress is True)
 
     # 1. validation set: its own seed stream, so it never depends on the strategy
-    val_cfgs = family.space.sample(spec.validation_size, method="random", seed=_stream(spec.seed, "validation"),
-                                   family=family.name)
+    draw = _sampler(profiler, family)
+    val_cfgs = draw(spec.validation_size, "random", _stream(spec.seed, "validation"), set())
     profile(val_cfgs, "validation", show=True)
     # 2. initial design (space-filling), shared by every strategy for the same seed; asked again on a resume, it
     #    only completes what a killed run left unfinished (stored measurements are reused, membership is idempotent)
     val_keys = {family.key(c) for c in val_cfgs}
-    init = [c for c in family.space.sample(spec.initial_size, method="sobol", seed=_stream(spec.seed, "initial"),
-                                           family=family.name) if family.key(c) not in val_keys]
+    init = [c for c in draw(spec.initial_size, "sobol", _stream(spec.seed, "initial"), val_keys)
+            if family.key(c) not in val_keys]
     profile(init, "train", show=True)
 
     bar = _Progress(spec, progress)
@@ -152,6 +152,7 @@ def run_campaign(store: Any, spec: CampaignSpec, profiler: Any, family: Any, *,
     rng_base = _stream(spec.seed, "query")
     state = None
     model = None
+    reached = any(r["met_streak"] >= spec.confirm for r in store.iterations(spec.name))
     for _ in range(max_iterations):
         train = store.members(spec.name, "train", status="ok")
         val = store.members(spec.name, "validation", status="ok")
@@ -182,13 +183,14 @@ def run_campaign(store: Any, spec: CampaignSpec, profiler: Any, family: Any, *,
         prof_s = store.profiling_seconds(campaign=spec.name)
         n_asked = len(store.members(spec.name, "train"))  # failed measurements count against the budget too
         budget_left = _budget_left(spec, n_asked, prof_s)
-        done = met_streak >= spec.confirm
+        reached = reached or met_streak >= spec.confirm
+        done = met_streak >= spec.confirm and spec.stop_on_target
         rec = IterationRecord(it, len(train), prof_s, m["spearman"], m["spearman_lo"], m["spearman_hi"], m["mape"],
                               m["acc10"], m["coverage80"], fit_s, 0.0, ok_now)
         if done:
             state = "met"
         elif budget_left["exhausted"]:
-            state = "budget"
+            state = "met" if reached else "budget"
         if state is not None:
             store.add_iteration(spec.name, rec.__dict__, met_streak=met_streak)
             result.iterations.append(rec)
@@ -199,8 +201,14 @@ def run_campaign(store: Any, spec: CampaignSpec, profiler: Any, family: Any, *,
         k = spec.batch_size
         if spec.budget_samples is not None:
             k = min(k, spec.budget_samples - n_asked)
-        pool = family.space.sample(spec.pool_size, method="random", seed=_stream(rng_base, it),
-                                   family=family.name, exclude=set(store.member_keys(spec.name)))
+        pool = draw(spec.pool_size, "random", _stream(rng_base, it), set(store.member_keys(spec.name)))
+        if not pool:
+            state = "met" if reached else "exhausted"
+            log.warning("campaign %s: no candidate left to profile (the replay table is used up)", spec.name)
+            store.add_iteration(spec.name, rec.__dict__, met_streak=met_streak)
+            result.iterations.append(rec)
+            bar.update(rec, budget_left)
+            break
         X_pool = encoder.transform(pool, validated=True)
         all_rows = store.members(spec.name, "train")
         cost_model.fit(encoder.transform([r["config"] for r in all_rows]), np.asarray([r["cost_s"] for r in all_rows]))
@@ -272,6 +280,16 @@ def open_campaign(store: Any, spec: CampaignSpec, platform: str) -> CampaignSpec
     store.update_campaign_spec(spec.name, spec.as_dict())
     store.set_campaign_state(spec.name, "running")
     return spec
+
+
+def _sampler(profiler: Any, family: Any) -> Callable[[int, str, int, set[str]], list[dict[str, Any]]]:
+    """How candidates are drawn: from the oracle when it has its own pool (a replay table's rows), else from
+    the family's space (fresh configurations)."""
+    own = getattr(profiler, "sample", None)
+    if callable(own):
+        return lambda n, method, seed, exclude: own(n, method, seed, exclude=exclude, family=family.name)
+    return lambda n, method, seed, exclude: family.space.sample(n, method=method, seed=seed, family=family.name,
+                                                               exclude=exclude)
 
 
 def _stream(seed: int, *parts: Any) -> int:

@@ -49,6 +49,8 @@ def main() -> None:
     ap.add_argument("--model", default="quantile-gbt")
     ap.add_argument("--budget-samples", type=int, default=600)
     ap.add_argument("--validation-size", type=int, default=200)
+    ap.add_argument("--batch-size", type=int, default=20)
+    ap.add_argument("--initial-size", type=int, default=20)
     ap.add_argument("--db", default=os.path.join(ROOT, "benchmarks", "out", "engine.sqlite"))
     ap.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "out", "engine_bench.json"))
     args = ap.parse_args()
@@ -57,10 +59,11 @@ def main() -> None:
     with Store(args.db) as store, Profiler("cpu") as prof:
         for seed in (int(s) for s in args.seeds.split(",")):
             for strat in args.strategies.split(","):
-                name = f"{args.family}-{strat}-s{seed}-t{args.target}"
+                name = f"{args.family}-{strat}-s{seed}-t{args.target}-b{args.batch_size}-i{args.initial_size}"
                 spec = CampaignSpec(name=name, family=args.family, device="cpu", strategy=strat, model=args.model,
                                     target_spearman=args.target, budget_samples=args.budget_samples,
-                                    validation_size=args.validation_size, seed=seed)
+                                    validation_size=args.validation_size, seed=seed, batch_size=args.batch_size,
+                                    initial_size=args.initial_size)
                 t0 = time.perf_counter()
                 res = run_campaign(store, spec, prof, fam)
                 wall = time.perf_counter() - t0

@@ -22,14 +22,15 @@ from acquisition.strategies.cost_aware import CostAwareStrategy
 from acquisition.strategies.diverse import DiverseStrategy
 from acquisition.strategies.error_driven import ErrorDrivenStrategy
 from acquisition.strategies.random import RandomStrategy
+from acquisition.strategies.representative import RepresentativeStrategy
 from acquisition.strategies.space_filling import SpaceFilling
 from acquisition.strategies.uncertainty import IntervalStrategy, UncertaintyStrategy
 
 __all__ = ["CostAwareStrategy", "DiverseStrategy", "ErrorDrivenStrategy", "IntervalStrategy", "QueryContext",
-           "RandomStrategy", "SpaceFilling", "Strategy", "StrategyError", "UncertaintyStrategy", "get_strategy",
+           "RandomStrategy", "RepresentativeStrategy", "SpaceFilling", "Strategy", "StrategyError", "UncertaintyStrategy", "get_strategy",
            "list_strategies", "register_strategy", "top_k"]
 
 # the package is imported once, before any of its modules is used: the built-ins register here
 for _cls in (RandomStrategy, SpaceFilling, UncertaintyStrategy, IntervalStrategy, CostAwareStrategy,
-             DiverseStrategy, ErrorDrivenStrategy):
+             DiverseStrategy, ErrorDrivenStrategy, RepresentativeStrategy):
     register_strategy(_cls.name, _cls)

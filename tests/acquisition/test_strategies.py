@@ -16,7 +16,7 @@ from acquisition.strategies import (
 from surrogates import FeatureEncoder, get_model
 from tests.surrogates.synthetic import block_dataset
 
-BUILTIN = ["random", "sobol", "uncertainty", "interval", "cost-aware", "diverse", "error-driven"]
+BUILTIN = ["random", "sobol", "uncertainty", "interval", "cost-aware", "diverse", "error-driven", "representative"]
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +77,22 @@ def test_diverse_takes_no_duplicates(setup) -> None:
     assert len(copies) <= 1
     plain = get_strategy("uncertainty")(ctx, 10)
     assert sum(i == top or i >= len(pool) for i in plain) >= 10  # what diverse avoids
+
+
+def test_representative_covers_the_pool_and_follows_information_per_second(setup) -> None:
+    ctx = ctx_for(setup)
+    Z = (ctx.X - ctx.X.mean(0)) / ctx.X.std(0)
+    picked = get_strategy("representative")(ctx, 20)
+    plain = get_strategy("uncertainty")(ctx_for(setup), 20)
+
+    def spread(idx):  # mean distance from a pool point to its nearest pick: lower = better coverage
+        return np.sqrt(((Z[:, None] - Z[idx][None]) ** 2).sum(-1)).min(1).mean()
+
+    assert spread(picked) < spread(plain)
+    # within the clusters, cheap candidates win at equal uncertainty
+    cost = np.where(np.arange(len(setup[0])) % 2 == 0, 0.1, 10.0)
+    cheap = get_strategy("representative")(ctx_for(setup, cost=cost), 20)
+    assert sum(i % 2 == 0 for i in cheap) >= 18
 
 
 def test_space_filling_spreads_out(setup) -> None:

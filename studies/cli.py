@@ -1,0 +1,207 @@
+"""``python -m studies``: compare strategies over many seeds on a replayed table or a live device, and report.
+
+Subcommands: ``compare`` (run or resume a budgeted study, then write its report) and ``report`` (the report of a
+stored study). Bad input gets a one-line error naming the bad value and exit code 2; everything is checked
+(the table parsed, the strategies and model known) before the study database is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from acquisition.cli import _Parser, _positive_float, _positive_int
+
+__all__ = ["main"]
+
+log = logging.getLogger("latency_acquisition.studies")
+
+
+class CliError(Exception):
+    """A user error: one line, exit code 2."""
+
+
+def _unit_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < v <= 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be in (0, 1]")
+    return v
+
+
+def _names(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def _seeds(text: str) -> list[int]:
+    """``10`` (seeds 0-9) or ``0,3,5`` or ``0-4``."""
+    try:
+        if "," in text:
+            seeds = [int(t) for t in text.split(",") if t.strip()]
+        elif "-" in text.strip("-"):
+            a, b = text.split("-")
+            seeds = list(range(int(a), int(b) + 1))
+        else:
+            seeds = list(range(int(text)))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a seed count, list (0,3,5) or range (0-4)") from None
+    if not seeds or any(s < 0 for s in seeds):
+        raise argparse.ArgumentTypeError(f"{text!r} must give at least one seed, each >= 0")
+    return seeds
+
+
+def _source(args: argparse.Namespace) -> Any:
+    from studies.sources import LiveSource, ReplaySource
+
+    if args.csv and args.family:
+        raise CliError("give either --csv (replay a table) or --family (profile live), not both")
+    if args.csv:
+        if not args.params:
+            raise CliError("--csv needs --params naming the parameter columns")
+        src = ReplaySource(csv=args.csv, params=_names(args.params), latency_col=args.latency_col, unit=args.unit,
+                           cost_col=args.cost_col, where=list(args.where or []),
+                           categorical=_names(args.categorical or ""), numeric=_names(args.numeric or ""),
+                           duplicates=args.duplicates, bad_rows="drop" if args.drop_bad_rows else "error",
+                           cost_protocol=args.cost_protocol)
+        src.table()  # parse now: a bad table is an error before anything is written
+        return src
+    if args.family:
+        from profiler.families import get_family
+
+        get_family(args.family)
+        return LiveSource(family=args.family, device=args.device)
+    raise CliError("name a source: --csv TABLE (replay) or --family NAME (live)")
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from studies.report import summary_markdown, write_report
+    from studies.study import Study
+
+    source = _source(args)
+    out = args.out
+    db = args.db or os.path.join(out, "study.sqlite")
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise CliError(f"--out {out!r} exists and is not a directory")
+    os.makedirs(out, exist_ok=True)
+    name = args.name or "compare"
+    study = Study(name, source, strategies=_names(args.strategies), seeds=args.seeds,
+                  target_spearman=args.target_spearman, target_acc10=args.target_acc10,
+                  budget_samples=args.budget_samples, budget_hours=args.budget_hours, model=args.model,
+                  batch_size=args.batch_size, initial_size=args.initial_size or args.batch_size,
+                  validation_size=args.validation_size, pool_size=args.pool_size, db=db, acc10_at=args.acc10_at,
+                  run_to_budget=not args.stop_at_target)
+    study.validate()
+    result = study.run(n_jobs=args.jobs, progress=not args.json)
+    paths = write_report(result, out)
+    if args.json:
+        with open(paths["json"]) as fh:
+            print(fh.read())
+    else:
+        print(summary_markdown(result.summary()))
+        print(f"study database: {db}\nreport: {paths['markdown']}, {paths['curves']}, {paths['records']}\n"
+              f"wall time: {result.wall_s:.0f} s")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from studies.report import summary_markdown, write_report
+    from studies.study import load_study
+
+    if not os.path.isfile(args.db):
+        raise CliError(f"--db {args.db!r} does not exist")
+    result = load_study(args.db, args.study)
+    paths = write_report(result, args.out, baseline=args.baseline)
+    if args.json:
+        with open(paths["json"]) as fh:
+            print(fh.read())
+    else:
+        print(summary_markdown(result.summary(baseline=args.baseline)))
+        print(f"report: {', '.join(paths.values())}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="python -m studies", description=__doc__.split("\n\n")[0])
+    p.add_argument("-v", "--verbose", action="count", default=0)
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    c = sub.add_parser("compare", help="run (or resume) a budgeted study and write its report")
+    src = c.add_argument_group("source: a replayed table")
+    src.add_argument("--csv", help="table of configurations and latencies")
+    src.add_argument("--params", help="parameter columns, comma-separated")
+    src.add_argument("--categorical", help="parameter columns to treat as categorical")
+    src.add_argument("--numeric", help="parameter columns to treat as numeric")
+    src.add_argument("--latency-col", default="latency_ms")
+    src.add_argument("--unit", default="ms", choices=["ms", "s", "us", "ns"])
+    src.add_argument("--cost-col", help="profiling cost per row (seconds); else the protocol cost model")
+    src.add_argument("--cost-protocol", default="adaptive", choices=["adaptive", "fixed"])
+    src.add_argument("--where", action="append", metavar="COL=VALUE", help="keep rows where COL=VALUE (repeatable)")
+    src.add_argument("--duplicates", default="error", choices=["error", "median", "min", "first"])
+    src.add_argument("--drop-bad-rows", action="store_true", help="skip rows whose latency is not a positive number")
+    live = c.add_argument_group("source: a live device")
+    live.add_argument("--family")
+    live.add_argument("--device", default="cpu")
+    st = c.add_argument_group("study")
+    st.add_argument("--name", help="study name (default: compare)")
+    st.add_argument("--strategies", default="random,uncertainty,diverse,representative")
+    st.add_argument("--seeds", type=_seeds, default=list(range(10)), help="count (10), list (0,3,5) or range (0-4)")
+    st.add_argument("--target-spearman", type=_unit_float, default=0.99)
+    st.add_argument("--target-acc10", type=_unit_float)
+    st.add_argument("--budget-samples", type=_positive_int, default=1500)
+    st.add_argument("--budget-hours", type=_positive_float)
+    st.add_argument("--model", default="gbt")
+    st.add_argument("--batch-size", type=_positive_int, default=50)
+    st.add_argument("--initial-size", type=_positive_int, help="initial design (default: the batch size)")
+    st.add_argument("--validation-size", type=_positive_int, default=500)
+    st.add_argument("--pool-size", type=_positive_int, default=4000)
+    st.add_argument("--acc10-at", type=_positive_int, default=500, help="report ±10 %% accuracy at this many samples")
+    st.add_argument("--stop-at-target", action="store_true",
+                    help="end each campaign at its target instead of running the whole budget")
+    st.add_argument("--jobs", type=int, default=-1, help="parallel seeds (replay only; -1 = all cores)")
+    st.add_argument("--db", help="study database (default: OUT/study.sqlite)")
+    st.add_argument("--out", default="study-report")
+    st.add_argument("--json", action="store_true", help="print the summary as JSON")
+    c.set_defaults(func=cmd_compare)
+
+    r = sub.add_parser("report", help="write the report of a stored study")
+    r.add_argument("--db", required=True)
+    r.add_argument("--study", help="study name (default: the only one)")
+    r.add_argument("--baseline", default="random")
+    r.add_argument("--out", default="study-report")
+    r.add_argument("--json", action="store_true")
+    r.set_defaults(func=cmd_report)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from acquisition.campaign import CampaignError
+    from acquisition.strategies import StrategyError
+    from profiler.families import FamilyError
+    from profiler.space import SpaceError
+    from studies.replay import ReplayError
+    from studies.study import StudyError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING - 10 * min(args.verbose, 2),
+                        format="%(levelname)s %(name)s: %(message)s")
+    prog = f"{parser.prog} {args.command}"
+    try:
+        return int(args.func(args) or 0)
+    except (CliError, StudyError, ReplayError, CampaignError, StrategyError, FamilyError, SpaceError) as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted; finished seeds are stored, run the same command to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
