@@ -11,7 +11,12 @@ stream), profiled once and charged to the ledger as ``validation_profile``. The 
 the validation ρ (and ±10 % accuracy / MAPE, if targeted) meets it on ``confirm`` (default 2) consecutive
 iterations, each fitted on more data: one lucky fit, or a model that crosses the line and falls back, does not
 stop the campaign. Each iteration also stores the bootstrap 95 % interval of ρ, so a report shows how far the
-target is inside it.
+target is inside it. With ``stop_on_target=False`` (studies) the campaign goes on to its budget and ends as
+``met`` if the rule fired on the way.
+
+**Candidates** come from the oracle when it has a pool of its own (a replay table's unmeasured rows, see
+:mod:`studies.replay`), else fresh random configurations of the family's space; a campaign with no candidate
+left ends as ``exhausted``.
 
 **Engine overhead** is the seconds spent fitting, evaluating, querying (encoding the pool, the cost model and
 the strategy) and exporting, each charged to the ledger with its activity.

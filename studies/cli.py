@@ -1,8 +1,9 @@
 """``python -m studies``: compare strategies over many seeds on a replayed table or a live device, and report.
 
-Subcommands: ``compare`` (run or resume a budgeted study, then write its report) and ``report`` (the report of a
-stored study). Bad input gets a one-line error naming the bad value and exit code 2; everything is checked
-(the table parsed, the strategies and model known) before the study database is written.
+Subcommands: ``compare`` (run or resume a budgeted study, then write its report), ``report`` (the report of a
+stored study) and ``reproduce table3`` (the paper's block-level table, see :mod:`studies.paper`).
+Bad input gets a one-line error naming the bad value and exit code 2; everything is checked (the table parsed,
+the strategies and model known) before the study database is written.
 """
 
 from __future__ import annotations
@@ -89,7 +90,6 @@ def cmd_compare(args: argparse.Namespace) -> int:
     db = args.db or os.path.join(out, "study.sqlite")
     if os.path.exists(out) and not os.path.isdir(out):
         raise CliError(f"--out {out!r} exists and is not a directory")
-    os.makedirs(out, exist_ok=True)
     name = args.name or "compare"
     study = Study(name, source, strategies=_names(args.strategies), seeds=args.seeds,
                   target_spearman=args.target_spearman, target_acc10=args.target_acc10,
@@ -98,6 +98,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
                   validation_size=args.validation_size, pool_size=args.pool_size, db=db, acc10_at=args.acc10_at,
                   run_to_budget=not args.stop_at_target)
     study.validate()
+    os.makedirs(out, exist_ok=True)
     result = study.run(n_jobs=args.jobs, progress=not args.json)
     paths = write_report(result, out)
     if args.json:
@@ -124,6 +125,33 @@ def cmd_report(args: argparse.Namespace) -> int:
     else:
         print(summary_markdown(result.summary(baseline=args.baseline)))
         print(f"report: {', '.join(paths.values())}")
+    return 0
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    from studies.paper import table3, table3_markdown
+    from studies.report import _jsonable
+
+    if args.name != "table3":
+        raise CliError(f"unknown study {args.name!r}: available studies are table3")
+    if args.csv and not os.path.isfile(args.csv):
+        raise CliError(f"--csv {args.csv!r} does not exist")
+    if args.db is None and not args.csv:
+        raise CliError("nothing to reproduce on: give --db (this CPU) and/or --csv (a recorded table)")
+    families = _names(args.families)
+    from profiler.families import get_family
+
+    for f in families:
+        get_family(f)
+    rows = table3(db=args.db, families=families, samples=args.samples, live=not args.no_live, device=args.device,
+                  csv=args.csv or None, seed=args.seed)
+    os.makedirs(args.out, exist_ok=True)
+    md = table3_markdown(rows)
+    with open(os.path.join(args.out, "table3.md"), "w") as fh:
+        fh.write(md)
+    with open(os.path.join(args.out, "table3.json"), "w") as fh:
+        json.dump(_jsonable(rows), fh, indent=2)
+    print(json.dumps(_jsonable(rows), indent=2) if args.json else md)
     return 0
 
 
@@ -170,6 +198,22 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--json", action="store_true", help="print the summary as JSON")
     c.set_defaults(func=cmd_compare)
 
+    rp = sub.add_parser("reproduce", help="run a paper reproduction study by name (table3)")
+    rp.add_argument("name", help="table3: block-level Spearman rho per predictor and family")
+    rp.add_argument("--db", help="store with (or to receive) this CPU's measurements of the families")
+    rp.add_argument("--families", default="mbconv,resv1,resv2")
+    rp.add_argument("--samples", type=_positive_int, default=1000, help="measurements per family (topped up live)")
+    rp.add_argument("--no-live", action="store_true", help="use only what the store holds; never profile")
+    rp.add_argument("--device", default="cpu")
+    from studies.paper import DEFAULT_TABLE
+
+    rp.add_argument("--csv", default=DEFAULT_TABLE if os.path.isfile(DEFAULT_TABLE) else None,
+                    help="recorded table, one row group per device (default: the shared TF-NAS table); '' for none")
+    rp.add_argument("--seed", type=int, default=0)
+    rp.add_argument("--out", default="study-report")
+    rp.add_argument("--json", action="store_true")
+    rp.set_defaults(func=cmd_reproduce)
+
     r = sub.add_parser("report", help="write the report of a stored study")
     r.add_argument("--db", required=True)
     r.add_argument("--study", help="study name (default: the only one)")
@@ -182,7 +226,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from acquisition.campaign import CampaignError
+    from acquisition.fitting import FitError
+    from acquisition.store import StoreError
     from acquisition.strategies import StrategyError
+    from profiler.devices import DeviceError
     from profiler.families import FamilyError
     from profiler.space import SpaceError
     from studies.replay import ReplayError
@@ -195,7 +242,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     prog = f"{parser.prog} {args.command}"
     try:
         return int(args.func(args) or 0)
-    except (CliError, StudyError, ReplayError, CampaignError, StrategyError, FamilyError, SpaceError) as exc:
+    except (CliError, StudyError, ReplayError, CampaignError, StrategyError, FamilyError, SpaceError, FitError,
+            StoreError, DeviceError) as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

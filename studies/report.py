@@ -45,7 +45,8 @@ def summary_markdown(summary: dict[str, Any]) -> str:
              f"target ρ ≥ {summary['target_spearman']}; {summary['seeds']} seeds. Medians over seeds with their "
              f"{round(100 * summary['level'])} % distribution-free interval; ratios are paired by seed against "
              f"`{summary['baseline']}` (below 1 = a saving).", "",
-             f"| strategy | met | samples to target | hours to target | samples ratio | hours ratio | ±10 % at {n_at} |",
+             "| strategy | met | samples to target | hours to target | samples ratio | hours ratio | "
+             f"±10 % at {n_at} |",
              "|---|---|---|---|---|---|---|"]
     for name, s in summary["strategies"].items():
         sr = fmt_ci(s["samples_ratio"], 2) if "samples_ratio" in s else "1"
@@ -72,7 +73,7 @@ def plot_curves(result: Any, path: str) -> str:
         grid_n = np.array(sorted({r["n_train"] for recs in curves.values() for r in recs}), dtype=float)
         max_h = max(recs[-1]["train_hours"] for recs in curves.values())
         grid_h = np.linspace(0, max_h, 120)
-        for col, (metric, label) in enumerate(METRICS):
+        for col, (metric, _label) in enumerate(METRICS):
             by_n = np.full((len(curves), len(grid_n)), np.nan)
             by_h = np.full((len(curves), len(grid_h)), np.nan)
             for i, recs in enumerate(curves.values()):

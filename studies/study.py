@@ -22,7 +22,8 @@ Example:
     >>> import os, tempfile
     >>> from studies.sources import ReplaySource
     >>> csv = os.path.join("..", "shared", "data", "tfnas_mbconv_latency.csv")
-    >>> study = Study("demo", ReplaySource(csv=csv, latency_col="latency_ms", where=["device=titan_rtx_bs32_pytorch1.1"],
+    >>> where = ["device=titan_rtx_bs32_pytorch1.1"]
+    >>> study = Study("demo", ReplaySource(csv=csv, latency_col="latency_ms", where=where,
     ...               params=["input_hw", "cin", "mid_channels", "se_channels", "cout", "kernel", "stride", "act"]),
     ...               strategies=["random"], seeds=[0], target_spearman=0.9, budget_samples=60, batch_size=20,
     ...               initial_size=20, validation_size=100, model="gbt",
@@ -194,7 +195,8 @@ def _run_seed(settings: dict[str, Any], seed: int, cdir: str, threads: int | Non
                     recs = _records(store, spec.name, strat, seed)
                     records.extend(recs)
                     val_h = sum(r["cost_s"] for r in store.members(spec.name, "validation")) / 3600
-                    runs.append({"strategy": strat, "seed": seed, "state": res.state, "wall_s": time.perf_counter() - t0,
+                    runs.append({"strategy": strat, "seed": seed, "state": res.state,
+                                 "wall_s": time.perf_counter() - t0,
                                  "engine_s": res.engine_s, "validation_hours": val_h,
                                  "n_train": recs[-1]["n_train"] if recs else 0,
                                  "train_hours": recs[-1]["train_hours"] if recs else 0.0})

@@ -27,8 +27,8 @@ from acquisition.strategies.space_filling import SpaceFilling
 from acquisition.strategies.uncertainty import IntervalStrategy, UncertaintyStrategy
 
 __all__ = ["CostAwareStrategy", "DiverseStrategy", "ErrorDrivenStrategy", "IntervalStrategy", "QueryContext",
-           "RandomStrategy", "RepresentativeStrategy", "SpaceFilling", "Strategy", "StrategyError", "UncertaintyStrategy", "get_strategy",
-           "list_strategies", "register_strategy", "top_k"]
+           "RandomStrategy", "RepresentativeStrategy", "SpaceFilling", "Strategy", "StrategyError",
+           "UncertaintyStrategy", "get_strategy", "list_strategies", "register_strategy", "top_k"]
 
 # the package is imported once, before any of its modules is used: the built-ins register here
 for _cls in (RandomStrategy, SpaceFilling, UncertaintyStrategy, IntervalStrategy, CostAwareStrategy,
