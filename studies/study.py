@@ -19,18 +19,18 @@ each, wherever it was first measured); validation profiling is the same for ever
 reported separately.
 
 Example:
-    >>> import os, tempfile
+    >>> import csv, os, tempfile
     >>> from studies.sources import ReplaySource
-    >>> csv = os.path.join("..", "shared", "data", "tfnas_mbconv_latency.csv")
-    >>> where = ["device=titan_rtx_bs32_pytorch1.1"]
-    >>> study = Study("demo", ReplaySource(csv=csv, latency_col="latency_ms", where=where,
-    ...               params=["input_hw", "cin", "mid_channels", "se_channels", "cout", "kernel", "stride", "act"]),
-    ...               strategies=["random"], seeds=[0], target_spearman=0.9, budget_samples=60, batch_size=20,
-    ...               initial_size=20, validation_size=100, model="gbt",
-    ...               db=os.path.join(tempfile.mkdtemp(), "study.sqlite"))
+    >>> d = tempfile.mkdtemp(); path = os.path.join(d, "blocks.csv")
+    >>> with open(path, "w", newline="") as fh:
+    ...     w = csv.writer(fh); _ = w.writerow(["hw", "c", "ms"])
+    ...     w.writerows([hw, c, 1e-3 * hw * hw * c] for hw in range(7, 57, 7) for c in range(8, 129, 8))
+    >>> study = Study("demo", ReplaySource(csv=path, params=["hw", "c"], latency_col="ms"), strategies=["random"],
+    ...               seeds=[0], target_spearman=0.9, budget_samples=40, batch_size=10, initial_size=10,
+    ...               validation_size=30, model="gbt", db=os.path.join(d, "study.sqlite"))
     >>> result = study.run(n_jobs=1, progress=False)
-    >>> result.summary()["strategies"]["random"]["runs"]
-    1
+    >>> result.summary()["strategies"]["random"]["runs"], result.records[-1]["n_train"]
+    (1, 40)
 """
 
 from __future__ import annotations

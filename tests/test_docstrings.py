@@ -14,6 +14,7 @@ MODULES = [
     "surrogates", "surrogates.features", "surrogates.metrics", "surrogates.selection", "surrogates.bundle",
     "surrogates.models", "surrogates.models.linear", "surrogates.models.forest", "surrogates.models.boosting",
     "surrogates.models.ngboost", "surrogates.models.mlp",
+    "studies.replay", "studies.sources", "studies.study", "studies._stats", "studies.report", "studies.paper",
 ]
 
 
