@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow  # every test here spawns worker processes
 
 FAST = AdaptiveProtocol(min_repeats=10, min_seconds=0.02, max_seconds=0.5)
 # enough samples to see the bimodal family's rare (1 in 12) fast mode at least twice
-BIMODAL_PROTOCOL = AdaptiveProtocol(min_repeats=24, min_seconds=0.02, max_seconds=1.0)
+BIMODAL_PROTOCOL = AdaptiveProtocol(min_repeats=48, min_seconds=0.02, max_seconds=1.0)
 
 
 @pytest.fixture(scope="module")
@@ -126,7 +126,9 @@ def test_persistently_unstable_timing_is_flagged() -> None:
     with Profiler("cpu", BIMODAL_PROTOCOL) as prof:
         m = prof.measure(ff.Bimodal(always=True), {"ms": 1})
     assert m.ok and m.attempts == 2 and not m.stable
-    assert "spread" in m.unstable_reason
+    # flagged either way the protocol sees it: a p10/min spread, or a minimum that never settles (on a loaded
+    # machine the fast calls can fall in the second half of the samples, which is "did not converge")
+    assert "spread" in m.unstable_reason or "did not converge" in m.unstable_reason
 
 
 def test_fixed_protocol_runs_exactly_n(prof: Profiler) -> None:
