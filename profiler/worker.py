@@ -50,7 +50,8 @@ class Measurement:
     """The outcome of profiling one configuration (``status`` is ``"ok"`` or ``"failed"``).
 
     ``cost_s`` is the wall time charged for it: every attempt, from sending the job to receiving the result
-    (build, warm-up, timing and the worker's overhead), including time lost to a hang or a crash.
+    (build, warm-up, timing and the worker's overhead), including time lost to a hang or a crash, and the start
+    of the fresh worker a re-measurement of an unstable timing runs in.
     """
 
     family: str
@@ -274,7 +275,9 @@ class Profiler:
         attempts: list[dict[str, Any]] = []
         for attempt in range(1, self.max_attempts + 1):
             if attempt > 1:
+                t0 = time.perf_counter()
                 self.restart()  # a fresh process: new allocator state, new address-space layout
+                cost += time.perf_counter() - t0  # device time spent for this measurement: charged too
                 proto = proto.with_more_warmup()
             kind, body, wall = self._job(family, cfg, proto)
             cost += wall

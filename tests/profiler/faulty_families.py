@@ -121,7 +121,8 @@ class CountBuilds(_Fault):
 
 
 class Bimodal(_Fault):
-    """Times bimodally (4 ms, with a 1 ms fast mode on every 16th call, so well under 10 % of the samples) in processes where ``marker`` does not exist yet; creates it,
+    """Times bimodally (4 ms, with a 1 ms fast mode on every 16th call, so well under 10 % of the samples) in
+    processes where ``marker`` does not exist yet; creates it,
     so that a re-measurement in a fresh process is stable. ``always=True`` stays bimodal everywhere."""
 
     name = "test-bimodal"
