@@ -3,7 +3,8 @@ the machine-readable summary (JSON).
 
 Curves: for every strategy, the median over seeds of ρ, MAPE and ±10 % accuracy against training samples and
 against profiling hours, with the distribution-free 95 % interval of that median (:func:`studies._stats.median_ci`)
-as a band. Against hours, each seed's curve is read as a step function on a common grid.
+as a band. Against hours, each seed's curve is read as a step function on a common grid, up to the hours the
+cheapest seed spent (so every point is a median over all seeds).
 
 Example:
     >>> fmt_ci({"median": 450.0, "lo": 400.0, "hi": float("inf")})
@@ -71,7 +72,7 @@ def plot_curves(result: Any, path: str) -> str:
             continue
         color = f"C{si}"
         grid_n = np.array(sorted({r["n_train"] for recs in curves.values() for r in recs}), dtype=float)
-        max_h = max(recs[-1]["train_hours"] for recs in curves.values())
+        max_h = min(recs[-1]["train_hours"] for recs in curves.values())  # where every seed has a curve
         grid_h = np.linspace(0, max_h, 120)
         for col, (metric, _label) in enumerate(METRICS):
             by_n = np.full((len(curves), len(grid_n)), np.nan)
