@@ -252,7 +252,7 @@ class _StudyStore:
         if version > STUDY_SCHEMA:
             raise StudyError(f"{path!r} has study schema {version}, newer than this code ({STUDY_SCHEMA})")
         if "studies" not in self.db.table_names():
-            if self.db.table_names() and "studies" not in self.db.table_names():
+            if self.db.table_names():
                 raise StudyError(f"{path!r} is another kind of database (tables {', '.join(self.db.table_names())})")
             with self.db.conn:
                 self.db["studies"].create({"name": str, "settings": str, "created_at": str}, pk="name")
