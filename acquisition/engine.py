@@ -91,7 +91,8 @@ def _targets_met(spec: CampaignSpec, m: dict[str, float]) -> bool:
 
 
 class _CostModel:
-    """Estimated profiling seconds of a configuration, learned from what the ledger charged so far."""
+    """Estimated profiling seconds of a configuration, learned from what the ledger charged so far: gradient
+    boosting on log-seconds (no uncertainty needed, so one fit), the median charge until 10 rows exist."""
 
     def __init__(self, seed: int) -> None:
         self.seed = seed
@@ -99,16 +100,20 @@ class _CostModel:
         self.fallback = 1.0
 
     def fit(self, X: np.ndarray, cost_s: np.ndarray) -> None:
-        from surrogates.models import GBTRegressor
+        from sklearn.ensemble import HistGradientBoostingRegressor
 
         cost_s = np.maximum(np.asarray(cost_s, dtype=float), 1e-3)
         self.fallback = float(np.median(cost_s)) if len(cost_s) else 1.0
-        self.model = GBTRegressor(max_iter=100, random_state=self.seed).fit(X, cost_s) if len(cost_s) >= 10 else None
+        self.model = None
+        if len(cost_s) >= 10:
+            self.model = HistGradientBoostingRegressor(
+                max_iter=100, learning_rate=0.05, min_samples_leaf=max(1, min(5, len(cost_s) // 10)),
+                early_stopping=False, random_state=self.seed).fit(X, np.log(cost_s))
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         if self.model is None:
             return np.full(len(X), self.fallback)
-        return self.model.predict(X)
+        return np.exp(self.model.predict(X))
 
 
 def run_campaign(store: Any, spec: CampaignSpec, profiler: Any, family: Any, *,
@@ -128,6 +133,18 @@ def run_campaign(store: Any, spec: CampaignSpec, profiler: Any, family: Any, *,
     encoder = FeatureEncoder(family)
     protocol = profiler.protocol.id
     engine_s = 0.0
+    feature_rows: dict[str, np.ndarray] = {}
+
+    def encode(rows: list[dict[str, Any]]) -> np.ndarray:
+        """Features of stored measurements, each row encoded once per campaign run (stored configs were
+        validated before they were measured)."""
+        new = [r for r in rows if r["key"] not in feature_rows]
+        if new:
+            for r, x in zip(new, encoder.transform([r["config"] for r in new], validated=True), strict=True):
+                feature_rows[r["key"]] = x
+        if not rows:
+            return np.zeros((0, len(encoder.feature_names)))
+        return np.stack([feature_rows[r["key"]] for r in rows])
 
     def charge(activity: str, seconds: float) -> None:
         nonlocal engine_s
@@ -166,9 +183,9 @@ def run_campaign(store: Any, spec: CampaignSpec, profiler: Any, family: Any, *,
             log.error("campaign %s: too few ok measurements to fit (%d train, %d validation)", spec.name,
                       len(train), len(val))
             break
-        X_tr = encoder.transform([r["config"] for r in train])
+        X_tr = encode(train)
         y_tr = np.asarray([r["min_ms"] for r in train])
-        X_va = encoder.transform([r["config"] for r in val])
+        X_va = encode(val)
         y_va = np.asarray([r["min_ms"] for r in val])
         it = store.iteration_count(spec.name)
         # fit + evaluate
@@ -216,8 +233,12 @@ def run_campaign(store: Any, spec: CampaignSpec, profiler: Any, family: Any, *,
             break
         X_pool = encoder.transform(pool, validated=True)
         all_rows = store.members(spec.name, "train")
-        cost_model.fit(encoder.transform([r["config"] for r in all_rows]), np.asarray([r["cost_s"] for r in all_rows]))
-        ctx = QueryContext(candidates=pool, X=X_pool, cost_s=cost_model.predict(X_pool),
+
+        def pool_cost(rows: list[dict[str, Any]] = all_rows, X: np.ndarray = X_pool) -> np.ndarray:
+            cost_model.fit(encode(rows), np.asarray([r["cost_s"] for r in rows]))
+            return cost_model.predict(X)
+
+        ctx = QueryContext(candidates=pool, X=X_pool, cost_s=pool_cost,  # fitted only if the strategy asks
                            rng=np.random.default_rng(_stream(rng_base, it, 1)), model=model, X_train=X_tr,
                            y_train=y_tr)
         picked = strategy(ctx, k)

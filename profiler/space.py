@@ -225,11 +225,16 @@ class Choice(Dimension):
         identity = [(type(c) is bool, c if isinstance(c, str | bool) else float(c)) for c in self.choices]
         if len(set(identity)) != len(identity):
             raise SpaceError(f"dimension {self.name!r}: choices {self.choices!r} repeat a value")
+        object.__setattr__(self, "_exact", {(type(c), c): c for c in self.choices})  # fast path of validate
 
     def values(self) -> tuple[Any, ...]:
         return self.choices
 
     def validate(self, value: Any) -> Any:
+        try:
+            return self._exact[(type(value), value)]  # a choice itself (same type and value): the common case
+        except (KeyError, TypeError):
+            pass
         for c in self.choices:
             if isinstance(c, bool) != isinstance(value, bool | np.bool_):
                 continue

@@ -65,6 +65,9 @@ def infer_dimension(name: str, values: Iterable[Any], *, kind: str | None = None
     return Real(name, low, high, log=low > 0 and high / low >= 8)
 
 
+_MEMO_SIZE = 200_000  # remembered validations per tabular family (a few hundred bytes each)
+
+
 class TabularFamily:
     """A family whose configurations come from a table; it cannot build modules (replay only).
 
@@ -78,6 +81,7 @@ class TabularFamily:
             raise SpaceError(f"a tabular family needs a non-empty name, got {name!r}")
         self.name = name
         self.space = space
+        self._memo: dict[tuple[Any, ...], tuple[Config, str]] = {}
 
     @classmethod
     def from_rows(cls, name: str, rows: Sequence[Mapping[str, Any]], params: Sequence[str], *,
@@ -115,11 +119,27 @@ class TabularFamily:
                 out[k] = str(v)
         return out
 
+    def _canonical(self, config: Mapping[str, Any]) -> tuple[Config, str]:
+        """Validated config and key, remembered per distinct input (a replay validates the same table rows
+        again and again: table build, pools, profiling, the oracle)."""
+        try:
+            memo_key = (tuple((k, type(v), v) for k, v in config.items())  # 1, 1.0 and True differ here
+                        if isinstance(config, Mapping) else None)
+            hit = self._memo.get(memo_key) if memo_key is not None else None
+        except TypeError:  # an unhashable value: validate below names it
+            memo_key, hit = None, None
+        if hit is None:
+            cfg = self.space.validate(self.coerce(config))
+            hit = (cfg, self.space.key(cfg, family=self.name))
+            if memo_key is not None and len(self._memo) < _MEMO_SIZE:
+                self._memo[memo_key] = hit
+        return hit
+
     def validate(self, config: Mapping[str, Any]) -> Config:
-        return self.space.validate(self.coerce(config))
+        return dict(self._canonical(config)[0])
 
     def key(self, config: Mapping[str, Any]) -> str:
-        return self.space.key(self.coerce(config), family=self.name)
+        return self._canonical(config)[1]
 
     def __repr__(self) -> str:
         return f"<tabular family {self.name!r}: {self.space!r}>"

@@ -17,7 +17,6 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -29,20 +28,34 @@ class StrategyError(ValueError):
     """An unknown strategy, a bad registration, or a strategy that broke the contract."""
 
 
-@dataclass
 class QueryContext:
     """What a strategy may look at. ``model`` is None before the first fit (strategies then fall back to
     random or space-filling choices). ``X``/``cost_s`` are aligned with ``candidates``; ``X_train``/``y_train``
-    are the features and latencies (ms) measured so far."""
+    are the features and latencies (ms) measured so far. ``cost_s`` may be given as an array or as a function
+    of no arguments returning one: the engine passes a function, so the cost model is only fitted for
+    strategies that read ``ctx.cost_s``."""
 
-    candidates: Sequence[dict[str, Any]]
-    X: np.ndarray
-    cost_s: np.ndarray
-    rng: np.random.Generator
-    model: Any = None
-    X_train: np.ndarray | None = None
-    y_train: np.ndarray | None = None
-    _dist: Any = field(default=None, repr=False)
+    def __init__(self, candidates: Sequence[dict[str, Any]], X: np.ndarray,
+                 cost_s: np.ndarray | Callable[[], np.ndarray], rng: np.random.Generator, model: Any = None,
+                 X_train: np.ndarray | None = None, y_train: np.ndarray | None = None) -> None:
+        self.candidates = candidates
+        self.X = X
+        self._cost = cost_s
+        self.rng = rng
+        self.model = model
+        self.X_train = X_train
+        self.y_train = y_train
+        self._dist: Any = None
+
+    @property
+    def cost_s(self) -> np.ndarray:
+        """Estimated profiling seconds of each candidate (computed on first use)."""
+        if callable(self._cost):
+            cost = np.asarray(self._cost(), dtype=float)
+            if cost.shape != (len(self.candidates),):
+                raise StrategyError(f"cost_s has shape {cost.shape}, expected ({len(self.candidates)},)")
+            self._cost = cost
+        return self._cost
 
     @property
     def dist(self):
@@ -52,6 +65,9 @@ class QueryContext:
         if self._dist is None:
             self._dist = self.model.predict_dist(self.X)
         return self._dist
+
+    def __repr__(self) -> str:
+        return f"QueryContext({len(self.candidates)} candidates, model={type(self.model).__name__})"
 
 
 class Strategy:

@@ -2,9 +2,14 @@
 
 Both use scikit-learn's histogram gradient boosting (fast on large candidate pools).
 
-- ``gbt``: the paper's best model. It has no uncertainty of its own: its std is the root mean square of the
-  log residuals on a held-out fifth of the training rows (fitted first, then the model is refitted on all rows
-  with the same number of trees), the same for every input.
+- ``gbt``: the paper's best model, with the defaults of the paper's reference implementation (TensorFlow Decision
+  Forests: 300 trees, shrinkage 0.1); on the TF-NAS table and the stored CPU blocks it matches 500 trees at 0.05
+  in ρ and ±10 % accuracy at 60 % of the fitting time. It has no uncertainty of its own: its std is the root
+  mean square of the log residuals on a held-out fifth of the training rows, the same for every input. That
+  probe is fitted with half the trees at twice the learning rate (it costs half a fit), then the model is fitted
+  on all rows. On the TF-NAS table (both devices, 50–1,500 rows, 3 splits) the probe's error against the
+  model's true held-out RMS is dominated by the small held-out fifth: median |log ratio| 0.03–0.57 with the
+  half-size probe against 0.08–0.66 with a full-size one.
 - ``quantile-gbt``: three models for the ``alpha``, 0.5 and ``1 - alpha`` quantiles of log-latency. The
   median is the point prediction, the quantiles are native, and the std is the interval width over the width
   of the same normal interval, i.e. a per-input uncertainty. Crossing quantiles are sorted.
@@ -59,7 +64,7 @@ class _HGBParams(LatencyRegressor):
 class GBTRegressor(_HGBParams):
     """Histogram gradient boosting, squared loss on log-latency; constant held-out std."""
 
-    def __init__(self, max_iter: int = 500, learning_rate: float = 0.05, max_leaf_nodes: int = 31,
+    def __init__(self, max_iter: int = 300, learning_rate: float = 0.1, max_leaf_nodes: int = 31,
                  min_samples_leaf: int = 5, l2_regularization: float = 0.0, random_state: int | None = None) -> None:
         self.max_iter = max_iter
         self.learning_rate = learning_rate
@@ -76,7 +81,10 @@ class GBTRegressor(_HGBParams):
         self.std_ = 0.0
         if X.shape[0] >= 20:
             Xa, Xb, za, zb = train_test_split(X, z, test_size=0.2, random_state=self.random_state or 0)
-            probe = _hgb("squared_error", None, self._hgb_params(len(za)), self.random_state).fit(Xa, za)
+            probe_params = self._hgb_params(len(za))  # half the trees at twice the rate: see the module docstring
+            probe_params.update(max_iter=max(1, int(self.max_iter) // 2),
+                                learning_rate=min(1.0, 2 * float(self.learning_rate)))
+            probe = _hgb("squared_error", None, probe_params, self.random_state).fit(Xa, za)
             self.std_ = holdout_std(probe.predict(Xb) - zb)
         self.model_ = _hgb("squared_error", None, params, self.random_state).fit(X, z)
         self.n_iter_ = int(self.model_.n_iter_)

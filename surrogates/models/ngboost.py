@@ -24,18 +24,24 @@ Example:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from joblib import Parallel, delayed
-from ngboost import NGBRegressor
-from ngboost.distns import Normal
 from sklearn.tree import DecisionTreeRegressor
 
 from surrogates.models._base import LatencyRegressor, check_range
+
+if TYPE_CHECKING:
+    from ngboost import NGBRegressor
 
 __all__ = ["NGBoostEnsembleRegressor", "NGBoostRegressor"]
 
 
 def _ngb(params: dict, seed: int) -> NGBRegressor:
+    from ngboost import NGBRegressor  # imported on first use: ngboost builds its distributions with sympy (~4 s)
+    from ngboost.distns import Normal
+
     # ngboost clones the base tree every iteration; a seeded tree keeps feature-permutation ties deterministic
     base = DecisionTreeRegressor(criterion="squared_error", max_depth=params["max_depth"],
                                  min_samples_leaf=params["min_samples_leaf"], random_state=seed)

@@ -51,6 +51,26 @@ def test_contract(name: str, with_model: bool, setup) -> None:
     assert s(ctx_for(setup, model=with_model), 0) == []
 
 
+@pytest.mark.parametrize("name", list_strategies())
+def test_cost_is_computed_only_for_strategies_that_read_it(name: str, setup) -> None:
+    calls = []
+
+    def cost() -> np.ndarray:
+        calls.append(1)
+        return np.ones(500)
+
+    eager = get_strategy(name)(ctx_for(setup), 25)
+    lazy = get_strategy(name)(ctx_for(setup, cost=cost), 25)
+    assert lazy == eager, "a cost given as a function must give the same batch as the same cost as an array"
+    assert len(calls) == (1 if name in ("cost-aware", "representative") else 0)
+
+
+def test_a_cost_function_of_the_wrong_length_is_refused(setup) -> None:
+    ctx = ctx_for(setup, cost=lambda: np.ones(3))
+    with pytest.raises(StrategyError, match=r"cost_s has shape \(3,\), expected \(500,\)"):
+        _ = ctx.cost_s
+
+
 def test_uncertainty_picks_the_largest_std(setup) -> None:
     ctx = ctx_for(setup)
     picked = get_strategy("uncertainty")(ctx, 10)

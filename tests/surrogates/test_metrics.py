@@ -73,6 +73,38 @@ def test_spearman_ci_brackets_the_estimate() -> None:
     assert lo == pytest.approx(1.0) and hi == pytest.approx(1.0)
 
 
+@pytest.mark.parametrize("ties", [False, True])
+def test_resampled_spearman_is_spearmanr_of_each_resample(ties: bool) -> None:
+    from surrogates.metrics import _resampled_spearman
+
+    rng = np.random.default_rng(3)
+    t = rng.lognormal(0, 1, 60)
+    p = t * rng.lognormal(0, 0.3, 60)
+    if ties:  # repeated latencies on both sides, as in a table of rounded milliseconds
+        t, p = np.round(t, 1), np.round(p, 1)
+    idx = rng.integers(0, 60, size=(2, 7, 60))
+    got = _resampled_spearman(t, p)(idx)
+    want = np.array([[stats.spearmanr(t[i], p[i]).statistic for i in row] for row in idx])
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    jack = np.array([np.delete(np.arange(60), i) for i in range(60)])  # BCa's jackknife resamples
+    np.testing.assert_allclose(_resampled_spearman(t, p)(jack),
+                               [stats.spearmanr(t[j], p[j]).statistic for j in jack], rtol=1e-12, atol=1e-12)
+
+
+def test_spearman_ci_agrees_with_scipy_bootstrap_of_spearmanr() -> None:
+    rng = np.random.default_rng(4)
+    t = rng.lognormal(0, 1, 200)
+    p = t * rng.lognormal(0, 0.4, 200)
+    lo, hi = spearman_ci(t, p, n_resamples=2000, seed=1)
+
+    def rho(a, b):
+        return stats.spearmanr(a, b).statistic
+
+    ref = stats.bootstrap((t, p), rho, paired=True, vectorized=False, n_resamples=2000, method="bca",
+                          random_state=1).confidence_interval
+    assert lo == pytest.approx(ref.low, abs=0.01) and hi == pytest.approx(ref.high, abs=0.01)
+
+
 def test_evaluate_with_and_without_distribution() -> None:
     m = evaluate(Y, P)
     assert set(m) >= {"spearman", "kendall", "pearson", "mape", "rmse", "acc5", "acc10"}
