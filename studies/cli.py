@@ -118,12 +118,12 @@ def cmd_report(args: argparse.Namespace) -> int:
     if not os.path.isfile(args.db):
         raise CliError(f"--db {args.db!r} does not exist")
     result = load_study(args.db, args.study)
-    paths = write_report(result, args.out, baseline=args.baseline)
+    paths = write_report(result, args.out, baseline=args.baseline, acc10_at=args.acc10_at)
     if args.json:
         with open(paths["json"]) as fh:
             print(fh.read())
     else:
-        print(summary_markdown(result.summary(baseline=args.baseline)))
+        print(summary_markdown(result.summary(baseline=args.baseline, acc10_at=args.acc10_at)))
         print(f"report: {', '.join(paths.values())}")
     return 0
 
@@ -218,6 +218,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--db", required=True)
     r.add_argument("--study", help="study name (default: the only one)")
     r.add_argument("--baseline", default="random")
+    r.add_argument("--acc10-at", type=_positive_int, default=None,
+                   help="report ±10 %% accuracy at this many samples (default: the study's setting)")
     r.add_argument("--out", default="study-report")
     r.add_argument("--json", action="store_true")
     r.set_defaults(func=cmd_report)

@@ -110,12 +110,13 @@ def plot_curves(result: Any, path: str) -> str:
     return path
 
 
-def write_report(result: Any, out_dir: str, baseline: str = "random") -> dict[str, str]:
+def write_report(result: Any, out_dir: str, baseline: str = "random", acc10_at: int | None = None
+                 ) -> dict[str, str]:
     """``summary.md``, ``summary.json``, ``records.csv`` and ``learning_curves.png`` in ``out_dir``."""
     import csv
 
     os.makedirs(out_dir, exist_ok=True)
-    summary = result.summary(baseline=baseline)
+    summary = result.summary(baseline=baseline, acc10_at=acc10_at)
     paths = {"markdown": os.path.join(out_dir, "summary.md"), "json": os.path.join(out_dir, "summary.json"),
              "records": os.path.join(out_dir, "records.csv"), "curves": os.path.join(out_dir, "learning_curves.png")}
     with open(paths["markdown"], "w") as fh:

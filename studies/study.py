@@ -347,19 +347,21 @@ class StudyResult:
         return out
 
     def at_samples(self, strategy: str, n: int, metric: str) -> dict[int, float]:
-        """Per seed: ``metric`` at the last iteration fitted on at most ``n`` samples (NaN if none)."""
+        """Per seed: ``metric`` at the last iteration fitted on at most ``n`` samples; NaN if none, or if the
+        campaign ended (target, budget) before it was fitted on ``n`` samples."""
         out = {}
         for seed, recs in self.curves(strategy).items():
             before = [r for r in recs if r["n_train"] <= n]
-            out[seed] = float(before[-1][metric]) if before else float("nan")
+            reached = bool(recs) and recs[-1]["n_train"] >= n
+            out[seed] = float(before[-1][metric]) if before and reached else float("nan")
         return out
 
-    def summary(self, baseline: str = "random", level: float = 0.95) -> dict[str, Any]:
+    def summary(self, baseline: str = "random", level: float = 0.95, acc10_at: int | None = None) -> dict[str, Any]:
         """Per strategy: samples and hours to target (median and interval over seeds), the paired saving
         against ``baseline`` (median over seeds of strategy / baseline, with its interval), ±10 % accuracy at
-        ``acc10_at`` samples, and the final metrics."""
+        ``acc10_at`` samples (default: the study's setting), and the final metrics."""
         strategies = list(self.settings["strategies"])
-        n_at = int(self.settings.get("acc10_at", 500))
+        n_at = int(acc10_at if acc10_at is not None else self.settings.get("acc10_at", 500))
         base = self.to_target(baseline) if baseline in strategies else {}
         out: dict[str, Any] = {}
         for strat in strategies:

@@ -123,6 +123,23 @@ def test_bad_study_arguments(table: Path, tmp_path: Path) -> None:
     assert not (tmp_path / "x.sqlite").exists()
 
 
+def test_accuracy_at_n_samples_is_unknown_for_campaigns_that_ended_before_n() -> None:
+    from studies.study import StudyResult
+
+    def rec(seed: int, n: int, acc: float) -> dict:
+        return {"strategy": "random", "seed": seed, "iteration": n, "n_train": n, "train_hours": n / 100,
+                "spearman": 0.99, "mape": 5.0, "acc10": acc, "met": 1, "met_streak": 2}
+
+    recs = [rec(0, 40, 0.5), rec(0, 60, 0.6), rec(0, 80, 0.7),  # ran past 60 samples
+            rec(1, 40, 0.4), rec(1, 50, 0.45)]  # stopped at its target after 50 samples
+    res = StudyResult("s", {"strategies": ["random"], "target_spearman": 0.9, "acc10_at": 60, "source": {},
+                            "model": "gbt"}, [{"seed": 0}, {"seed": 1}], recs)
+    at = res.at_samples("random", 60, "acc10")
+    assert at[0] == 0.6 and math.isnan(at[1])
+    assert res.summary()["strategies"]["random"]["acc10_at_60"]["median"] == 0.6
+    assert res.summary(acc10_at=45)["strategies"]["random"]["acc10_at_45"]["median"] == pytest.approx(0.45)
+
+
 def test_cli_compare_and_report(table: Path, tmp_path: Path, capsys) -> None:
     out = tmp_path / "out"
     rc = main(["compare", "--csv", str(table), "--params", "hw,cin,k,act", "--latency-col", "ms", "--strategies",
@@ -135,6 +152,8 @@ def test_cli_compare_and_report(table: Path, tmp_path: Path, capsys) -> None:
     assert (out / "learning_curves.png").exists() and (out / "records.csv").exists()
     assert main(["report", "--db", str(out / "study.sqlite"), "--out", str(tmp_path / "r2")]) == 0
     assert "| diverse |" in capsys.readouterr().out
+    assert main(["report", "--db", str(out / "study.sqlite"), "--out", str(tmp_path / "r3"), "--acc10-at", "20"]) == 0
+    assert "±10 % at 20" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(("args", "message"), [
