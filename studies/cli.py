@@ -82,7 +82,7 @@ def _source(args: argparse.Namespace) -> Any:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from studies.report import summary_markdown, write_report
+    from studies.report import write_report
     from studies.study import Study
 
     source = _source(args)
@@ -101,29 +101,25 @@ def cmd_compare(args: argparse.Namespace) -> int:
     os.makedirs(out, exist_ok=True)
     result = study.run(n_jobs=args.jobs, progress=not args.json)
     paths = write_report(result, out)
-    if args.json:
-        with open(paths["json"]) as fh:
-            print(fh.read())
-    else:
-        print(summary_markdown(result.summary()))
+    with open(paths["json" if args.json else "markdown"]) as fh:  # print what was written, not a second summary
+        print(fh.read())
+    if not args.json:
         print(f"study database: {db}\nreport: {paths['markdown']}, {paths['curves']}, {paths['records']}\n"
               f"wall time: {result.wall_s:.0f} s")
     return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from studies.report import summary_markdown, write_report
+    from studies.report import write_report
     from studies.study import load_study
 
     if not os.path.isfile(args.db):
         raise CliError(f"--db {args.db!r} does not exist")
     result = load_study(args.db, args.study)
     paths = write_report(result, args.out, baseline=args.baseline, acc10_at=args.acc10_at)
-    if args.json:
-        with open(paths["json"]) as fh:
-            print(fh.read())
-    else:
-        print(summary_markdown(result.summary(baseline=args.baseline, acc10_at=args.acc10_at)))
+    with open(paths["json" if args.json else "markdown"]) as fh:
+        print(fh.read())
+    if not args.json:
         print(f"report: {', '.join(paths.values())}")
     return 0
 
