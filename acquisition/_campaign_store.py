@@ -1,7 +1,10 @@
-"""Campaign tables of the store (schema 2): campaigns, their measurements, iterations and predictors.
+"""Campaign tables of the store (schema 3): campaigns, their measurements, iterations and predictors.
 
 Mixed into :class:`acquisition.store.Store`; every write is one transaction. A database of schema 1 gains these
-tables (empty) the first time it is opened for writing; opened read-only, it simply has no campaigns.
+tables (empty) the first time it is opened for writing; opened read-only, it simply has no campaigns. Schema 3
+adds how each campaign measurement was drawn (``drawn``: ``random`` picks are an unbiased sample of the
+candidates, which verification relies on) and, per iteration, how the model was verified and on how many rows,
+and the metrics on never-seen rows that a study's judge measured (NULL in ordinary campaigns).
 """
 
 from __future__ import annotations
@@ -16,11 +19,25 @@ ITERATION_COLUMNS: dict[str, type] = {
     "id": int, "campaign": str, "iteration": int, "n_train": int, "profiling_s": float, "spearman": float,
     "spearman_lo": float, "spearman_hi": float, "mape": float, "acc10": float, "coverage80": float,
     "fit_s": float, "query_s": float, "met": int, "met_streak": int, "created_at": str,
+    # schema 3
+    "verification": str, "n_verify": int, "test_spearman": float, "test_acc10": float, "test_mape": float,
 }
+SCHEMA3_ITERATION_COLUMNS = ("verification", "n_verify", "test_spearman", "test_acc10", "test_mape")
+DRAWN = ("random", "strategy", "initial", "validation")
 
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def migrate_campaign_tables_to_3(db: Any) -> None:
+    """Schema 2 -> 3 (inside the caller's transaction): new columns, NULL in existing rows."""
+    if "drawn" not in db["campaign_measurements"].columns_dict:
+        db["campaign_measurements"].add_column("drawn", str)
+    cols = db["iterations"].columns_dict
+    for c in SCHEMA3_ITERATION_COLUMNS:
+        if c not in cols:
+            db["iterations"].add_column(c, ITERATION_COLUMNS[c])
 
 
 def create_campaign_tables(db: Any) -> None:
@@ -28,7 +45,8 @@ def create_campaign_tables(db: Any) -> None:
     db["campaigns"].create({"name": str, "family": str, "platform": str, "state": str, "spec": str,
                             "created_at": str, "updated_at": str}, pk="name",
                            not_null={"family", "platform", "state", "spec", "created_at"})
-    db["campaign_measurements"].create({"campaign": str, "measurement_id": int, "role": str, "created_at": str},
+    db["campaign_measurements"].create({"campaign": str, "measurement_id": int, "role": str, "created_at": str,
+                                        "drawn": str},
                                        pk=("campaign", "measurement_id"),
                                        foreign_keys=[("campaign", "campaigns", "name"),
                                                      ("measurement_id", "measurements", "id")])
@@ -95,15 +113,15 @@ class CampaignTables:
                 "spearman": its[-1]["spearman"] if its else None, "updated_at": c["updated_at"]}
 
     # -- membership ------------------------------------------------------------------------------------------
-    def add_members(self, campaign: str, measurement_ids: list[int], role: str) -> None:
+    def add_members(self, campaign: str, measurement_ids: list[int], role: str, drawn: str | None = None) -> None:
         """Attach stored measurements to a campaign (idempotent; a reused measurement costs nothing again)."""
         self._writable()
         if not measurement_ids:
             return
         with self.db.atomic():
             self.db["campaign_measurements"].insert_all(
-                [{"campaign": campaign, "measurement_id": int(i), "role": role, "created_at": _now()}
-                 for i in measurement_ids], ignore=True)
+                [{"campaign": campaign, "measurement_id": int(i), "role": role, "created_at": _now(),
+                  "drawn": drawn} for i in measurement_ids], ignore=True)
 
     def members(self, campaign: str, role: str | None = None, status: str | None = None) -> list[dict[str, Any]]:
         """The campaign's measurements (``config`` decoded), in the order they joined it."""
@@ -117,8 +135,8 @@ class CampaignTables:
             where.append("m.status = ?")
             args.append(status)
         cur = self.db.execute(
-            "select m.*, cm.role as role from campaign_measurements cm join measurements m on m.id = "
-            f"cm.measurement_id where {' and '.join(where)} order by cm.rowid", args)
+            "select m.*, cm.role as role, cm.drawn as drawn from campaign_measurements cm join measurements m "
+            f"on m.id = cm.measurement_id where {' and '.join(where)} order by cm.rowid", args)
         names = [d[0] for d in cur.description]
         rows = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
         for r in rows:

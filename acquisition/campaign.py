@@ -21,9 +21,10 @@ import re
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-__all__ = ["DEFAULT_STRATEGY", "CampaignError", "CampaignSpec"]
+__all__ = ["DEFAULT_STRATEGY", "VERIFICATIONS", "CampaignError", "CampaignSpec"]
 
-DEFAULT_STRATEGY = "diverse"
+DEFAULT_STRATEGY = "representative"
+VERIFICATIONS = ("cv", "holdout")
 DEFAULT_BUDGET_SAMPLES = 1000
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 
@@ -59,7 +60,7 @@ class CampaignSpec:
     family: str
     device: str = "cpu"
     strategy: str = DEFAULT_STRATEGY
-    model: str = "quantile-gbt"
+    model: str = "gbt"
     target_spearman: float = 0.98
     target_acc10: float | None = None
     target_mape: float | None = None
@@ -71,6 +72,9 @@ class CampaignSpec:
     pool_size: int = 4000
     seed: int = 0
     confirm: int = 2  # consecutive iterations meeting the target before the campaign stops
+    verification: str = "cv"  # cv: out-of-fold on the random share, no device time; holdout: a validation set
+    folds: int = 5  # K of the committee / cross-validation
+    random_share: float = 0.5  # share of every batch drawn at random (the rest: the strategy)
     stop_on_target: bool = True  # False: keep acquiring to the budget (studies want whole learning curves)
 
     def validate(self) -> CampaignSpec:
@@ -90,6 +94,13 @@ class CampaignSpec:
         _positive("validation_size", self.validation_size, integer=True, optional=False, minimum=9)
         _positive("pool_size", self.pool_size, integer=True, optional=False)
         _positive("confirm", self.confirm, integer=True, optional=False)
+        if self.verification not in VERIFICATIONS:
+            raise CampaignError(f"verification={self.verification!r} is not allowed: expected one of "
+                                f"{', '.join(VERIFICATIONS)}")
+        _positive("folds", self.folds, integer=True, optional=False, minimum=1)
+        r = self.random_share
+        if not isinstance(r, int | float) or isinstance(r, bool) or not (0 <= r <= 1):
+            raise CampaignError(f"random_share={r!r} is not allowed: expected a number in [0, 1]")
         if not isinstance(self.stop_on_target, bool):
             raise CampaignError(f"stop_on_target={self.stop_on_target!r} is not allowed: expected True or False")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
@@ -109,6 +120,9 @@ class CampaignSpec:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> CampaignSpec:
         names = {f.name for f in fields(cls)}
+        d = dict(d)
+        if "verification" not in d:  # a campaign stored before schema 3 ran the holdout way, all by its strategy
+            d.update(verification="holdout", random_share=0.0)
         return cls(**{k: v for k, v in d.items() if k in names})
 
     def conflicts(self, stored: CampaignSpec, given: set[str]) -> list[str]:

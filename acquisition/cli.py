@@ -308,9 +308,10 @@ def _atomic_text(path: str):
 RUN_FIELDS = {"family": "family", "strategy": "strategy", "model": "model", "target_spearman": "target_spearman",
               "target_acc10": "target_acc10", "target_mape": "target_mape", "budget_hours": "budget_hours",
               "budget_samples": "budget_samples", "batch_size": "batch_size", "initial_size": "initial_size",
-              "validation_size": "validation_size", "pool_size": "pool_size", "seed": "seed", "confirm": "confirm"}
-DEFAULT_RUN = {"family": "mbconv", "target_spearman": 0.98, "budget_hours": 0.12, "budget_samples": 400,
-               "validation_size": 150}
+              "validation_size": "validation_size", "pool_size": "pool_size", "seed": "seed", "confirm": "confirm",
+              "verification": "verification", "folds": "folds", "random_share": "random_share"}
+# run's defaults, whatever other flags are given (CampaignSpec's defaults for everything not named here)
+DEFAULT_RUN = {"family": "mbconv", "target_spearman": 0.98, "budget_hours": 0.12, "budget_samples": 400}
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -329,10 +330,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if os.path.isfile(args.db):
         with Store(args.db, readonly=True) as ro:
             stored = ro.get_campaign(name)
-    if stored is not None:
-        values = {**stored["spec"], **given}
-    else:
-        values = {**(DEFAULT_RUN if args.campaign is None and not given else {"family": "mbconv"}), **given}
+    values = {**stored["spec"], **given} if stored is not None else {**DEFAULT_RUN, **given}
     spec = CampaignSpec(name=name, **{k: v for k, v in values.items() if k != "name"})
     spec.validate()  # every argument checked before the database is opened for writing
     family = get_family(spec.family)
@@ -355,11 +353,14 @@ def _print_summary(res: Any, db_path: str) -> None:
              "exhausted": "every candidate profiled, target not met"}.get(res.state, res.state)
     m = res.metrics
     print(f"campaign {res.name}: {state}")
-    if m:
-        print(f"  validation rho {m['spearman']:.4f} (target {s.target_spearman}), MAPE {m['mape']:.2f} %, "
+    if m and res.iterations:
+        how = (f"cross-validated on {res.iterations[-1].n_verify} randomly drawn training rows"
+               if s.verification == "cv" else f"on {res.n_validation} holdout validation rows")
+        print(f"  rho {m['spearman']:.4f} (target {s.target_spearman}) {how}, MAPE {m['mape']:.2f} %, "
               f"within +-10 % {100 * m['acc10']:.1f} %")
-    print(f"  {res.n_train} training samples + {res.n_validation} validation; profiling {res.profiling_hours:.4f} h "
-          f"+ validation {res.validation_hours:.4f} h; {len(res.iterations)} iterations")
+    val = (f" (validation {res.validation_hours:.4f} h, {res.n_validation} blocks)" if res.n_validation else "")
+    print(f"  {res.n_train} training samples; device time {res.profiling_hours:.4f} h in all{val}; "
+          f"{len(res.iterations)} iterations")
     print(f"  engine overhead (fit, evaluate, query, export) {res.engine_s:.1f} s = "
           f"{100 * res.overhead_share:.1f} % of {res.wall_s:.0f} s wall")
     print(f"  database {db_path}")
@@ -466,30 +467,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("run", help="run (or resume) an acquisition campaign: fit, query, profile until the target",
-                       description="Run an acquisition campaign: profile a validation set and an initial design, "
-                                   "then fit -> evaluate -> query -> profile until the validation Spearman target "
-                                   "is met on --confirm consecutive iterations or a budget is spent; export the "
-                                   "predictor bundle. With no arguments: the embedded default (mbconv on this "
-                                   "CPU, target 0.98, at most 0.12 profiling hours). A campaign that exists is "
-                                   "resumed with its stored settings (only budgets may change).")
+                       description="Run an acquisition campaign: profile an initial design, then fit -> verify -> "
+                                   "query -> profile until the verified Spearman target is met on --confirm "
+                                   "consecutive iterations or a budget is spent; export the predictor bundle "
+                                   "(fitted on everything measured). With no arguments: the embedded default "
+                                   "(mbconv on this CPU, target 0.98, at most 0.12 device hours or 400 samples). A "
+                                   "campaign that exists is resumed with its stored settings (only budgets may "
+                                   "change).")
     p.add_argument("--family", default=None, help="block family (default mbconv)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default auto)")
     p.add_argument("--threads", type=_positive_int, default=None, help="CPU threads (cpu only, default 1)")
     p.add_argument("--db", default=DEFAULT_DB, help=f"SQLite database file (default {DEFAULT_DB})")
     p.add_argument("--campaign", default=None, help="campaign name (default 'default')")
     p.add_argument("--target-spearman", dest="target_spearman", type=float, default=None,
-                   help="validation Spearman target in (0, 1] (default 0.98)")
+                   help="verified Spearman target in (0, 1] (default 0.98)")
     p.add_argument("--target-acc10", dest="target_acc10", type=float, default=None,
                    help="also require this share of validation predictions within +-10 %% (0, 1]")
     p.add_argument("--target-mape", dest="target_mape", type=float, default=None, help="also require MAPE (%%) <= this")
-    p.add_argument("--budget-hours", dest="budget_hours", type=float, default=None, help="profiling hours budget")
-    p.add_argument("--budget-samples", dest="budget_samples", type=int, default=None, help="training samples budget")
-    p.add_argument("--strategy", default=None, help="query strategy: " + _strategy_names())
-    p.add_argument("--model", default=None, help="surrogate model: " + _model_names())
+    p.add_argument("--budget-hours", dest="budget_hours", type=float, default=None,
+                   help="budget in device hours, the campaign's whole bill (default 0.12)")
+    p.add_argument("--budget-samples", dest="budget_samples", type=int, default=None,
+                   help="training samples budget (default 400)")
+    p.add_argument("--strategy", default=None, help="query strategy (default representative): " + _strategy_names())
+    p.add_argument("--model", default=None, help="surrogate model (default gbt): " + _model_names())
     p.add_argument("--batch-size", dest="batch_size", type=int, default=None, help="configs per iteration (20)")
     p.add_argument("--initial-size", dest="initial_size", type=int, default=None, help="initial design size (20)")
+    p.add_argument("--verification", default=None, choices=("cv", "holdout"),
+                   help="cv (default): judge the model by cross-validation on the randomly drawn training rows, no "
+                        "device time spent on it; holdout: profile a random validation set first")
+    p.add_argument("--folds", type=int, default=None, help="folds of the cross-validation committee (5)")
+    p.add_argument("--random-share", dest="random_share", type=float, default=None,
+                   help="share of every batch drawn at random; the strategy picks the rest (0.5)")
     p.add_argument("--validation-size", dest="validation_size", type=int, default=None,
-                   help="validation set size (200; the embedded default uses 150)")
+                   help="validation set size with --verification holdout (200)")
     p.add_argument("--pool-size", dest="pool_size", type=int, default=None, help="candidates per query (4000)")
     p.add_argument("--confirm", type=int, default=None, help="consecutive iterations meeting the target (2)")
     p.add_argument("--seed", type=int, default=None, help="seed, >= 0 (default 0)")

@@ -1,4 +1,4 @@
-"""The acquisition loop: fit -> evaluate on validation -> stop? -> query -> profile (DESIGN §5).
+"""The acquisition loop: fit -> verify -> stop? -> query -> profile (DESIGN §5).
 
 :func:`run_campaign` drives one campaign to its end (target met, budget spent) and exports its predictor.
 Every state change is one transaction in the store (a measurement, its ledger row and its campaign membership
@@ -6,20 +6,38 @@ together; an iteration row; the campaign's state), and everything the loop decid
 and the stored state, so a run killed at any moment resumes where it stopped without losing or duplicating a
 measurement or charging anything twice.
 
-**Stop rule.** The validation set is a random sample of ``validation_size`` configurations (its own seed
-stream), profiled once and charged to the ledger as ``validation_profile``. The target counts as met only when
-the validation ρ (and ±10 % accuracy / MAPE, if targeted) meets it on ``confirm`` (default 2) consecutive
-iterations, each fitted on more data: one lucky fit, or a model that crosses the line and falls back, does not
-stop the campaign. Each iteration also stores the bootstrap 95 % interval of ρ, so a report shows how far the
-target is inside it. With ``stop_on_target=False`` (studies) the campaign goes on to its budget and ends as
-``met`` if the rule fired on the way.
+**Verification** (``spec.verification``):
+
+- ``cv`` (the default): no device second is spent on verification. The model is a
+  :class:`~surrogates.models.committee.CommitteeRegressor` (the chosen model plus its K fold models); ρ, MAPE
+  and ±10 % are computed on the out-of-fold predictions of the training rows that were drawn at **random** from
+  the candidates (the random share of every batch), i.e. an unbiased sample of what the predictor will be
+  asked about. The fold models saw (K-1)/K of the rows, so the estimate is slightly pessimistic: the stop rule
+  errs on the safe side. The exported model is fitted on everything measured.
+- ``holdout``: the naive way, kept as the baseline of studies: a random validation set of ``validation_size``
+  configurations (its own seed stream) is profiled first and the model is judged on it; the exported model is
+  then refitted on training + validation rows, so those device seconds are not thrown away.
+
+**Stop rule.** The target counts as met only when the verified ρ (and ±10 % accuracy / MAPE, if targeted) meets
+it on ``confirm`` (default 2) consecutive iterations, each fitted on more data, with at least
+``MIN_VERIFY_ROWS`` verification rows: one lucky fit, or a model that crosses the line and falls back, does not
+stop the campaign. Each iteration also stores the bootstrap 95 % interval of ρ. With ``stop_on_target=False``
+(studies) the campaign goes on to its budget and ends as ``met`` if the rule fired on the way.
+
+**The batch.** ``random_share`` of every batch is drawn uniformly from the candidates (``drawn = random``); the
+strategy picks the rest from the remaining candidates (``drawn = strategy``). The random share keeps the
+training set dense where the predictor is judged (strategies alone over-sample the sparse corners) and is what
+``cv`` verification scores. The ``random`` strategy draws the whole batch at random.
 
 **Candidates** come from the oracle when it has a pool of its own (a replay table's unmeasured rows, see
 :mod:`studies.replay`), else fresh random configurations of the family's space; a campaign with no candidate
 left ends as ``exhausted``.
 
-**Engine overhead** is the seconds spent fitting, evaluating, querying (encoding the pool, the cost model and
-the strategy) and exporting, each charged to the ledger with its activity.
+**Cost.** Budgets in hours and every hours figure are the campaign's bill (:mod:`acquisition.bill`): the device
+seconds of every measurement it used, verification included. **Engine overhead** is the seconds spent fitting,
+verifying, querying (encoding the pool, the cost model and the strategy) and exporting, each charged to the
+ledger with its activity. A study may pass ``judge``: a function of the fitted model and the keys the campaign
+has seen that returns metrics on never-seen rows (stored as ``test_*``, charged to nothing, used by nothing).
 """
 
 from __future__ import annotations
@@ -32,10 +50,11 @@ from typing import Any
 
 import numpy as np
 
+from acquisition.bill import campaign_bill
 from acquisition.campaign import CampaignSpec
 from acquisition.store import fault_point
 
-__all__ = ["CampaignResult", "IterationRecord", "run_campaign"]
+__all__ = ["MIN_VERIFY_ROWS", "CampaignResult", "IterationRecord", "make_model", "run_campaign"]
 
 log = logging.getLogger("latency_acquisition")
 
@@ -54,6 +73,11 @@ class IterationRecord:
     fit_s: float
     query_s: float
     met: bool
+    verification: str = "cv"
+    n_verify: int = 0
+    test_spearman: float | None = None
+    test_acc10: float | None = None
+    test_mape: float | None = None
 
 
 @dataclass
@@ -65,8 +89,8 @@ class CampaignResult:
     iterations: list[IterationRecord] = field(default_factory=list)
     n_train: int = 0
     n_validation: int = 0
-    profiling_hours: float = 0.0
-    validation_hours: float = 0.0
+    profiling_hours: float = 0.0  # the whole bill (acquisition.bill), validation included
+    validation_hours: float = 0.0  # the part of the bill spent on a holdout validation set
     engine_s: float = 0.0
     wall_s: float = 0.0
     bundle: str | None = None
@@ -116,167 +140,284 @@ class _CostModel:
         return np.exp(self.model.predict(X))
 
 
+MIN_VERIFY_ROWS = 20  # fewer verification rows than this never meet the target
+# The engine fits with one OpenMP/BLAS thread: at campaign sizes (tens to a few thousand rows) scikit-learn's
+# histogram boosting is faster on one thread than on two (0.58 s against 3.3 s for 300 trees on 300 rows on
+# this 2-core machine beside other work), and the profiler's worker is another process.
+
+
 def run_campaign(store: Any, spec: CampaignSpec, profiler: Any, family: Any, *,
                  progress: bool | Callable[[dict[str, Any]], None] = False, bundle_path: str | None = None,
-                 max_iterations: int = 10_000) -> CampaignResult:
+                 max_iterations: int = 10_000, judge: Callable[[Any, set[str]], dict[str, float]] | None = None
+                 ) -> CampaignResult:
     """Run (or resume) ``spec`` to its end; ``profiler`` measures (live :class:`profiler.worker.Profiler` or a
     replay oracle with the same ``measure``/``platform_id`` interface). Returns the result; exports the bundle to
     ``bundle_path`` when given."""
-    from acquisition.profiling import profile_configs
-    from acquisition.strategies import QueryContext, get_strategy
-    from surrogates import FeatureEncoder, evaluate, export_bundle, get_model
+    from threadpoolctl import threadpool_limits
 
     t_wall = time.perf_counter()
     platform = profiler.platform_id
     store.ensure_platform(platform, profiler.fingerprint, profiler.device.spec)
     spec = open_campaign(store, spec, platform)
-    encoder = FeatureEncoder(family)
-    protocol = profiler.protocol.id
-    engine_s = 0.0
-    feature_rows: dict[str, np.ndarray] = {}
+    with threadpool_limits(limits=1):  # see ENGINE_THREADS
+        return _run(store, spec, profiler, family, progress, bundle_path, max_iterations, judge, t_wall)
 
-    def encode(rows: list[dict[str, Any]]) -> np.ndarray:
-        """Features of stored measurements, each row encoded once per campaign run (stored configs were
-        validated before they were measured)."""
-        new = [r for r in rows if r["key"] not in feature_rows]
-        if new:
-            for r, x in zip(new, encoder.transform([r["config"] for r in new], validated=True), strict=True):
-                feature_rows[r["key"]] = x
-        if not rows:
-            return np.zeros((0, len(encoder.feature_names)))
-        return np.stack([feature_rows[r["key"]] for r in rows])
 
-    def charge(activity: str, seconds: float) -> None:
-        nonlocal engine_s
-        engine_s += seconds
-        store.charge(activity, seconds, platform=platform, family=family.name, campaign=spec.name)
-
-    def profile(configs: list[dict[str, Any]], role: str, show: bool = False) -> None:
-        profile_configs(store, profiler, family, configs, campaign=spec.name, role=role,
-                        activity="validation_profile" if role == "validation" else "profile",
-                        progress=show and progress is True)
-
-    # 1. validation set: its own seed stream, so it never depends on the strategy
-    draw = _sampler(profiler, family)
-    val_cfgs = draw(spec.validation_size, "random", _stream(spec.seed, "validation"), set())
-    profile(val_cfgs, "validation", show=True)
-    # 2. initial design (space-filling), shared by every strategy for the same seed; asked again on a resume, it
-    #    only completes what a killed run left unfinished (stored measurements are reused, membership is idempotent)
-    val_keys = {family.key(c) for c in val_cfgs}
-    init = [c for c in draw(spec.initial_size, "sobol", _stream(spec.seed, "initial"), val_keys)
-            if family.key(c) not in val_keys]
-    profile(init, "train", show=True)
-
-    bar = _Progress(spec, progress)
+def _run(store: Any, spec: CampaignSpec, profiler: Any, family: Any,
+         progress: bool | Callable[[dict[str, Any]], None], bundle_path: str | None, max_iterations: int,
+         judge: Callable[[Any, set[str]], dict[str, float]] | None, t_wall: float) -> CampaignResult:
+    platform = profiler.platform_id
+    run = _Run(store, spec, profiler, family, progress)
+    run.initial_data()
     result = CampaignResult(spec.name, "stopped", spec, platform)
-    cost_model = _CostModel(spec.seed)
-    strategy = get_strategy(spec.strategy)
-    rng_base = _stream(spec.seed, "query")
-    state = None
-    model = None
     reached = any(r["met_streak"] >= spec.confirm for r in store.iterations(spec.name))
+    state = None
     for _ in range(max_iterations):
-        train = store.members(spec.name, "train", status="ok")
-        val = store.members(spec.name, "validation", status="ok")
-        if len(train) < 2 or len(val) < 3:
+        data = run.data()
+        if data is None:
             state = "failed"
-            log.error("campaign %s: too few ok measurements to fit (%d train, %d validation)", spec.name,
-                      len(train), len(val))
             break
-        X_tr = encode(train)
-        y_tr = np.asarray([r["min_ms"] for r in train])
-        X_va = encode(val)
-        y_va = np.asarray([r["min_ms"] for r in val])
+        model, fit_s = run.fit(data)
+        m = run.verify(model, data)
+        if judge is not None:
+            m.update({f"test_{k}": v for k, v in judge(model, store.member_keys(spec.name)).items()})
         it = store.iteration_count(spec.name)
-        # fit + evaluate
-        t0 = time.perf_counter()
-        model = get_model(spec.model)
-        if "random_state" in model.get_params():
-            model.set_params(random_state=spec.seed)
-        model.fit(X_tr, y_tr)
-        fault_point("fit")
-        fit_s = time.perf_counter() - t0
-        charge("fit", fit_s)
-        t0 = time.perf_counter()
-        m = evaluate(y_va, model.predict_dist(X_va), ci=True)
-        charge("evaluate", time.perf_counter() - t0)
-        ok_now = _targets_met(spec, m)
-        met_streak = _met_streak(store, spec, len(train)) + 1 if ok_now else 0
-        prof_s = store.profiling_seconds(campaign=spec.name)
+        ok_now = m["n_verify"] >= min(MIN_VERIFY_ROWS, spec.validation_size) and _targets_met(spec, m)
+        met_streak = _met_streak(store, spec, len(data.train)) + 1 if ok_now else 0
+        bill_s = campaign_bill(store, spec.name).total_s
         n_asked = len(store.members(spec.name, "train"))  # failed measurements count against the budget too
-        budget_left = _budget_left(spec, n_asked, prof_s)
+        budget_left = _budget_left(spec, n_asked, bill_s)
         reached = reached or met_streak >= spec.confirm
-        done = met_streak >= spec.confirm and spec.stop_on_target
-        rec = IterationRecord(it, len(train), prof_s, m["spearman"], m["spearman_lo"], m["spearman_hi"], m["mape"],
-                              m["acc10"], m["coverage80"], fit_s, 0.0, ok_now)
-        if done:
+        rec = IterationRecord(it, len(data.train), bill_s, m["spearman"], m["spearman_lo"], m["spearman_hi"],
+                              m["mape"], m["acc10"], m["coverage80"], fit_s, 0.0, ok_now, spec.verification,
+                              int(m["n_verify"]), m.get("test_spearman"), m.get("test_acc10"), m.get("test_mape"))
+        if met_streak >= spec.confirm and spec.stop_on_target:
             state = "met"
         elif budget_left["exhausted"]:
             state = "met" if reached else "budget"
-        if state is not None:
-            store.add_iteration(spec.name, rec.__dict__, met_streak=met_streak)
-            result.iterations.append(rec)
-            bar.update(rec, budget_left)
-            break
-        # query
-        t0 = time.perf_counter()
-        k = spec.batch_size
-        if spec.budget_samples is not None:
-            k = min(k, spec.budget_samples - n_asked)
-        pool = draw(spec.pool_size, "random", _stream(rng_base, it), set(store.member_keys(spec.name)))
-        if not pool:
-            state = "met" if reached else "exhausted"
-            log.warning("campaign %s: no candidate left to profile (the replay table is used up)", spec.name)
-            store.add_iteration(spec.name, rec.__dict__, met_streak=met_streak)
-            result.iterations.append(rec)
-            bar.update(rec, budget_left)
-            break
-        X_pool = encoder.transform(pool, validated=True)
-        all_rows = store.members(spec.name, "train")
-
-        def pool_cost(rows: list[dict[str, Any]] = all_rows, X: np.ndarray = X_pool) -> np.ndarray:
-            cost_model.fit(encode(rows), np.asarray([r["cost_s"] for r in rows]))
-            return cost_model.predict(X)
-
-        ctx = QueryContext(candidates=pool, X=X_pool, cost_s=pool_cost,  # fitted only if the strategy asks
-                           rng=np.random.default_rng(_stream(rng_base, it, 1)), model=model, X_train=X_tr,
-                           y_train=y_tr)
-        picked = strategy(ctx, k)
-        query_s = time.perf_counter() - t0
-        charge("query", query_s)
-        rec.query_s = query_s
+        picked: list[tuple[dict[str, Any], str]] = []
+        if state is None:
+            picked = run.query(model, data, it, _batch_size(spec, n_asked))
+            rec.query_s = run.last_query_s
+            if not picked:
+                state = "met" if reached else "exhausted"
+                log.warning("campaign %s: no candidate left to profile (the replay table is used up)", spec.name)
         store.add_iteration(spec.name, rec.__dict__, met_streak=met_streak)
         result.iterations.append(rec)
-        bar.update(rec, budget_left)
-        # profile
-        profile([pool[i] for i in picked], "train")
-    bar.close()
-    state = state or "stopped"
-    # export
-    train = store.members(spec.name, "train", status="ok")
-    result.n_train = len(train)
+        run.bar.update(rec, budget_left)
+        if state is not None:
+            break
+        run.profile([c for c, _ in picked], "train", drawn=[d for _, d in picked])
+    run.bar.close()
+    result.state = state or "stopped"
+    result.bundle = run.export(bundle_path, result)
+    store.set_campaign_state(spec.name, result.state)
+    bill = campaign_bill(store, spec.name)
+    result.n_train = len(store.members(spec.name, "train", status="ok"))
     result.n_validation = len(store.members(spec.name, "validation", status="ok"))
-    if model is not None and bundle_path is not None:
-        t0 = time.perf_counter()
-        last = result.iterations[-1] if result.iterations else None
-        metrics = ({"spearman": last.spearman, "spearman_lo": last.spearman_lo, "mape": last.mape,
-                    "acc10": last.acc10, "coverage80": last.coverage80, "split": "validation"} if last else {})
-        export_bundle(bundle_path, model, encoder, model_name=spec.model,
-                      platform={"id": platform, "fingerprint": profiler.fingerprint, "protocol": protocol},
-                      n_train=len(train), metrics=metrics, extra={"campaign": spec.name, "strategy": spec.strategy})
-        charge("export", time.perf_counter() - t0)
-        store.add_predictor(spec.name, bundle_path, metrics)
-        result.bundle = bundle_path
-    result.state = state
-    store.set_campaign_state(spec.name, state)
-    result.profiling_hours = store.profiling_seconds(campaign=spec.name, activity="profile") / 3600
-    result.validation_hours = store.profiling_seconds(campaign=spec.name, activity="validation_profile") / 3600
-    result.engine_s = engine_s
+    result.profiling_hours = bill.hours
+    result.validation_hours = bill.role_hours("validation")
+    result.engine_s = run.engine_s
     result.wall_s = time.perf_counter() - t_wall
     if result.iterations:
         last = result.iterations[-1]
         result.metrics = {"spearman": last.spearman, "mape": last.mape, "acc10": last.acc10}
     return result
+
+
+@dataclass
+class _Data:
+    train: list[dict[str, Any]]
+    X: np.ndarray
+    y: np.ndarray
+    val: list[dict[str, Any]]
+    X_val: np.ndarray
+    y_val: np.ndarray
+
+
+class _Run:
+    """The named steps of one campaign run, sharing its encoder, cost model and charges."""
+
+    def __init__(self, store: Any, spec: CampaignSpec, profiler: Any, family: Any,
+                 progress: bool | Callable[[dict[str, Any]], None]) -> None:
+        from acquisition.strategies import get_strategy
+        from surrogates import FeatureEncoder
+
+        self.store, self.spec, self.profiler, self.family, self.progress = store, spec, profiler, family, progress
+        self.encoder = FeatureEncoder(family)
+        self.engine_s = 0.0
+        self.last_query_s = 0.0
+        self.feature_rows: dict[str, np.ndarray] = {}
+        self.draw = _sampler(profiler, family)
+        self.cost_model = _CostModel(spec.seed)
+        self.strategy = get_strategy(spec.strategy)
+        self.rng_base = _stream(spec.seed, "query")
+        self.bar = _Progress(spec, progress)
+        self.model: Any = None
+
+    # -- helpers ---------------------------------------------------------------------------------------------
+    def encode(self, rows: list[dict[str, Any]]) -> np.ndarray:
+        """Features of stored measurements, each row encoded once per campaign run (stored configs were
+        validated before they were measured)."""
+        new = [r for r in rows if r["key"] not in self.feature_rows]
+        if new:
+            for r, x in zip(new, self.encoder.transform([r["config"] for r in new], validated=True), strict=True):
+                self.feature_rows[r["key"]] = x
+        if not rows:
+            return np.zeros((0, len(self.encoder.feature_names)))
+        return np.stack([self.feature_rows[r["key"]] for r in rows])
+
+    def charge(self, activity: str, seconds: float) -> None:
+        self.engine_s += seconds
+        self.store.charge(activity, seconds, platform=self.profiler.platform_id, family=self.family.name,
+                          campaign=self.spec.name)
+
+    def profile(self, configs: list[dict[str, Any]], role: str, *, drawn: str | list[str], show: bool = False
+                ) -> None:
+        from acquisition.profiling import profile_configs
+
+        profile_configs(self.store, self.profiler, self.family, configs, campaign=self.spec.name, role=role,
+                        activity="validation_profile" if role == "validation" else "profile",
+                        progress=show and self.progress is True, drawn=drawn)
+
+    # -- the steps -------------------------------------------------------------------------------------------
+    def initial_data(self) -> None:
+        """The holdout validation set (``holdout`` only; its own seed stream, so it never depends on the
+        strategy), then the space-filling initial design, shared by every strategy for the same seed. Asked
+        again on a resume, both only complete what a killed run left unfinished."""
+        spec = self.spec
+        val_keys: set[str] = set()
+        if spec.verification == "holdout":
+            val_cfgs = self.draw(spec.validation_size, "random", _stream(spec.seed, "validation"), set())
+            self.profile(val_cfgs, "validation", drawn="validation", show=True)
+            val_keys = {self.family.key(c) for c in val_cfgs}
+        init = [c for c in self.draw(spec.initial_size, "sobol", _stream(spec.seed, "initial"), val_keys)
+                if self.family.key(c) not in val_keys]
+        self.profile(init, "train", drawn="initial", show=True)
+
+    def data(self) -> _Data | None:
+        store, spec = self.store, self.spec
+        train = store.members(spec.name, "train", status="ok")
+        val = store.members(spec.name, "validation", status="ok")
+        need_val = spec.verification == "holdout"
+        if len(train) < 2 or (need_val and len(val) < 3):
+            log.error("campaign %s: too few ok measurements to fit (%d train, %d validation)", spec.name,
+                      len(train), len(val))
+            return None
+        return _Data(train, self.encode(train), np.asarray([r["min_ms"] for r in train]), val, self.encode(val),
+                     np.asarray([r["min_ms"] for r in val]))
+
+    def fit(self, data: _Data) -> tuple[Any, float]:
+        t0 = time.perf_counter()
+        model = make_model(self.spec, self.strategy)
+        model.fit(data.X, data.y)
+        fault_point("fit")
+        fit_s = time.perf_counter() - t0
+        self.charge("fit", fit_s)
+        self.model = model
+        return model, fit_s
+
+    def verify(self, model: Any, data: _Data) -> dict[str, float]:
+        """Metrics the stop rule reads: on the holdout set, or on the out-of-fold predictions of the randomly
+        drawn training rows (module docstring)."""
+        from surrogates import evaluate
+        from surrogates.models import LogLatencyDist
+
+        t0 = time.perf_counter()
+        if self.spec.verification == "holdout":
+            m = evaluate(data.y_val, model.predict_dist(data.X_val), ci=True)
+        else:
+            rows = np.asarray([r.get("drawn") == "random" for r in data.train])
+            oof, y = model.oof_log_[rows], data.y[rows]
+            if len(y) >= 3:
+                full = model.predict_dist(data.X[rows])
+                m = evaluate(y, LogLatencyDist(oof, full.std, {}, full.epistemic), ci=True)
+            else:
+                m = {k: float("nan") for k in ("spearman", "spearman_lo", "spearman_hi", "mape", "acc10",
+                                               "coverage80")}
+        m["n_verify"] = float(len(data.y_val) if self.spec.verification == "holdout" else rows.sum())
+        self.charge("evaluate", time.perf_counter() - t0)
+        return m
+
+    def query(self, model: Any, data: _Data, it: int, k: int) -> list[tuple[dict[str, Any], str]]:
+        """The next batch: ``random_share`` of it uniformly from the candidates, the rest by the strategy."""
+        from acquisition.strategies import QueryContext
+
+        t0 = time.perf_counter()
+        spec = self.spec
+        pool = self.draw(spec.pool_size, "random", _stream(self.rng_base, it), set(self.store.member_keys(spec.name)))
+        if not pool or k <= 0:
+            self.last_query_s = 0.0
+            return []
+        rng = np.random.default_rng(_stream(self.rng_base, it, 1))
+        n_rand = k if spec.strategy == "random" else round(spec.random_share * k)
+        n_rand = min(n_rand, len(pool))
+        # the pool is a random sample of the candidates in random order: its first n_rand are a random draw
+        chosen = [(c, "random") for c in pool[:n_rand]]
+        rest = pool[n_rand:]
+        if k - n_rand > 0 and rest:
+            X_pool = self.encoder.transform(rest, validated=True)
+            all_rows = self.store.members(spec.name, "train")
+
+            def pool_cost(rows: list[dict[str, Any]] = all_rows, X: np.ndarray = X_pool) -> np.ndarray:
+                self.cost_model.fit(self.encode(rows), np.asarray([r["cost_s"] for r in rows]))
+                return self.cost_model.predict(X)
+
+            ctx = QueryContext(candidates=rest, X=X_pool, cost_s=pool_cost,  # fitted only if the strategy asks
+                               rng=rng, model=model, X_train=data.X, y_train=data.y)
+            chosen += [(rest[i], "strategy") for i in self.strategy(ctx, k - n_rand)]
+        self.last_query_s = time.perf_counter() - t0
+        self.charge("query", self.last_query_s)
+        return chosen
+
+    def export(self, bundle_path: str | None, result: CampaignResult) -> str | None:
+        """Export the predictor fitted on everything measured (a holdout campaign refits on training +
+        validation rows first)."""
+        from surrogates import export_bundle
+
+        if self.model is None or bundle_path is None:
+            return None
+        spec, store = self.spec, self.store
+        t0 = time.perf_counter()
+        rows = store.members(spec.name, "train", status="ok")
+        model = self.model
+        if spec.verification == "holdout":
+            rows = rows + store.members(spec.name, "validation", status="ok")
+            model = make_model(spec, self.strategy).fit(self.encode(rows), np.asarray([r["min_ms"] for r in rows]))
+        last = result.iterations[-1] if result.iterations else None
+        metrics = ({"spearman": last.spearman, "spearman_lo": last.spearman_lo, "mape": last.mape,
+                    "acc10": last.acc10, "coverage80": last.coverage80, "verification": spec.verification,
+                    "n_verify": last.n_verify} if last else {})
+        platform = self.profiler.platform_id
+        export_bundle(bundle_path, model, self.encoder, model_name=spec.model,
+                      platform={"id": platform, "fingerprint": self.profiler.fingerprint,
+                                "protocol": self.profiler.protocol.id},
+                      n_train=len(rows), metrics=metrics, extra={"campaign": spec.name, "strategy": spec.strategy})
+        self.charge("export", time.perf_counter() - t0)
+        store.add_predictor(spec.name, bundle_path, metrics)
+        return bundle_path
+
+
+def make_model(spec: CampaignSpec, strategy: Any = None) -> Any:
+    """The campaign's model: ``spec.model`` seeded, wrapped in a K-fold committee when the verification or the
+    strategy needs one (``cv`` verification; a strategy that reads the epistemic std)."""
+    from surrogates import get_model
+    from surrogates.models import CommitteeRegressor
+
+    model = get_model(spec.model)
+    if "random_state" in model.get_params():
+        model.set_params(random_state=spec.seed)
+    needs = spec.verification == "cv" or (getattr(strategy, "needs_epistemic", False) and not model.has_epistemic)
+    if needs:
+        model = CommitteeRegressor(model, n_folds=spec.folds, random_state=spec.seed)
+    return model
+
+
+def _batch_size(spec: CampaignSpec, n_asked: int) -> int:
+    k = spec.batch_size
+    if spec.budget_samples is not None:
+        k = min(k, spec.budget_samples - n_asked)
+    return k
 
 
 MUTABLE_FIELDS = ("budget_hours", "budget_samples")

@@ -54,39 +54,45 @@ class ProfileSummary:
 
 def profile_configs(store: Store, profiler: Any, family: Any, configs: Sequence[dict[str, Any]], *,
                     activity: str = "profile", campaign: str | None = None, role: str | None = None,
-                    retry_failed: bool = False, progress: bool = True) -> ProfileSummary:
+                    retry_failed: bool = False, progress: bool = True,
+                    drawn: str | Sequence[str | None] | None = None) -> ProfileSummary:
     """Make sure every config has a stored measurement on ``profiler``'s platform and protocol.
 
     Configs already stored are reused (failed ones too, unless ``retry_failed``); the others are measured one by
     one and each result is recorded with its ledger row at once. With ``campaign`` and ``role`` every config
     joins the campaign: a reused measurement is attached at no cost, a new one in its own transaction.
-    Returns a :class:`ProfileSummary`.
+    ``drawn`` says how each config was chosen (one label for all, or one per config; see
+    :mod:`acquisition._campaign_store`). Returns a :class:`ProfileSummary`.
     """
     cfgs = [family.validate(c) for c in configs]
+    how = [drawn] * len(cfgs) if drawn is None or isinstance(drawn, str) else list(drawn)
+    if len(how) != len(cfgs):
+        raise ValueError(f"drawn has {len(how)} labels for {len(cfgs)} configurations")
     keys = [family.key(c) for c in cfgs]
     platform = profiler.platform_id
     store.ensure_platform(platform, profiler.fingerprint, profiler.device.spec)
     summary = ProfileSummary(platform=platform, requested=len(cfgs), keys=keys)
     stored = store.find(platform, family.name, profiler.protocol.id, keys)
-    todo, seen, reused_ids = [], set(), []
-    for cfg, key in zip(cfgs, keys, strict=True):
+    todo, seen, reused_ids = [], set(), {}
+    for cfg, key, d in zip(cfgs, keys, how, strict=True):
         row = stored.get(key)
         if key in seen or (row is not None and (row["status"] == "ok" or not retry_failed)):
             summary.reused += 1
             if row is not None:
-                reused_ids.append(row["id"])
+                reused_ids.setdefault(d, []).append(row["id"])
             continue
         seen.add(key)
-        todo.append((cfg, key))
+        todo.append((cfg, key, d))
     if campaign is not None and role is not None:
-        store.add_members(campaign, reused_ids, role)
+        for d, ids in reused_ids.items():
+            store.add_members(campaign, ids, role, drawn=d)
     bar = tqdm(total=len(todo), desc=f"profile {family.name}", unit="block", disable=not progress or not todo,
                file=sys.stderr, dynamic_ncols=True, mininterval=0.5)
     try:
-        for cfg, key in todo:
+        for cfg, key, d in todo:
             m = profiler.measure(family, cfg)
             fault_point("profile")
-            store.record(m, activity=activity, campaign=campaign, role=role)
+            store.record(m, activity=activity, campaign=campaign, role=role, drawn=d)
             summary.profiled += 1
             summary.cost_s += m.cost_s
             if not m.ok:

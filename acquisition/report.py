@@ -20,6 +20,8 @@ import json
 import os
 from typing import Any
 
+from acquisition.bill import campaign_bill
+
 __all__ = ["ENGINE_ACTIVITIES", "build_report", "render_markdown", "write_report"]
 
 ENGINE_ACTIVITIES = ("fit", "evaluate", "query", "export")
@@ -48,7 +50,8 @@ def build_report(store: Any, campaign: str | None = None) -> dict[str, Any]:
             continue
         its = store.iterations(c["name"])
         acts = {r["activity"]: r["seconds"] for r in _group(store, ["activity"], "where campaign = ?", (c["name"],))}
-        prof = sum(v for k, v in acts.items() if k in PROFILE_ACTIVITIES)
+        bill = campaign_bill(store, c["name"])  # the one bill: every device second of the campaign's measurements
+        prof = bill.total_s
         eng = sum(v for k, v in acts.items() if k in ENGINE_ACTIVITIES)
         n_train = len(store.members(c["name"], "train", status="ok"))
         last = its[-1] if its else {}
@@ -57,10 +60,10 @@ def build_report(store: Any, campaign: str | None = None) -> dict[str, Any]:
             "strategy": c["spec"]["strategy"], "model": c["spec"]["model"],
             "target_spearman": c["spec"]["target_spearman"], "iterations": len(its), "samples": n_train,
             "validation_samples": len(store.members(c["name"], "validation", status="ok")),
-            "profiling_hours": acts.get("profile", 0.0) / 3600,
-            "validation_hours": acts.get("validation_profile", 0.0) / 3600,
+            "verification": c["spec"].get("verification", "holdout"),
+            "profiling_hours": bill.hours, "validation_hours": bill.role_hours("validation"),
             "engine_seconds": eng, "overhead_share": eng / (eng + prof) if eng + prof > 0 else None,
-            "cost_per_sample_s": acts.get("profile", 0.0) / n_train if n_train else None,
+            "cost_per_sample_s": prof / bill.measurements if bill.measurements else None,
             "spearman": last.get("spearman"), "mape": last.get("mape"), "acc10": last.get("acc10"),
             "learning_curve": [{k: it[k] for k in ("iteration", "n_train", "profiling_s", "spearman", "spearman_lo",
                                                     "spearman_hi", "mape", "acc10")} for it in its],
@@ -98,8 +101,8 @@ def render_markdown(rep: dict[str, Any], plots: dict[str, list[str]] | None = No
              f"- engine seconds (fit, evaluate, query, export): {t['engine_seconds']:.1f}; overhead share "
              f"{_fmt(None if t['overhead_share'] is None else 100 * t['overhead_share'], 1)} %", "",
              "## Campaigns", "",
-             "| campaign | family | platform | strategy | model | state | iterations | samples | profiling h | "
-             "validation h | cost/sample s | overhead % | ρ | MAPE % | ±10 % |",
+             "| campaign | family | platform | strategy | model | state | iterations | samples | device h (bill) | "
+             "of which validation h | cost/sample s | overhead % | ρ | MAPE % | ±10 % |",
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for c in rep["campaigns"]:
         ov = None if c["overhead_share"] is None else 100 * c["overhead_share"]
@@ -133,15 +136,18 @@ def _plots(store: Any, rep: dict[str, Any], out_dir: str) -> dict[str, list[str]
         if lc:
             fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
             h = [p["profiling_s"] / 3600 for p in lc]
-            a1.plot(h, [p["spearman"] for p in lc], marker="o", label="validation ρ")
-            a1.fill_between(h, [p["spearman_lo"] for p in lc], [p["spearman_hi"] for p in lc], alpha=0.2,
-                            label="95 % bootstrap interval")
+
+            def col(k: str, lc: list = lc) -> np.ndarray:  # NULL (no verification rows yet) -> NaN: not drawn
+                return np.array([np.nan if p[k] is None else p[k] for p in lc], dtype=float)
+
+            a1.plot(h, col("spearman"), marker="o", label=f"verified ρ ({c['verification']})")
+            a1.fill_between(h, col("spearman_lo"), col("spearman_hi"), alpha=0.2, label="95 % bootstrap interval")
             a1.axhline(c["target_spearman"], color="k", ls="--", lw=1, label="target")
-            a1.set_xlabel("profiling hours")
+            a1.set_xlabel("device hours (the campaign's whole bill)")
             a1.set_ylabel("Spearman ρ")
             a1.legend(loc="lower right")
-            a2.plot(h, [p["mape"] for p in lc], marker="o", color="C1")
-            a2.set_xlabel("profiling hours")
+            a2.plot(h, col("mape"), marker="o", color="C1")
+            a2.set_xlabel("device hours (the campaign's whole bill)")
             a2.set_ylabel("MAPE (%)")
             fig.suptitle(f"{c['name']}: {c['family']}, {c['strategy']} + {c['model']}")
             fig.tight_layout()
@@ -157,9 +163,21 @@ def _plots(store: Any, rep: dict[str, Any], out_dir: str) -> dict[str, list[str]
             except BundleError:
                 pred = None
             val = store.members(c["name"], "validation", status="ok")
+            y = p = None
+            what = "validation"
             if pred is not None and val:
                 y = np.array([r["min_ms"] for r in val])
                 p = pred.predict([r["config"] for r in val])
+            elif pred is not None and getattr(pred.model, "oof_log_", None) is not None:
+                # cv: each randomly drawn training row as predicted by the fold model that did not see it
+                rows = store.members(c["name"], "train", status="ok")
+                if len(rows) == len(pred.model.oof_log_):
+                    keep = np.array([r.get("drawn") == "random" for r in rows])
+                    if keep.sum() >= 3:
+                        y = np.array([r["min_ms"] for r in rows])[keep]
+                        p = pred.model.oof_latency_[keep]
+                        what = "out-of-fold, randomly drawn rows"
+            if y is not None and p is not None:
                 fig, ax = plt.subplots(figsize=(5, 5))
                 ax.loglog(y, p, ".", alpha=0.6)
                 lim = [min(y.min(), p.min()) * 0.8, max(y.max(), p.max()) * 1.25]
@@ -168,7 +186,7 @@ def _plots(store: Any, rep: dict[str, Any], out_dir: str) -> dict[str, list[str]
                                 label="±10 %")
                 ax.set_xlabel("measured latency (ms)")
                 ax.set_ylabel("predicted latency (ms)")
-                ax.set_title(f"{c['name']}: validation ({len(y)})")
+                ax.set_title(f"{c['name']}: {what} ({len(y)})")
                 ax.legend()
                 fig.tight_layout()
                 f = os.path.join(out_dir, f"{c['name']}_predicted_vs_measured.png")

@@ -28,11 +28,12 @@ from typing import Any
 
 import sqlite_utils
 
-from acquisition._campaign_store import CampaignTables, create_campaign_tables
+from acquisition._campaign_store import CampaignTables, create_campaign_tables, migrate_campaign_tables_to_3
 
 __all__ = ["APPLICATION_ID", "PROFILE_ACTIVITIES", "SCHEMA_VERSION", "Store", "StoreError", "fault_point"]
 
-SCHEMA_VERSION = 2  # 1: platforms, measurements, ledger; 2: + campaigns, campaign_measurements, iterations, predictors
+SCHEMA_VERSION = 3  # 1: platforms, measurements, ledger; 2: + campaigns, campaign_measurements, iterations, predictors;
+# 3: + campaign_measurements.drawn, iterations.verification / n_verify / test_*
 APPLICATION_ID = 0x4C414351  # "LACQ"
 SQLITE_HEADER = b"SQLite format 3\x00"
 PROFILE_ACTIVITIES = ("profile", "validation_profile", "network_profile")
@@ -165,6 +166,8 @@ class Store(CampaignTables):
         with self.db.atomic():
             if version < 2:
                 create_campaign_tables(self.db)
+            else:
+                migrate_campaign_tables_to_3(self.db)
             self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     @property
@@ -214,7 +217,7 @@ class Store(CampaignTables):
         return out
 
     def record(self, m: Any, *, activity: str = "profile", campaign: str | None = None,
-               role: str | None = None) -> int:
+               role: str | None = None, drawn: str | None = None) -> int:
         """Store a :class:`profiler.worker.Measurement` and charge its cost to the ledger, atomically.
 
         A configuration already stored as failed is replaced (a retry); one stored as ok is never replaced
@@ -248,7 +251,8 @@ class Store(CampaignTables):
                                       "measurement_id": mid, "note": None if m.status == "ok" else m.reason})
             if campaign is not None and role is not None:
                 self.db["campaign_measurements"].insert({"campaign": campaign, "measurement_id": int(mid),
-                                                         "role": role, "created_at": _now()}, ignore=True)
+                                                         "role": role, "created_at": _now(), "drawn": drawn},
+                                                        ignore=True)
             fault_point("record")
         return int(mid)
 

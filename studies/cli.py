@@ -37,6 +37,16 @@ def _unit_float(text: str) -> float:
     return v
 
 
+def _share(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= v <= 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be in [0, 1]")
+    return v
+
+
 def _names(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
 
@@ -91,12 +101,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if os.path.exists(out) and not os.path.isdir(out):
         raise CliError(f"--out {out!r} exists and is not a directory")
     name = args.name or "compare"
-    study = Study(name, source, strategies=_names(args.strategies), seeds=args.seeds,
+    study = Study(name, source, arms=_names(args.arms), seeds=args.seeds,
                   target_spearman=args.target_spearman, target_acc10=args.target_acc10,
                   budget_samples=args.budget_samples, budget_hours=args.budget_hours, model=args.model,
                   batch_size=args.batch_size, initial_size=args.initial_size or args.batch_size,
                   validation_size=args.validation_size, pool_size=args.pool_size, db=db, acc10_at=args.acc10_at,
-                  run_to_budget=not args.stop_at_target)
+                  run_to_budget=not args.stop_at_target, random_share=args.random_share, test_size=args.test_size)
     study.validate()
     os.makedirs(out, exist_ok=True)
     result = study.run(n_jobs=args.jobs, progress=not args.json)
@@ -174,13 +184,20 @@ def build_parser() -> argparse.ArgumentParser:
     live.add_argument("--device", default="cpu")
     st = c.add_argument_group("study")
     st.add_argument("--name", help="study name (default: compare)")
-    st.add_argument("--strategies", default="random,uncertainty,diverse,representative")
+    st.add_argument("--arms", "--strategies", dest="arms", default="default,random",
+                    help="comma-separated arms: 'default' (run's whole default configuration), 'random' (the naive "
+                         "baseline: random sampling judged on a holdout validation set) or a strategy name (that "
+                         "strategy with the baseline's holdout verification); default: default,random")
     st.add_argument("--seeds", type=_seeds, default=list(range(10)), help="count (10), list (0,3,5) or range (0-4)")
     st.add_argument("--target-spearman", type=_unit_float, default=0.99)
     st.add_argument("--target-acc10", type=_unit_float)
     st.add_argument("--budget-samples", type=_positive_int, default=1500)
     st.add_argument("--budget-hours", type=_positive_float)
-    st.add_argument("--model", default="gbt")
+    st.add_argument("--model", default="gbt", help="model of the non-default arms (default gbt)")
+    st.add_argument("--random-share", type=_share, default=None,
+                    help="share of each batch drawn at random in strategy arms (default: the engine's, 0.5)")
+    st.add_argument("--test-size", type=_positive_int, default=300,
+                    help="live sources: never-seen test configurations per seed (default 300)")
     st.add_argument("--batch-size", type=_positive_int, default=50)
     st.add_argument("--initial-size", type=_positive_int, help="initial design (default: the batch size)")
     st.add_argument("--validation-size", type=_positive_int, default=500)

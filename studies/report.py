@@ -1,14 +1,20 @@
 """Study reports: learning curves with confidence bands (PNG), the samples/hours-to-target table (Markdown) and
-the machine-readable summary (JSON).
+the machine-readable summary (JSON). Every file is written to a temporary name and renamed: a report is
+replaced whole or not at all.
 
-Curves: for every strategy, the median over seeds of ρ, MAPE and ±10 % accuracy against training samples and
-against profiling hours, with the distribution-free 95 % interval of that median (:func:`studies._stats.median_ci`)
-as a band. Against hours, each seed's curve is read as a step function on a common grid, up to the hours the
-cheapest seed spent (so every point is a median over all seeds).
+Curves: for every arm, the median over seeds of ρ on never-seen rows, the ρ the campaign believed (its own
+verification), and ±10 % accuracy on never-seen rows, against training samples and against the campaign's
+bill in hours (:mod:`acquisition.bill`, verification included), with the distribution-free 95 % interval of
+that median (:func:`studies._stats.median_ci`) as a band. Against hours, each seed's curve is read as a step
+function on a common grid, up to the hours the cheapest seed spent (so every point is a median over all seeds).
 
 Example:
-    >>> fmt_ci({"median": 450.0, "lo": 400.0, "hi": float("inf")})
+    >>> fmt_ci({"median": 450.0, "lo": 400.0, "hi": float("inf"), "n": 10, "interval": "95 %"})
     '450 [400, not reached]'
+    >>> fmt_ci({"median": 0.5, "lo": 0.4, "hi": 0.7, "n": 3, "interval": "range"}, 2)
+    '0.50 (range 0.40-0.70)'
+    >>> fmt_ci({"median": 0.5, "lo": 0.4, "hi": 0.7, "n": 12, "interval": "95 %", "bound": "upper"}, 2)
+    '≤ 0.50 [0.40, 0.70]'
 """
 
 from __future__ import annotations
@@ -24,36 +30,57 @@ from studies._stats import quantile_band
 
 __all__ = ["fmt_ci", "plot_curves", "summary_markdown", "write_report"]
 
-METRICS = (("spearman", "Spearman ρ"), ("mape", "MAPE (%)"), ("acc10", "±10 % accuracy"))
+METRICS = (("test_spearman", "Spearman ρ, never-seen rows"), ("spearman", "Spearman ρ the campaign believed"),
+           ("test_acc10", "±10 % accuracy, never-seen rows"))
 
 
-def fmt_ci(c: dict[str, float], digits: int = 0, scale: float = 1.0) -> str:
-    def f(v: float) -> str:
+def fmt_ci(c: dict[str, Any], digits: int = 0, scale: float = 1.0) -> str:
+    """``median [lo, hi]`` (a 95 % interval), ``median (range lo-hi)`` over fewer than 6 seeds, with ``≤``/``≥``
+    when the median is a bound; says why a cell is empty."""
+    def f(v: float | None) -> str:
         if v is None or (isinstance(v, float) and math.isnan(v)):
-            return "-"
+            return "n/a"
         if math.isinf(v):
             return "not reached"
         return f"{v * scale:.{digits}f}"
 
-    return f"{f(c['median'])} [{f(c['lo'])}, {f(c['hi'])}]"
+    if c.get("n") == 0:
+        return "no seed"
+    if c["median"] is None or (isinstance(c["median"], float) and math.isnan(c["median"])):
+        return "n/a"
+    sign = {"upper": "≤ ", "lower": "≥ ", "mixed": "~ "}.get(c.get("bound") or "", "")
+    if c.get("interval") == "range":
+        return f"{sign}{f(c['median'])} (range {f(c['lo'])}-{f(c['hi'])})"
+    return f"{sign}{f(c['median'])} [{f(c['lo'])}, {f(c['hi'])}]"
 
 
 def summary_markdown(summary: dict[str, Any]) -> str:
-    """The per-strategy table of samples and hours to target, savings against the baseline, ±10 % at N."""
+    """The per-arm table: verified stops, samples and hours to target, savings against the baseline, the
+    never-seen ρ at the stop, oracle hours, ±10 % at N."""
     n_at = summary["acc10_at"]
     lines = [f"# Study {summary['study']}", "",
              f"Source: {summary['source'].get('csv') or summary['source'].get('family')}; model {summary['model']}; "
-             f"target ρ ≥ {summary['target_spearman']}; {summary['seeds']} seeds. Medians over seeds with their "
-             f"{round(100 * summary['level'])} % distribution-free interval; ratios are paired by seed against "
-             f"`{summary['baseline']}` (below 1 = a saving).", "",
-             "| strategy | met | samples to target | hours to target | samples ratio | hours ratio | "
-             f"±10 % at {n_at} |",
-             "|---|---|---|---|---|---|---|"]
-    for name, s in summary["strategies"].items():
-        sr = fmt_ci(s["samples_ratio"], 2) if "samples_ratio" in s else "1"
-        hr = fmt_ci(s["hours_ratio"], 2) if "hours_ratio" in s else "1"
-        lines.append(f"| {name} | {s['met']}/{s['runs']} | {fmt_ci(s['samples_to_target'])} | "
-                     f"{fmt_ci(s['hours_to_target'], 4)} | {sr} | {hr} | {fmt_ci(s[f'acc10_at_{n_at}'], 1, 100)} % |")
+             f"target ρ ≥ {summary['target_spearman']}; {summary['seeds']} seeds; baseline `{summary['baseline']}` "
+             f"with a holdout validation set of {summary.get('validation_size')}. Hours are each campaign's whole "
+             "bill (verification included). A stop is *verified* when ρ on never-seen rows meets the target where "
+             "the campaign stopped; false stops and runs without a stop count as not reached. Medians over seeds "
+             f"with their {round(100 * summary['level'])} % distribution-free interval (the range over fewer than "
+             "6 seeds); ratios are paired by seed (below 1 = a saving; ≤ / ≥: a bound, when one side never got "
+             "there), p = two-sided Wilcoxon signed-rank test.", "",
+             "| arm | verified stops | false stops | samples to target | hours to target | hours ratio | p | "
+             f"never-seen ρ at stop | oracle hours | never-seen ±10 % at {n_at} |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for name, s in summary["arms"].items():
+        hr = fmt_ci(s["hours_ratio"], 2) if "hours_ratio" in s else "1 (baseline)"
+        p = f"{s['hours_ratio']['wilcoxon_p']:.3f}" if "hours_ratio" in s and not math.isnan(
+            s["hours_ratio"]["wilcoxon_p"]) else "n/a"
+        lines.append(f"| {name} | {s['met']}/{s['runs']} | {s['false_stops']} | {fmt_ci(s['samples_to_target'])} | "
+                     f"{fmt_ci(s['hours_to_target'], 4)} | {hr} | {p} | {fmt_ci(s['test_spearman_at_stop'], 4)} | "
+                     f"{fmt_ci(s['oracle_hours'], 4)} | {fmt_ci(s[f'acc10_at_{n_at}'], 1, 100)} % |")
+    d = summary["arms"].get("default", {}).get("strategy_only")
+    if d:
+        lines += ["", f"Strategy-only ratio of `default` (its strategy `{d['arm']}` with the baseline's holdout "
+                  f"verification, against `{summary['baseline']}`): {fmt_ci(d['hours_ratio'], 2)}."]
     return "\n".join(lines) + "\n"
 
 
@@ -66,21 +93,21 @@ def plot_curves(result: Any, path: str) -> str:
 
     fig, axes = plt.subplots(2, 3, figsize=(15, 8.5))
     target = result.settings["target_spearman"]
-    for si, strat in enumerate(result.settings["strategies"]):
+    for si, strat in enumerate(result.arms):
         curves = result.curves(strat)
         if not curves:
             continue
         color = f"C{si}"
         grid_n = np.array(sorted({r["n_train"] for recs in curves.values() for r in recs}), dtype=float)
-        max_h = min(recs[-1]["train_hours"] for recs in curves.values())  # where every seed has a curve
+        max_h = min(recs[-1]["hours"] for recs in curves.values())  # where every seed has a curve
         grid_h = np.linspace(0, max_h, 120)
         for col, (metric, _label) in enumerate(METRICS):
             by_n = np.full((len(curves), len(grid_n)), np.nan)
             by_h = np.full((len(curves), len(grid_h)), np.nan)
             for i, recs in enumerate(curves.values()):
                 n = np.array([r["n_train"] for r in recs], dtype=float)
-                h = np.array([r["train_hours"] for r in recs])
-                v = np.array([r[metric] for r in recs], dtype=float)
+                h = np.array([r["hours"] for r in recs])
+                v = np.array([np.nan if r[metric] is None else r[metric] for r in recs], dtype=float)
                 by_n[i, np.searchsorted(grid_n, n)] = v
                 j = np.searchsorted(h, grid_h, side="right") - 1  # step function: the last fit by that hour
                 ok = (j >= 0) & (grid_h <= h[-1])
@@ -91,16 +118,14 @@ def plot_curves(result: Any, path: str) -> str:
                 ax.plot(x, med, color=color, label=strat)
                 ax.fill_between(x, lo, hi, color=color, alpha=0.18, linewidth=0)
     for col, (metric, label) in enumerate(METRICS):
-        for row, xl in enumerate(("training samples", "profiling hours (training)")):
+        for row, xl in enumerate(("training samples", "device hours (the campaign's whole bill)")):
             ax = axes[row, col]
             ax.set_xlabel(xl)
             ax.set_ylabel(label)
             ax.grid(alpha=0.3)
-            if metric == "spearman":
+            if metric.endswith("spearman"):
                 ax.axhline(target, color="k", linestyle="--", linewidth=0.8)
-                ax.set_ylim(max(0.5, ax.get_ylim()[0]), 1.0)
-            if metric == "mape":
-                ax.set_yscale("log")
+                ax.set_ylim(max(0.9, ax.get_ylim()[0]), 1.0)
     axes[0, 0].legend(loc="lower right")
     fig.suptitle(f"Study {result.name}: median over {len({r['seed'] for r in result.runs})} seeds, "
                  "band = 95 % interval of the median")
@@ -112,24 +137,36 @@ def plot_curves(result: Any, path: str) -> str:
 
 def write_report(result: Any, out_dir: str, baseline: str = "random", acc10_at: int | None = None
                  ) -> dict[str, str]:
-    """``summary.md``, ``summary.json``, ``records.csv`` and ``learning_curves.png`` in ``out_dir``."""
+    """``summary.md``, ``summary.json``, ``records.csv`` and ``learning_curves.png`` in ``out_dir``, each written
+    whole or not at all."""
     import csv
+    import io
 
     os.makedirs(out_dir, exist_ok=True)
     summary = result.summary(baseline=baseline, acc10_at=acc10_at)
     paths = {"markdown": os.path.join(out_dir, "summary.md"), "json": os.path.join(out_dir, "summary.json"),
              "records": os.path.join(out_dir, "records.csv"), "curves": os.path.join(out_dir, "learning_curves.png")}
-    with open(paths["markdown"], "w") as fh:
-        fh.write(summary_markdown(summary))
-    with open(paths["json"], "w") as fh:
-        json.dump(_jsonable(summary), fh, indent=2)
-    with open(paths["records"], "w", newline="") as fh:
-        if result.records:
-            w = csv.DictWriter(fh, fieldnames=list(result.records[0]))
-            w.writeheader()
-            w.writerows(result.records)
-    plot_curves(result, paths["curves"])
+    buf = io.StringIO()
+    if result.records:
+        w = csv.DictWriter(buf, fieldnames=list(result.records[0]))
+        w.writeheader()
+        w.writerows(result.records)
+    _atomic_write(paths["markdown"], summary_markdown(summary))
+    _atomic_write(paths["json"], json.dumps(_jsonable(summary), indent=2))
+    _atomic_write(paths["records"], buf.getvalue())
+    tmp = paths["curves"] + ".tmp.png"
+    plot_curves(result, tmp)
+    os.replace(tmp, paths["curves"])
     return paths
+
+
+def _atomic_write(path: str, text: str) -> None:
+    tmp = f"{path}.tmp"
+    with open(tmp, "w", newline="") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
 
 
 def _jsonable(x: Any) -> Any:

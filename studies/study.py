@@ -1,22 +1,39 @@
-"""Budgeted studies: strategies x seeds on one oracle, budget and target (DESIGN §7).
+"""Budgeted studies: arms x seeds on one oracle, budget and target (DESIGN §7).
 
-A :class:`Study` runs one ordinary campaign per strategy and seed on the same source (a replayed table or a
-live device) with the same budget, target, model and batch sizes. For a given seed every strategy shares the
-validation set and the initial design (the engine derives both from the seed), so strategies are compared
-seed by seed. Campaigns keep acquiring after the target is met (``run_to_budget``), so every learning curve
-covers the whole budget; *samples to target* and *hours to target* are read off the curve where the engine's
-stop rule would have fired (the target on ``confirm`` consecutive iterations). A run that never gets there is
-censored (infinite): medians and intervals treat it as larger than any finite value.
+A :class:`Study` runs one ordinary campaign per **arm** and seed on the same source (a replayed table or a
+live device) with the same budget, target and batch sizes. An arm is
+
+- ``default``: ``run``'s whole default configuration (strategy, random share, model, verification) — what a
+  user gets without choosing anything;
+- ``random``: the naive baseline — random sampling and a held-out random validation set of ``validation_size``
+  configurations, judged on it (as one would do by hand); the ratio against it is what a user saves;
+- any other strategy name: that strategy (with ``random_share`` of every batch drawn at random) under the
+  baseline's verification (a holdout set), so that its ratio against ``random`` is the strategy's share of the
+  saving alone (``default``'s own strategy under this name gives the *strategy-only* ratio).
+
+For a given seed every arm shares the initial design (and the holdout arms the validation set), so arms are
+compared seed by seed. Campaigns keep acquiring after their stop rule fires (``run_to_budget``), so every
+learning curve covers the whole budget.
+
+**Judged on never-seen rows.** At every iteration the fitted model is also scored on rows the campaign never
+saw (replay: every table row it has not measured; live: a fixed random test set of ``test_size``
+configurations profiled once per seed, outside every bill) — charged to nothing, seen by nothing the campaign
+decides. A campaign's **stop** is the first iteration where its own stop rule fired (what it believed); the
+stop is **verified** when the never-seen ρ (and ±10 %, if targeted) at that iteration meets the target.
+*Samples/hours to target* are those of a verified stop; a run whose first stop was not verified (a *false
+stop*: the user would have walked away with a worse predictor) or that never stopped is censored (infinite):
+medians and intervals treat it as larger than any finite value. Beside it the summary gives the never-seen ρ
+at the stop, the number of false stops, and the *oracle* hours (where the never-seen ρ first met the target on
+``confirm`` consecutive iterations: what a perfect stop rule would have paid).
+
+**Hours** are the campaign's bill (:mod:`acquisition.bill`): every device second of its measurements,
+verification included.
 
 **Storage.** Seeds run in parallel with joblib (replay sources; a live device runs one campaign at a time).
 Each seed's campaigns live in their own database under ``<db>.campaigns/`` written only by the process that
 runs that seed; the study database ``db`` is written only by the coordinator (this process), one transaction
 per finished seed: the study, its runs and their tidy per-iteration records. Running a study again resumes
 it: finished seeds are read back, unfinished ones resume their campaigns where they stopped.
-
-**Hours** are profiling hours of the training measurements a campaign used (the cost the ledger charged for
-each, wherever it was first measured); validation profiling is the same for every strategy of a seed and is
-reported separately.
 
 Example:
     >>> import csv, os, tempfile
@@ -25,18 +42,20 @@ Example:
     >>> with open(path, "w", newline="") as fh:
     ...     w = csv.writer(fh); _ = w.writerow(["hw", "c", "ms"])
     ...     w.writerows([hw, c, 1e-3 * hw * hw * c] for hw in range(7, 57, 7) for c in range(8, 129, 8))
-    >>> study = Study("demo", ReplaySource(csv=path, params=["hw", "c"], latency_col="ms"), strategies=["random"],
-    ...               seeds=[0], target_spearman=0.9, budget_samples=40, batch_size=10, initial_size=10,
-    ...               validation_size=30, model="gbt", db=os.path.join(d, "study.sqlite"))
+    >>> study = Study("demo", ReplaySource(csv=path, params=["hw", "c"], latency_col="ms"),
+    ...               arms=["default", "random"], seeds=[0], target_spearman=0.9, budget_samples=40, batch_size=10,
+    ...               initial_size=10, validation_size=30, db=os.path.join(d, "study.sqlite"))
     >>> result = study.run(n_jobs=1, progress=False)
-    >>> result.summary()["strategies"]["random"]["runs"], result.records[-1]["n_train"]
-    (1, 40)
+    >>> s = result.summary()["arms"]
+    >>> s["default"]["runs"], result.records[-1]["n_train"], sorted(s["default"]["hours_ratio"])[:3]
+    (1, 40, ['bound', 'hi', 'interval'])
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import time
 from collections.abc import Sequence
@@ -51,9 +70,12 @@ from studies.sources import LiveSource, ReplaySource, source_from_dict
 __all__ = ["Study", "StudyError", "StudyResult", "load_study"]
 
 log = logging.getLogger("latency_acquisition.studies")
-STUDY_SCHEMA = 1
-RECORD_FIELDS = ("strategy", "seed", "iteration", "n_train", "train_hours", "spearman", "spearman_lo", "mape",
-                 "acc10", "coverage80", "met", "met_streak", "fit_s", "query_s")
+STUDY_SCHEMA = 2  # 2: arms, the one bill (hours), never-seen metrics
+RECORD_FIELDS = ("arm", "seed", "iteration", "n_train", "hours", "spearman", "spearman_lo", "mape", "acc10",
+                 "coverage80", "n_verify", "met", "met_streak", "test_spearman", "test_acc10", "test_mape", "fit_s",
+                 "query_s")
+BASELINE = "random"
+DEFAULT_ARM = "default"
 
 
 class StudyError(ValueError):
@@ -66,7 +88,7 @@ class Study:
 
     name: str
     source: ReplaySource | LiveSource
-    strategies: Sequence[str] = ("random", "uncertainty", "diverse", "representative")
+    arms: Sequence[str] = ("default", "random")
     seeds: Sequence[int] | int = 10
     target_spearman: float = 0.99
     target_acc10: float | None = None
@@ -78,7 +100,9 @@ class Study:
     validation_size: int = 500
     pool_size: int = 4000
     confirm: int = 2
+    random_share: float | None = None  # of strategy arms; None: the engine's default
     run_to_budget: bool = True
+    test_size: int = 300  # live sources: the never-seen test set per seed
     db: str = "study.sqlite"
     acc10_at: int = 500  # ±10 % accuracy is also reported at this many training samples
 
@@ -86,36 +110,42 @@ class Study:
         if isinstance(self.seeds, int):
             self.seeds = list(range(self.seeds))
         self.seeds = [int(s) for s in self.seeds]
-        self.strategies = list(self.strategies)
+        self.arms = list(self.arms)
 
     # -- validation --------------------------------------------------------------------------------------------
-    def campaign_spec(self, strategy: str, seed: int, family: str) -> Any:
+    def campaign_spec(self, arm: str, seed: int, family: str) -> Any:
+        """The campaign of ``arm`` (see the module docstring) for ``seed``."""
         from acquisition.campaign import CampaignSpec
 
-        return CampaignSpec(name=f"{strategy}-s{seed}", family=family, strategy=strategy, model=self.model,
-                            target_spearman=self.target_spearman, target_acc10=self.target_acc10,
-                            budget_samples=self.budget_samples, budget_hours=self.budget_hours,
-                            batch_size=self.batch_size, initial_size=self.initial_size,
-                            validation_size=self.validation_size, pool_size=self.pool_size, seed=seed,
-                            confirm=self.confirm, stop_on_target=not self.run_to_budget)
+        common = dict(name=f"{arm}-s{seed}", family=family, target_spearman=self.target_spearman,
+                      target_acc10=self.target_acc10, budget_samples=self.budget_samples,
+                      budget_hours=self.budget_hours, batch_size=self.batch_size, initial_size=self.initial_size,
+                      validation_size=self.validation_size, pool_size=self.pool_size, seed=seed,
+                      confirm=self.confirm, stop_on_target=not self.run_to_budget)
+        if arm == DEFAULT_ARM:
+            return CampaignSpec(**common)
+        share = {} if self.random_share is None else {"random_share": self.random_share}
+        return CampaignSpec(strategy=arm, model=self.model, verification="holdout", **share, **common)
 
     def validate(self) -> Study:
         from acquisition.campaign import CampaignError
         from acquisition.strategies import StrategyError
 
-        if not self.strategies:
-            raise StudyError("strategies must name at least one strategy")
-        if len(set(self.strategies)) != len(self.strategies):
-            raise StudyError(f"strategies={','.join(self.strategies)} names a strategy twice")
+        if not self.arms:
+            raise StudyError("arms must name at least one arm (default, random or a strategy)")
+        if len(set(self.arms)) != len(self.arms):
+            raise StudyError(f"arms={','.join(self.arms)} names an arm twice")
+        if not isinstance(self.test_size, int) or self.test_size < 10:
+            raise StudyError(f"test_size={self.test_size!r} is not allowed: expected an integer >= 10")
         if not self.seeds:
             raise StudyError("seeds must hold at least one seed")
         if any(s < 0 for s in self.seeds) or len(set(self.seeds)) != len(self.seeds):
             raise StudyError(f"seeds={self.seeds} must be distinct integers >= 0")
         if not isinstance(self.acc10_at, int) or self.acc10_at <= 0:
             raise StudyError(f"acc10_at={self.acc10_at!r} is not allowed: expected an integer > 0")
-        for strat in self.strategies:
+        for arm in self.arms:
             try:
-                self.campaign_spec(strat, self.seeds[0], "x").validate()
+                self.campaign_spec(arm, self.seeds[0], "x").validate()
             except (CampaignError, StrategyError) as e:
                 raise StudyError(str(e)) from None
         return self
@@ -143,7 +173,7 @@ class Study:
             os.makedirs(cdir, exist_ok=True)
             jobs = 1 if not self.source.parallel_safe else _n_jobs(n_jobs, len(todo))
             settings = self.settings()
-            bar = tqdm(total=len(self.seeds) * len(self.strategies), initial=len(done) * len(self.strategies),
+            bar = tqdm(total=len(self.seeds) * len(self.arms), initial=len(done) * len(self.arms),
                        unit="campaign", desc=f"study {self.name}", disable=not progress)
             if jobs == 1:
                 results = (_run_seed(settings, seed, cdir, threads=None) for seed in todo)
@@ -171,11 +201,12 @@ def _n_jobs(n_jobs: int, n_tasks: int) -> int:
 
 def _run_seed(settings: dict[str, Any], seed: int, cdir: str, threads: int | None
               ) -> tuple[int, list[dict[str, Any]], list[dict[str, Any]]]:
-    """Run every strategy of one seed in its own campaign database (this process is its only writer)."""
+    """Run every arm of one seed in its own campaign database (this process is its only writer)."""
     from contextlib import nullcontext
 
     from threadpoolctl import threadpool_limits
 
+    from acquisition.bill import campaign_bill
     from acquisition.engine import run_campaign
     from acquisition.store import Store
 
@@ -188,18 +219,18 @@ def _run_seed(settings: dict[str, Any], seed: int, cdir: str, threads: int | Non
         oracle, family = source.open()
         try:
             with Store(os.path.join(cdir, f"seed-{seed}.sqlite")) as store:
-                for strat in study.strategies:
-                    spec = study.campaign_spec(strat, seed, family.name)
+                judge = _judge(store, oracle, family, study, seed)
+                for arm in study.arms:
+                    spec = study.campaign_spec(arm, seed, family.name)
                     t0 = time.perf_counter()
-                    res = run_campaign(store, spec, oracle, family)
-                    recs = _records(store, spec.name, strat, seed)
+                    res = run_campaign(store, spec, oracle, family, judge=judge)
+                    recs = _records(store, spec.name, arm, seed)
                     records.extend(recs)
-                    val_h = sum(r["cost_s"] for r in store.members(spec.name, "validation")) / 3600
-                    runs.append({"strategy": strat, "seed": seed, "state": res.state,
-                                 "wall_s": time.perf_counter() - t0,
-                                 "engine_s": res.engine_s, "validation_hours": val_h,
+                    runs.append({"arm": arm, "seed": seed, "state": res.state, "wall_s": time.perf_counter() - t0,
+                                 "engine_s": res.engine_s,
+                                 "validation_hours": campaign_bill(store, spec.name).role_hours("validation"),
                                  "n_train": recs[-1]["n_train"] if recs else 0,
-                                 "train_hours": recs[-1]["train_hours"] if recs else 0.0})
+                                 "hours": recs[-1]["hours"] if recs else 0.0})
         finally:
             close = getattr(oracle, "close", None)
             if callable(close):
@@ -207,23 +238,54 @@ def _run_seed(settings: dict[str, Any], seed: int, cdir: str, threads: int | Non
     return seed, runs, records
 
 
-def _records(store: Any, campaign: str, strategy: str, seed: int) -> list[dict[str, Any]]:
-    """Tidy per-iteration rows; ``train_hours`` = cost of the training measurements the fit used."""
-    members = store.members(campaign, "train")
-    cum, ok_cost, n_ok = 0.0, [0.0], 0
-    for m in members:  # cost of everything asked up to (and including) the n-th ok measurement
-        cum += float(m["cost_s"] or 0.0)
-        if m["status"] == "ok":
-            n_ok += 1
-            ok_cost.append(cum)
+class _Judge:
+    """Scores a fitted model on the rows a campaign never saw (module docstring)."""
+
+    def __init__(self, family: Any, configs: list[dict[str, Any]], keys: list[str], latency_ms: np.ndarray) -> None:
+        from surrogates import FeatureEncoder
+
+        self.keys = np.asarray(keys)
+        self.X = FeatureEncoder(family).transform(configs, validated=True)
+        self.y = np.asarray(latency_ms, dtype=float)
+
+    def __call__(self, model: Any, seen: set[str]) -> dict[str, float]:
+        from surrogates.metrics import accuracy_within, mape, spearman
+
+        keep = ~np.isin(self.keys, list(seen))
+        pred = model.predict(self.X[keep])
+        t = self.y[keep]
+        return {"spearman": spearman(t, pred), "acc10": accuracy_within(t, pred, 0.10), "mape": mape(t, pred)}
+
+
+def _judge(store: Any, oracle: Any, family: Any, study: Study, seed: int) -> _Judge:
+    """Replay: every table row. Live: a random test set of ``test_size`` configurations (its own seed stream),
+    profiled once into the seed's database without any campaign, so it is outside every bill."""
+    table = getattr(oracle, "table", None)
+    if table is not None:
+        return _Judge(family, table.configs, table.keys, table.latency_ms)
+    from acquisition.engine import _stream
+    from acquisition.profiling import profile_configs
+
+    cfgs = family.space.sample(study.test_size, method="random", seed=_stream(seed, "study-test"),
+                               family=family.name)
+    profile_configs(store, oracle, family, cfgs, activity="test_profile", progress=False)
+    rows = store.find(oracle.platform_id, family.name, oracle.protocol.id, [family.key(c) for c in cfgs])
+    ok = [r for r in rows.values() if r["status"] == "ok"]
+    return _Judge(family, [json.loads(r["config"]) for r in ok], [r["key"] for r in ok],
+                  np.asarray([r["min_ms"] for r in ok]))
+
+
+def _records(store: Any, campaign: str, arm: str, seed: int) -> list[dict[str, Any]]:
+    """Tidy per-iteration rows; ``hours`` = the campaign's bill when that model was fitted."""
     out = []
     for it in store.iterations(campaign):
-        n = int(it["n_train"])
-        out.append({"strategy": strategy, "seed": seed, "iteration": int(it["iteration"]), "n_train": n,
-                    "train_hours": ok_cost[min(n, len(ok_cost) - 1)] / 3600, "spearman": it["spearman"],
+        out.append({"arm": arm, "seed": seed, "iteration": int(it["iteration"]), "n_train": int(it["n_train"]),
+                    "hours": float(it["profiling_s"]) / 3600, "spearman": it["spearman"],
                     "spearman_lo": it["spearman_lo"], "mape": it["mape"], "acc10": it["acc10"],
-                    "coverage80": it["coverage80"], "met": int(it["met"]), "met_streak": int(it["met_streak"]),
-                    "fit_s": it["fit_s"], "query_s": it["query_s"]})
+                    "coverage80": it["coverage80"], "n_verify": it["n_verify"], "met": int(it["met"]),
+                    "met_streak": int(it["met_streak"]), "test_spearman": it["test_spearman"],
+                    "test_acc10": it["test_acc10"], "test_mape": it["test_mape"], "fit_s": it["fit_s"],
+                    "query_s": it["query_s"]})
     return out
 
 
@@ -251,17 +313,21 @@ class _StudyStore:
         version = self.db.execute("pragma user_version").fetchone()[0]
         if version > STUDY_SCHEMA:
             raise StudyError(f"{path!r} has study schema {version}, newer than this code ({STUDY_SCHEMA})")
+        if 0 < version < STUDY_SCHEMA:
+            raise StudyError(f"{path!r} has study schema {version}, from before arms, the one bill and never-seen "
+                             f"metrics (schema {STUDY_SCHEMA}): run the study again into a new database")
         if "studies" not in self.db.table_names():
             if self.db.table_names():
                 raise StudyError(f"{path!r} is another kind of database (tables {', '.join(self.db.table_names())})")
             with self.db.conn:
                 self.db["studies"].create({"name": str, "settings": str, "created_at": str}, pk="name")
-                self.db["study_runs"].create({"study": str, "strategy": str, "seed": int, "state": str, "wall_s": float,
+                self.db["study_runs"].create({"study": str, "arm": str, "seed": int, "state": str, "wall_s": float,
                                               "engine_s": float, "validation_hours": float, "n_train": int,
-                                              "train_hours": float}, pk=("study", "strategy", "seed"))
-                self.db["study_records"].create({"study": str, **{f: float for f in RECORD_FIELDS}},
-                                                pk=("study", "strategy", "seed", "iteration"))
-                self.db["study_records"].create_index(["study", "strategy"])
+                                              "hours": float}, pk=("study", "arm", "seed"))
+                self.db["study_records"].create({"study": str, **{f: str if f == "arm" else float
+                                                                  for f in RECORD_FIELDS}},
+                                                pk=("study", "arm", "seed", "iteration"))
+                self.db["study_records"].create_index(["study", "arm"])
                 self.db.execute(f"pragma user_version = {STUDY_SCHEMA}")
 
     def close(self) -> None:
@@ -288,13 +354,13 @@ class _StudyStore:
     def finished_seeds(self, name: str) -> set[int]:
         rows = self.db.execute("select seed, count(*) from study_runs where study = ? group by seed", [name])
         settings = json.loads(self.db["studies"].get(name)["settings"])
-        return {int(s) for s, c in rows.fetchall() if c >= len(settings["strategies"])}
+        return {int(s) for s, c in rows.fetchall() if c >= len(settings["arms"])}
 
     def add_seed(self, name: str, seed: int, runs: list[dict[str, Any]], records: list[dict[str, Any]]) -> None:
         with self.db.conn:  # one transaction per seed
-            self.db["study_runs"].upsert_all([{"study": name, **r} for r in runs], pk=("study", "strategy", "seed"))
+            self.db["study_runs"].upsert_all([{"study": name, **r} for r in runs], pk=("study", "arm", "seed"))
             self.db["study_records"].upsert_all([{"study": name, **r} for r in records],
-                                                pk=("study", "strategy", "seed", "iteration"))
+                                                pk=("study", "arm", "seed", "iteration"))
 
 
 def load_study(db: str, name: str | None = None) -> StudyResult:
@@ -309,8 +375,8 @@ def load_study(db: str, name: str | None = None) -> StudyResult:
         if name not in names:
             raise StudyError(f"study {name!r} is not in {db!r}: studies are {', '.join(names) or 'none'}")
         settings = json.loads(store.db["studies"].get(name)["settings"])
-        runs = list(store.db["study_runs"].rows_where("study = ?", [name], order_by="strategy, seed"))
-        recs = list(store.db["study_records"].rows_where("study = ?", [name], order_by="strategy, seed, iteration"))
+        runs = list(store.db["study_runs"].rows_where("study = ?", [name], order_by="arm, seed"))
+        recs = list(store.db["study_records"].rows_where("study = ?", [name], order_by="arm, seed, iteration"))
     finally:
         store.close()
     for r in recs:
@@ -322,7 +388,7 @@ def load_study(db: str, name: str | None = None) -> StudyResult:
 
 @dataclass
 class StudyResult:
-    """Tidy per-iteration ``records`` (one dict per strategy x seed x iteration), ``runs`` and the settings."""
+    """Tidy per-iteration ``records`` (one dict per arm x seed x iteration), ``runs`` and the settings."""
 
     name: str
     settings: dict[str, Any]
@@ -330,70 +396,158 @@ class StudyResult:
     records: list[dict[str, Any]]
     wall_s: float = field(default=float("nan"))
 
-    def curves(self, strategy: str) -> dict[int, list[dict[str, Any]]]:
+    @property
+    def arms(self) -> list[str]:
+        return list(self.settings["arms"])
+
+    def curves(self, arm: str) -> dict[int, list[dict[str, Any]]]:
         out: dict[int, list[dict[str, Any]]] = {}
         for r in self.records:
-            if r["strategy"] == strategy:
+            if r["arm"] == arm:
                 out.setdefault(r["seed"], []).append(r)
         return {s: sorted(v, key=lambda r: r["iteration"]) for s, v in sorted(out.items())}
 
-    def to_target(self, strategy: str) -> dict[int, tuple[float, float]]:
-        """Per seed: (samples, hours) when the stop rule would fire, ``(inf, inf)`` when it never does."""
+    def _verified(self, r: dict[str, Any]) -> bool:
+        t = r.get("test_spearman")
+        ok = t is not None and not math.isnan(t) and t >= self.settings["target_spearman"]
+        acc = self.settings.get("target_acc10")
+        if ok and acc is not None:
+            ok = r.get("test_acc10") is not None and r["test_acc10"] >= acc
+        return bool(ok)
+
+    def stops(self, arm: str) -> dict[int, dict[str, Any]]:
+        """Per seed: where the campaign's own rule first fired (``n``, ``hours``, believed ``spearman``,
+        never-seen ``test_spearman``, ``verified``), and the ``oracle`` point; ``None`` fields when never."""
         confirm = int(self.settings.get("confirm", 2))
         out = {}
-        for seed, recs in self.curves(strategy).items():
+        for seed, recs in self.curves(arm).items():
             hit = next((r for r in recs if r["met_streak"] >= confirm), None)
-            out[seed] = (float(hit["n_train"]), float(hit["train_hours"])) if hit else (float("inf"), float("inf"))
+            streak, oracle = 0, None
+            for r in recs:
+                streak = streak + 1 if self._verified(r) else 0
+                if streak >= confirm:
+                    oracle = r
+                    break
+            out[seed] = {"n": hit["n_train"] if hit else None, "hours": hit["hours"] if hit else None,
+                         "spearman": hit["spearman"] if hit else None,
+                         "test_spearman": hit["test_spearman"] if hit else None,
+                         "verified": bool(hit and self._verified(hit)),
+                         "oracle_n": oracle["n_train"] if oracle else None,
+                         "oracle_hours": oracle["hours"] if oracle else None,
+                         "end_n": recs[-1]["n_train"], "end_hours": recs[-1]["hours"]}
         return out
 
-    def at_samples(self, strategy: str, n: int, metric: str) -> dict[int, float]:
+    def to_target(self, arm: str) -> dict[int, tuple[float, float]]:
+        """Per seed: (samples, hours) of a verified stop, ``(inf, inf)`` for a false stop or none."""
+        inf = float("inf")
+        return {s: (float(v["n"]), float(v["hours"])) if v["verified"] else (inf, inf)
+                for s, v in self.stops(arm).items()}
+
+    def at_samples(self, arm: str, n: int, metric: str) -> dict[int, float]:
         """Per seed: ``metric`` at the last iteration fitted on at most ``n`` samples; NaN if none, or if the
         campaign ended (target, budget) before it was fitted on ``n`` samples."""
         out = {}
-        for seed, recs in self.curves(strategy).items():
+        for seed, recs in self.curves(arm).items():
             before = [r for r in recs if r["n_train"] <= n]
             reached = bool(recs) and recs[-1]["n_train"] >= n
-            out[seed] = float(before[-1][metric]) if before and reached else float("nan")
+            v = before[-1][metric] if before and reached else None
+            out[seed] = float("nan") if v is None else float(v)
         return out
 
-    def summary(self, baseline: str = "random", level: float = 0.95, acc10_at: int | None = None) -> dict[str, Any]:
-        """Per strategy: samples and hours to target (median and interval over seeds), the paired saving
-        against ``baseline`` (median over seeds of strategy / baseline, with its interval), ±10 % accuracy at
-        ``acc10_at`` samples (default: the study's setting), and the final metrics."""
-        strategies = list(self.settings["strategies"])
+    def summary(self, baseline: str = BASELINE, level: float = 0.95, acc10_at: int | None = None) -> dict[str, Any]:
+        """Per arm: samples and hours to a verified target (median and interval over seeds), false stops, the
+        never-seen ρ at the stop, oracle hours, the paired ratios against ``baseline`` (median over seeds of
+        arm / baseline, its interval, whether it is a bound, and a Wilcoxon signed-rank test), the
+        strategy-only ratio of ``default`` (when its strategy ran as an arm too), ±10 % accuracy on never-seen
+        rows at ``acc10_at`` samples."""
+        from acquisition.campaign import DEFAULT_STRATEGY
+
+        arms = self.arms
         n_at = int(acc10_at if acc10_at is not None else self.settings.get("acc10_at", 500))
-        base = self.to_target(baseline) if baseline in strategies else {}
+        base = self.stops(baseline) if baseline in arms else {}
         out: dict[str, Any] = {}
-        for strat in strategies:
-            tt = self.to_target(strat)
-            if not tt:
+        for arm in arms:
+            st = self.stops(arm)
+            if not st:
                 continue
-            samples = [v[0] for v in tt.values()]
-            hours = [v[1] for v in tt.values()]
-            entry: dict[str, Any] = {"runs": len(tt), "met": int(np.isfinite(samples).sum()),
-                                     "samples_to_target": _ci(samples, level), "hours_to_target": _ci(hours, level)}
-            if base and strat != baseline:
-                common = [s for s in tt if s in base]
+            tt = self.to_target(arm)
+            entry: dict[str, Any] = {
+                "runs": len(st), "met": sum(v["verified"] for v in st.values()),
+                "false_stops": sum(v["n"] is not None and not v["verified"] for v in st.values()),
+                "no_stop": sum(v["n"] is None for v in st.values()),
+                "samples_to_target": _ci([v[0] for v in tt.values()], level),
+                "hours_to_target": _ci([v[1] for v in tt.values()], level),
+                "test_spearman_at_stop": _ci([_nan(v["test_spearman"]) for v in st.values()], level),
+                "spearman_believed_at_stop": _ci([_nan(v["spearman"]) for v in st.values()], level),
+                "oracle_hours": _ci([_inf(v["oracle_hours"]) for v in st.values()], level)}
+            if base and arm != baseline:
                 for i, what in ((0, "samples"), (1, "hours")):
-                    ratios = [_ratio(tt[s][i], base[s][i]) for s in common]
-                    entry[f"{what}_ratio"] = _ci(ratios, level)
-            acc = list(self.at_samples(strat, n_at, "acc10").values())
-            entry[f"acc10_at_{n_at}"] = _ci(acc, level)
-            finals = [recs[-1] for recs in self.curves(strat).values()]
-            entry["final"] = {m: float(np.median([f[m] for f in finals])) for m in ("n_train", "spearman", "mape",
-                                                                                  "acc10", "train_hours")}
-            out[strat] = entry
+                    entry[f"{what}_ratio"] = paired_ratio(self, arm, baseline, i, level)
+            entry[f"acc10_at_{n_at}"] = _ci(list(self.at_samples(arm, n_at, "test_acc10").values()), level)
+            finals = [recs[-1] for recs in self.curves(arm).values()]
+            entry["final"] = {m: float(np.nanmedian([_nan(f[m]) for f in finals]))
+                              for m in ("n_train", "spearman", "test_spearman", "mape", "acc10", "hours")}
+            out[arm] = entry
+        if DEFAULT_ARM in out and DEFAULT_STRATEGY in out and "hours_ratio" in out[DEFAULT_STRATEGY]:
+            out[DEFAULT_ARM]["strategy_only"] = {"arm": DEFAULT_STRATEGY,
+                                                 "hours_ratio": out[DEFAULT_STRATEGY]["hours_ratio"]}
         return {"study": self.name, "target_spearman": self.settings["target_spearman"], "baseline": baseline,
                 "seeds": len({r["seed"] for r in self.runs}), "level": level, "acc10_at": n_at,
-                "source": self.settings["source"], "model": self.settings["model"], "strategies": out}
+                "source": self.settings["source"], "model": self.settings["model"],
+                "validation_size": self.settings.get("validation_size"), "arms": out}
 
 
-def _ci(values: Sequence[float], level: float) -> dict[str, float]:
+def paired_ratio(result: StudyResult, arm: str, baseline: str, which: int, level: float) -> dict[str, Any]:
+    """Median over seeds of ``arm``'s / ``baseline``'s samples (``which=0``) or hours (1) to a verified target.
+
+    A censored run (no verified stop within the budget) is known only to need more than its whole run: a
+    censored baseline makes that seed's ratio an upper bound (``arm / baseline's whole run``), a censored arm a
+    lower bound; both censored, the seed is unknown and left out. ``bound`` says whether the median is exact,
+    an upper or a lower bound (``"mixed"`` if seeds bound it both ways). ``wilcoxon_p`` is the two-sided
+    Wilcoxon signed-rank test of the paired log-ratios (censored pairs ranked beyond every finite one)."""
+    from scipy.stats import wilcoxon
+
+    a_st, b_st = result.stops(arm), result.stops(baseline)
+    a_tt, b_tt = result.to_target(arm), result.to_target(baseline)
+    ratios, kinds, logs = [], set(), []
+    end = "end_n" if which == 0 else "end_hours"
+    for s in sorted(set(a_tt) & set(b_tt)):
+        a, b = a_tt[s][which], b_tt[s][which]
+        if math.isinf(a) and math.isinf(b):
+            continue
+        if math.isinf(b):
+            ratios.append(a / b_st[s][end])
+            kinds.add("upper")
+            logs.append(-math.inf)
+        elif math.isinf(a):
+            ratios.append(a_st[s][end] / b)
+            kinds.add("lower")
+            logs.append(math.inf)
+        else:
+            ratios.append(a / b)
+            logs.append(math.log(a / b))
+    out: dict[str, Any] = _ci(ratios, level)
+    out["bound"] = None if not kinds else (kinds.pop() if len(kinds) == 1 else "mixed")
+    out["pairs"] = len(ratios)
+    finite = [abs(x) for x in logs if math.isfinite(x)]
+    cap = (max(finite) if finite else 1.0) + 1.0
+    d = [max(-cap, min(cap, x)) for x in logs]
+    p = float("nan")
+    if len(d) >= 2 and any(x != 0 for x in d):
+        p = float(wilcoxon(d).pvalue)
+    out["wilcoxon_p"] = p
+    return out
+
+
+def _nan(v: Any) -> float:
+    return float("nan") if v is None else float(v)
+
+
+def _inf(v: Any) -> float:
+    return float("inf") if v is None else float(v)
+
+
+def _ci(values: Sequence[float], level: float) -> dict[str, Any]:
     med, lo, hi = median_ci(values, level)
-    return {"median": med, "lo": lo, "hi": hi}
-
-
-def _ratio(a: float, b: float) -> float:
-    if np.isinf(b):
-        return 0.0 if np.isfinite(a) else float("nan")  # the baseline never got there: a finite run is a full saving
-    return float("inf") if np.isinf(a) else a / b
+    n = sum(1 for v in values if not (isinstance(v, float) and math.isnan(v)))
+    return {"median": med, "lo": lo, "hi": hi, "n": n, "interval": "range" if n < 6 else f"{round(100 * level)} %"}

@@ -66,6 +66,16 @@ class QueryContext:
             self._dist = self.model.predict_dist(self.X)
         return self._dist
 
+    @property
+    def epistemic(self) -> np.ndarray:
+        """What the model does not know about each candidate: the epistemic std of log-latency (committee
+        disagreement), never measurement noise. Raises :class:`StrategyError` for a model without one."""
+        epi = self.dist.epistemic
+        if epi is None:
+            raise StrategyError(f"model {type(self.model).__name__} has no epistemic uncertainty (its std is "
+                                "noise): wrap it in surrogates.models.CommitteeRegressor")
+        return epi
+
     def __repr__(self) -> str:
         return f"QueryContext({len(self.candidates)} candidates, model={type(self.model).__name__})"
 
@@ -75,6 +85,7 @@ class Strategy:
 
     name: str = ""
     needs_model: bool = True
+    needs_epistemic: bool = False  # reads ctx.epistemic: refuses a model without a committee
 
     def select(self, ctx: QueryContext, k: int) -> list[int]:
         raise NotImplementedError
@@ -90,6 +101,10 @@ class Strategy:
 
             picked = SpaceFilling().select(ctx, want)
         else:
+            if self.needs_epistemic and not getattr(ctx.model, "has_epistemic", False):
+                raise StrategyError(f"strategy {self.name!r} needs a model with an epistemic uncertainty (committee "
+                                    f"disagreement); {type(ctx.model).__name__} has none: wrap it in "
+                                    "surrogates.models.CommitteeRegressor")
             picked = [int(i) for i in self.select(ctx, want)]
         if len(picked) != want or len(set(picked)) != want or not all(0 <= i < n for i in picked):
             raise StrategyError(f"strategy {self.name!r} returned {len(picked)} indices ({len(set(picked))} "

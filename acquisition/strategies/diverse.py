@@ -18,12 +18,13 @@ __all__ = ["DiverseStrategy"]
 
 class DiverseStrategy(Strategy):
     name = "diverse"
+    needs_epistemic = True
 
     def __init__(self, pool_factor: int = 10) -> None:
         self.pool_factor = pool_factor
 
     def select(self, ctx: QueryContext, k: int) -> list[int]:
-        std = ctx.dist.std
+        std = ctx.epistemic
         short = np.asarray(top_k(std, min(len(std), self.pool_factor * k), ctx.rng))
         ref = ctx.X_train if ctx.X_train is not None and len(ctx.X_train) else None
         Z, f = standardize(ctx.X[short], ref)

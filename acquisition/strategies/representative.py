@@ -20,6 +20,7 @@ __all__ = ["RepresentativeStrategy"]
 
 class RepresentativeStrategy(Strategy):
     name = "representative"
+    needs_epistemic = True
 
     def __init__(self, alpha: float = 1.0, max_pool: int = 4000) -> None:
         self.alpha = alpha
@@ -32,7 +33,7 @@ class RepresentativeStrategy(Strategy):
         idx = np.arange(n) if n <= self.max_pool else np.sort(ctx.rng.choice(n, self.max_pool, replace=False))
         Z, _ = standardize(ctx.X[idx])
         cost = np.maximum(np.asarray(ctx.cost_s, dtype=float)[idx], 1e-3)
-        score = ctx.dist.std[idx] ** 2 / cost ** self.alpha
+        score = ctx.epistemic[idx] ** 2 / cost ** self.alpha
         labels = KMeans(n_clusters=min(k, len(idx)), n_init=1, random_state=int(ctx.rng.integers(2**31 - 1))
                         ).fit_predict(Z)
         picked = []

@@ -1,7 +1,7 @@
 """``uncertainty`` and ``interval``: the candidates the model is least sure about.
 
-- ``uncertainty``: highest predictive std of log-latency (a relative uncertainty, so a 0.1 ms block and a
-  50 ms block compete on equal terms);
+- ``uncertainty``: highest epistemic std of log-latency (committee disagreement, not noise; a relative
+  uncertainty, so a 0.1 ms block and a 50 ms block compete on equal terms);
 - ``interval``: widest 10-90 % quantile interval of log-latency, using the model's native quantiles where it
   has them (``quantile-gbt``), a normal approximation otherwise.
 """
@@ -15,9 +15,10 @@ __all__ = ["IntervalStrategy", "UncertaintyStrategy"]
 
 class UncertaintyStrategy(Strategy):
     name = "uncertainty"
+    needs_epistemic = True
 
     def select(self, ctx: QueryContext, k: int) -> list[int]:
-        return top_k(ctx.dist.std, k, ctx.rng)
+        return top_k(ctx.epistemic, k, ctx.rng)
 
 
 class IntervalStrategy(Strategy):

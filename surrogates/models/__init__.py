@@ -19,6 +19,7 @@ from typing import Any
 from surrogates._errors import ModelError
 from surrogates.models._base import LatencyRegressor, LogLatencyDist, check_range
 from surrogates.models.boosting import GBTRegressor, QuantileGBTRegressor
+from surrogates.models.committee import CommitteeRegressor
 from surrogates.models.forest import ForestRegressor
 from surrogates.models.linear import ExpLinearRegressor
 from surrogates.models.mlp import MLPLatencyRegressor
@@ -26,6 +27,7 @@ from surrogates.models.ngboost import NGBoostEnsembleRegressor, NGBoostRegressor
 
 __all__ = [
     "DEFAULT_MODEL",
+    "CommitteeRegressor",
     "ExpLinearRegressor",
     "ForestRegressor",
     "GBTRegressor",

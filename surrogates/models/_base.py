@@ -5,10 +5,14 @@ makes one from configurations). ``fit(X, latency)`` takes latencies (> 0, any un
 logarithm internally; ``predict(X)`` returns latencies in the same unit (``exp`` of the predicted mean
 log-latency, i.e. the median of the predictive distribution); ``predict_dist(X)`` returns a
 :class:`LogLatencyDist`: the mean and standard deviation of log-latency (a relative uncertainty: a std of 0.1
-is about ±10 %) and, where the model has them natively, quantiles.
+is about ±10 %), where the model has them natively quantiles, and where it has one the **epistemic** part of
+the std: what the model does not know (disagreement of a committee: trees of a forest, members of an ensemble,
+the posterior of linear weights, the fold models of :class:`~surrogates.models.committee.CommitteeRegressor`),
+kept apart from measurement noise. Strategies that chase what the model does not know read ``epistemic``;
+``std`` is the whole predictive spread (noise and ignorance together).
 
-Subclasses implement ``_fit_log(X, z)`` and ``_predict_log(X) -> (mean, std, quantiles | None)``; they keep
-scikit-learn's conventions (``__init__`` stores parameters only, learned state ends in ``_``).
+Subclasses implement ``_fit_log(X, z)`` and ``_predict_log(X) -> (mean, std, quantiles | None[, epistemic])``;
+they keep scikit-learn's conventions (``__init__`` stores parameters only, learned state ends in ``_``).
 
 **Calibration.** Models whose spread comes from in-sample fitting (NGBoost's scale, quantile models, tree
 spread) are over- or under-confident out of sample. Those with a ``calibrate`` parameter (default True) first
@@ -55,11 +59,21 @@ class LogLatencyDist:
 
     ``mean`` and ``std`` are arrays of shape (n,); ``quantiles`` maps a level in (0, 1) to an array of
     log-latency quantiles (present when the model predicts them natively, e.g. quantile gradient boosting).
+    ``epistemic`` (shape (n,), or None for a model without a committee) is the part of ``std`` that comes from
+    what the model does not know; ``noise`` is the rest.
     """
 
     mean: np.ndarray
     std: np.ndarray
     quantiles: dict[float, np.ndarray] = field(default_factory=dict)
+    epistemic: np.ndarray | None = None
+
+    @property
+    def noise(self) -> np.ndarray:
+        """The part of ``std`` that is not epistemic (all of it for a model without an epistemic part)."""
+        if self.epistemic is None:
+            return self.std
+        return np.sqrt(np.maximum(self.std**2 - self.epistemic**2, 0.0))
 
     @property
     def latency(self) -> np.ndarray:
@@ -114,7 +128,7 @@ class LatencyRegressor(RegressorMixin, BaseEstimator):
         hold, fit = perm[: n // 5], perm[n // 5:]
         probe = clone(self).set_params(calibrate=False)
         probe._fit_log(X[fit], z[fit])
-        mean, std, quantiles = probe._predict_log(X[hold])
+        mean, std, quantiles, *_ = probe._predict_log(X[hold])
         mean, zh = np.asarray(mean, dtype=float), z[hold]
         if quantiles and 0.1 in quantiles and 0.9 in quantiles:
             # native quantiles: the factor each point needs on its own side of the median, so that the scaled
@@ -136,13 +150,22 @@ class LatencyRegressor(RegressorMixin, BaseEstimator):
         """Predictive distribution of log-latency: mean, std and (where native) quantiles."""
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=np.float64)
-        mean, std, quantiles = self._predict_log(X)
+        mean, std, quantiles, *rest = self._predict_log(X)
         mean = np.asarray(mean, dtype=float)
         s = float(getattr(self, "std_scale_", 1.0))
         std = np.asarray(std, dtype=float) * s
         if quantiles and s != 1.0:
             quantiles = {q: mean + s * (v - mean) for q, v in quantiles.items()}
-        return LogLatencyDist(mean, np.maximum(std, 1e-12), quantiles or {})
+        epi = rest[0] if rest else None
+        if epi is not None:
+            std = np.maximum(std, 1e-12)
+            epi = np.minimum(np.asarray(epi, dtype=float) * s, std)
+        return LogLatencyDist(mean, np.maximum(std, 1e-12), quantiles or {}, epi)
+
+    @property
+    def has_epistemic(self) -> bool:
+        """Whether ``predict_dist`` reports an epistemic part (a committee's disagreement)."""
+        return bool(getattr(self, "_epistemic", False))
 
     # -- for subclasses ------------------------------------------------------------------------------------
     def _fit_log(self, X: np.ndarray, z: np.ndarray) -> None:
@@ -150,6 +173,11 @@ class LatencyRegressor(RegressorMixin, BaseEstimator):
 
     def _predict_log(self, X: np.ndarray):
         raise NotImplementedError
+
+    def _fit_mean_log(self, X: np.ndarray, z: np.ndarray) -> None:
+        """Fit what the mean prediction needs (a committee member); models whose spread costs extra fits skip
+        them here."""
+        self._fit_log(X, z)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -89,6 +89,11 @@ class GBTRegressor(_HGBParams):
         self.model_ = _hgb("squared_error", None, params, self.random_state).fit(X, z)
         self.n_iter_ = int(self.model_.n_iter_)
 
+    def _fit_mean_log(self, X, z):
+        self.std_ = 0.0
+        self.model_ = _hgb("squared_error", None, self._hgb_params(X.shape[0]), self.random_state).fit(X, z)
+        self.n_iter_ = int(self.model_.n_iter_)
+
     def _predict_log(self, X):
         mean = self.model_.predict(X)
         return mean, np.full(len(mean), self.std_), None

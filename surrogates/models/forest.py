@@ -1,8 +1,8 @@
 """``rf``: a random forest on log-latency; uncertainty from the spread across trees plus out-of-bag noise.
 
 The std of one prediction is ``sqrt(spread^2 + noise^2)``: ``spread`` is the standard deviation of the trees'
-predictions (where the forest disagrees with itself), ``noise`` the part of the out-of-bag error that the
-spread does not explain (measurement noise and bias), estimated once at fit time.
+predictions (where the forest disagrees with itself: the epistemic part), ``noise`` the part of the out-of-bag
+error that the spread does not explain (measurement noise and bias), estimated once at fit time.
 
 Example:
     >>> import numpy as np
@@ -24,6 +24,8 @@ __all__ = ["ForestRegressor"]
 
 class ForestRegressor(LatencyRegressor):
     """Random forest (``n_estimators`` trees, ``min_samples_leaf``, ``max_features``) on log-latency."""
+
+    _epistemic = True
 
     def __init__(self, n_estimators: int = 300, min_samples_leaf: int = 1, max_features: float = 1.0,
                  calibrate: bool = True, n_jobs: int | None = None, random_state: int | None = None) -> None:
@@ -61,5 +63,6 @@ class ForestRegressor(LatencyRegressor):
     def _predict_log(self, X):
         per_tree = self._tree_predictions(X)
         mean = per_tree.mean(axis=0)
-        std = np.sqrt(per_tree.var(axis=0) + self.noise_std_**2)
-        return mean, std, None
+        spread = per_tree.std(axis=0)
+        std = np.sqrt(spread**2 + self.noise_std_**2)
+        return mean, std, None, spread

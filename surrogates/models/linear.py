@@ -2,7 +2,7 @@
 
 Fitted in log space (log tau = W c + b) by Bayesian ridge regression on standardised features, which gives
 the same model as the paper's gradient descent on the linear layer, in closed form, plus a predictive std
-(the posterior of the weights and the fitted noise level).
+(the posterior of the weights, its epistemic part, and the fitted noise level).
 
 Example:
     >>> import numpy as np
@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import numpy as np
 from sklearn.linear_model import BayesianRidge
 from sklearn.preprocessing import StandardScaler
 
@@ -24,6 +25,8 @@ __all__ = ["ExpLinearRegressor"]
 
 class ExpLinearRegressor(LatencyRegressor):
     """tau = exp(W c + b), weights by Bayesian ridge on standardised features (``max_iter`` EM steps)."""
+
+    _epistemic = True
 
     def __init__(self, max_iter: int = 300) -> None:
         self.max_iter = max_iter
@@ -38,4 +41,6 @@ class ExpLinearRegressor(LatencyRegressor):
 
     def _predict_log(self, X):
         mean, std = self.model_.predict(self.scaler_.transform(X), return_std=True)
-        return mean, std, None
+        # predictive variance = posterior variance of W.c + noise 1/alpha: the first part is epistemic
+        epi = np.sqrt(np.maximum(std**2 - 1.0 / self.model_.alpha_, 0.0))
+        return mean, std, None, epi

@@ -107,7 +107,10 @@ class NGBoostRegressor(_NGBParams):
 
 
 class NGBoostEnsembleRegressor(_NGBParams):
-    """``n_members`` NGBoost models on bootstrap resamples; mixture mean and std (see the module docstring)."""
+    """``n_members`` NGBoost models on bootstrap resamples; mixture mean and std (see the module docstring).
+    The members' disagreement is the epistemic part."""
+
+    _epistemic = True
 
     def __init__(self, n_members: int = 5, n_estimators: int = 300, learning_rate: float = 0.05,
                  max_depth: int = 3, min_samples_leaf: int = 1, minibatch_frac: float = 1.0,
@@ -137,4 +140,4 @@ class NGBoostEnsembleRegressor(_NGBParams):
         loc, scale = np.stack(locs), np.stack(scales)
         mean = loc.mean(axis=0)
         std = np.sqrt((scale**2).mean(axis=0) + loc.var(axis=0))
-        return mean, std, None
+        return mean, std, None, loc.std(axis=0)

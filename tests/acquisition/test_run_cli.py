@@ -20,7 +20,7 @@ from tests.acquisition.test_cli import assert_one_line_error, run_cli
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ["--family", "mbconv", "--device", "cpu", "--campaign", "tiny", "--validation-size", "10", "--initial-size",
         "5", "--batch-size", "5", "--budget-samples", "15", "--target-spearman", "0.9999", "--model", "gbt",
-        "--strategy", "uncertainty", "--pool-size", "200", "--no-progress"]
+        "--strategy", "uncertainty", "--pool-size", "200", "--verification", "holdout", "--no-progress"]
 
 pytestmark = pytest.mark.slow  # real profiling in subprocesses
 

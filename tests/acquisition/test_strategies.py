@@ -14,6 +14,7 @@ from acquisition.strategies import (
     register_strategy,
 )
 from surrogates import FeatureEncoder, get_model
+from surrogates.models import CommitteeRegressor
 from tests.surrogates.synthetic import block_dataset
 
 BUILTIN = ["random", "sobol", "uncertainty", "interval", "cost-aware", "diverse", "error-driven", "representative"]
@@ -23,7 +24,7 @@ BUILTIN = ["random", "sobol", "uncertainty", "interval", "cost-aware", "diverse"
 def setup():
     fam, cfgs, y = block_dataset("mbconv", 600, seed=7)
     X = FeatureEncoder(fam).transform(cfgs)
-    model = get_model("quantile-gbt", max_iter=60, random_state=0).fit(X[:100], y[:100])
+    model = CommitteeRegressor(get_model("gbt", max_iter=60), n_folds=4, random_state=0).fit(X[:100], y[:100])
     return cfgs[100:], X[100:], X[:100], y[:100], model
 
 
@@ -74,8 +75,19 @@ def test_a_cost_function_of_the_wrong_length_is_refused(setup) -> None:
 def test_uncertainty_picks_the_largest_std(setup) -> None:
     ctx = ctx_for(setup)
     picked = get_strategy("uncertainty")(ctx, 10)
-    std = ctx.dist.std
-    assert min(std[picked]) >= np.sort(std)[-10] - 1e-12
+    epi = ctx.dist.epistemic
+    assert min(epi[picked]) >= np.sort(epi)[-10] - 1e-12
+
+
+@pytest.mark.parametrize("name", ["uncertainty", "cost-aware", "diverse", "representative"])
+def test_strategies_that_chase_ignorance_refuse_a_model_without_an_epistemic_part(name: str, setup) -> None:
+    pool, Xp, Xt, yt, _ = setup
+    noise_only = get_model("quantile-gbt", max_iter=30, random_state=0).fit(Xt, yt)
+    ctx = QueryContext(candidates=pool, X=Xp, cost_s=np.ones(len(pool)), rng=np.random.default_rng(0),
+                       model=noise_only, X_train=Xt, y_train=yt)
+    with pytest.raises(StrategyError, match=f"strategy '{name}' needs a model with an epistemic uncertainty"):
+        get_strategy(name)(ctx, 5)
+    assert len(get_strategy("interval")(ctx, 5)) == 5  # the interval strategy is about noise, and says so
 
 
 def test_cost_aware_prefers_cheap_blocks_at_equal_information(setup) -> None:
@@ -87,7 +99,7 @@ def test_cost_aware_prefers_cheap_blocks_at_equal_information(setup) -> None:
 
 def test_diverse_takes_no_duplicates(setup) -> None:
     pool, Xp, Xt, yt, m = setup
-    std_order = np.argsort(-m.predict_dist(Xp).std)
+    std_order = np.argsort(-m.predict_dist(Xp).epistemic)
     top = int(std_order[0])
     X_dup = np.vstack([Xp, np.repeat(Xp[top:top + 1], 30, axis=0)])
     ctx = QueryContext(candidates=list(pool) + [pool[top]] * 30, X=X_dup, cost_s=np.ones(len(X_dup)),

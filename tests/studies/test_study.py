@@ -34,7 +34,7 @@ def source(table: Path) -> ReplaySource:
 
 
 def small_study(table: Path, db: Path, **kw) -> Study:
-    base = {"strategies": ["random", "representative"], "seeds": 3, "target_spearman": 0.95, "budget_samples": 60,
+    base = {"arms": ["random", "default"], "seeds": 3, "target_spearman": 0.95, "budget_samples": 60,
             "batch_size": 10, "initial_size": 10, "validation_size": 40, "model": "gbt", "db": str(db),
             "acc10_at": 40}
     base.update(kw)
@@ -56,43 +56,118 @@ def test_median_ci_is_distribution_free_and_handles_censoring() -> None:
 
 def test_study_records_summary_and_report(table: Path, tmp_path: Path) -> None:
     res = small_study(table, tmp_path / "s.sqlite").run(n_jobs=1, progress=False)
-    assert len(res.runs) == 6 and {r["state"] for r in res.runs} <= {"met", "budget"}
+    assert len(res.runs) == 6 and {r["state"] for r in res.runs} <= {"met", "budget", "exhausted"}
     recs = res.records
-    assert {(r["strategy"], r["seed"]) for r in recs} == {(s, i) for s in ("random", "representative")
-                                                          for i in range(3)}
-    for curve in (res.curves("random")[0], res.curves("representative")[1]):
+    assert {(r["arm"], r["seed"]) for r in recs} == {(s, i) for s in ("random", "default") for i in range(3)}
+    for curve in (res.curves("random")[0], res.curves("default")[1]):
         n = [r["n_train"] for r in curve]
-        h = [r["train_hours"] for r in curve]
+        h = [r["hours"] for r in curve]
         assert n == sorted(n) and n[-1] == 60 and all(np.diff(h) > 0)  # run to the budget, hours accumulate
+        # every iteration was judged on rows the campaign never saw
+        assert all(r["test_spearman"] is not None and 0 < r["test_spearman"] <= 1 for r in curve)
+    # the naive baseline's bill starts with its validation set; the default spends nothing on verification
+    assert res.curves("random")[0][0]["hours"] > res.curves("default")[0][0]["hours"]
+    assert res.curves("random")[0][0]["n_verify"] == 40 and res.curves("default")[0][0]["n_verify"] == 0
     summ = res.summary()
-    rnd = summ["strategies"]["random"]
-    assert rnd["runs"] == 3 and "hours_ratio" not in rnd and "hours_ratio" in summ["strategies"]["representative"]
-    tt = res.to_target("random")
+    rnd, dft = summ["arms"]["random"], summ["arms"]["default"]
+    assert rnd["runs"] == 3 and "hours_ratio" not in rnd and "hours_ratio" in dft
+    assert dft["hours_ratio"]["interval"] == "range"  # 3 seeds: the range, not a 95 % interval
+    tt, stops = res.to_target("random"), res.stops("random")
     for seed, (n, h) in tt.items():
         curve = res.curves("random")[seed]
-        hit = next(r for r in curve if r["met_streak"] >= 2) if math.isfinite(n) else None
-        assert hit is None or (hit["n_train"] == n and hit["train_hours"] == h)
+        hit = next((r for r in curve if r["met_streak"] >= 2), None)
+        if math.isfinite(n):  # a verified stop: where the rule fired, and the never-seen rho met the target there
+            assert hit["n_train"] == n and hit["hours"] == h and hit["test_spearman"] >= 0.95
+        else:
+            assert hit is None or hit["test_spearman"] < 0.95
+        assert stops[seed]["verified"] == math.isfinite(n)
+    assert rnd["met"] + rnd["false_stops"] + rnd["no_stop"] == 3
     assert rnd["samples_to_target"]["median"] == float(np.median([v[0] for v in tt.values()]))
     paths = write_report(res, str(tmp_path / "report"))
     assert Path(paths["curves"]).stat().st_size > 20_000
     data = json.loads(Path(paths["json"]).read_text())
-    assert set(data["strategies"]) == {"random", "representative"}
-    assert "| representative |" in Path(paths["markdown"]).read_text()
+    assert set(data["arms"]) == {"random", "default"} and "hours_ratio" in data["arms"]["default"]
+    assert "| default |" in Path(paths["markdown"]).read_text()
+    assert not list((tmp_path / "report").glob("*.tmp*"))  # written whole, renamed into place
     # the campaigns of a study are ordinary campaigns: the engine's report reads them
     from acquisition.cli import main as acquisition_main
 
     seed_db = str(tmp_path / "s.sqlite") + ".campaigns/seed-0.sqlite"
-    assert acquisition_main(["report", "--db", seed_db, "--campaign", "representative-s0", "--format", "json",
+    assert acquisition_main(["report", "--db", seed_db, "--campaign", "default-s0", "--format", "json",
                              "--out", str(tmp_path / "camp")]) == 0
 
 
-def test_hours_are_the_cost_of_the_training_measurements(table: Path, tmp_path: Path) -> None:
+def test_hours_are_the_campaigns_whole_bill(table: Path, tmp_path: Path) -> None:
     from acquisition.store import Store
 
-    res = small_study(table, tmp_path / "h.sqlite", strategies=["random"], seeds=[4]).run(n_jobs=1, progress=False)
+    res = small_study(table, tmp_path / "h.sqlite", arms=["random"], seeds=[4]).run(n_jobs=1, progress=False)
     with Store(str(tmp_path / "h.sqlite") + ".campaigns/seed-4.sqlite", readonly=True) as store:
-        train = store.members("random-s4", "train")
-    assert res.records[-1]["train_hours"] == pytest.approx(sum(m["cost_s"] for m in train) / 3600)
+        members = store.members("random-s4")
+    assert {m["role"] for m in members} == {"train", "validation"}
+    assert res.records[-1]["hours"] == pytest.approx(sum(m["cost_s"] for m in members) / 3600)
+    assert res.runs[0]["validation_hours"] == pytest.approx(
+        sum(m["cost_s"] for m in members if m["role"] == "validation") / 3600)
+
+
+def _rec(arm: str, seed: int, n: int, *, streak: int, test: float, hours: float | None = None) -> dict:
+    return {"arm": arm, "seed": seed, "iteration": n, "n_train": n, "hours": n / 100 if hours is None else hours,
+            "spearman": 0.99, "mape": 5.0, "acc10": 0.5, "met": int(streak > 0), "met_streak": streak,
+            "test_spearman": test, "test_acc10": 0.5, "test_mape": 5.0}
+
+
+def _result(recs: list[dict], arms=("random", "default")):
+    from studies.study import StudyResult
+
+    seeds = sorted({r["seed"] for r in recs})
+    return StudyResult("s", {"arms": list(arms), "target_spearman": 0.9, "acc10_at": 60, "source": {},
+                             "model": "gbt", "confirm": 2}, [{"seed": s} for s in seeds], recs)
+
+
+def test_a_false_stop_is_censored_and_a_censored_baseline_makes_the_ratio_a_bound() -> None:
+    recs = [
+        # seed 0: random stops at 40 but the never-seen rho is below target there: a false stop
+        _rec("random", 0, 20, streak=1, test=0.85), _rec("random", 0, 40, streak=2, test=0.88),
+        _rec("random", 0, 60, streak=3, test=0.92), _rec("random", 0, 80, streak=4, test=0.93),
+        # default stops at 40, verified
+        _rec("default", 0, 20, streak=1, test=0.91), _rec("default", 0, 40, streak=2, test=0.92),
+        # seed 1: both verified; default at half the hours
+        _rec("random", 1, 20, streak=1, test=0.95), _rec("random", 1, 40, streak=2, test=0.95),
+        _rec("default", 1, 20, streak=2, test=0.95, hours=0.2),
+    ]
+    res = _result(recs)
+    st = res.stops("random")
+    assert st[0]["n"] == 40 and not st[0]["verified"] and st[0]["oracle_n"] == 80
+    assert math.isinf(res.to_target("random")[0][0]) and res.to_target("default")[0] == (40.0, 0.4)
+    ratio = res.summary()["arms"]["default"]["hours_ratio"]
+    # seed 0: the baseline never got a verified stop within its 0.8 h: the ratio is at most 0.4 / 0.8
+    assert ratio["bound"] == "upper" and ratio["pairs"] == 2
+    assert sorted([ratio["lo"], ratio["hi"]]) == [pytest.approx(0.5), pytest.approx(0.5)]
+    summ = res.summary()["arms"]["random"]
+    assert summ["false_stops"] == 1 and summ["met"] == 1
+    from studies.report import fmt_ci
+
+    assert fmt_ci(ratio, 2).startswith("≤ 0.50")
+
+
+def test_ratios_and_the_wilcoxon_test_say_whether_a_difference_is_real() -> None:
+    recs = []
+    for seed in range(10):
+        recs += [_rec("random", seed, 40, streak=1, test=0.95), _rec("random", seed, 60, streak=2, test=0.95)]
+        recs += [_rec("default", seed, 20, streak=1, test=0.95), _rec("default", seed, 30, streak=2, test=0.95)]
+    summ = _result(recs).summary()["arms"]["default"]
+    assert summ["hours_ratio"]["median"] == pytest.approx(0.5) and summ["hours_ratio"]["bound"] is None
+    assert summ["hours_ratio"]["interval"] == "95 %" and summ["hours_ratio"]["wilcoxon_p"] < 0.01
+
+
+def test_strategy_only_ratio_of_the_default_arm() -> None:
+    from acquisition.campaign import DEFAULT_STRATEGY
+
+    recs = []
+    for seed in range(3):
+        recs += [_rec("random", seed, 40, streak=2, test=0.95), _rec("default", seed, 20, streak=2, test=0.95),
+                 _rec(DEFAULT_STRATEGY, seed, 30, streak=2, test=0.95)]
+    summ = _result(recs, arms=("random", "default", DEFAULT_STRATEGY)).summary()["arms"]
+    assert summ["default"]["strategy_only"]["hours_ratio"]["median"] == pytest.approx(0.75)
 
 
 @pytest.mark.slow
@@ -101,7 +176,7 @@ def test_parallel_seeds_match_serial_and_a_study_resumes(table: Path, tmp_path: 
     par = small_study(table, tmp_path / "b.sqlite").run(n_jobs=2, progress=False)
 
     def key(rs):
-        return sorted((r["strategy"], r["seed"], r["n_train"], round(r["spearman"], 9)) for r in rs)
+        return sorted((r["arm"], r["seed"], r["n_train"], round(r["test_spearman"], 9)) for r in rs)
 
     assert key(serial.records) == key(par.records)
     # more seeds: only the new ones run; the finished ones are read back
@@ -113,9 +188,11 @@ def test_parallel_seeds_match_serial_and_a_study_resumes(table: Path, tmp_path: 
 
 def test_bad_study_arguments(table: Path, tmp_path: Path) -> None:
     with pytest.raises(StudyError, match="unknown strategy 'nope'"):
-        small_study(table, tmp_path / "x.sqlite", strategies=["random", "nope"]).validate()
-    with pytest.raises(StudyError, match="names a strategy twice"):
-        small_study(table, tmp_path / "x.sqlite", strategies=["random", "random"]).validate()
+        small_study(table, tmp_path / "x.sqlite", arms=["random", "nope"]).validate()
+    with pytest.raises(StudyError, match="names an arm twice"):
+        small_study(table, tmp_path / "x.sqlite", arms=["random", "random"]).validate()
+    with pytest.raises(StudyError, match="test_size=3"):
+        small_study(table, tmp_path / "x.sqlite", test_size=3).validate()
     with pytest.raises(StudyError, match=r"target_spearman=1\.5"):
         small_study(table, tmp_path / "x.sqlite", target_spearman=1.5).validate()
     with pytest.raises(StudyError, match="does not exist"):
@@ -124,42 +201,49 @@ def test_bad_study_arguments(table: Path, tmp_path: Path) -> None:
 
 
 def test_accuracy_at_n_samples_is_unknown_for_campaigns_that_ended_before_n() -> None:
-    from studies.study import StudyResult
-
-    def rec(seed: int, n: int, acc: float) -> dict:
-        return {"strategy": "random", "seed": seed, "iteration": n, "n_train": n, "train_hours": n / 100,
-                "spearman": 0.99, "mape": 5.0, "acc10": acc, "met": 1, "met_streak": 2}
-
-    recs = [rec(0, 40, 0.5), rec(0, 60, 0.6), rec(0, 80, 0.7),  # ran past 60 samples
-            rec(1, 40, 0.4), rec(1, 50, 0.45)]  # stopped at its target after 50 samples
-    res = StudyResult("s", {"strategies": ["random"], "target_spearman": 0.9, "acc10_at": 60, "source": {},
-                            "model": "gbt"}, [{"seed": 0}, {"seed": 1}], recs)
-    at = res.at_samples("random", 60, "acc10")
+    recs = [_rec("random", 0, 40, streak=0, test=0.9), _rec("random", 0, 60, streak=0, test=0.9),
+            _rec("random", 0, 80, streak=0, test=0.9),  # ran past 60 samples
+            _rec("random", 1, 40, streak=0, test=0.9), _rec("random", 1, 50, streak=0, test=0.9)]  # ended at 50
+    for r, acc in zip(recs, (0.5, 0.6, 0.7, 0.4, 0.45), strict=True):
+        r["test_acc10"] = acc
+    res = _result(recs, arms=("random",))
+    at = res.at_samples("random", 60, "test_acc10")
     assert at[0] == 0.6 and math.isnan(at[1])
-    assert res.summary()["strategies"]["random"]["acc10_at_60"]["median"] == 0.6
-    assert res.summary(acc10_at=45)["strategies"]["random"]["acc10_at_45"]["median"] == pytest.approx(0.45)
+    assert res.summary()["arms"]["random"]["acc10_at_60"]["median"] == 0.6
+    assert res.summary(acc10_at=45)["arms"]["random"]["acc10_at_45"]["median"] == pytest.approx(0.45)
 
 
 def test_cli_compare_and_report(table: Path, tmp_path: Path, capsys) -> None:
     out = tmp_path / "out"
-    rc = main(["compare", "--csv", str(table), "--params", "hw,cin,k,act", "--latency-col", "ms", "--strategies",
+    rc = main(["compare", "--csv", str(table), "--params", "hw,cin,k,act", "--latency-col", "ms", "--arms",
                "random,diverse", "--seeds", "2", "--budget-samples", "40", "--batch-size", "10",
                "--validation-size", "40", "--target-spearman", "0.95", "--acc10-at", "30", "--out", str(out),
                "--jobs", "1", "--json"])
     assert rc == 0
     data = json.loads(capsys.readouterr().out)
-    assert data["seeds"] == 2 and set(data["strategies"]) == {"random", "diverse"}
+    assert data["seeds"] == 2 and set(data["arms"]) == {"random", "diverse"}
     assert (out / "learning_curves.png").exists() and (out / "records.csv").exists()
     assert main(["report", "--db", str(out / "study.sqlite"), "--out", str(tmp_path / "r2")]) == 0
     assert "| diverse |" in capsys.readouterr().out
     assert main(["report", "--db", str(out / "study.sqlite"), "--out", str(tmp_path / "r3"), "--acc10-at", "20"]) == 0
     assert "±10 % at 20" in capsys.readouterr().out
+    # an older study database is refused with a one-line reason, not misread
+    import sqlite3
+
+    con = sqlite3.connect(out / "study.sqlite")
+    con.execute("pragma user_version = 1")
+    con.commit()
+    con.close()
+    assert main(["compare", "--csv", str(table), "--params", "hw,cin,k,act", "--latency-col", "ms", "--seeds", "1",
+                 "--out", str(out)]) == 2
+    assert "study schema 1" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(("args", "message"), [
     (["--params", "hw,cin", "--latency-col", "nope"], "column 'nope' is not in the table"),
     (["--params", "hw,cin,k,act", "--latency-col", "ms", "--where", "act=gelu"], "matches no rows"),
-    (["--params", "hw,cin,k,act", "--latency-col", "ms", "--strategies", "random,nope"], "unknown strategy 'nope'"),
+    (["--params", "hw,cin,k,act", "--latency-col", "ms", "--arms", "random,nope"], "unknown strategy 'nope'"),
+    (["--params", "hw,cin,k,act", "--latency-col", "ms", "--random-share", "2"], "must be in [0, 1]"),
     (["--params", "hw,cin,k,act", "--latency-col", "ms", "--model", "nope"], "model 'nope' is unknown"),
     (["--params", "hw,cin,k,act", "--latency-col", "ms", "--target-spearman", "2"], "must be in (0, 1]"),
     (["--params", "hw,cin,k,act", "--latency-col", "ms", "--seeds", "x"], "is not a seed count"),

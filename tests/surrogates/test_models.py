@@ -11,6 +11,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from surrogates import FeatureEncoder, LatencyRegressor, ModelError, get_model, list_models, register_model
 from surrogates.metrics import spearman
 from surrogates.models import (
+    CommitteeRegressor,
     ExpLinearRegressor,
     ForestRegressor,
     GBTRegressor,
@@ -32,6 +33,7 @@ FAST = [
     QuantileGBTRegressor(max_iter=30, random_state=0),
     NGBoostRegressor(n_estimators=30, random_state=0),
     NGBoostEnsembleRegressor(n_members=2, n_estimators=20, random_state=0),
+    CommitteeRegressor(GBTRegressor(max_iter=20), n_folds=3, random_state=0),
 ]
 
 

@@ -1,0 +1,117 @@
+"""Verification without a wasted validation set, the random share of every batch, the one bill, the judge hook
+and the exported predictor fitted on everything measured."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from acquisition.bill import campaign_bill
+from acquisition.campaign import CampaignError, CampaignSpec
+from acquisition.engine import MIN_VERIFY_ROWS, make_model, run_campaign
+from acquisition.store import Store
+from acquisition.strategies import get_strategy
+from profiler.families import get_family
+from surrogates import load_bundle
+from surrogates.models import CommitteeRegressor
+from tests.acquisition.synthetic_profiler import SyntheticProfiler
+
+FAM = get_family("mbconv")
+
+
+def spec(name: str = "v1", **kw) -> CampaignSpec:
+    base = {"name": name, "family": "mbconv", "target_spearman": 0.97, "budget_samples": 200, "batch_size": 20,
+            "initial_size": 20, "validation_size": 60, "pool_size": 500, "folds": 3}
+    base.update(kw)
+    return CampaignSpec(**base)
+
+
+def test_cv_campaign_profiles_no_validation_set_and_verifies_on_its_random_share(tmp_path: Path) -> None:
+    with Store(tmp_path / "a.sqlite") as store:
+        res = run_campaign(store, spec(), SyntheticProfiler(), FAM, bundle_path=str(tmp_path / "v1.bundle"))
+        assert res.state == "met" and res.n_validation == 0 and res.validation_hours == 0
+        members = store.members("v1")
+        assert {m["role"] for m in members} == {"train"}
+        drawn = [m["drawn"] for m in members]
+        assert drawn[:20] == ["initial"] * 20
+        # every later batch of 20: half drawn at random, half by the strategy
+        for i in range(20, len(drawn), 20):
+            assert sorted(drawn[i:i + 20]) == ["random"] * 10 + ["strategy"] * 10
+        its = store.iterations("v1")
+        assert [it["n_verify"] for it in its] == [10 * i for i in range(len(its))]
+        assert all(not it["met"] for it in its if it["n_verify"] < MIN_VERIFY_ROWS)
+        assert its[-1]["met"] and its[-2]["met"] and its[-1]["verification"] == "cv"
+        # the one bill: every member's cost, and each iteration's record of it
+        bill = sum(m["cost_s"] for m in members)
+        assert res.profiling_hours == pytest.approx(bill / 3600)
+        assert its[-1]["profiling_s"] == pytest.approx(bill)
+    pred = load_bundle(tmp_path / "v1.bundle")
+    assert isinstance(pred.model, CommitteeRegressor) and pred.manifest["n_train"] == res.n_train
+    d = pred.predict_dist([m["config"] for m in members[:5]])
+    assert d.epistemic is not None and np.all(d.epistemic <= d.std)
+
+
+def test_random_strategy_draws_the_whole_batch_at_random(tmp_path: Path) -> None:
+    with Store(tmp_path / "r.sqlite") as store:
+        run_campaign(store, spec(strategy="random", budget_samples=80, target_spearman=0.9999), SyntheticProfiler(),
+                     FAM)
+        drawn = [m["drawn"] for m in store.members("v1")]
+        assert drawn == ["initial"] * 20 + ["random"] * 60
+        assert [it["n_verify"] for it in store.iterations("v1")] == [0, 20, 40, 60]
+
+
+def test_holdout_export_is_refitted_on_training_and_validation_rows(tmp_path: Path) -> None:
+    with Store(tmp_path / "h.sqlite") as store:
+        res = run_campaign(store, spec(verification="holdout", strategy="random", budget_samples=60,
+                                       target_spearman=0.9999), SyntheticProfiler(), FAM,
+                           bundle_path=str(tmp_path / "h.bundle"))
+        assert res.n_validation == 60 and res.n_train == 60
+        bill = campaign_bill(store, "v1")
+        assert bill.role_hours("validation") == pytest.approx(res.validation_hours) and res.validation_hours > 0
+        assert res.profiling_hours == pytest.approx(bill.hours)
+        assert store.iterations("v1")[0]["n_verify"] == 60
+    assert load_bundle(tmp_path / "h.bundle").manifest["n_train"] == 120
+
+
+def test_judge_scores_every_iteration_without_touching_the_bill(tmp_path: Path) -> None:
+    seen_sizes = []
+
+    def judge(model, seen: set[str]) -> dict[str, float]:
+        seen_sizes.append(len(seen))
+        return {"spearman": 0.5, "acc10": 0.25, "mape": 12.0}
+
+    with Store(tmp_path / "j.sqlite") as store:
+        res = run_campaign(store, spec(budget_samples=60, target_spearman=0.9999), SyntheticProfiler(), FAM,
+                           judge=judge)
+        its = store.iterations("v1")
+        assert seen_sizes == [20, 40, 60] and len(its) == 3
+        assert all(it["test_spearman"] == 0.5 and it["test_acc10"] == 0.25 and it["test_mape"] == 12 for it in its)
+        assert res.profiling_hours == pytest.approx(campaign_bill(store, "v1").hours)
+
+
+def test_models_are_wrapped_in_a_committee_when_needed() -> None:
+    assert isinstance(make_model(spec()), CommitteeRegressor)  # cv verification
+    holdout = spec(verification="holdout")
+    assert not isinstance(make_model(holdout, get_strategy("random")), CommitteeRegressor)
+    assert isinstance(make_model(holdout, get_strategy("uncertainty")), CommitteeRegressor)  # gbt has no epistemic
+    assert not isinstance(make_model(spec(verification="holdout", model="rf"), get_strategy("uncertainty")),
+                          CommitteeRegressor)  # rf has its own
+
+
+@pytest.mark.parametrize(("kw", "needle"), [
+    ({"verification": "prequential"}, "verification='prequential'"), ({"folds": 1}, "folds=1"),
+    ({"random_share": 1.5}, "random_share=1.5"), ({"random_share": True}, "random_share=True"),
+])
+def test_bad_verification_settings(kw, needle: str) -> None:
+    with pytest.raises(CampaignError, match=needle):
+        spec(**kw).validate()
+
+
+def test_a_campaign_stored_before_schema_3_resumes_the_holdout_way() -> None:
+    old = spec().as_dict()
+    for k in ("verification", "folds", "random_share"):
+        old.pop(k)
+    s = CampaignSpec.from_dict(old)
+    assert s.verification == "holdout" and s.random_share == 0.0
