@@ -21,10 +21,13 @@ import re
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-__all__ = ["DEFAULT_STRATEGY", "VERIFICATIONS", "CampaignError", "CampaignSpec"]
+__all__ = ["AUTO_MODELS", "DEFAULT_STRATEGY", "VERIFICATIONS", "CampaignError", "CampaignSpec"]
 
 DEFAULT_STRATEGY = "representative"
 VERIFICATIONS = ("cv", "holdout")
+# model="auto": every iteration fits each of these (each in its K-fold committee) and keeps the one whose
+# out-of-fold ρ on the random share is highest, so the model is re-selected as data grow; linear costs ~nothing
+AUTO_MODELS = ("gbt", "linear")
 DEFAULT_BUDGET_SAMPLES = 1000
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 
@@ -101,13 +104,20 @@ class CampaignSpec:
         r = self.random_share
         if not isinstance(r, int | float) or isinstance(r, bool) or not (0 <= r <= 1):
             raise CampaignError(f"random_share={r!r} is not allowed: expected a number in [0, 1]")
+        if self.verification == "cv" and r == 0 and self.strategy != "random":
+            raise CampaignError("random_share=0 is not allowed with verification='cv': cross-validation scores "
+                                "the randomly drawn share of each batch (use verification='holdout')")
         if not isinstance(self.stop_on_target, bool):
             raise CampaignError(f"stop_on_target={self.stop_on_target!r} is not allowed: expected True or False")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
             raise CampaignError(f"seed={self.seed!r} is not allowed: expected an integer >= 0")
         get_strategy(self.strategy)  # unknown -> StrategyError naming it
-        if self.model not in list_models():
-            raise CampaignError(f"model {self.model!r} is unknown: available models are {', '.join(list_models())}")
+        if self.model != "auto" and self.model not in list_models():
+            raise CampaignError(f"model {self.model!r} is unknown: available models are auto, "
+                                f"{', '.join(list_models())}")
+        if self.model == "auto" and self.verification != "cv":
+            raise CampaignError("model='auto' needs verification='cv' (it is chosen on out-of-fold predictions; "
+                                "a holdout set used for choosing could not also judge the choice)")
         if self.budget_hours is None and self.budget_samples is None:
             self.budget_samples = DEFAULT_BUDGET_SAMPLES  # a campaign always ends
         if self.budget_samples is not None and self.budget_samples < self.initial_size:

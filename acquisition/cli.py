@@ -489,7 +489,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--budget-samples", dest="budget_samples", type=int, default=None,
                    help="training samples budget (default 400)")
     p.add_argument("--strategy", default=None, help="query strategy (default representative): " + _strategy_names())
-    p.add_argument("--model", default=None, help="surrogate model (default gbt): " + _model_names())
+    p.add_argument("--model", default=None,
+                   help="surrogate model (default gbt; auto: re-chosen each iteration among gbt and linear by "
+                        "out-of-fold rho): " + _model_names())
     p.add_argument("--batch-size", dest="batch_size", type=int, default=None, help="configs per iteration (20)")
     p.add_argument("--initial-size", dest="initial_size", type=int, default=None, help="initial design size (20)")
     p.add_argument("--verification", default=None, choices=("cv", "holdout"),

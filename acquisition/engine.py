@@ -254,6 +254,7 @@ class _Run:
         self.rng_base = _stream(spec.seed, "query")
         self.bar = _Progress(spec, progress)
         self.model: Any = None
+        self.model_name = spec.model
 
     # -- helpers ---------------------------------------------------------------------------------------------
     def encode(self, rows: list[dict[str, Any]]) -> np.ndarray:
@@ -308,14 +309,26 @@ class _Run:
                      np.asarray([r["min_ms"] for r in val]))
 
     def fit(self, data: _Data) -> tuple[Any, float]:
+        """Fit the campaign's model; with ``model="auto"`` fit each of :data:`AUTO_MODELS` and keep the one
+        whose out-of-fold ρ on the randomly drawn rows is highest (the first until there are enough rows)."""
+        from acquisition.campaign import AUTO_MODELS
+        from surrogates.metrics import spearman
+
         t0 = time.perf_counter()
-        model = make_model(self.spec, self.strategy)
-        model.fit(data.X, data.y)
+        names = AUTO_MODELS if self.spec.model == "auto" else (self.spec.model,)
+        best, best_rho = None, -np.inf
+        rows = np.asarray([r.get("drawn") == "random" for r in data.train])
+        for name in names:
+            model = make_model(self.spec, self.strategy, name=name).fit(data.X, data.y)
+            rho = (spearman(data.y[rows], np.exp(model.oof_log_[rows])) if len(names) > 1
+                   and rows.sum() >= MIN_VERIFY_ROWS else -np.inf)
+            if best is None or rho > best_rho:
+                best, best_rho, self.model_name = model, rho, name
         fault_point("fit")
         fit_s = time.perf_counter() - t0
         self.charge("fit", fit_s)
-        self.model = model
-        return model, fit_s
+        self.model = best
+        return best, fit_s
 
     def verify(self, model: Any, data: _Data) -> dict[str, float]:
         """Metrics the stop rule reads: on the holdout set, or on the out-of-fold predictions of the randomly
@@ -350,7 +363,8 @@ class _Run:
             self.last_query_s = 0.0
             return []
         rng = np.random.default_rng(_stream(self.rng_base, it, 1))
-        n_rand = k if spec.strategy == "random" else round(spec.random_share * k)
+        n_rand = k if spec.strategy == "random" else (max(1, round(spec.random_share * k)) if spec.random_share
+                                                        else 0)
         n_rand = min(n_rand, len(pool))
         # the pool is a random sample of the candidates in random order: its first n_rand are a random draw
         chosen = [(c, "random") for c in pool[:n_rand]]
@@ -389,22 +403,23 @@ class _Run:
                     "acc10": last.acc10, "coverage80": last.coverage80, "verification": spec.verification,
                     "n_verify": last.n_verify} if last else {})
         platform = self.profiler.platform_id
-        export_bundle(bundle_path, model, self.encoder, model_name=spec.model,
+        export_bundle(bundle_path, model, self.encoder, model_name=self.model_name,
                       platform={"id": platform, "fingerprint": self.profiler.fingerprint,
                                 "protocol": self.profiler.protocol.id},
-                      n_train=len(rows), metrics=metrics, extra={"campaign": spec.name, "strategy": spec.strategy})
+                      n_train=len(rows), metrics=metrics,
+                      extra={"campaign": spec.name, "strategy": spec.strategy, "model_setting": spec.model})
         self.charge("export", time.perf_counter() - t0)
         store.add_predictor(spec.name, bundle_path, metrics)
         return bundle_path
 
 
-def make_model(spec: CampaignSpec, strategy: Any = None) -> Any:
-    """The campaign's model: ``spec.model`` seeded, wrapped in a K-fold committee when the verification or the
-    strategy needs one (``cv`` verification; a strategy that reads the epistemic std)."""
+def make_model(spec: CampaignSpec, strategy: Any = None, name: str | None = None) -> Any:
+    """The campaign's model (``name``, default ``spec.model``) seeded, wrapped in a K-fold committee when the
+    verification or the strategy needs one (``cv`` verification; a strategy that reads the epistemic std)."""
     from surrogates import get_model
     from surrogates.models import CommitteeRegressor
 
-    model = get_model(spec.model)
+    model = get_model(name or spec.model)
     if "random_state" in model.get_params():
         model.set_params(random_state=spec.seed)
     needs = spec.verification == "cv" or (getattr(strategy, "needs_epistemic", False) and not model.has_epistemic)

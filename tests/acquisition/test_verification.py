@@ -115,3 +115,38 @@ def test_a_campaign_stored_before_schema_3_resumes_the_holdout_way() -> None:
         old.pop(k)
     s = CampaignSpec.from_dict(old)
     assert s.verification == "holdout" and s.random_share == 0.0
+
+
+def test_auto_model_keeps_the_candidate_with_the_best_out_of_fold_rho(tmp_path: Path) -> None:
+    from acquisition.campaign import AUTO_MODELS
+    from surrogates.metrics import spearman
+
+    with Store(tmp_path / "m.sqlite") as store:
+        run_campaign(store, spec(model="auto", strategy="random", budget_samples=80, target_spearman=0.9999),
+                     SyntheticProfiler(), FAM, bundle_path=str(tmp_path / "m.bundle"))
+        rows = store.members("v1", "train", status="ok")
+    pred = load_bundle(tmp_path / "m.bundle")
+    chosen = pred.manifest["model"]["name"]
+    assert chosen in AUTO_MODELS and pred.manifest["extra"]["model_setting"] == "auto"
+    y = np.array([r["min_ms"] for r in rows])
+    rnd = np.array([r["drawn"] == "random" for r in rows])
+    X = pred.encoder.transform([r["config"] for r in rows])
+    rho = {}
+    for name in AUTO_MODELS:
+        m = make_model(spec(model="auto"), name=name).fit(X, y)
+        rho[name] = spearman(y[rnd], np.exp(m.oof_log_[rnd]))
+    assert rho[chosen] == max(rho.values())
+
+
+def test_auto_model_needs_cross_validation() -> None:
+    with pytest.raises(CampaignError, match="model='auto' needs verification='cv'"):
+        spec(model="auto", verification="holdout").validate()
+
+
+def test_cv_needs_a_random_share_and_a_batch_of_one_is_drawn_at_random(tmp_path: Path) -> None:
+    with pytest.raises(CampaignError, match="random_share=0 is not allowed with verification='cv'"):
+        spec(random_share=0.0).validate()
+    spec(random_share=0.0, strategy="random").validate()
+    with Store(tmp_path / "one.sqlite") as store:
+        run_campaign(store, spec(batch_size=1, budget_samples=23, target_spearman=0.9999), SyntheticProfiler(), FAM)
+        assert [m["drawn"] for m in store.members("v1")][20:] == ["random"] * 3

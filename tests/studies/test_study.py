@@ -264,3 +264,28 @@ def test_cli_bad_input_is_one_line_exit_2_and_writes_nothing(table: Path, tmp_pa
 def test_cli_without_a_source(capsys) -> None:
     assert main(["compare"]) == 2
     assert "name a source" in capsys.readouterr().err
+
+
+def test_a_live_source_is_judged_on_a_test_set_profiled_once_outside_every_bill(tmp_path: Path) -> None:
+    from acquisition.bill import campaign_bill
+    from acquisition.engine import run_campaign
+    from acquisition.store import Store
+    from profiler.families import get_family
+    from studies.study import _judge
+    from tests.acquisition.synthetic_profiler import SyntheticProfiler
+
+    fam, prof = get_family("mbconv"), SyntheticProfiler()
+    study = Study("live", None, arms=["default"], seeds=[0], test_size=40,  # type: ignore[arg-type]
+                  target_spearman=0.9999, budget_samples=40, batch_size=10, initial_size=10)
+    with Store(tmp_path / "live.sqlite") as store:
+        judge = _judge(store, prof, fam, study, seed=0)
+        assert prof.calls == 40 and len(judge.y) == 40
+        assert store.campaigns() == [] and store.profiling_seconds() == 0  # charged as test_profile: no bill
+        spec = study.campaign_spec("default", 0, fam.name)
+        run_campaign(store, spec, prof, fam, judge=judge)
+        its = store.iterations(spec.name)
+        assert all(0 < it["test_spearman"] <= 1 for it in its)
+        assert campaign_bill(store, spec.name).hours == pytest.approx(
+            sum(m["cost_s"] for m in store.members(spec.name)) / 3600)
+        again = _judge(store, prof, fam, study, seed=0)  # a resumed seed reuses its test set
+        assert prof.calls == 40 + 40 and np.array_equal(again.keys, judge.keys)
