@@ -159,7 +159,7 @@ def run_campaign(store: Any, spec: CampaignSpec, profiler: Any, family: Any, *,
     platform = profiler.platform_id
     store.ensure_platform(platform, profiler.fingerprint, profiler.device.spec)
     spec = open_campaign(store, spec, platform)
-    with threadpool_limits(limits=1):  # see ENGINE_THREADS
+    with threadpool_limits(limits=1):  # one thread: see the note under MIN_VERIFY_ROWS
         return _run(store, spec, profiler, family, progress, bundle_path, max_iterations, judge, t_wall)
 
 
@@ -182,7 +182,8 @@ def _run(store: Any, spec: CampaignSpec, profiler: Any, family: Any,
         if judge is not None:
             m.update({f"test_{k}": v for k, v in judge(model, store.member_keys(spec.name)).items()})
         it = store.iteration_count(spec.name)
-        ok_now = m["n_verify"] >= min(MIN_VERIFY_ROWS, spec.validation_size) and _targets_met(spec, m)
+        floor = MIN_VERIFY_ROWS if spec.verification == "cv" else min(MIN_VERIFY_ROWS, spec.validation_size)
+        ok_now = m["n_verify"] >= floor and _targets_met(spec, m)
         met_streak = _met_streak(store, spec, len(data.train)) + 1 if ok_now else 0
         bill_s = campaign_bill(store, spec.name).total_s
         n_asked = len(store.members(spec.name, "train"))  # failed measurements count against the budget too

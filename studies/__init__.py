@@ -2,13 +2,14 @@
 
 Public API: :class:`Study` / :func:`load_study` / :class:`StudyResult` (studies), :class:`ReplaySource` /
 :class:`LiveSource` (where measurements come from), :class:`ReplayTable` / :class:`ReplayOracle` /
-:class:`ProtocolCost` (replay), :func:`write_report` (PNG curves, Markdown and JSON summaries).
+:class:`ProtocolCost` / :class:`LedgerCost` (replay costs), :func:`write_report` (PNG curves, Markdown and JSON
+summaries).
 """
 
-from studies.replay import ProtocolCost, ReplayError, ReplayOracle, ReplayTable
+from studies.replay import LedgerCost, ProtocolCost, ReplayError, ReplayOracle, ReplayTable
 from studies.report import write_report
 from studies.sources import LiveSource, ReplaySource
 from studies.study import Study, StudyError, StudyResult, load_study
 
-__all__ = ["LiveSource", "ProtocolCost", "ReplayError", "ReplayOracle", "ReplaySource", "ReplayTable", "Study",
-           "StudyError", "StudyResult", "load_study", "write_report"]
+__all__ = ["LedgerCost", "LiveSource", "ProtocolCost", "ReplayError", "ReplayOracle", "ReplaySource", "ReplayTable",
+           "Study", "StudyError", "StudyResult", "load_study", "write_report"]

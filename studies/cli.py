@@ -80,8 +80,12 @@ def _source(args: argparse.Namespace) -> Any:
                            cost_col=args.cost_col, where=list(args.where or []),
                            categorical=_names(args.categorical or ""), numeric=_names(args.numeric or ""),
                            duplicates=args.duplicates, bad_rows="drop" if args.drop_bad_rows else "error",
-                           cost_protocol=args.cost_protocol)
+                           cost_protocol=args.cost_protocol, cost_db=args.cost_from_db)
         src.table()  # parse now: a bad table is an error before anything is written
+        if args.cost_from_db:
+            if not os.path.isfile(args.cost_from_db):
+                raise CliError(f"--cost-from-db {args.cost_from_db!r} does not exist")
+            src.cost_model()  # fit now: a store without enough charged measurements is an error up front
         return src
     if args.family:
         from profiler.families import get_family
@@ -175,7 +179,10 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--latency-col", default="latency_ms")
     src.add_argument("--unit", default="ms", choices=["ms", "s", "us", "ns"])
     src.add_argument("--cost-col", help="profiling cost per row (seconds); else the protocol cost model")
-    src.add_argument("--cost-protocol", default="adaptive", choices=["adaptive", "fixed"])
+    src.add_argument("--cost-protocol", default="adaptive", choices=["adaptive", "fixed"],
+                     help="documented protocol cost model when the table has no cost column (default adaptive)")
+    src.add_argument("--cost-from-db", metavar="DB",
+                     help="charge what this machine's profiler did: a cost model fitted on DB's ledger")
     src.add_argument("--where", action="append", metavar="COL=VALUE", help="keep rows where COL=VALUE (repeatable)")
     src.add_argument("--duplicates", default="error", choices=["error", "median", "min", "first"])
     src.add_argument("--drop-bad-rows", action="store_true", help="skip rows whose latency is not a positive number")

@@ -54,7 +54,7 @@ from profiler.space import SpaceError
 from profiler.tabular import TabularFamily, parse_number
 from profiler.worker import Measurement
 
-__all__ = ["ProtocolCost", "ReplayError", "ReplayOracle", "ReplayTable", "parse_where"]
+__all__ = ["LedgerCost", "ProtocolCost", "ReplayError", "ReplayOracle", "ReplayTable", "parse_where"]
 
 log = logging.getLogger("latency_acquisition.studies")
 
@@ -98,6 +98,70 @@ class ProtocolCost:
 
     def spec(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class LedgerCost:
+    """What this machine's profiler really charged, as a function of latency: fitted on a store's ledger.
+
+    Every ledger row of a profiling activity that belongs to an ok measurement gives one (latency, seconds
+    charged) pair — warm-up, timed repeats, placements, worker start and re-measurements of unstable blocks all
+    included. An isotonic regression of log-seconds on log-latency (cost never falls as latency grows) gives
+    knots; a latency between knots is interpolated, one outside the measured range gets the nearest knot's cost
+    (the protocol's floor below, its cap above). Use it instead of the documented :class:`ProtocolCost` to
+    replay a table at the cost this machine's profiler would have paid.
+
+    >>> c = LedgerCost((0.0, 2.0), (-1.0, 0.0), {"rows": 2})
+    >>> [round(float(v), 3) for v in c([0.5, 1.0, np.exp(1.0), 100.0])]
+    [0.368, 0.368, 0.607, 1.0]
+    """
+
+    log_latency: tuple[float, ...]
+    log_cost: tuple[float, ...]
+    source: dict[str, Any] = field(default_factory=dict)
+    protocol: str = "ledger"
+
+    MIN_ROWS = 30
+
+    @classmethod
+    def from_store(cls, db: str | os.PathLike[str], *, platform: str | None = None,
+                   protocol: str | None = None) -> LedgerCost:
+        """Fit on the ledger of ``db`` (one platform and protocol; name them when the store holds several)."""
+        from sklearn.isotonic import IsotonicRegression
+
+        from acquisition.store import Store, StoreError
+
+        path = os.fspath(db)
+        try:
+            with Store(path, readonly=True) as store:
+                rows = store.db.execute(
+                    "select m.min_ms, l.seconds, m.platform, m.protocol from ledger l join measurements m on "
+                    "m.id = l.measurement_id where m.status = 'ok' and l.activity in ('profile', "
+                    "'validation_profile', 'test_profile') and m.min_ms > 0 and l.seconds > 0").fetchall()
+        except StoreError as e:
+            raise ReplayError(f"cost database: {e}") from None
+        rows = [r for r in rows if platform in (None, r[2]) and protocol in (None, r[3])]
+        pairs = {(r[2], r[3]) for r in rows}
+        if len(pairs) > 1:
+            raise ReplayError(f"{path!r} holds measurements of {len(pairs)} platform/protocol pairs "
+                              f"({', '.join(sorted(f'{p}/{q}' for p, q in pairs))}): name one")
+        if len(rows) < cls.MIN_ROWS:
+            raise ReplayError(f"{path!r} has {len(rows)} charged ok measurements to fit a cost model on; at least "
+                              f"{cls.MIN_ROWS} are needed")
+        x = np.log([r[0] for r in rows])
+        y = np.log([r[1] for r in rows])
+        iso = IsotonicRegression(increasing=True, out_of_bounds="clip").fit(x, y)
+        plat, prot = pairs.pop()
+        return cls(tuple(float(v) for v in iso.X_thresholds_), tuple(float(v) for v in iso.y_thresholds_),
+                   {"store": os.path.basename(path), "platform": plat, "protocol": prot, "rows": len(rows)})
+
+    def __call__(self, latency_ms: np.ndarray | float) -> np.ndarray:
+        t = np.log(np.maximum(np.asarray(latency_ms, dtype=float), 1e-12))
+        return np.exp(np.interp(t, self.log_latency, self.log_cost))
+
+    def spec(self) -> dict[str, Any]:
+        return {"protocol": self.protocol, "source": self.source, "knots": len(self.log_latency),
+                "log_latency": list(self.log_latency), "log_cost": list(self.log_cost)}
 
 
 def parse_where(items: Iterable[str] | Mapping[str, str] | None) -> dict[str, list[str]]:
@@ -313,11 +377,12 @@ class ReplayOracle:
     """A device that answers from a :class:`ReplayTable` (the ``Profiler`` interface the engine uses, plus
     :meth:`sample`, which draws candidates from the table's rows).
 
-    A measured configuration costs its ``cost_s`` from the table, or ``cost(latency)`` (:class:`ProtocolCost`)
-    when the table has none. A configuration that is not in the table is a failed measurement.
+    A measured configuration costs its ``cost_s`` from the table, or ``cost(latency)`` when the table has none
+    (:class:`ProtocolCost`, the documented default, or :class:`LedgerCost`, fitted on this machine's ledger).
+    A configuration that is not in the table is a failed measurement.
     """
 
-    def __init__(self, table: ReplayTable, cost: ProtocolCost | None = None) -> None:
+    def __init__(self, table: ReplayTable, cost: ProtocolCost | LedgerCost | None = None) -> None:
         self.table = table
         self.cost = cost or ProtocolCost()
         self._index = {k: i for i, k in enumerate(table.keys)}

@@ -39,6 +39,7 @@ class ReplaySource:
     family: str | None = None
     platform: str | None = None
     cost_protocol: str = "adaptive"
+    cost_db: str | None = None  # fit the replay cost on this store's ledger (LedgerCost) instead
     kind: str = field(default="replay", init=False)
 
     def __post_init__(self) -> None:
@@ -50,6 +51,7 @@ class ReplaySource:
             raise ReplayError("a replay source from a store needs family=")
         self.csv = os.path.abspath(self.csv) if self.csv else None
         self.store = os.path.abspath(self.store) if self.store else None
+        self.cost_db = os.path.abspath(self.cost_db) if self.cost_db else None
 
     def table(self) -> Any:
         from studies.replay import ReplayTable
@@ -62,10 +64,16 @@ class ReplaySource:
 
     def open(self) -> tuple[Any, Any]:
         """``(oracle, family)``."""
-        from studies.replay import ProtocolCost, ReplayOracle
+        from studies.replay import ReplayOracle
 
         t = self.table()
-        return ReplayOracle(t, ProtocolCost(self.cost_protocol)), t.family
+        return ReplayOracle(t, self.cost_model()), t.family
+
+    def cost_model(self) -> Any:
+        """The replay cost: fitted on ``cost_db``'s ledger, else the documented protocol cost."""
+        from studies.replay import LedgerCost, ProtocolCost
+
+        return LedgerCost.from_store(self.cost_db) if self.cost_db else ProtocolCost(self.cost_protocol)
 
     @property
     def parallel_safe(self) -> bool:

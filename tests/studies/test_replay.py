@@ -228,3 +228,36 @@ def test_a_used_up_table_ends_the_campaign_as_exhausted(tmp_path: Path) -> None:
         res = run_campaign(store, spec, ReplayOracle(t), t.family)
         assert res.state == "exhausted"
         assert len(store.members("x")) == 48
+
+
+def test_ledger_cost_is_fitted_on_what_the_profiler_charged(tmp_path: Path) -> None:
+    from acquisition.profiling import profile_configs
+    from acquisition.store import Store
+    from profiler.families import get_family
+    from studies.replay import LedgerCost
+    from tests.acquisition.synthetic_profiler import SyntheticProfiler
+
+    fam, prof = get_family("mbconv"), SyntheticProfiler()
+    db = tmp_path / "ledger.sqlite"
+    with Store(db) as store:
+        profile_configs(store, prof, fam, fam.space.sample(20, seed=0), progress=False)
+    with pytest.raises(ReplayError, match=r"20 charged ok measurements.*at least 30"):
+        LedgerCost.from_store(db)
+    with Store(db) as store:
+        profile_configs(store, prof, fam, fam.space.sample(120, seed=1), progress=False)
+        rows = [(r["min_ms"], r["cost_s"]) for r in store.measurements(status="ok")]
+    cost = LedgerCost.from_store(db)
+    assert cost.source["rows"] == len(rows)
+    ms = np.array(sorted(r[0] for r in rows))
+    fitted = cost(ms)
+    assert np.all(np.diff(fitted) >= 0)  # never cheaper for a slower block
+    truth = ms * 0.045 + 0.05  # what SyntheticProfiler charges
+    inner = slice(5, -5)
+    assert np.allclose(fitted[inner], truth[inner], rtol=0.05)
+    assert cost(ms[0] / 10) == pytest.approx(fitted[0]) and cost(ms[-1] * 10) == pytest.approx(fitted[-1])
+    # a replay oracle charges it, and the protocol id says which cost model it used
+    t = smooth_table(4)
+    o = ReplayOracle(t, cost)
+    m = o.measure(t.family, t.configs[0])
+    assert m.cost_s == pytest.approx(float(cost(t.latency_ms[0])))
+    assert o.protocol.id != ReplayOracle(t).protocol.id

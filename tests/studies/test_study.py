@@ -244,6 +244,8 @@ def test_cli_compare_and_report(table: Path, tmp_path: Path, capsys) -> None:
     (["--params", "hw,cin,k,act", "--latency-col", "ms", "--where", "act=gelu"], "matches no rows"),
     (["--params", "hw,cin,k,act", "--latency-col", "ms", "--arms", "random,nope"], "unknown strategy 'nope'"),
     (["--params", "hw,cin,k,act", "--latency-col", "ms", "--random-share", "2"], "must be in [0, 1]"),
+    (["--params", "hw,cin,k,act", "--latency-col", "ms", "--cost-from-db", "/nonexistent/x.sqlite"],
+     "--cost-from-db '/nonexistent/x.sqlite' does not exist"),
     (["--params", "hw,cin,k,act", "--latency-col", "ms", "--model", "nope"], "model 'nope' is unknown"),
     (["--params", "hw,cin,k,act", "--latency-col", "ms", "--target-spearman", "2"], "must be in (0, 1]"),
     (["--params", "hw,cin,k,act", "--latency-col", "ms", "--seeds", "x"], "is not a seed count"),
