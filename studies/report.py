@@ -68,20 +68,25 @@ def summary_markdown(summary: dict[str, Any]) -> str:
              "6 seeds); ratios are paired by seed (below 1 = a saving; ≤ / ≥: a bound, when one side never got "
              "there), p = two-sided Wilcoxon signed-rank test.", "",
              "| arm | verified stops | false stops | samples to target | hours to target | hours ratio | p | "
-             f"never-seen ρ at stop | oracle hours | never-seen ±10 % at {n_at} |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             f"never-seen ρ at stop | never-seen ±10 % at stop | oracle hours | never-seen ±10 % at {n_at} |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, s in summary["arms"].items():
         hr = fmt_ci(s["hours_ratio"], 2) if "hours_ratio" in s else "1 (baseline)"
         p = f"{s['hours_ratio']['wilcoxon_p']:.3f}" if "hours_ratio" in s and not math.isnan(
             s["hours_ratio"]["wilcoxon_p"]) else "n/a"
         lines.append(f"| {name} | {s['met']}/{s['runs']} | {s['false_stops']} | {fmt_ci(s['samples_to_target'])} | "
                      f"{fmt_ci(s['hours_to_target'], 4)} | {hr} | {p} | {fmt_ci(s['test_spearman_at_stop'], 4)} | "
-                     f"{fmt_ci(s['oracle_hours'], 4)} | {fmt_ci(s[f'acc10_at_{n_at}'], 1, 100)} % |")
+                     f"{_pct(s['test_acc10_at_stop'])} | {fmt_ci(s['oracle_hours'], 4)} | "
+                     f"{_pct(s[f'acc10_at_{n_at}'], f'no run reached {n_at} samples')} |")
     d = summary["arms"].get("default", {}).get("strategy_only")
     if d:
         lines += ["", f"Strategy-only ratio of `default` (its strategy `{d['arm']}` with the baseline's holdout "
                   f"verification, against `{summary['baseline']}`): {fmt_ci(d['hours_ratio'], 2)}."]
     return "\n".join(lines) + "\n"
+
+
+def _pct(c: dict[str, Any], empty: str = "n/a") -> str:
+    return empty if c.get("n") == 0 else fmt_ci(c, 1, 100) + " %"
 
 
 def plot_curves(result: Any, path: str) -> str:

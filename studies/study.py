@@ -431,6 +431,7 @@ class StudyResult:
             out[seed] = {"n": hit["n_train"] if hit else None, "hours": hit["hours"] if hit else None,
                          "spearman": hit["spearman"] if hit else None,
                          "test_spearman": hit["test_spearman"] if hit else None,
+                         "test_acc10": hit["test_acc10"] if hit else None,
                          "verified": bool(hit and self._verified(hit)),
                          "oracle_n": oracle["n_train"] if oracle else None,
                          "oracle_hours": oracle["hours"] if oracle else None,
@@ -478,6 +479,7 @@ class StudyResult:
                 "samples_to_target": _ci([v[0] for v in tt.values()], level),
                 "hours_to_target": _ci([v[1] for v in tt.values()], level),
                 "test_spearman_at_stop": _ci([_nan(v["test_spearman"]) for v in st.values()], level),
+                "test_acc10_at_stop": _ci([_nan(v["test_acc10"]) for v in st.values()], level),
                 "spearman_believed_at_stop": _ci([_nan(v["spearman"]) for v in st.values()], level),
                 "oracle_hours": _ci([_inf(v["oracle_hours"]) for v in st.values()], level)}
             if base and arm != baseline:
