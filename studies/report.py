@@ -2,11 +2,11 @@
 the machine-readable summary (JSON). Every file is written to a temporary name and renamed: a report is
 replaced whole or not at all.
 
-Curves: for every arm, the median over seeds of ρ on never-seen rows, the ρ the campaign believed (its own
-verification), and ±10 % accuracy on never-seen rows, against training samples and against the campaign's
-bill in hours (:mod:`acquisition.bill`, verification included), with the distribution-free 95 % interval of
-that median (:func:`studies._stats.median_ci`) as a band. Against hours, each seed's curve is read as a step
-function on a common grid, up to the hours the cheapest seed spent (so every point is a median over all seeds).
+Curves: for every arm, ρ on never-seen rows, the ρ the campaign believed (its own verification), and ±10 %
+accuracy on never-seen rows. Against training samples: the median over seeds with the distribution-free 95 %
+interval of that median (:func:`studies._stats.median_ci`) as a band. Against the campaign's bill in hours
+(:mod:`acquisition.bill`, verification included): each seed as its own step curve, since seeds start (a
+validation set) and stop at different bills and a median at one hour would mix seeds at different stages.
 
 Example:
     >>> fmt_ci({"median": 450.0, "lo": 400.0, "hi": float("inf"), "n": 10, "interval": "95 %"})
@@ -104,24 +104,22 @@ def plot_curves(result: Any, path: str) -> str:
             continue
         color = f"C{si}"
         grid_n = np.array(sorted({r["n_train"] for recs in curves.values() for r in recs}), dtype=float)
-        max_h = min(recs[-1]["hours"] for recs in curves.values())  # where every seed has a curve
-        grid_h = np.linspace(0, max_h, 120)
         for col, (metric, _label) in enumerate(METRICS):
             by_n = np.full((len(curves), len(grid_n)), np.nan)
-            by_h = np.full((len(curves), len(grid_h)), np.nan)
             for i, recs in enumerate(curves.values()):
                 n = np.array([r["n_train"] for r in recs], dtype=float)
-                h = np.array([r["hours"] for r in recs])
                 v = np.array([np.nan if r[metric] is None else r[metric] for r in recs], dtype=float)
                 by_n[i, np.searchsorted(grid_n, n)] = v
-                j = np.searchsorted(h, grid_h, side="right") - 1  # step function: the last fit by that hour
-                ok = (j >= 0) & (grid_h <= h[-1])
-                by_h[i, ok] = v[j[ok]]
-            for row, (x, vals) in enumerate(((grid_n, by_n), (grid_h, by_h))):
-                med, lo, hi = quantile_band(vals)
-                ax = axes[row, col]
-                ax.plot(x, med, color=color, label=strat)
-                ax.fill_between(x, lo, hi, color=color, alpha=0.18, linewidth=0)
+            med, lo, hi = quantile_band(by_n)
+            ax = axes[0, col]
+            ax.plot(grid_n, med, color=color, label=strat)
+            ax.fill_between(grid_n, lo, hi, color=color, alpha=0.18, linewidth=0)
+            # against hours, seeds start (a validation set) and stop at different bills, so a median at one hour
+            # would mix seeds at different stages: each seed is drawn as its own step curve
+            for recs in curves.values():
+                h = [r["hours"] for r in recs]
+                v = [np.nan if r[metric] is None else r[metric] for r in recs]
+                axes[1, col].step(h, v, where="post", color=color, alpha=0.5, linewidth=1)
     for col, (metric, label) in enumerate(METRICS):
         for row, xl in enumerate(("training samples", "device hours (the campaign's whole bill)")):
             ax = axes[row, col]
@@ -132,8 +130,8 @@ def plot_curves(result: Any, path: str) -> str:
                 ax.axhline(target, color="k", linestyle="--", linewidth=0.8)
                 ax.set_ylim(max(0.9, ax.get_ylim()[0]), 1.0)
     axes[0, 0].legend(loc="lower right")
-    fig.suptitle(f"Study {result.name}: median over {len({r['seed'] for r in result.runs})} seeds, "
-                 "band = 95 % interval of the median")
+    fig.suptitle(f"Study {result.name}, {len({r['seed'] for r in result.runs})} seeds. Top: median over seeds, "
+                 "band = 95 % interval of the median (the range under 6 seeds). Bottom: each seed.")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
