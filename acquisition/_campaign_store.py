@@ -1,10 +1,12 @@
-"""Campaign tables of the store (schema 3): campaigns, their measurements, iterations and predictors.
+"""Campaign tables of the store (schema 4): campaigns, their measurements, iterations and predictors.
 
 Mixed into :class:`acquisition.store.Store`; every write is one transaction. A database of schema 1 gains these
 tables (empty) the first time it is opened for writing; opened read-only, it simply has no campaigns. Schema 3
 adds how each campaign measurement was drawn (``drawn``: ``random`` picks are an unbiased sample of the
 candidates, which verification relies on) and, per iteration, how the model was verified and on how many rows,
-and the metrics on never-seen rows that a study's judge measured (NULL in ordinary campaigns).
+and the metrics on never-seen rows that a study's judge measured (NULL in ordinary campaigns). Schema 4 adds
+the fidelity of the batch each iteration asked for and what the probes measured (:mod:`acquisition.fidelity`);
+``drawn = probe`` marks a full-fidelity re-measurement of a configuration first measured cheaply.
 """
 
 from __future__ import annotations
@@ -21,21 +23,24 @@ ITERATION_COLUMNS: dict[str, type] = {
     "fit_s": float, "query_s": float, "met": int, "met_streak": int, "created_at": str,
     # schema 3
     "verification": str, "n_verify": int, "test_spearman": float, "test_acc10": float, "test_mape": float,
+    # schema 4
+    "fidelity": str, "fidelity_pairs": int, "fidelity_offset": float, "fidelity_noise": float,
 }
 SCHEMA3_ITERATION_COLUMNS = ("verification", "n_verify", "test_spearman", "test_acc10", "test_mape")
-DRAWN = ("random", "strategy", "initial", "validation")
+SCHEMA4_ITERATION_COLUMNS = ("fidelity", "fidelity_pairs", "fidelity_offset", "fidelity_noise")
+DRAWN = ("random", "strategy", "initial", "validation", "probe")
 
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
-def migrate_campaign_tables_to_3(db: Any) -> None:
-    """Schema 2 -> 3 (inside the caller's transaction): new columns, NULL in existing rows."""
+def migrate_campaign_tables(db: Any) -> None:
+    """Schema 2 or 3 -> 4 (inside the caller's transaction): new columns, NULL in existing rows."""
     if "drawn" not in db["campaign_measurements"].columns_dict:
         db["campaign_measurements"].add_column("drawn", str)
     cols = db["iterations"].columns_dict
-    for c in SCHEMA3_ITERATION_COLUMNS:
+    for c in SCHEMA3_ITERATION_COLUMNS + SCHEMA4_ITERATION_COLUMNS:
         if c not in cols:
             db["iterations"].add_column(c, ITERATION_COLUMNS[c])
 

@@ -78,6 +78,8 @@ class CampaignSpec:
     verification: str = "cv"  # cv: out-of-fold on the random share, no device time; holdout: a validation set
     folds: int = 5  # K of the committee / cross-validation
     random_share: float = 0.5  # share of every batch drawn at random (the rest: the strategy)
+    fidelity: str = "auto"  # auto: cheap measurements while the model is far off (acquisition.fidelity); full
+    cheap_repeats: int = 20  # timed calls of the cheap fidelity (a fixed protocol)
     stop_on_target: bool = True  # False: keep acquiring to the budget (studies want whole learning curves)
 
     def validate(self) -> CampaignSpec:
@@ -107,6 +109,11 @@ class CampaignSpec:
         if self.verification == "cv" and r == 0 and self.strategy != "random":
             raise CampaignError("random_share=0 is not allowed with verification='cv': cross-validation scores "
                                 "the randomly drawn share of each batch (use verification='holdout')")
+        from acquisition.fidelity import FIDELITIES
+
+        if self.fidelity not in FIDELITIES:
+            raise CampaignError(f"fidelity={self.fidelity!r} is not allowed: expected one of {', '.join(FIDELITIES)}")
+        _positive("cheap_repeats", self.cheap_repeats, integer=True, optional=False, minimum=2)
         if not isinstance(self.stop_on_target, bool):
             raise CampaignError(f"stop_on_target={self.stop_on_target!r} is not allowed: expected True or False")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
@@ -133,6 +140,8 @@ class CampaignSpec:
         d = dict(d)
         if "verification" not in d:  # a campaign stored before schema 3 ran the holdout way, all by its strategy
             d.update(verification="holdout", random_share=0.0)
+        if "fidelity" not in d:  # a campaign stored before the fidelity lever measured everything at full fidelity
+            d["fidelity"] = "full"
         return cls(**{k: v for k, v in d.items() if k in names})
 
     def conflicts(self, stored: CampaignSpec, given: set[str]) -> list[str]:

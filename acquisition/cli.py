@@ -309,7 +309,8 @@ RUN_FIELDS = {"family": "family", "strategy": "strategy", "model": "model", "tar
               "target_acc10": "target_acc10", "target_mape": "target_mape", "budget_hours": "budget_hours",
               "budget_samples": "budget_samples", "batch_size": "batch_size", "initial_size": "initial_size",
               "validation_size": "validation_size", "pool_size": "pool_size", "seed": "seed", "confirm": "confirm",
-              "verification": "verification", "folds": "folds", "random_share": "random_share"}
+              "verification": "verification", "folds": "folds", "random_share": "random_share",
+              "fidelity": "fidelity", "cheap_repeats": "cheap_repeats"}
 # run's defaults, whatever other flags are given (CampaignSpec's defaults for everything not named here)
 DEFAULT_RUN = {"family": "mbconv", "target_spearman": 0.98, "budget_hours": 0.12, "budget_samples": 400}
 
@@ -361,6 +362,12 @@ def _print_summary(res: Any, db_path: str) -> None:
     val = (f" (validation {res.validation_hours:.4f} h, {res.n_validation} blocks)" if res.n_validation else "")
     print(f"  {res.n_train} training samples; device time {res.profiling_hours:.4f} h in all{val}; "
           f"{len(res.iterations)} iterations")
+    f = res.fidelity
+    if f and f.get("mode") == "auto" and f["cheap"]["rows"]:
+        noise = f"{100 * f['noise']:.1f} %" if f["noise"] == f["noise"] else "unknown"
+        print(f"  fidelity: {f['cheap']['rows']} cheap rows ({f['cheap']['median_cost_s']:.3f} s each), "
+              f"{f['full']['rows']} full ({f['full']['median_cost_s']:.3f} s each); {f['pairs']} probes: offset "
+              f"{100 * f['offset']:+.1f} %, cheap noise {noise}")
     print(f"  engine overhead (fit, evaluate, query, export) {res.engine_s:.1f} s = "
           f"{100 * res.overhead_share:.1f} % of {res.wall_s:.0f} s wall")
     print(f"  database {db_path}")
@@ -500,6 +507,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--folds", type=int, default=None, help="folds of the cross-validation committee (5)")
     p.add_argument("--random-share", dest="random_share", type=float, default=None,
                    help="share of every batch drawn at random; the strategy picks the rest (0.5)")
+    p.add_argument("--fidelity", default=None, choices=("auto", "full"),
+                   help="auto (default): cheap fixed-protocol measurements while the model is far off, the offset "
+                        "to full fidelity learned from probes; full: every block at the full protocol")
+    p.add_argument("--cheap-repeats", dest="cheap_repeats", type=int, default=None,
+                   help="timed calls of the cheap fidelity (20)")
     p.add_argument("--validation-size", dest="validation_size", type=int, default=None,
                    help="validation set size with --verification holdout (200)")
     p.add_argument("--pool-size", dest="pool_size", type=int, default=None, help="candidates per query (4000)")

@@ -52,6 +52,7 @@ import numpy as np
 
 from acquisition.bill import campaign_bill
 from acquisition.campaign import CampaignSpec
+from acquisition.fidelity import Fidelity
 from acquisition.store import fault_point
 
 __all__ = ["MIN_VERIFY_ROWS", "CampaignResult", "IterationRecord", "make_model", "run_campaign"]
@@ -78,6 +79,10 @@ class IterationRecord:
     test_spearman: float | None = None
     test_acc10: float | None = None
     test_mape: float | None = None
+    fidelity: str | None = None  # of the batch this iteration asked for (cheap / full); None when it asked none
+    fidelity_pairs: int = 0
+    fidelity_offset: float | None = None
+    fidelity_noise: float | None = None
 
 
 @dataclass
@@ -95,6 +100,7 @@ class CampaignResult:
     wall_s: float = 0.0
     bundle: str | None = None
     metrics: dict[str, float] = field(default_factory=dict)
+    fidelity: dict[str, Any] = field(default_factory=dict)  # Fidelity.summary(): rows, cost, offset, noise
 
     @property
     def met(self) -> bool:
@@ -186,7 +192,8 @@ def _run(store: Any, spec: CampaignSpec, profiler: Any, family: Any,
         ok_now = m["n_verify"] >= floor and _targets_met(spec, m)
         met_streak = _met_streak(store, spec, len(data.train)) + 1 if ok_now else 0
         bill_s = campaign_bill(store, spec.name).total_s
-        n_asked = len(store.members(spec.name, "train"))  # failed measurements count against the budget too
+        # configurations asked for (failed ones too; a probe re-measures one, it is not another sample)
+        n_asked = len({r["key"] for r in store.members(spec.name, "train")})
         budget_left = _budget_left(spec, n_asked, bill_s)
         reached = reached or met_streak >= spec.confirm
         rec = IterationRecord(it, len(data.train), bill_s, m["spearman"], m["spearman_lo"], m["spearman_hi"],
@@ -197,28 +204,36 @@ def _run(store: Any, spec: CampaignSpec, profiler: Any, family: Any,
         elif budget_left["exhausted"]:
             state = "met" if reached else "budget"
         picked: list[tuple[dict[str, Any], str]] = []
+        cheap = False
         if state is None:
-            picked = run.query(model, data, it, _batch_size(spec, n_asked))
+            cheap = run.fid.next_is_cheap(data.rows, m["mape"])
+            picked = run.query(model, data, it, _batch_size(spec, n_asked), cheap=cheap)
             rec.query_s = run.last_query_s
-            if not picked:
-                state = "met" if reached else "exhausted"
-                log.warning("campaign %s: no candidate left to profile (the replay table is used up)", spec.name)
+            rec.fidelity = "cheap" if cheap else "full"
+        rec.fidelity_pairs = run.fid.n_pairs
+        if run.fid.mode == "auto":
+            rec.fidelity_offset = float(np.expm1(run.fid.offset_a))
+            rec.fidelity_noise = run.fid.noise if np.isfinite(run.fid.noise) else None
+        if state is None and not picked:
+            state = "met" if reached else "exhausted"
+            log.warning("campaign %s: no candidate left to profile (the replay table is used up)", spec.name)
         store.add_iteration(spec.name, rec.__dict__, met_streak=met_streak)
         result.iterations.append(rec)
         run.bar.update(rec, budget_left)
         if state is not None:
             break
-        run.profile([c for c, _ in picked], "train", drawn=[d for _, d in picked])
+        run.profile_batch(picked, it, cheap)
     run.bar.close()
     result.state = state or "stopped"
     result.bundle = run.export(bundle_path, result)
     store.set_campaign_state(spec.name, result.state)
     bill = campaign_bill(store, spec.name)
-    result.n_train = len(store.members(spec.name, "train", status="ok"))
+    result.n_train = len({r["key"] for r in store.members(spec.name, "train", status="ok")})  # configurations
     result.n_validation = len(store.members(spec.name, "validation", status="ok"))
     result.profiling_hours = bill.hours
     result.validation_hours = bill.role_hours("validation")
     result.engine_s = run.engine_s
+    result.fidelity = run.fid.summary(store.members(spec.name, "train", status="ok"))
     result.wall_s = time.perf_counter() - t_wall
     if result.iterations:
         last = result.iterations[-1]
@@ -228,12 +243,13 @@ def _run(store: Any, spec: CampaignSpec, profiler: Any, family: Any,
 
 @dataclass
 class _Data:
-    train: list[dict[str, Any]]
+    train: list[dict[str, Any]]  # one row per configuration, label in "y" (acquisition.fidelity.Fidelity.labels)
     X: np.ndarray
     y: np.ndarray
     val: list[dict[str, Any]]
     X_val: np.ndarray
     y_val: np.ndarray
+    rows: list[dict[str, Any]] = field(default_factory=list)  # every ok train measurement (both fidelities)
 
 
 class _Run:
@@ -256,6 +272,14 @@ class _Run:
         self.bar = _Progress(spec, progress)
         self.model: Any = None
         self.model_name = spec.model
+        self.full_protocol = getattr(profiler, "protocol", None)
+        self.cheap_protocol = None
+        if spec.fidelity == "auto" and getattr(profiler, "supports_protocol", False):
+            from profiler.protocol import FixedProtocol
+
+            self.cheap_protocol = FixedProtocol(repeats=spec.cheap_repeats)
+        self.fid = Fidelity(spec.fidelity, cheap_id=self.cheap_protocol.id if self.cheap_protocol else None,
+                            full_id=self.full_protocol.id if self.full_protocol is not None else "")
 
     # -- helpers ---------------------------------------------------------------------------------------------
     def encode(self, rows: list[dict[str, Any]]) -> np.ndarray:
@@ -274,13 +298,33 @@ class _Run:
         self.store.charge(activity, seconds, platform=self.profiler.platform_id, family=self.family.name,
                           campaign=self.spec.name)
 
-    def profile(self, configs: list[dict[str, Any]], role: str, *, drawn: str | list[str], show: bool = False
-                ) -> None:
+    def profile(self, configs: list[dict[str, Any]], role: str, *, drawn: str | list[str], show: bool = False,
+                cheap: bool = False) -> None:
         from acquisition.profiling import profile_configs
 
         profile_configs(self.store, self.profiler, self.family, configs, campaign=self.spec.name, role=role,
                         activity="validation_profile" if role == "validation" else "profile",
-                        progress=show and self.progress is True, drawn=drawn)
+                        progress=show and self.progress is True, drawn=drawn,
+                        protocol=self.cheap_protocol if cheap else None)
+
+    def profile_batch(self, picked: list[tuple[dict[str, Any], str]], it: int | str, cheap: bool,
+                      show: bool = False) -> None:
+        """Profile a batch for training; a cheap batch also measures a few of its rows (random picks first) at
+        full fidelity: the probes that keep the offset between fidelities measured."""
+        self.profile([c for c, _ in picked], "train", drawn=[d for _, d in picked], cheap=cheap, show=show)
+        if not cheap or not picked:
+            return
+        rows = self.store.members(self.spec.name, "train")
+        batch_keys = {self.family.key(c) for c, _ in picked}
+        before = [r for r in rows if r["key"] not in batch_keys]  # a resume picks the same probes again
+        n = self.fid.n_probes(before, len(picked))
+        rng = np.random.default_rng(_stream(self.spec.seed, "probe", it))
+        first = [i for i, (_, d) in enumerate(picked) if d == "random"] or list(range(len(picked)))
+        order = list(rng.permutation(first)) + [i for i in rng.permutation(len(picked)) if i not in first]
+        ok = {r["key"] for r in rows if r["status"] == "ok"}
+        probes = [picked[i][0] for i in order if self.family.key(picked[i][0]) in ok][:n]
+        if probes:
+            self.profile(probes, "train", drawn="probe", show=show)
 
     # -- the steps -------------------------------------------------------------------------------------------
     def initial_data(self) -> None:
@@ -295,19 +339,22 @@ class _Run:
             val_keys = {self.family.key(c) for c in val_cfgs}
         init = [c for c in self.draw(spec.initial_size, "sobol", _stream(spec.seed, "initial"), val_keys)
                 if self.family.key(c) not in val_keys]
-        self.profile(init, "train", drawn="initial", show=True)
+        # an auto-fidelity campaign always starts cheap (also on a resume after it switched: the stored cheap
+        # rows are found again instead of measuring the design at full fidelity)
+        self.profile_batch([(c, "initial") for c in init], "initial", self.fid.mode == "auto", show=True)
 
     def data(self) -> _Data | None:
         store, spec = self.store, self.spec
-        train = store.members(spec.name, "train", status="ok")
+        rows = store.members(spec.name, "train", status="ok")
+        train = self.fid.labels(rows)
         val = store.members(spec.name, "validation", status="ok")
         need_val = spec.verification == "holdout"
         if len(train) < 2 or (need_val and len(val) < 3):
             log.error("campaign %s: too few ok measurements to fit (%d train, %d validation)", spec.name,
                       len(train), len(val))
             return None
-        return _Data(train, self.encode(train), np.asarray([r["min_ms"] for r in train]), val, self.encode(val),
-                     np.asarray([r["min_ms"] for r in val]))
+        return _Data(train, self.encode(train), np.asarray([r["y"] for r in train]), val, self.encode(val),
+                     np.asarray([r["min_ms"] for r in val]), rows)
 
     def fit(self, data: _Data) -> tuple[Any, float]:
         """Fit the campaign's model; with ``model="auto"`` fit each of :data:`AUTO_MODELS` and keep the one
@@ -353,7 +400,8 @@ class _Run:
         self.charge("evaluate", time.perf_counter() - t0)
         return m
 
-    def query(self, model: Any, data: _Data, it: int, k: int) -> list[tuple[dict[str, Any], str]]:
+    def query(self, model: Any, data: _Data, it: int, k: int, cheap: bool = False
+              ) -> list[tuple[dict[str, Any], str]]:
         """The next batch: ``random_share`` of it uniformly from the candidates, the rest by the strategy."""
         from acquisition.strategies import QueryContext
 
@@ -373,6 +421,9 @@ class _Run:
         if k - n_rand > 0 and rest:
             X_pool = self.encoder.transform(rest, validated=True)
             all_rows = self.store.members(spec.name, "train")
+            proto = (self.cheap_protocol if cheap else self.full_protocol)
+            same = [r for r in all_rows if proto is not None and r["protocol"] == proto.id]
+            all_rows = same if len(same) >= 10 else all_rows  # costs at the fidelity the batch will be measured at
 
             def pool_cost(rows: list[dict[str, Any]] = all_rows, X: np.ndarray = X_pool) -> np.ndarray:
                 self.cost_model.fit(self.encode(rows), np.asarray([r["cost_s"] for r in rows]))
@@ -394,21 +445,24 @@ class _Run:
             return None
         spec, store = self.spec, self.store
         t0 = time.perf_counter()
-        rows = store.members(spec.name, "train", status="ok")
+        rows = self.fid.labels(store.members(spec.name, "train", status="ok"))
         model = self.model
         if spec.verification == "holdout":
-            rows = rows + store.members(spec.name, "validation", status="ok")
-            model = make_model(spec, self.strategy).fit(self.encode(rows), np.asarray([r["min_ms"] for r in rows]))
+            val = store.members(spec.name, "validation", status="ok")
+            rows = rows + [dict(r, y=r["min_ms"]) for r in val]
+            model = make_model(spec, self.strategy).fit(self.encode(rows), np.asarray([r["y"] for r in rows]))
         last = result.iterations[-1] if result.iterations else None
         metrics = ({"spearman": last.spearman, "spearman_lo": last.spearman_lo, "mape": last.mape,
                     "acc10": last.acc10, "coverage80": last.coverage80, "verification": spec.verification,
                     "n_verify": last.n_verify} if last else {})
+
         platform = self.profiler.platform_id
         export_bundle(bundle_path, model, self.encoder, model_name=self.model_name,
                       platform={"id": platform, "fingerprint": self.profiler.fingerprint,
                                 "protocol": self.profiler.protocol.id},
                       n_train=len(rows), metrics=metrics,
-                      extra={"campaign": spec.name, "strategy": spec.strategy, "model_setting": spec.model})
+                      extra={"campaign": spec.name, "strategy": spec.strategy, "model_setting": spec.model,
+                             "fidelity": self.fid.summary(store.members(spec.name, "train", status="ok"))})
         self.charge("export", time.perf_counter() - t0)
         store.add_predictor(spec.name, bundle_path, metrics)
         return bundle_path

@@ -55,14 +55,16 @@ class ProfileSummary:
 def profile_configs(store: Store, profiler: Any, family: Any, configs: Sequence[dict[str, Any]], *,
                     activity: str = "profile", campaign: str | None = None, role: str | None = None,
                     retry_failed: bool = False, progress: bool = True,
-                    drawn: str | Sequence[str | None] | None = None) -> ProfileSummary:
+                    drawn: str | Sequence[str | None] | None = None, protocol: Any = None) -> ProfileSummary:
     """Make sure every config has a stored measurement on ``profiler``'s platform and protocol.
 
     Configs already stored are reused (failed ones too, unless ``retry_failed``); the others are measured one by
     one and each result is recorded with its ledger row at once. With ``campaign`` and ``role`` every config
     joins the campaign: a reused measurement is attached at no cost, a new one in its own transaction.
     ``drawn`` says how each config was chosen (one label for all, or one per config; see
-    :mod:`acquisition._campaign_store`). Returns a :class:`ProfileSummary`.
+    :mod:`acquisition._campaign_store`). ``protocol`` measures (and looks up stored rows) with another protocol
+    than the profiler's own (the engine's cheap fidelity; needs ``profiler.supports_protocol``). Returns a
+    :class:`ProfileSummary`.
     """
     cfgs = [family.validate(c) for c in configs]
     how = [drawn] * len(cfgs) if drawn is None or isinstance(drawn, str) else list(drawn)
@@ -72,7 +74,10 @@ def profile_configs(store: Store, profiler: Any, family: Any, configs: Sequence[
     platform = profiler.platform_id
     store.ensure_platform(platform, profiler.fingerprint, profiler.device.spec)
     summary = ProfileSummary(platform=platform, requested=len(cfgs), keys=keys)
-    stored = store.find(platform, family.name, profiler.protocol.id, keys)
+    if protocol is not None and not getattr(profiler, "supports_protocol", False):
+        raise ValueError(f"this profiler ({type(profiler).__name__}) cannot measure with another protocol")
+    proto_id = (protocol or profiler.protocol).id
+    stored = store.find(platform, family.name, proto_id, keys)
     todo, seen, reused_ids = [], set(), {}
     for cfg, key, d in zip(cfgs, keys, how, strict=True):
         row = stored.get(key)
@@ -90,7 +95,7 @@ def profile_configs(store: Store, profiler: Any, family: Any, configs: Sequence[
                file=sys.stderr, dynamic_ncols=True, mininterval=0.5)
     try:
         for cfg, key, d in todo:
-            m = profiler.measure(family, cfg)
+            m = profiler.measure(family, cfg) if protocol is None else profiler.measure(family, cfg, protocol)
             fault_point("profile")
             store.record(m, activity=activity, campaign=campaign, role=role, drawn=d)
             summary.profiled += 1

@@ -28,12 +28,12 @@ from typing import Any
 
 import sqlite_utils
 
-from acquisition._campaign_store import CampaignTables, create_campaign_tables, migrate_campaign_tables_to_3
+from acquisition._campaign_store import CampaignTables, create_campaign_tables, migrate_campaign_tables
 
 __all__ = ["APPLICATION_ID", "PROFILE_ACTIVITIES", "SCHEMA_VERSION", "Store", "StoreError", "fault_point"]
 
-SCHEMA_VERSION = 3  # 1: platforms, measurements, ledger; 2: + campaigns, campaign_measurements, iterations, predictors;
-# 3: + campaign_measurements.drawn, iterations.verification / n_verify / test_*
+SCHEMA_VERSION = 4  # 1: platforms, measurements, ledger; 2: + campaigns, campaign_measurements, iterations, predictors;
+# 3: + campaign_measurements.drawn, iterations.verification / n_verify / test_*; 4: + iterations.fidelity*
 APPLICATION_ID = 0x4C414351  # "LACQ"
 SQLITE_HEADER = b"SQLite format 3\x00"
 PROFILE_ACTIVITIES = ("profile", "validation_profile", "network_profile")
@@ -167,7 +167,7 @@ class Store(CampaignTables):
             if version < 2:
                 create_campaign_tables(self.db)
             else:
-                migrate_campaign_tables_to_3(self.db)
+                migrate_campaign_tables(self.db)
             self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     @property

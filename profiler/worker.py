@@ -263,12 +263,16 @@ class Profiler:
                 self._cleanup()
         return kind, body, wall
 
-    def measure(self, family: Any, config: dict[str, Any]) -> Measurement:
-        """Profile one configuration of ``family``; failures come back as ``status="failed"``."""
+    supports_protocol = True  # measure() takes a per-call protocol (the engine's fidelity lever uses it)
+
+    def measure(self, family: Any, config: dict[str, Any], protocol: MeasurementProtocol | None = None
+                ) -> Measurement:
+        """Profile one configuration of ``family`` with ``protocol`` (default: the profiler's own); failures come
+        back as ``status="failed"``."""
         cfg = family.validate(config)
         key = family.key(cfg)
-        proto = self.protocol
-        base = {"family": family.name, "key": key, "config": cfg, "protocol": self.protocol.id}
+        proto = protocol or self.protocol
+        base = {"family": family.name, "key": key, "config": cfg, "protocol": proto.id}
         self.start()
         plat = self.platform_id
         cost = 0.0

@@ -3,13 +3,15 @@
 A :class:`Study` runs one ordinary campaign per **arm** and seed on the same source (a replayed table or a
 live device) with the same budget, target and batch sizes. An arm is
 
-- ``default``: ``run``'s whole default configuration (strategy, random share, model, verification) — what a
-  user gets without choosing anything;
-- ``random``: the naive baseline — random sampling and a held-out random validation set of ``validation_size``
-  configurations, judged on it (as one would do by hand); the ratio against it is what a user saves;
+- ``default``: ``run``'s whole default configuration (strategy, random share, model, verification, fidelity)
+  — what a user gets without choosing anything (a replayed table has one fidelity: there ``auto`` is full);
+- ``random``: the naive baseline — random sampling, every block at full fidelity and a held-out random
+  validation set of ``validation_size`` configurations, judged on it (as one would do by hand); the ratio
+  against it is what a user saves;
 - any other strategy name: that strategy (with ``random_share`` of every batch drawn at random) under the
-  baseline's verification (a holdout set), so that its ratio against ``random`` is the strategy's share of the
-  saving alone (``default``'s own strategy under this name gives the *strategy-only* ratio).
+  baseline's verification (a holdout set) and fidelity (full), so that its ratio against ``random`` is the
+  strategy's share of the saving alone (``default``'s own strategy under this name gives the *strategy-only*
+  ratio).
 
 For a given seed every arm shares the initial design (and the holdout arms the validation set), so arms are
 compared seed by seed. Campaigns keep acquiring after their stop rule fires (``run_to_budget``), so every
@@ -125,7 +127,8 @@ class Study:
         if arm == DEFAULT_ARM:
             return CampaignSpec(**common)
         share = {} if self.random_share is None else {"random_share": self.random_share}
-        return CampaignSpec(strategy=arm, model=self.model, verification="holdout", **share, **common)
+        return CampaignSpec(strategy=arm, model=self.model, verification="holdout", fidelity="full", **share,
+                            **common)
 
     def validate(self) -> Study:
         from acquisition.campaign import CampaignError

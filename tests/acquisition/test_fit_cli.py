@@ -88,7 +88,7 @@ def test_fit_prints_test_metrics_and_charges_the_ledger(db: Path, bundle: Path) 
 def test_fit_auto_selects_a_model(tmp_path: Path) -> None:
     path = make_db(tmp_path / "a.sqlite", n=60)
     with Store(path) as store:
-        res = fit_and_export(store, "mbconv", out=str(tmp_path / "a.bundle"), model="auto", select_budget_s=60)
+        res = fit_and_export(store, "mbconv", out=str(tmp_path / "a.bundle"), model="auto", select_budget_s=3)
     assert res.comparison is not None and res.model_name == res.comparison.best
     assert load_bundle(tmp_path / "a.bundle").manifest["model"]["name"] == res.model_name
 

@@ -20,7 +20,8 @@ from tests.acquisition.test_cli import assert_one_line_error, run_cli
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ["--family", "mbconv", "--device", "cpu", "--campaign", "tiny", "--validation-size", "10", "--initial-size",
         "5", "--batch-size", "5", "--budget-samples", "15", "--target-spearman", "0.9999", "--model", "gbt",
-        "--strategy", "uncertainty", "--pool-size", "200", "--verification", "holdout", "--no-progress"]
+        "--strategy", "uncertainty", "--pool-size", "200", "--verification", "holdout", "--fidelity", "full",
+        "--no-progress"]
 
 pytestmark = pytest.mark.slow  # real profiling in subprocesses
 
@@ -80,7 +81,8 @@ def test_tiny_campaign_runs_reports_and_resumes(tmp_path: Path) -> None:
     assert check_consistent(db)["measurements"] == 30
 
 
-@pytest.mark.parametrize("fault", ["profile:3", "record:8", "record:14", "fit:1", "fit:2"])
+# a kill while measuring, between two recorded measurements, and while fitting (after the first fit's records)
+@pytest.mark.parametrize("fault", ["profile:3", "record:14", "fit:2"])
 def test_sigkill_then_rerun_loses_and_duplicates_nothing(fault: str, tmp_path: Path) -> None:
     db = tmp_path / "acq.sqlite"
     proc = run_sub(db, fault=fault)
@@ -90,6 +92,26 @@ def test_sigkill_then_rerun_loses_and_duplicates_nothing(fault: str, tmp_path: P
     assert proc.returncode == 0, proc.stderr
     after = check_consistent(db)
     assert after["state"] == "budget" and after["measurements"] == 25 >= before["measurements"]
+
+
+def test_sigkill_with_auto_fidelity_then_rerun(tmp_path: Path) -> None:
+    """Cheap batches and their full-fidelity probes: a kill between them loses and duplicates nothing."""
+    db = tmp_path / "acq.sqlite"
+    auto = ["--fidelity", "auto", "--verification", "cv", "--strategy", "representative"]
+    proc = run_sub(db, *auto, fault="record:12")
+    assert proc.returncode == -signal.SIGKILL, (proc.returncode, proc.stderr[-500:])
+    check_consistent(db)
+    proc = run_sub(db, *auto)
+    assert proc.returncode == 0, proc.stderr
+    assert check_consistent(db)["state"] == "budget"
+    con = sqlite3.connect(db)
+    try:
+        protocols = dict(con.execute("select protocol, count(distinct key) from measurements group by protocol"))
+        n_configs = con.execute("select count(distinct key) from measurements").fetchone()[0]
+    finally:
+        con.close()
+    assert protocols["fixed-n20-v1"] == n_configs == 15  # every configuration cheap, a few probed at full
+    assert 4 <= sum(v for k, v in protocols.items() if k != "fixed-n20-v1") < 15
 
 
 def test_sigkill_at_a_random_moment(tmp_path: Path) -> None:

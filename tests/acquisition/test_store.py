@@ -360,24 +360,29 @@ def test_schema_1_database_gains_campaign_tables(db_path: Path) -> None:
         assert ro.schema_version == 1 and ro.campaigns() == [] and ro.iterations("x") == []
         assert ro.status()["campaigns"] == []
     with Store(db_path) as store:
-        assert store.schema_version == SCHEMA_VERSION == 3
+        assert store.schema_version == SCHEMA_VERSION == 4
         assert {"campaigns", "campaign_measurements", "iterations", "predictors"} <= set(store.db.table_names())
         assert [p["id"] for p in store.platforms()] == ["p"]
 
 
-def test_schema_2_database_gains_the_schema_3_columns_and_keeps_its_rows(db_path: Path) -> None:
+@pytest.mark.parametrize("old", [2, 3])
+def test_older_campaign_schema_gains_the_new_columns_and_keeps_its_rows(db_path: Path, old: int) -> None:
     from acquisition.campaign import CampaignSpec
 
     with Store(db_path) as store:
         store.ensure_platform("p", {"kind": "cpu"}, "cpu")
         store.create_campaign("old", "mbconv", "p", CampaignSpec(name="old", family="mbconv").as_dict())
         store.add_iteration("old", {"iteration": 0, "n_train": 20, "spearman": 0.9}, met_streak=0)
-        store.db["campaign_measurements"].transform(drop={"drawn"})
-        for c in ("verification", "n_verify", "test_spearman", "test_acc10", "test_mape"):
-            store.db["iterations"].transform(drop={c})
-        store.db.execute("PRAGMA user_version = 2")
+        new = ["fidelity", "fidelity_pairs", "fidelity_offset", "fidelity_noise"]
+        if old == 2:
+            store.db["campaign_measurements"].transform(drop={"drawn"})
+            new += ["verification", "n_verify", "test_spearman", "test_acc10", "test_mape"]
+        store.db["iterations"].transform(drop=set(new))
+        store.db.execute(f"PRAGMA user_version = {old}")
     with Store(db_path) as store:
-        assert store.schema_version == 3
+        assert store.schema_version == 4
         assert "drawn" in store.db["campaign_measurements"].columns_dict
+        assert set(new) <= set(store.db["iterations"].columns_dict)
         it = store.iterations("old")[0]
         assert it["n_train"] == 20 and it["spearman"] == 0.9 and it["test_spearman"] is None
+        assert it["fidelity"] is None
