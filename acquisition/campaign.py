@@ -79,7 +79,6 @@ class CampaignSpec:
     folds: int = 5  # K of the committee / cross-validation
     random_share: float = 0.5  # share of every batch drawn at random (the rest: the strategy)
     fidelity: str = "auto"  # auto: cheap measurements while the model is far off (acquisition.fidelity); full
-    cheap_repeats: int = 20  # timed calls of the cheap fidelity (a fixed protocol)
     stop_on_target: bool = True  # False: keep acquiring to the budget (studies want whole learning curves)
 
     def validate(self) -> CampaignSpec:
@@ -113,7 +112,6 @@ class CampaignSpec:
 
         if self.fidelity not in FIDELITIES:
             raise CampaignError(f"fidelity={self.fidelity!r} is not allowed: expected one of {', '.join(FIDELITIES)}")
-        _positive("cheap_repeats", self.cheap_repeats, integer=True, optional=False, minimum=2)
         if not isinstance(self.stop_on_target, bool):
             raise CampaignError(f"stop_on_target={self.stop_on_target!r} is not allowed: expected True or False")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:

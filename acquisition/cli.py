@@ -310,7 +310,7 @@ RUN_FIELDS = {"family": "family", "strategy": "strategy", "model": "model", "tar
               "budget_samples": "budget_samples", "batch_size": "batch_size", "initial_size": "initial_size",
               "validation_size": "validation_size", "pool_size": "pool_size", "seed": "seed", "confirm": "confirm",
               "verification": "verification", "folds": "folds", "random_share": "random_share",
-              "fidelity": "fidelity", "cheap_repeats": "cheap_repeats"}
+              "fidelity": "fidelity"}
 # run's defaults, whatever other flags are given (CampaignSpec's defaults for everything not named here)
 DEFAULT_RUN = {"family": "mbconv", "target_spearman": 0.98, "budget_hours": 0.12, "budget_samples": 400}
 
@@ -508,10 +508,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--random-share", dest="random_share", type=float, default=None,
                    help="share of every batch drawn at random; the strategy picks the rest (0.5)")
     p.add_argument("--fidelity", default=None, choices=("auto", "full"),
-                   help="auto (default): cheap fixed-protocol measurements while the model is far off, the offset "
-                        "to full fidelity learned from probes; full: every block at the full protocol")
-    p.add_argument("--cheap-repeats", dest="cheap_repeats", type=int, default=None,
-                   help="timed calls of the cheap fidelity (20)")
+                   help="auto (default): quick measurements (a short adaptive protocol) while the model is far "
+                        "off, the offset to full fidelity learned from probes; full: every block at full fidelity")
     p.add_argument("--validation-size", dest="validation_size", type=int, default=None,
                    help="validation set size with --verification holdout (200)")
     p.add_argument("--pool-size", dest="pool_size", type=int, default=None, help="candidates per query (4000)")

@@ -275,9 +275,9 @@ class _Run:
         self.full_protocol = getattr(profiler, "protocol", None)
         self.cheap_protocol = None
         if spec.fidelity == "auto" and getattr(profiler, "supports_protocol", False):
-            from profiler.protocol import FixedProtocol
+            from acquisition.fidelity import CHEAP_PROTOCOL
 
-            self.cheap_protocol = FixedProtocol(repeats=spec.cheap_repeats)
+            self.cheap_protocol = CHEAP_PROTOCOL
         self.fid = Fidelity(spec.fidelity, cheap_id=self.cheap_protocol.id if self.cheap_protocol else None,
                             full_id=self.full_protocol.id if self.full_protocol is not None else "")
 
@@ -309,8 +309,8 @@ class _Run:
 
     def profile_batch(self, picked: list[tuple[dict[str, Any], str]], it: int | str, cheap: bool,
                       show: bool = False) -> None:
-        """Profile a batch for training; a cheap batch also measures a few of its rows (random picks first) at
-        full fidelity: the probes that keep the offset between fidelities measured."""
+        """Profile a batch for training; a cheap batch also measures a few of its rows, drawn at random, at full
+        fidelity: the probes that keep the offset between fidelities measured (:mod:`acquisition.fidelity`)."""
         self.profile([c for c, _ in picked], "train", drawn=[d for _, d in picked], cheap=cheap, show=show)
         if not cheap or not picked:
             return
@@ -319,10 +319,8 @@ class _Run:
         before = [r for r in rows if r["key"] not in batch_keys]  # a resume picks the same probes again
         n = self.fid.n_probes(before, len(picked))
         rng = np.random.default_rng(_stream(self.spec.seed, "probe", it))
-        first = [i for i, (_, d) in enumerate(picked) if d == "random"] or list(range(len(picked)))
-        order = list(rng.permutation(first)) + [i for i in rng.permutation(len(picked)) if i not in first]
         ok = {r["key"] for r in rows if r["status"] == "ok"}
-        probes = [picked[i][0] for i in order if self.family.key(picked[i][0]) in ok][:n]
+        probes = [picked[i][0] for i in rng.permutation(len(picked)) if self.family.key(picked[i][0]) in ok][:n]
         if probes:
             self.profile(probes, "train", drawn="probe", show=show)
 

@@ -91,6 +91,7 @@ class AdaptiveProtocol:
     drift_tol: float = 0.05
     max_spread: float = 1.25
     placements: int = 3
+    variant: str = ""  # a named variant is stored apart from the default (e.g. the engine's cheap "quick")
     name: str = field(default="adaptive", init=False)
 
     def __post_init__(self) -> None:
@@ -104,11 +105,13 @@ class AdaptiveProtocol:
         _check("rel_tol", self.rel_tol, 1e-6, 1)
         _check("drift_tol", self.drift_tol, 1e-6, 1)
         _check("max_spread", self.max_spread, 1, 100)
+        if not isinstance(self.variant, str) or not all(c.isalnum() for c in self.variant):
+            raise ProtocolError(f"variant={self.variant!r} is not allowed: expected letters and digits")
 
     @property
     def id(self) -> str:
         """Identifies the protocol in the store (measurements are unique per protocol id)."""
-        return f"adaptive-v{PROTOCOL_VERSION}"
+        return f"adaptive-{self.variant}-v{PROTOCOL_VERSION}" if self.variant else f"adaptive-v{PROTOCOL_VERSION}"
 
     def suggested_timeout(self) -> float:
         return 120.0 + 3 * (self.max_seconds + self.warmup_seconds)

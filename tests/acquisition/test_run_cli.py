@@ -110,8 +110,8 @@ def test_sigkill_with_auto_fidelity_then_rerun(tmp_path: Path) -> None:
         n_configs = con.execute("select count(distinct key) from measurements").fetchone()[0]
     finally:
         con.close()
-    assert protocols["fixed-n20-v1"] == n_configs == 15  # every configuration cheap, a few probed at full
-    assert 4 <= sum(v for k, v in protocols.items() if k != "fixed-n20-v1") < 15
+    assert protocols["adaptive-quick-v1"] == n_configs == 15  # every configuration cheap, a few probed at full
+    assert 4 <= protocols["adaptive-v1"] < 15
 
 
 def test_sigkill_at_a_random_moment(tmp_path: Path) -> None:
@@ -154,6 +154,7 @@ def test_a_second_run_on_a_busy_database_is_refused(tmp_path: Path) -> None:
     (["--strategy", "magic"], "unknown strategy 'magic'"), (["--model", "xgb"], "model 'xgb'"),
     (["--family", "nope"], "unknown family 'nope'"), (["--campaign", "bad name"], "campaign name 'bad name'"),
     (["--seed", "-1"], "seed=-1"), (["--device", "cuda:0"], "cuda"),
+    (["--fidelity", "cheap"], "--fidelity"),
 ])
 def test_bad_arguments_write_nothing(argv: list[str], needle: str, tmp_path: Path) -> None:
     db = tmp_path / "acq.sqlite"

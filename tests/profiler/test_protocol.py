@@ -157,3 +157,10 @@ def test_placements_split_the_budget_and_combine() -> None:
     t = Timing.combine(runs)
     assert t.min_ms == 1.5 and t.n == 5 and t.warmup_n == 5 and t.warmup_s == pytest.approx(0.03)
     assert t.stop == "max_seconds"  # one unconverged placement makes the whole measurement unconverged
+
+
+def test_a_named_adaptive_variant_is_stored_apart() -> None:
+    assert AdaptiveProtocol().id == "adaptive-v1"
+    assert AdaptiveProtocol(min_seconds=0.03, variant="quick").id == "adaptive-quick-v1"
+    with pytest.raises(ProtocolError, match="variant='a b'"):
+        AdaptiveProtocol(variant="a b")
