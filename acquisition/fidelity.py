@@ -56,7 +56,8 @@ __all__ = ["CHEAP_PROTOCOL", "FIDELITIES", "MIN_PAIRS_FOR_SLOPE", "MIN_PAIRS_TO_
 
 FIDELITIES = ("auto", "full")
 # the cheap fidelity (module docstring): time floor 0.03 s instead of 0.15 s, one placement instead of three
-CHEAP_PROTOCOL = AdaptiveProtocol(min_seconds=0.03, max_seconds=0.4, min_repeats=10, placements=1, variant="quick")
+CHEAP_PROTOCOL = AdaptiveProtocol(min_seconds=0.03, max_seconds=0.4, min_repeats=10, placements=1, variant="quick",
+                                  retry_unstable=False)
 PROBES_FIRST = 4  # probes in the first cheap batch (the initial design)
 PROBE_SHARE = 0.05  # then one probe per 20 cheap configurations: the offset keeps being checked as the data move
 MIN_PAIRS_FOR_SLOPE = 16  # below: a constant offset (the median log ratio); a tilt from fewer noisy pairs fits noise

@@ -79,6 +79,10 @@ class AdaptiveProtocol:
     allocation shifts the heap), each with its share of the budget, and the statistics are taken over all
     samples. Where buffers land changes a block's minimum by 6-15 % inside one process on this CPU (cache-set
     and 4K aliasing between activations); a single placement made two processes disagree by up to 38 %.
+
+    ``retry_unstable``: a block whose timing did not settle is measured again in a fresh worker with more
+    warm-up (:class:`profiler.worker.Profiler`, up to ``max_attempts``). ``False`` keeps the first timing, flagged
+    unstable: for a quick, low-fidelity protocol the restart costs many times the measurement itself.
     """
 
     warmup_min: int = 2
@@ -92,6 +96,7 @@ class AdaptiveProtocol:
     max_spread: float = 1.25
     placements: int = 3
     variant: str = ""  # a named variant is stored apart from the default (e.g. the engine's cheap "quick")
+    retry_unstable: bool = True  # measure an unstable block again in a fresh worker (see profiler.worker)
     name: str = field(default="adaptive", init=False)
 
     def __post_init__(self) -> None:
@@ -107,6 +112,8 @@ class AdaptiveProtocol:
         _check("max_spread", self.max_spread, 1, 100)
         if not isinstance(self.variant, str) or not all(c.isalnum() for c in self.variant):
             raise ProtocolError(f"variant={self.variant!r} is not allowed: expected letters and digits")
+        if not isinstance(self.retry_unstable, bool):
+            raise ProtocolError(f"retry_unstable={self.retry_unstable!r} is not allowed: expected True or False")
 
     @property
     def id(self) -> str:

@@ -5,7 +5,8 @@ up the device, pins glibc's allocator thresholds and reports its fingerprint, th
 A hang (timeout), an exception, a crash (segfault, abort) or running out of memory in one block becomes a
 failed :class:`Measurement` with its reason; the worker is restarted on the next job and the caller never dies.
 An unstable timing (see :meth:`profiler.protocol.Timing.unstable_reason`, or a GPU that throttled) is measured
-again in a fresh worker with more warm-up, up to ``max_attempts`` times; every attempt is charged.
+again in a fresh worker with more warm-up, up to ``max_attempts`` times (once, for a protocol with
+``retry_unstable=False``); every attempt is charged.
 
 Example:
     >>> from profiler.families import get_family
@@ -277,7 +278,8 @@ class Profiler:
         plat = self.platform_id
         cost = 0.0
         attempts: list[dict[str, Any]] = []
-        for attempt in range(1, self.max_attempts + 1):
+        attempts_allowed = self.max_attempts if getattr(proto, "retry_unstable", True) else 1
+        for attempt in range(1, attempts_allowed + 1):
             if attempt > 1:
                 t0 = time.perf_counter()
                 self.restart()  # a fresh process: new allocator state, new address-space layout

@@ -143,17 +143,34 @@ class FeatureEncoder:
         return np.hstack(blocks) if blocks else np.zeros((n, 0))
 
     def _analytic(self, cfgs: Sequence[Mapping[str, Any]]) -> np.ndarray:
-        out = np.empty((len(cfgs), len(ANALYTIC_FEATURES)))
+        n = len(cfgs)
+        out = np.empty((n, len(ANALYTIC_FEATURES)))
+        # configurations are validated by now (transform); a plug-in family may only have counts()
+        counts = getattr(self.family, "counts_of_valid", None) or self.family.counts
+        owner: list[int] = []
+        kinds: list[str] = []
+        macs_l: list[int] = []
+        bytes_l: list[int] = []
         for i, cfg in enumerate(cfgs):
-            c = self.family.counts(cfg)
-            macs, params, moved = float(c.macs), float(c.params), float(c.bytes_moved)
+            c = counts(cfg)
+            out[i, :5] = (math.log1p(float(c.macs)), math.log1p(float(c.params)), math.log1p(float(c.bytes_moved)),
+                          math.log1p(float(c.macs)) - math.log1p(float(c.bytes_moved)), float(c.layers))
             work = getattr(c, "work", ()) or (("conv", c.macs, c.bytes_moved),)
-            conv = sum(m for k, m, _ in work if k == "conv")
-            dw = sum(m for k, m, _ in work if k == "depthwise")
-            elt = sum(b for k, _, b in work if k == "elementwise")
-            roof = [math.log1p(sum(max(m, r * b) for _, m, b in work)) for r in ROOFLINE_INTENSITIES]
-            out[i] = (math.log1p(macs), math.log1p(params), math.log1p(moved), math.log1p(macs) - math.log1p(moved),
-                      float(c.layers), math.log1p(conv), math.log1p(dw), math.log1p(elt), *roof)
+            for k, m, b in work:
+                owner.append(i)
+                kinds.append(k)
+                macs_l.append(m)
+                bytes_l.append(b)
+        # per-leaf sums, vectorised over every leaf of every configuration
+        idx = np.asarray(owner, dtype=np.intp)
+        m = np.asarray(macs_l, dtype=float)
+        b = np.asarray(bytes_l, dtype=float)
+        kind = np.asarray(kinds)
+        out[:, 5] = np.log1p(np.bincount(idx, weights=np.where(kind == "conv", m, 0.0), minlength=n))
+        out[:, 6] = np.log1p(np.bincount(idx, weights=np.where(kind == "depthwise", m, 0.0), minlength=n))
+        out[:, 7] = np.log1p(np.bincount(idx, weights=np.where(kind == "elementwise", b, 0.0), minlength=n))
+        for j, r in enumerate(ROOFLINE_INTENSITIES):
+            out[:, 8 + j] = np.log1p(np.bincount(idx, weights=np.maximum(m, r * b), minlength=n))
         return out
 
     def __repr__(self) -> str:

@@ -15,6 +15,7 @@ MODULES = [
     "surrogates.models", "surrogates.models.linear", "surrogates.models.forest", "surrogates.models.boosting",
     "surrogates.models.ngboost", "surrogates.models.mlp",
     "studies.replay", "studies.sources", "studies.study", "studies._stats", "studies.report", "studies.paper",
+    "nas.network", "nas.spaces", "nas.measure", "nas.evaluate", "nas.search", "nas.compare", "nas.accuracy",
 ]
 
 

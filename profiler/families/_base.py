@@ -83,6 +83,11 @@ class BlockFamily:
         cfg = self.validate(config)
         return module_counts(self.build(cfg), self.input_shape(cfg))
 
+    def counts_of_valid(self, config: Mapping[str, Any]) -> Counts:
+        """:meth:`counts` of a configuration already validated by this family; families with closed-form counts
+        override it to skip the second validation."""
+        return self.counts(config)
+
     # -- helpers shared by every family -------------------------------------------------------------------
     def validate(self, config: Mapping[str, Any]) -> Config:
         return self.space.validate(config)

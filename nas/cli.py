@@ -1,0 +1,376 @@
+"""``python -m nas``: evaluate network latency from bundles, profile a space's blocks, search, compare with HIL.
+
+Subcommands (one small function each):
+
+- ``evaluate``: measure ``--networks`` random networks of ``--space`` whole on the device (stored in ``--db``),
+  calibrate the bundles' Σ on the first ``--calibrate`` of them, print Pearson r, Spearman ρ, MAPE and ±10 %
+  (raw and calibrated) on the others, write ``evaluation.png`` and ``calibration.json`` to ``--out``;
+- ``blocks``: profile the distinct blocks of ``--networks`` random networks of ``--space`` (training data for
+  bundles that know the part of the block space a search asks about);
+- ``search``: Optuna search (``--objective bals`` with TPE, ``pareto`` with NSGA-II) with latency from the
+  bundles (``--latency-source surrogate``) or measured (``hil``), resumable in ``--storage``; writes
+  ``pareto.png`` and ``search.json`` to ``--out``;
+- ``compare``: the same search guided by HIL and by the surrogate; W_overall, W_optimal, HNQ; ``compare.png``.
+
+Bad input gets a one-line error naming the value and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from nas.network import NetworkError
+
+__all__ = ["build_parser", "main"]
+
+
+class CliError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # exit 2 with one line, no usage dump
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive integer")
+    return v
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 0 or more")
+    return v
+
+
+def _positive_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not v > 0 or v == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number")
+    return v
+
+
+def _model(args: argparse.Namespace) -> Any:
+    from nas.latency import NetworkLatencyModel
+
+    for b in args.bundle:
+        if not os.path.isfile(b):
+            raise CliError(f"--bundle {b!r} does not exist")
+    cal = getattr(args, "calibration", None)
+    if cal is not None and not os.path.isfile(cal):
+        raise CliError(f"--calibration {cal!r} does not exist")
+    return NetworkLatencyModel.load(args.bundle, calibration=cal)
+
+
+def _space(args: argparse.Namespace, model: Any) -> Any:
+    from nas.spaces import get_space
+
+    name = args.space
+    if name is None:
+        if len(model.families) != 1:
+            raise CliError(f"the bundles cover {', '.join(model.families)}: choose a --space")
+        name = f"stacked-{model.families[0]}"
+    space = get_space(name)
+    probe = space.sample(1, seed=0)
+    model.check(probe)  # a family without a bundle: clear error before any work
+    return space
+
+
+def _outdir(path: str | None) -> str | None:
+    if path is None:
+        return None
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise CliError(f"--out {path!r} exists and is not a directory")
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError:
+        raise CliError(f"--out {path!r} cannot be created") from None
+    return path
+
+
+class _Device:
+    """The store and profiler for the commands that measure (opened together, closed together)."""
+
+    def __init__(self, args: argparse.Namespace, model: Any = None) -> None:
+        self.args, self.model = args, model
+
+    def __enter__(self) -> tuple[Any, Any]:
+        from acquisition.store import Store
+        from profiler.devices import parse_device
+        from profiler.protocol import AdaptiveProtocol
+        from profiler.worker import Profiler
+
+        device = parse_device(self.args.device, threads=self.args.threads)
+        device.check_available()
+        self.store = Store(self.args.db)
+        try:
+            self.prof = Profiler(device, AdaptiveProtocol()).__enter__()
+        except BaseException:
+            self.store.close()
+            raise
+        plat = getattr(self.model, "platform", None)
+        if plat and plat != self.prof.platform_id:
+            self.__exit__(None, None, None)
+            raise CliError(f"the bundles were fitted on platform {plat}, this device is {self.prof.platform_id}: "
+                           "their predictions would be compared with another machine's measurements")
+        return self.store, self.prof
+
+    def __exit__(self, *exc: Any) -> None:
+        self.prof.__exit__(*exc)
+        self.store.close()
+
+
+def _dump(obj: Any, out: str | None, name: str) -> None:
+    if out:
+        tmp = os.path.join(out, f".{name}.tmp")
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(obj, fh, indent=2, default=str)
+        os.replace(tmp, os.path.join(out, name))
+
+
+# -- evaluate --------------------------------------------------------------------------------------------------
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from nas.evaluate import evaluate_networks, plot_evaluation
+    from nas.measure import measure_networks
+
+    model = _model(args)
+    space = _space(args, model)
+    out = _outdir(args.out)
+    if args.calibrate + 3 > args.networks:
+        raise CliError(f"--calibrate {args.calibrate} leaves fewer than 3 of --networks {args.networks} to evaluate")
+    nets = space.sample(args.networks, seed=args.seed)
+    with _Device(args, model) as (store, prof):
+        y = measure_networks(store, prof, nets, progress=not args.no_progress)
+    res = evaluate_networks(model, nets, y, n_calibration=args.calibrate, space=space.name)
+    d = res.as_dict()
+    d["failed"] = int((~(y > 0)).sum())
+    if out:
+        d["plot"] = plot_evaluation(res, os.path.join(out, "evaluation.png"))
+        if res.calibration is not None:
+            res.calibration.save(os.path.join(out, "calibration.json"))
+            d["calibration_file"] = os.path.join(out, "calibration.json")
+        _dump(d, out, "evaluation.json")
+    if args.json:
+        print(json.dumps(d, indent=2, default=str))
+        return 0
+    c = res.calibration
+    how = f": {c.intercept_ms:.3g} ms + {c.slope:.3g} x Σ blocks" if c else ""
+    print(f"{space.name}: {res.n_eval} networks measured and predicted ({res.n_calibration} more calibrated the "
+          f"overhead{how})")
+    for label, m in (("raw Σ blocks", res.raw), ("calibrated", res.calibrated)):
+        extra = f", 80 % interval coverage {100 * m['coverage80']:.0f} %" if "coverage80" in m else ""
+        print(f"  {label:>12}: r {m['pearson']:.3f}, rho {m['spearman']:.3f} [{m['spearman_lo']:.3f}, "
+              f"{m['spearman_hi']:.3f}], MAPE {m['mape']:.1f} %, within +-10 % {100 * m['acc10']:.0f} %{extra}")
+    if out:
+        print(f"  plot {d['plot']}" + (f"; calibration {d['calibration_file']}" if "calibration_file" in d else ""))
+    return 0
+
+
+# -- blocks ----------------------------------------------------------------------------------------------------
+def cmd_blocks(args: argparse.Namespace) -> int:
+    from acquisition.profiling import profile_configs
+    from nas.measure import space_blocks
+    from nas.spaces import get_space
+    from profiler.families import get_family
+
+    space = get_space(args.space)
+    by_family = space_blocks(space, args.networks, seed=args.seed)
+    with _Device(args) as (store, prof):
+        for fam, cfgs in by_family.items():
+            s = profile_configs(store, prof, get_family(fam), cfgs, progress=not args.no_progress)
+            print(f"{fam}: {len(cfgs)} distinct blocks of {args.networks} networks of {space.name}: profiled "
+                  f"{s.profiled}, reused {s.reused}, failed {s.failed}")
+    return 0
+
+
+# -- search ----------------------------------------------------------------------------------------------------
+def _evaluator(args: argparse.Namespace) -> Any:
+    from nas.accuracy import DigitsEvaluator
+
+    return DigitsEvaluator(epochs=args.epochs, seed=args.seed)
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from nas.search import plot_search, run_search
+
+    model = _model(args)
+    space = _space(args, model)
+    out = _outdir(args.out)
+    kw = {"trials": args.trials, "objective": args.objective, "model": model, "evaluator": _evaluator(args),
+          "storage": args.storage, "study_name": args.study, "tau_ref_ms": args.tau_ref_ms,
+          "budget_ms": args.budget_ms, "seed": args.seed, "progress": not args.no_progress}
+    if args.latency_source == "hil":
+        with _Device(args, model) as (store, prof):
+            res = run_search(space, source="hil", store=store, profiler=prof, **kw)
+    else:
+        res = run_search(space, source="surrogate", **kw)
+    d = res.as_dict()
+    if out:
+        d["plot"] = plot_search([res], os.path.join(out, "pareto.png"))
+        _dump(d, out, "search.json")
+    if args.json:
+        print(json.dumps(d, indent=2, default=str))
+        return 0
+    b = d["best"]
+    print(f"{space.name}: {d['trials']} trials ({res.source} latency, {res.objective}), study {res.study_name!r} in "
+          f"{args.storage}; tau_ref {res.tau_ref_ms:.3g} ms; accuracy evaluation {res.eval_s:.0f} s, latency "
+          f"{res.latency_s:.1f} s")
+    print(f"  best: accuracy {b['accuracy']:.3f}, latency {b['latency_ms']:.3g} ms, BALS {b['bals']:.3f}; "
+          f"Pareto front {len(d['pareto'])} networks")
+    if out:
+        print(f"  plot {d['plot']}")
+    return 0
+
+
+# -- compare ---------------------------------------------------------------------------------------------------
+def cmd_compare(args: argparse.Namespace) -> int:
+    from nas.compare import compare_searches
+    from nas.search import plot_search
+
+    model = _model(args)
+    space = _space(args, model)
+    out = _outdir(args.out)
+    with _Device(args, model) as (store, prof):
+        res = compare_searches(space.name, model=model, store=store, profiler=prof, trials=args.trials,
+                               objective=args.objective, storage=args.storage, evaluator=_evaluator(args),
+                               tau_ref_ms=args.tau_ref_ms, budget_ms=args.budget_ms, seed=args.seed,
+                               surrogate_seed=args.surrogate_seed, progress=not args.no_progress)
+    d = res.as_dict()
+    if out:
+        d["plot"] = plot_search([res.hil, res.surrogate], os.path.join(out, "compare.png"),
+                                measured=[None, res.surrogate_measured_ms],
+                                title=f"{space.name}: HIL- and surrogate-guided search (measured latency)")
+        _dump(d, out, "compare.json")
+    if args.json:
+        print(json.dumps(d, indent=2, default=str))
+        return 0
+    print(f"{space.name}: {d['trials']} trials each; HA-scores at measured latency: W_overall {d['w_overall']:.4f}, "
+          f"W_optimal {d['w_optimal']:.4f}, HNQ {d['hnq']:.3f}")
+    p, t = d["at_predicted_latency"], d["top10"]
+    print(f"  at the surrogate's predicted latency: W_overall {p['w_overall']:.4f}, W_optimal {p['w_optimal']:.4f}, "
+          f"HNQ {p['hnq']:.3f}")
+    print(f"  optimal = each search's best 10 % by HA-score: W_optimal {t['w_optimal']:.4f}, HNQ {t['hnq']:.3f}")
+    bh, bs = d["best"]["hil"], d["best"]["surrogate"]
+    print(f"  best HIL: accuracy {bh['accuracy']:.3f} at {bh['latency_ms']:.3g} ms; best surrogate: accuracy "
+          f"{bs['accuracy']:.3f} at {bs['measured_latency_ms']:.3g} ms measured ({bs['predicted_latency_ms']:.3g} "
+          "predicted)")
+    if out:
+        print(f"  plot {d['plot']}")
+    return 0
+
+
+# -- parser ----------------------------------------------------------------------------------------------------
+def _device_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--db", default="acquisition.sqlite", help="database for the measurements (acquisition.sqlite)")
+    p.add_argument("--device", default="cpu", help="device to measure on: cpu (default), cuda, cuda:N, auto")
+    p.add_argument("--threads", type=_positive_int, default=1, help="CPU threads (default 1)")
+
+
+def _search_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--bundle", action="append", required=True, help="a predictor bundle (repeat: one per family)")
+    p.add_argument("--space", default=None, help="network space (default stacked-<the bundle's family>)")
+    p.add_argument("--trials", type=_positive_int, default=50, help="completed trials per search (50)")
+    p.add_argument("--objective", default="bals", choices=("bals", "pareto"),
+                   help="bals: TPE on the balanced score (default); pareto: NSGA-II on accuracy and latency")
+    p.add_argument("--budget-ms", dest="budget_ms", type=_positive_float, default=None,
+                   help="latency budget (a constraint)")
+    p.add_argument("--tau-ref-ms", dest="tau_ref_ms", type=_positive_float, default=None,
+                   help="BALS reference latency (default: from the space and bundles)")
+    p.add_argument("--storage", default="nas.sqlite", help="Optuna storage file (resumable; nas.sqlite)")
+    p.add_argument("--epochs", type=_positive_int, default=3, help="training epochs of the digits evaluator (3)")
+    p.add_argument("--seed", type=_non_negative_int, default=0, help="seed (0)")
+    p.add_argument("--out", default=None, help="directory for the PNG and JSON")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--no-progress", action="store_true")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m nas", description=__doc__.split("\n\n")[0])
+    parser.add_argument("-v", "--verbose", action="count", default=0)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("evaluate", help="network latency from bundles against measured networks (Table 4)")
+    p.add_argument("--bundle", action="append", required=True, help="a predictor bundle (repeat: one per family)")
+    p.add_argument("--space", default=None, help="network space (default stacked-<the bundle's family>)")
+    p.add_argument("--networks", type=_positive_int, default=220, help="random networks to measure (220: 200 scored)")
+    p.add_argument("--calibrate", type=_non_negative_int, default=20,
+                   help="of them, how many calibrate the overhead (20; not scored)")
+    p.add_argument("--seed", type=_non_negative_int, default=0, help="sample seed (0)")
+    p.add_argument("--out", default=None, help="directory for evaluation.png, calibration.json, evaluation.json")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--no-progress", action="store_true")
+    _device_args(p)
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("blocks", help="profile the blocks of random networks of a space")
+    p.add_argument("--space", required=True, help="network space, e.g. stacked-mbconv")
+    p.add_argument("--networks", type=_positive_int, default=100, help="random networks whose blocks to profile")
+    p.add_argument("--seed", type=_non_negative_int, default=0)
+    p.add_argument("--no-progress", action="store_true")
+    _device_args(p)
+    p.set_defaults(func=cmd_blocks)
+
+    p = sub.add_parser("search", help="hardware-aware search with Optuna")
+    _search_args(p)
+    p.add_argument("--latency-source", dest="latency_source", default="surrogate", choices=("surrogate", "hil"),
+                   help="surrogate: the bundles (default); hil: measure every network on --device")
+    p.add_argument("--study", default=None, help="Optuna study name (default from space, source, objective, seed)")
+    p.add_argument("--calibration", default=None, help="calibration.json written by evaluate")
+    _device_args(p)
+    p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("compare", help="HIL- against surrogate-guided search: W_overall, W_optimal, HNQ")
+    _search_args(p)
+    p.add_argument("--surrogate-seed", dest="surrogate_seed", type=_non_negative_int, default=None,
+                   help="seed of the surrogate search (default --seed + 1: an independent search)")
+    p.add_argument("--calibration", default=None, help="calibration.json written by evaluate")
+    _device_args(p)
+    p.set_defaults(func=cmd_compare)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from acquisition._lock import DatabaseBusy
+    from acquisition.store import StoreError
+    from profiler.devices import DeviceError
+    from profiler.families import FamilyError
+    from profiler.space import SpaceError
+    from profiler.worker import ProfilerError
+    from surrogates import BundleError, EncoderError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING - 10 * min(args.verbose, 2),
+                        format="%(levelname)s %(name)s: %(message)s")
+    prog = f"{parser.prog} {args.command}"
+    try:
+        return int(args.func(args) or 0)
+    except (CliError, NetworkError, StoreError, DeviceError, FamilyError, SpaceError, BundleError, EncoderError,
+            DatabaseBusy) as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
+    except ProfilerError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted; finished measurements and trials are stored", file=sys.stderr)
+        return 130
