@@ -546,7 +546,8 @@ def _model_names() -> str:
     return ", ".join(list_models())
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def user_errors() -> tuple[type[BaseException], ...]:
+    """The exceptions every ``python -m`` command reports as one line with exit code 2 (bad input)."""
     from acquisition._lock import DatabaseBusy
     from acquisition.campaign import CampaignError
     from acquisition.fitting import FitError
@@ -556,27 +557,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     from profiler.families import FamilyError
     from profiler.protocol import ProtocolError
     from profiler.space import SpaceError
-    from profiler.worker import ProfilerError
     from surrogates import BundleError, EncoderError, ModelError
 
-    parser = build_parser()
+    return (CliError, StoreError, DeviceError, FamilyError, ProtocolError, SpaceError, FitError, BundleError,
+            EncoderError, ModelError, CampaignError, StrategyError, DatabaseBusy)
+
+
+def run_command(parser: argparse.ArgumentParser, argv: Sequence[str] | None, *,
+                extra_errors: tuple[type[BaseException], ...] = (), interrupted: str) -> int:
+    """Parse ``argv`` and run the chosen subcommand: user errors are one line and exit 2, a profiler failure
+    exit 1, Ctrl-C exit 130 with ``interrupted`` said, a closed output pipe a quiet exit 0."""
+    from profiler.worker import ProfilerError
+
     args = parser.parse_args(argv)
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     prog = f"{parser.prog} {args.command}"
     try:
         return int(args.func(args) or 0)
-    except (CliError, StoreError, DeviceError, FamilyError, ProtocolError, SpaceError, FitError, BundleError,
-            EncoderError, ModelError, CampaignError, StrategyError, DatabaseBusy) as exc:
+    except (*user_errors(), *extra_errors) as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
     except ProfilerError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print(f"{prog}: interrupted; every measurement finished so far is stored", file=sys.stderr)
+        print(f"{prog}: interrupted; {interrupted}", file=sys.stderr)
         return 130
     except BrokenPipeError:  # output piped into e.g. `head`: stop quietly
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_command(build_parser(), argv, interrupted="every measurement finished so far is stored")

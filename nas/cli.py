@@ -19,54 +19,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
-import sys
 from collections.abc import Sequence
 from typing import Any
 
+from acquisition.cli import CliError, _non_negative_int, _Parser, _positive_float, _positive_int, run_command
 from nas.network import NetworkError
 
 __all__ = ["build_parser", "main"]
-
-
-class CliError(Exception):
-    pass
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # exit 2 with one line, no usage dump
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be a positive integer")
-    return v
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be 0 or more")
-    return v
-
-
-def _positive_float(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not v > 0 or v == float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number")
-    return v
 
 
 def _model(args: argparse.Namespace) -> Any:
@@ -234,8 +194,11 @@ def cmd_search(args: argparse.Namespace) -> int:
     print(f"{space.name}: {d['trials']} trials ({res.source} latency, {res.objective}), study {res.study_name!r} in "
           f"{args.storage}; tau_ref {res.tau_ref_ms:.3g} ms; accuracy evaluation {res.eval_s:.0f} s, latency "
           f"{res.latency_s:.1f} s")
-    print(f"  best: accuracy {b['accuracy']:.3f}, latency {b['latency_ms']:.3g} ms, BALS {b['bals']:.3f}; "
-          f"Pareto front {len(d['pareto'])} networks")
+    if b is None:
+        print(f"  no trial met the latency budget of {res.budget_ms:g} ms")
+    else:
+        print(f"  best: accuracy {b['accuracy']:.3f}, latency {b['latency_ms']:.3g} ms, BALS {b['bals']:.3f}; "
+              f"Pareto front {len(d['pareto'])} networks")
     if out:
         print(f"  plot {d['plot']}")
     return 0
@@ -349,28 +312,5 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from acquisition._lock import DatabaseBusy
-    from acquisition.store import StoreError
-    from profiler.devices import DeviceError
-    from profiler.families import FamilyError
-    from profiler.space import SpaceError
-    from profiler.worker import ProfilerError
-    from surrogates import BundleError, EncoderError
-
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING - 10 * min(args.verbose, 2),
-                        format="%(levelname)s %(name)s: %(message)s")
-    prog = f"{parser.prog} {args.command}"
-    try:
-        return int(args.func(args) or 0)
-    except (CliError, NetworkError, StoreError, DeviceError, FamilyError, SpaceError, BundleError, EncoderError,
-            DatabaseBusy) as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
-        return 2
-    except ProfilerError as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted; finished measurements and trials are stored", file=sys.stderr)
-        return 130
+    return run_command(build_parser(), argv, extra_errors=(NetworkError,),
+                       interrupted="finished measurements and trials are stored")

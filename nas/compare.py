@@ -77,6 +77,9 @@ class CompareResult:
         y, p = self.surrogate_measured_ms, self.surrogate.latency_ms
         ok = np.isfinite(y)
         hb, sb = self.hil.best(), self.surrogate.best()
+        if hb is None or sb is None:  # no feasible trial under the budget: the best of all trials
+            hb = int(np.argmax(self.ha_hil)) if hb is None else hb
+            sb = int(np.argmax(self.ha_sm_measured)) if sb is None else sb
         return {
             "space": self.hil.space, "trials": len(self.hil.accuracy), "tau_ref_ms": self.hil.tau_ref_ms,
             **self.measured,

@@ -112,13 +112,15 @@ class SearchResult:
             mask[idx[pareto_mask(self.accuracy[idx], self.latency_ms[idx])]] = True
         return mask
 
-    def best(self) -> int:
-        """Index of the feasible trial with the highest BALS."""
+    def best(self) -> int | None:
+        """Index of the feasible trial with the highest BALS (None when no trial is feasible)."""
+        if not self.feasible.any():
+            return None
         s = np.where(self.feasible, self.scores, -np.inf)
         return int(np.argmax(s))
 
     def as_dict(self) -> dict[str, Any]:
-        b = self.best() if len(self.accuracy) else None
+        b = self.best()
         front = np.flatnonzero(self.pareto)
         return {"space": self.space, "latency_source": self.source, "objective": self.objective,
                 "study": self.study_name, "trials": len(self.accuracy), "tau_ref_ms": self.tau_ref_ms,

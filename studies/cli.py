@@ -16,15 +16,11 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from acquisition.cli import _Parser, _positive_float, _positive_int
+from acquisition.cli import CliError, _Parser, _positive_float, _positive_int, run_command
 
 __all__ = ["main"]
 
 log = logging.getLogger("latency_acquisition.studies")
-
-
-class CliError(Exception):
-    """A user error: one line, exit code 2."""
 
 
 def _unit_float(text: str) -> float:
@@ -247,30 +243,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from acquisition.campaign import CampaignError
-    from acquisition.fitting import FitError
-    from acquisition.store import StoreError
-    from acquisition.strategies import StrategyError
-    from profiler.devices import DeviceError
-    from profiler.families import FamilyError
-    from profiler.space import SpaceError
     from studies.replay import ReplayError
     from studies.study import StudyError
 
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING - 10 * min(args.verbose, 2),
-                        format="%(levelname)s %(name)s: %(message)s")
-    prog = f"{parser.prog} {args.command}"
-    try:
-        return int(args.func(args) or 0)
-    except (CliError, StudyError, ReplayError, CampaignError, StrategyError, FamilyError, SpaceError, FitError,
-            StoreError, DeviceError) as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted; finished seeds are stored, run the same command to resume", file=sys.stderr)
-        return 130
+    return run_command(build_parser(), argv, extra_errors=(StudyError, ReplayError),
+                       interrupted="finished seeds are stored, run the same command to resume")
 
 
 if __name__ == "__main__":

@@ -31,12 +31,13 @@ PROFILE = ["profile", "--family", "resv1", "--device", "cpu", "--no-progress", "
 FAKE_PLATFORM = "feedfacecafe"
 
 
-def run_cli(*argv: str) -> tuple[int, str, str]:
-    """``main(argv)`` in-process: (exit code, stdout, stderr); argparse's SystemExit becomes the code."""
+def run_cli(*argv: str, entry=None) -> tuple[int, str, str]:
+    """``main(argv)`` in-process (``entry``: another CLI's main): (exit code, stdout, stderr); argparse's
+    SystemExit becomes the code."""
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
-            code = main(list(argv))
+            code = (entry or main)(list(argv))
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
     return code, out.getvalue(), err.getvalue()

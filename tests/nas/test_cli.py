@@ -3,8 +3,6 @@ evaluate, search) works end to end."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 import subprocess
@@ -14,19 +12,13 @@ from pathlib import Path
 import pytest
 
 from nas.cli import main
-from tests.acquisition.test_cli import assert_one_line_error
+from tests.acquisition.test_cli import assert_one_line_error, run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_nas(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main(list(argv))
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
-    return code, out.getvalue(), err.getvalue()
+    return run_cli(*argv, entry=main)
 
 
 def test_bad_input_one_line_exit_2(bundle_dir: str, tmp_path: Path) -> None:

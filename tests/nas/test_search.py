@@ -68,7 +68,7 @@ def test_pareto_objective_and_budget_constraint(model, tmp_path) -> None:
     r = run_search("stacked-resv1", trials=8, objective="pareto", model=model, evaluator=FakeAccuracy(),
                    storage=str(tmp_path / "p.sqlite"), budget_ms=1e-3, tau_ref_ms=50.0, progress=False)
     assert len(r.accuracy) == 8 and not r.feasible.any()  # nothing can be faster than a microsecond
-    assert r.pareto.sum() == 0
+    assert r.pareto.sum() == 0 and r.best() is None and r.as_dict()["best"] is None
     with pytest.raises(NetworkError, match="objective 'nope'"):
         run_search("stacked-resv1", objective="nope", model=model)
     with pytest.raises(NetworkError, match="latency source 'hil' needs a device"):
