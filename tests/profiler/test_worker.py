@@ -130,6 +130,17 @@ def test_unstable_timing_is_remeasured_in_a_fresh_worker(tmp_path) -> None:
     assert m.cost_s > m.timing.timed_s * 1.5  # both attempts are charged
 
 
+def test_unstable_timing_is_kept_when_the_protocol_does_not_retry(tmp_path) -> None:
+    from dataclasses import replace
+
+    fam = ff.Bimodal(marker=str(tmp_path / "seen"))
+    with Profiler("cpu", replace(BIMODAL_PROTOCOL, retry_unstable=False)) as prof:
+        pid = prof.pid
+        m = prof.measure(fam, {"ms": 1})
+        assert prof.pid == pid  # no fresh worker
+    assert m.ok and m.attempts == 1 and not m.stable and m.unstable_reason
+
+
 def test_persistently_unstable_timing_is_flagged() -> None:
     with Profiler("cpu", BIMODAL_PROTOCOL) as prof:
         m = prof.measure(ff.Bimodal(always=True), {"ms": 1})
