@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Protocol
 
 import numpy as np
@@ -118,7 +119,9 @@ class StackedSpace(NetworkSpace):
     def name(self) -> str:  # type: ignore[override]
         return f"stacked-{self.family}"
 
+    @cached_property
     def _dims(self) -> tuple[Any, list[int], list[Any]]:
+        """The family, the widths and the other choice parameters (worked out once per space)."""
         from profiler.families import get_family
         from profiler.space import Choice, Integer
 
@@ -144,7 +147,7 @@ class StackedSpace(NetworkSpace):
         return fam, widths, others
 
     def define(self, draw: _Draw) -> Network:
-        _, widths, others = self._dims()
+        _, widths, others = self._dims
         stem_w = draw.choice("stem_width", [w for w in widths if w <= 32] or widths[:1])
         depth = draw.integer("depth", self.min_depth, self.max_depth)
         c, hw, down = stem_w, self.input_hw, 0
@@ -225,6 +228,6 @@ def get_space(name: str) -> NetworkSpace:
             pass
         else:
             space = StackedSpace(name[len("stacked-"):])
-            space._dims()
+            space._dims  # noqa: B018 - checks the family can be stacked
             return space
     raise NetworkError(f"unknown network space {name!r}: known spaces are {', '.join(list_spaces())}")
