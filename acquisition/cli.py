@@ -109,6 +109,26 @@ def cmd_profile(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- remeasure ---------------------------------------------------------------------------------------------------
+def cmd_remeasure(args: argparse.Namespace) -> int:
+    from acquisition.noise import remeasure
+    from acquisition.store import Store
+    from profiler.devices import parse_device
+    from profiler.families import get_family
+
+    _load_plugins(args.plugin)
+    family = get_family(args.family)
+    if not os.path.isfile(args.db):
+        raise CliError(f"--db {args.db!r} does not exist: profile some measurements into it first")
+    device = parse_device(args.device, threads=args.threads)
+    device.check_available()
+    with Store(args.db) as store:
+        ceiling = remeasure(store, device, family, args.n, seed=args.seed, platform=args.platform,
+                            progress=not args.no_progress)
+    print(f"{family.name}: {ceiling.describe()}; Spearman {ceiling.spearman:.4f} between the two runs")
+    return 0
+
+
 # -- status ------------------------------------------------------------------------------------------------------
 def cmd_status(args: argparse.Namespace) -> int:
     from acquisition.store import Store
@@ -201,7 +221,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
         raise CliError(f"--db {args.db!r} does not exist: profile some measurements into it first")
     with Store(args.db) as store:
         res = fit_and_export(store, args.family, out=args.out, model=args.model, platform=args.platform,
-                             seed=args.seed, select_budget_s=args.select_budget, n_jobs=args.jobs)
+                             seed=args.seed, select_budget_s=args.select_budget, n_jobs=args.jobs,
+                             select_by=args.select_by)
     if res.comparison is not None:
         print(f"model selection ({res.comparison.common_folds}-fold, {res.comparison.elapsed_s:.0f} s):")
         print(res.comparison.table())
@@ -210,6 +231,14 @@ def cmd_fit(args: argparse.Namespace) -> int:
     print(f"{res.model_name} on {args.family} (platform {ds.platform}, protocol {ds.protocol}): fitted on "
           f"{res.n_train} measurements in {res.fit_s:.1f} s")
     print(f"held-out test ({res.n_test}): {format_metrics(res.metrics)}")
+    if res.noise is not None:
+        if res.noise_rows == "test":
+            print(f"noise ceiling: on the {res.noise.n} test blocks that were re-measured the model is within "
+                  f"+-10 % for {100 * res.acc10_on_noise_rows:.1f} %; {res.noise.describe()}")
+        else:
+            print(f"noise ceiling (other blocks than the test's): {res.noise.describe()}")
+    else:
+        print("noise ceiling: unknown (`python -m acquisition remeasure` measures it)")
     print(f"bundle {os.path.abspath(args.out)}")
     return 0
 
@@ -319,6 +348,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from acquisition._lock import RunLock
     from acquisition.campaign import CampaignSpec
     from acquisition.engine import run_campaign
+    from acquisition.noise import noise_ceiling
     from acquisition.store import Store
     from profiler.devices import parse_device
     from profiler.families import get_family
@@ -343,7 +373,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     with RunLock(args.db), Store(args.db) as store, Profiler(device) as prof:
         res = run_campaign(store, spec, prof, family, progress=not args.no_progress, bundle_path=bundle)
         db_path = os.path.abspath(store.path)
+        ceiling = noise_ceiling(store, family.name, platform=prof.platform_id, protocol=prof.protocol.id)
     _print_summary(res, db_path)
+    if ceiling is not None:
+        print(f"  noise ceiling: {ceiling.describe()}")
+    else:
+        print(f"  noise ceiling: not measured (`python -m acquisition remeasure --family {family.name}` re-measures "
+              "stored blocks in a fresh process)")
     return 0
 
 
@@ -427,6 +463,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_profile)
 
+    p = sub.add_parser("remeasure", help="measure stored blocks again in a fresh process: the noise ceiling",
+                       description="Draw N stored ok measurements of a family at random, measure each again with "
+                                   "the same protocol in a fresh worker process (stored apart, as repeats; charged "
+                                   "as noise_profile), and print how often the two agree within +-10 %%: the "
+                                   "ceiling of any model's +-10 %% accuracy. fit, run and report show it beside the "
+                                   "model's accuracy.")
+    p.add_argument("--family", default="mbconv", help="block family (default mbconv)")
+    p.add_argument("--n", type=_positive_int, default=100, help="measurements to repeat (default 100)")
+    p.add_argument("--db", default=DEFAULT_DB, help=f"SQLite database file (default {DEFAULT_DB})")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default auto)")
+    p.add_argument("--threads", type=_positive_int, default=None, help="CPU threads (cpu only, default 1)")
+    p.add_argument("--platform", default=None, help="platform id (needed when the family was measured on several)")
+    p.add_argument("--seed", type=_non_negative_int, default=0, help="seed of the draw, >= 0 (default 0)")
+    p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
+                   help="import MODULE first (it may register block families); repeatable")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_remeasure)
+
     p = sub.add_parser("status", help="platforms, families, measurement counts and profiling hours",
                        description="Summarise a database: platforms, families, measurements, failures, hours.")
     p.add_argument("--db", default=DEFAULT_DB, help=f"SQLite database file (default {DEFAULT_DB})")
@@ -457,6 +511,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seconds for the --model auto comparison (default 120)")
     p.add_argument("--jobs", type=_jobs, default=None,
                    help="parallel jobs for the model comparison (joblib n_jobs: N > 0, or -1 for every core)")
+    p.add_argument("--select-by", dest="select_by", choices=("spearman", "acc10"), default="spearman",
+                   help="what --model auto ranks by: spearman (rank, default) or acc10 (share within +-10 %%, for "
+                        "latency budgets)")
     p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
                    help="import MODULE first (it may register block families or models); repeatable")
     p.set_defaults(func=cmd_fit)
@@ -551,6 +608,7 @@ def user_errors() -> tuple[type[BaseException], ...]:
     from acquisition._lock import DatabaseBusy
     from acquisition.campaign import CampaignError
     from acquisition.fitting import FitError
+    from acquisition.noise import NoiseError
     from acquisition.store import StoreError
     from acquisition.strategies import StrategyError
     from profiler.devices import DeviceError
@@ -560,7 +618,7 @@ def user_errors() -> tuple[type[BaseException], ...]:
     from surrogates import BundleError, EncoderError, ModelError
 
     return (CliError, StoreError, DeviceError, FamilyError, ProtocolError, SpaceError, FitError, BundleError,
-            EncoderError, ModelError, CampaignError, StrategyError, DatabaseBusy)
+            EncoderError, ModelError, CampaignError, StrategyError, DatabaseBusy, NoiseError)
 
 
 def run_command(parser: argparse.ArgumentParser, argv: Sequence[str] | None, *,

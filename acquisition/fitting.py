@@ -101,12 +101,18 @@ class FitResult:
     bundle: str | None = None
     comparison: Any = None
     dataset: Dataset | None = None
+    noise: Any = None  # acquisition.noise.NoiseCeiling of the re-measured rows, or None
+    noise_rows: str = ""  # which rows the ceiling is of: "test" (the same rows) or "stored" (other rows)
+    acc10_on_noise_rows: float | None = None  # the model's ±10 % accuracy on those same test rows
+
+
+MIN_NOISE_ROWS = 20  # fewer re-measured test rows than this: the ceiling of every re-measured row is shown
 
 
 def fit_and_export(store: Any, family_name: str, *, out: str | None, model: str = "auto",
                    platform: str | None = None, protocol: str | None = None, seed: int = 0,
                    select_budget_s: float = 120.0, n_jobs: int | None = None,
-                   charge: bool = True) -> FitResult:
+                   charge: bool = True, select_by: str = "spearman") -> FitResult:
     """Load, split, (select,) fit, score on test and export; see the module docstring."""
     from profiler.families import get_family
     from surrogates import FeatureEncoder, compare_models, evaluate, export_bundle, get_model, list_models
@@ -125,7 +131,7 @@ def fit_and_export(store: Any, family_name: str, *, out: str | None, model: str 
     name = model
     if model == "auto":
         comparison = compare_models(X[fit_rows], y[fit_rows], cv=5, time_budget_s=select_budget_s, seed=seed,
-                                    n_jobs=n_jobs)
+                                    n_jobs=n_jobs, criterion=select_by)
         name = str(comparison.best)
         log.info("model selection:\n%s", comparison.table())
     est = get_model(name)
@@ -134,6 +140,9 @@ def fit_and_export(store: Any, family_name: str, *, out: str | None, model: str 
     est.fit(X[fit_rows], y[fit_rows])
     fit_s = time.perf_counter() - t0
     metrics = evaluate(y[test], est.predict_dist(X[test]), ci=True)
+    noise, noise_rows, acc_same = _noise(store, ds, test, est.predict(X[test]))
+    if noise is not None:
+        metrics.update(noise.as_dict())
     if charge and not getattr(store, "readonly", False):
         store.charge("fit", fit_s, platform=ds.platform, family=family_name, note=f"fit {name} on {len(fit_rows)}")
     if out is not None:
@@ -145,4 +154,23 @@ def fit_and_export(store: Any, family_name: str, *, out: str | None, model: str 
                              "fitted on train+validation, metrics on test"})
         if charge and not getattr(store, "readonly", False):
             store.charge("export", time.perf_counter() - t1, platform=ds.platform, family=family_name)
-    return FitResult(name, metrics, len(fit_rows), len(test), fit_s, out, comparison, ds)
+    return FitResult(name, metrics, len(fit_rows), len(test), fit_s, out, comparison, ds, noise, noise_rows,
+                     acc_same)
+
+
+def _noise(store: Any, ds: Dataset, test: np.ndarray, pred: np.ndarray) -> tuple[Any, str, float | None]:
+    """The noise ceiling of the test rows that were re-measured (or of every re-measured row, when too few of
+    the test rows were), and the model's ±10 % accuracy on those same test rows."""
+    from acquisition.noise import noise_ceiling
+    from surrogates.metrics import accuracy_within
+
+    if "repeats" not in store.db.table_names():  # an older database opened read-only
+        return None, "", None
+    keys = [ds.keys[i] for i in test]
+    same = noise_ceiling(store, ds.family, platform=ds.platform, protocol=ds.protocol, keys=keys)
+    if same is not None and same.n >= MIN_NOISE_ROWS:
+        repeated = {r["key"] for r in store.repeats(family=ds.family, platform=ds.platform, protocol=ds.protocol)}
+        rows = [j for j, k in enumerate(keys) if k in repeated]
+        return same, "test", accuracy_within(ds.latency_ms[test][rows], pred[rows], 0.1)
+    every = noise_ceiling(store, ds.family, platform=ds.platform, protocol=ds.protocol)
+    return every, "stored" if every is not None else "", None

@@ -21,11 +21,11 @@ import os
 from typing import Any
 
 from acquisition.bill import campaign_bill
+from acquisition.store import PROFILE_ACTIVITIES
 
 __all__ = ["ENGINE_ACTIVITIES", "build_report", "render_markdown", "write_report"]
 
 ENGINE_ACTIVITIES = ("fit", "evaluate", "query", "export")
-PROFILE_ACTIVITIES = ("profile", "validation_profile", "network_profile")
 
 
 def _group(store: Any, cols: list[str], where: str = "", args: tuple = ()) -> list[dict[str, Any]]:
@@ -44,6 +44,8 @@ def build_report(store: Any, campaign: str | None = None) -> dict[str, Any]:
     profile_s = sum(r["seconds"] for r in by_activity if r["activity"] in PROFILE_ACTIVITIES)
     engine_s = sum(r["seconds"] for r in by_activity if r["activity"] in ENGINE_ACTIVITIES)
     n_profiled = sum(r["rows"] for r in by_activity if r["activity"] in PROFILE_ACTIVITIES)
+    noise = _noise_rows(store)
+    ceiling = {(r["platform"], r["family"]): r for r in noise}
     campaigns = []
     for c in store.campaigns():
         if campaign and c["name"] != campaign:
@@ -65,6 +67,7 @@ def build_report(store: Any, campaign: str | None = None) -> dict[str, Any]:
             "engine_seconds": eng, "overhead_share": eng / (eng + prof) if eng + prof > 0 else None,
             "cost_per_sample_s": prof / bill.measurements if bill.measurements else None,
             "spearman": last.get("spearman"), "mape": last.get("mape"), "acc10": last.get("acc10"),
+            "noise_acc10": ceiling.get((c["platform"], c["family"]), {}).get("within10"),
             "learning_curve": [{k: it[k] for k in ("iteration", "n_train", "profiling_s", "spearman", "spearman_lo",
                                                     "spearman_hi", "mape", "acc10")} for it in its],
             "bundle": (store.predictors(c["name"]) or [{}])[-1].get("path"),
@@ -82,7 +85,25 @@ def build_report(store: Any, campaign: str | None = None) -> dict[str, Any]:
         "by_platform_family": [{**r, "hours": r["seconds"] / 3600}
                                for r in _group(store, ["platform", "family", "activity"], where, args)],
         "campaigns": campaigns,
+        "noise": noise,
     }
+
+
+def _noise_rows(store: Any) -> list[dict[str, Any]]:
+    """The noise ceiling of every platform and family with re-measured blocks (:mod:`acquisition.noise`)."""
+    from acquisition.noise import noise_ceiling
+
+    if "repeats" not in store.db.table_names():  # an older database opened read-only
+        return []
+    pairs = sorted({(r["platform"], r["family"]) for r in store.repeats()})
+    out = []
+    for platform, family in pairs:
+        c = noise_ceiling(store, family, platform=platform)
+        if c is not None:
+            out.append({"platform": platform, "family": family, "n": c.n, "within10": c.within10,
+                        "within5": c.within5, "median_diff": c.median_diff, "worst_diff": c.worst_diff,
+                        "spearman": c.spearman})
+    return out
 
 
 def _fmt(v: Any, digits: int = 4) -> str:
@@ -102,15 +123,27 @@ def render_markdown(rep: dict[str, Any], plots: dict[str, list[str]] | None = No
              f"{_fmt(None if t['overhead_share'] is None else 100 * t['overhead_share'], 1)} %", "",
              "## Campaigns", "",
              "| campaign | family | platform | strategy | model | state | iterations | samples | device h (bill) | "
-             "of which validation h | cost/sample s | overhead % | ρ | MAPE % | ±10 % |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+             "of which validation h | cost/sample s | overhead % | ρ | MAPE % | ±10 % | ±10 % ceiling |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for c in rep["campaigns"]:
         ov = None if c["overhead_share"] is None else 100 * c["overhead_share"]
         acc = None if c["acc10"] is None else 100 * c["acc10"]
+        ceil = "not measured" if c["noise_acc10"] is None else f"{100 * c['noise_acc10']:.1f}"
         lines.append(f"| {c['name']} | {c['family']} | {c['platform']} | {c['strategy']} | {c['model']} | "
                      f"{c['state']} | {c['iterations']} | {c['samples']} | {c['profiling_hours']:.4f} | "
                      f"{c['validation_hours']:.4f} | {_fmt(c['cost_per_sample_s'], 2)} | {_fmt(ov, 1)} | "
-                     f"{_fmt(c['spearman'])} | {_fmt(c['mape'], 2)} | {_fmt(acc, 1)} |")
+                     f"{_fmt(c['spearman'])} | {_fmt(c['mape'], 2)} | {_fmt(acc, 1)} | {ceil} |")
+    if rep["noise"]:
+        lines += ["", "## Noise ceiling", "",
+                  "Stored blocks measured again in a fresh process (`python -m acquisition remeasure`): no model can "
+                  "be trusted closer than the measurement repeats itself.", "",
+                  "| platform | family | re-measured | within ±10 % | within ±5 % | median diff. % | worst % | ρ |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+        lines += [f"| {r['platform']} | {r['family']} | {r['n']} | {100 * r['within10']:.1f} % | "
+                  f"{100 * r['within5']:.1f} % | {100 * r['median_diff']:.1f} | {100 * r['worst_diff']:.0f} | "
+                  f"{_fmt(r['spearman'])} |" for r in rep["noise"]]
+    else:
+        lines += ["", "Noise ceiling: not measured (`python -m acquisition remeasure` measures it)."]
     lines += ["", "## Hours by activity", "", "| activity | rows | hours |", "| --- | --- | --- |"]
     lines += [f"| {r['activity']} | {r['rows']} | {r['hours']:.4f} |" for r in rep["by_activity"]]
     lines += ["", "## Hours by platform, family and activity", "", "| platform | family | activity | rows | hours |",

@@ -32,11 +32,12 @@ from acquisition._campaign_store import CampaignTables, create_campaign_tables, 
 
 __all__ = ["APPLICATION_ID", "PROFILE_ACTIVITIES", "SCHEMA_VERSION", "Store", "StoreError", "fault_point"]
 
-SCHEMA_VERSION = 4  # 1: platforms, measurements, ledger; 2: + campaigns, campaign_measurements, iterations, predictors;
-# 3: + campaign_measurements.drawn, iterations.verification / n_verify / test_*; 4: + iterations.fidelity*
+SCHEMA_VERSION = 5  # 1: platforms, measurements, ledger; 2: + campaigns, campaign_measurements, iterations, predictors;
+# 3: + campaign_measurements.drawn, iterations.verification / n_verify / test_*; 4: + iterations.fidelity*;
+# 5: + repeats (stored measurements measured again in a fresh process: the noise ceiling)
 APPLICATION_ID = 0x4C414351  # "LACQ"
 SQLITE_HEADER = b"SQLite format 3\x00"
-PROFILE_ACTIVITIES = ("profile", "validation_profile", "network_profile")
+PROFILE_ACTIVITIES = ("profile", "validation_profile", "network_profile", "noise_profile")
 
 MEASUREMENT_COLUMNS: dict[str, type] = {
     "id": int, "platform": str, "family": str, "key": str, "protocol": str, "config": str, "status": str,
@@ -44,6 +45,17 @@ MEASUREMENT_COLUMNS: dict[str, type] = {
     "n": int, "timed_s": float, "warmup_s": float, "build_s": float, "cost_s": float, "attempts": int,
     "stable": int, "unstable_reason": str, "stop": str, "device_state": str, "created_at": str,
 }
+# a repeat: the same configuration, platform and protocol measured again in a fresh worker process
+REPEAT_COLUMNS: dict[str, type] = {
+    "id": int, "measurement_id": int, "status": str, "reason": str, "min_ms": float, "median_ms": float,
+    "p10_ms": float, "p90_ms": float, "n": int, "cost_s": float, "stable": int, "created_at": str,
+}
+
+
+def _create_repeats(db: Any) -> None:
+    db["repeats"].create(REPEAT_COLUMNS, pk="id", not_null={"measurement_id", "status", "cost_s", "created_at"},
+                         foreign_keys=[("measurement_id", "measurements", "id")])
+    db["repeats"].create_index(["measurement_id"])
 
 
 class StoreError(ValueError):
@@ -158,6 +170,7 @@ class Store(CampaignTables):
             db["ledger"].create_index(["activity"])
             db["ledger"].create_index(["campaign"])
             create_campaign_tables(db)
+            _create_repeats(db)
             db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
@@ -168,6 +181,8 @@ class Store(CampaignTables):
                 create_campaign_tables(self.db)
             else:
                 migrate_campaign_tables(self.db)
+            if "repeats" not in self.db.table_names():
+                _create_repeats(self.db)
             self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     @property
@@ -255,6 +270,41 @@ class Store(CampaignTables):
                                                         ignore=True)
             fault_point("record")
         return int(mid)
+
+    def record_repeat(self, m: Any, measurement_id: int, *, activity: str = "noise_profile") -> int:
+        """Store ``m``, a fresh-process re-measurement of stored measurement ``measurement_id``, and charge its
+        cost to the ledger, atomically. The stored measurement itself is never changed."""
+        self._writable()
+        t = m.timing
+        row = {"measurement_id": int(measurement_id), "status": m.status, "reason": m.reason,
+               "min_ms": t.min_ms if t else None, "median_ms": t.median_ms if t else None,
+               "p10_ms": t.p10_ms if t else None, "p90_ms": t.p90_ms if t else None, "n": t.n if t else None,
+               "cost_s": m.cost_s, "stable": int(bool(m.stable)), "created_at": _now()}
+        with self.db.atomic():
+            rid = self.db["repeats"].insert(row).last_pk
+            self.db["ledger"].insert({"created_at": row["created_at"], "activity": activity, "seconds": m.cost_s,
+                                      "platform": m.platform, "family": m.family, "campaign": None,
+                                      "measurement_id": int(measurement_id),
+                                      "note": "re-measured in a fresh process"})
+            fault_point("record_repeat")
+        return int(rid)
+
+    def repeats(self, family: str | None = None, platform: str | None = None,
+                protocol: str | None = None) -> list[dict[str, Any]]:
+        """Ok repeats of ok measurements, each with its measurement's ``key``, ``platform``, ``protocol``,
+        ``family`` and statistics (``first_min_ms`` ...), oldest first."""
+        where, args = ["r.status = 'ok'", "m.status = 'ok'"], []
+        for col, val in (("family", family), ("platform", platform), ("protocol", protocol)):
+            if val is not None:
+                where.append(f"m.{col} = ?")
+                args.append(val)
+        cur = self.db.execute(
+            "select r.id, r.measurement_id, m.platform, m.family, m.key, m.protocol, m.min_ms, m.median_ms, "
+            "m.p10_ms, r.min_ms, r.median_ms, r.p10_ms, r.cost_s, r.created_at from repeats r join measurements m "
+            f"on m.id = r.measurement_id where {' and '.join(where)} order by r.id", args)
+        cols = ("id", "measurement_id", "platform", "family", "key", "protocol", "first_min_ms", "first_median_ms",
+                "first_p10_ms", "min_ms", "median_ms", "p10_ms", "cost_s", "created_at")
+        return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
 
     def measurements(self, family: str | None = None, platform: str | None = None,
                      status: str | None = None) -> Iterator[dict[str, Any]]:

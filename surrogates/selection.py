@@ -2,8 +2,8 @@
 
 Every (model, fold) pair is one joblib task; tasks run in parallel (``n_jobs``) in fold-major order, so that
 when the ``time_budget_s`` runs out every model has been scored on the same first folds. Tasks not started by
-then are skipped; a model is ranked by its mean held-out Spearman ρ over the folds that all models
-completed (ties: the faster fit wins).
+then are skipped; a model is ranked by its mean held-out score over the folds that all models completed
+(``criterion``: Spearman ρ, the default, or ``acc10``, the share within ±10 %; ties: the faster fit wins).
 
 Example:
     >>> import numpy as np
@@ -28,6 +28,8 @@ from sklearn.model_selection import KFold
 from surrogates.metrics import evaluate
 from surrogates.models import get_model, list_models
 
+CRITERIA = ("spearman", "acc10")  # what --model auto ranks by: rank correlation, or the share within ±10 %
+
 __all__ = ["Comparison", "compare_models"]
 
 log = logging.getLogger("latency_acquisition.surrogates")
@@ -43,10 +45,11 @@ class Comparison:
     best: str | None = None
     elapsed_s: float = 0.0
     timed_out: bool = False
+    criterion: str = "spearman"
 
     def table(self) -> str:
         """A plain-text table, best first."""
-        rows = sorted(self.scores.items(), key=lambda kv: -np.nan_to_num(kv[1]["spearman"], nan=-2))
+        rows = sorted(self.scores.items(), key=lambda kv: -np.nan_to_num(kv[1][self.criterion], nan=-2))
         lines = [f"{'model':<18}{'folds':>6}{'rho':>9}{'MAPE %':>9}{'acc10 %':>9}{'cov80 %':>9}{'fit s':>8}"]
         for name, s in rows:
             lines.append(f"{name:<18}{self.folds_done[name]:>6}{s['spearman']:>9.4f}{s['mape']:>9.2f}"
@@ -79,8 +82,10 @@ def _with_seed(name: str, params: Mapping[str, Any], seed: int | None) -> dict[s
 
 def compare_models(X, y, models: Sequence[str] | None = None, *, cv: int = 5,
                    time_budget_s: float | None = None, n_jobs: int | None = None, seed: int | None = 0,
-                   params: Mapping[str, Mapping[str, Any]] | None = None) -> Comparison:
-    """Compare ``models`` (default: all registered) by ``cv``-fold cross-validation within ``time_budget_s``."""
+                   params: Mapping[str, Mapping[str, Any]] | None = None,
+                   criterion: str = "spearman") -> Comparison:
+    """Compare ``models`` (default: all registered) by ``cv``-fold cross-validation within ``time_budget_s``,
+    ranked by ``criterion`` (``spearman`` or ``acc10``)."""
     X = np.asarray(X, dtype=float)
     y = np.asarray(y, dtype=float)
     names = list(models) if models is not None else list_models()
@@ -88,6 +93,8 @@ def compare_models(X, y, models: Sequence[str] | None = None, *, cv: int = 5,
         raise ValueError("models must name at least one model")
     for n in names:
         get_model(n)  # unknown names fail here, before any work
+    if criterion not in CRITERIA:
+        raise ValueError(f"criterion={criterion!r} is not allowed: expected one of {', '.join(CRITERIA)}")
     if not isinstance(cv, int) or cv < 2:
         raise ValueError(f"cv={cv!r} is not allowed: expected an integer >= 2")
     if len(y) < cv:
@@ -99,7 +106,7 @@ def compare_models(X, y, models: Sequence[str] | None = None, *, cv: int = 5,
     splits = list(KFold(cv, shuffle=True, random_state=seed).split(X))
     tasks = [(name, fold) for fold in range(cv) for name in names]  # fold-major: common folds finish first
     t0 = time.perf_counter()
-    res = Comparison()
+    res = Comparison(criterion=criterion)
     per_model: dict[str, dict[int, dict[str, float]]] = {n: {} for n in names}
 
     def gen():
@@ -121,7 +128,7 @@ def compare_models(X, y, models: Sequence[str] | None = None, *, cv: int = 5,
         if not use:
             continue
         res.scores[name] = {k: float(np.nanmean([m[k] for m in use])) for k in use[0]}
-    ranked = sorted(res.scores, key=lambda n: (-np.nan_to_num(res.scores[n]["spearman"], nan=-2),
+    ranked = sorted(res.scores, key=lambda n: (-np.nan_to_num(res.scores[n][criterion], nan=-2),
                                                res.scores[n]["fit_s"]))
     res.best = ranked[0] if ranked else None
     res.elapsed_s = time.perf_counter() - t0

@@ -49,6 +49,9 @@ class Counts:
     ``work``: per leaf module in forward order, ``(kind, macs, bytes)`` with kind ``conv`` (dense convolution or
     linear), ``depthwise`` (grouped convolution) or ``elementwise`` (everything else); the surrogate encoders
     derive roofline-style features from it. It is not part of equality (two counts are equal when the totals are).
+    ``shapes``: per convolution (dense or grouped) in forward order, ``(kind, cin, cout, kernel, stride, hw_in,
+    hw_out, groups)``, for features of how the work vectorises (channel and spatial alignment); empty for a
+    family counted by tracing. Not part of equality either.
     """
 
     macs: int
@@ -56,10 +59,12 @@ class Counts:
     bytes_moved: int
     layers: int
     work: tuple[tuple[str, int, int], ...] = field(default=(), compare=False)
+    shapes: tuple[tuple[str, int, int, int, int, int, int, int], ...] = field(default=(), compare=False)
 
     def as_dict(self) -> dict[str, int]:
         d = asdict(self)
         d.pop("work")
+        d.pop("shapes")
         return d
 
 

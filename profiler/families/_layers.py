@@ -125,6 +125,7 @@ class Tally:
     layers: int = 0
     max_activation: int = 0
     work: list = field(default_factory=list)  # (kind, macs, elements) per leaf: conv | depthwise | elementwise
+    shapes: list = field(default_factory=list)  # (kind, cin, cout, kernel, stride, hw_in, hw_out, groups) per conv
 
     def tensor(self, channels: int, hw: int) -> None:
         """Note a feature map (e.g. the block input) for :attr:`max_activation`."""
@@ -145,8 +146,9 @@ class Tally:
         macs = out * out * weights
         self.macs += macs
         self.layers += 1
-        self._leaf(cin * hw * hw, cout * out * out, weights + (cout if bias else 0),
-                   kind="depthwise" if groups > 1 else "conv", macs=macs)
+        kind = "depthwise" if groups > 1 else "conv"
+        self._leaf(cin * hw * hw, cout * out * out, weights + (cout if bias else 0), kind=kind, macs=macs)
+        self.shapes.append((kind, cin, cout, kernel, stride, hw, out, groups))
         return out
 
     def bn(self, channels: int, hw: int) -> None:
@@ -180,4 +182,4 @@ class Tally:
     def counts(self, dtype: str = "float32") -> Counts:
         b = BYTES_PER_ELEMENT[dtype]
         return Counts(macs=self.macs, params=self.params, bytes_moved=self.elements * b, layers=self.layers,
-                      work=tuple((k, m, e * b) for k, m, e in self.work))
+                      work=tuple((k, m, e * b) for k, m, e in self.work), shapes=tuple(self.shapes))

@@ -22,6 +22,7 @@ from surrogates.models.boosting import GBTRegressor, QuantileGBTRegressor
 from surrogates.models.committee import CommitteeRegressor
 from surrogates.models.forest import ForestRegressor
 from surrogates.models.linear import ExpLinearRegressor
+from surrogates.models.linear_tree import LinearTreeGBTRegressor
 from surrogates.models.mlp import MLPLatencyRegressor
 from surrogates.models.ngboost import NGBoostEnsembleRegressor, NGBoostRegressor
 
@@ -32,6 +33,7 @@ __all__ = [
     "ForestRegressor",
     "GBTRegressor",
     "LatencyRegressor",
+    "LinearTreeGBTRegressor",
     "LogLatencyDist",
     "MLPLatencyRegressor",
     "ModelError",
@@ -86,3 +88,5 @@ register_model("mlp", MLPLatencyRegressor, "dense torch network with early stopp
 register_model("quantile-gbt", QuantileGBTRegressor, "quantile gradient-boosting ensemble (q 0.1/0.5/0.9)")
 register_model("ngboost", NGBoostRegressor, "NGBoost, log-normal latency")
 register_model("ngboost-ensemble", NGBoostEnsembleRegressor, "bootstrap ensemble of NGBoost models")
+register_model("linear-gbt", LinearTreeGBTRegressor, "gradient boosting with linear leaves (LightGBM); constant "
+               "held-out std")

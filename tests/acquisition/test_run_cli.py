@@ -75,6 +75,17 @@ def test_tiny_campaign_runs_reports_and_resumes(tmp_path: Path) -> None:
         assert "tiny_predicted_vs_measured.png" in files
     text = (tmp_path / "md" / "report.md").read_text()
     assert "| tiny | mbconv |" in text and "validation_profile" in text
+    assert "noise ceiling: not measured" in proc.stdout and "Noise ceiling: not measured" in text
+    assert "| not measured |" in text
+    # five stored blocks measured again in a fresh worker: stored apart, charged, and shown in the report
+    code, out, err = run_cli("remeasure", "--db", str(db), "--family", "mbconv", "--n", "5", "--device", "cpu",
+                             "--no-progress")
+    assert code == 0, err
+    assert "the measurement itself repeats within +-10 % for" in out and "of 5 re-measured blocks" in out
+    code, out, err = run_cli("report", "--db", str(db), "--out", str(tmp_path / "md2"))
+    text = (tmp_path / "md2" / "report.md").read_text()
+    assert "## Noise ceiling" in text and "| noise_profile | 5 |" in text
+    assert check_consistent(db)["measurements"] == 25  # the measurements themselves are untouched
     # a second run of the finished campaign with a larger budget resumes it and profiles only the new samples
     proc = run_sub(db, "--budget-samples", "20")
     assert proc.returncode == 0, proc.stderr

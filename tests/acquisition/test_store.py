@@ -360,12 +360,13 @@ def test_schema_1_database_gains_campaign_tables(db_path: Path) -> None:
         assert ro.schema_version == 1 and ro.campaigns() == [] and ro.iterations("x") == []
         assert ro.status()["campaigns"] == []
     with Store(db_path) as store:
-        assert store.schema_version == SCHEMA_VERSION == 4
-        assert {"campaigns", "campaign_measurements", "iterations", "predictors"} <= set(store.db.table_names())
+        assert store.schema_version == SCHEMA_VERSION == 5
+        assert {"campaigns", "campaign_measurements", "iterations", "predictors", "repeats"} <= set(
+            store.db.table_names())
         assert [p["id"] for p in store.platforms()] == ["p"]
 
 
-@pytest.mark.parametrize("old", [2, 3])
+@pytest.mark.parametrize("old", [2, 3, 4])
 def test_older_campaign_schema_gains_the_new_columns_and_keeps_its_rows(db_path: Path, old: int) -> None:
     from acquisition.campaign import CampaignSpec
 
@@ -377,10 +378,12 @@ def test_older_campaign_schema_gains_the_new_columns_and_keeps_its_rows(db_path:
         if old == 2:
             store.db["campaign_measurements"].transform(drop={"drawn"})
             new += ["verification", "n_verify", "test_spearman", "test_acc10", "test_mape"]
-        store.db["iterations"].transform(drop=set(new))
+        if old < 4:
+            store.db["iterations"].transform(drop=set(new))
+        store.db["repeats"].drop()
         store.db.execute(f"PRAGMA user_version = {old}")
     with Store(db_path) as store:
-        assert store.schema_version == 4
+        assert store.schema_version == 5 and "repeats" in store.db.table_names()
         assert "drawn" in store.db["campaign_measurements"].columns_dict
         assert set(new) <= set(store.db["iterations"].columns_dict)
         it = store.iterations("old")[0]

@@ -21,7 +21,7 @@ from tests.surrogates.synthetic import block_dataset
 
 SMALL = {"linear": {}, "rf": {"n_estimators": 10}, "gbt": {"max_iter": 20}, "mlp": {"max_epochs": 10},
          "quantile-gbt": {"max_iter": 20}, "ngboost": {"n_estimators": 20},
-         "ngboost-ensemble": {"n_members": 2, "n_estimators": 10}}
+         "ngboost-ensemble": {"n_members": 2, "n_estimators": 10}, "linear-gbt": {"n_estimators": 20}}
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +54,7 @@ def test_manifest_says_what_the_design_asks(data, tmp_path: Path) -> None:
     m = read_manifest(tmp_path / "m.bundle")
     assert m == json.loads(json.dumps(manifest))
     assert m["family"] == "resv2" and m["space_hash"] == get_family("resv2").space.hash()
-    assert m["encoder"]["version"] == 1 and m["n_train"] == 80 and m["metrics"]["spearman"] == 0.99
+    assert m["encoder"]["version"] == 2 and m["n_train"] == 80 and m["metrics"]["spearman"] == 0.99
     assert m["platform"]["fingerprint"] == {"cpu": "x"}
     assert {"numpy", "scikit-learn", "ngboost", "skops"} <= set(m["versions"])
     with zipfile.ZipFile(tmp_path / "m.bundle") as zf:

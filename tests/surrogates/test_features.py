@@ -88,3 +88,39 @@ def test_spec_round_trip_and_version_check() -> None:
         FeatureEncoder.from_spec(fam, {**spec, "version": 99})
     with pytest.raises(EncoderError, match="differs"):
         FeatureEncoder.from_spec(get_family("resv1"), spec)
+
+
+def test_shape_features_weight_each_convolution_by_its_work() -> None:
+    from surrogates.features import ANALYTIC_FEATURES, SHAPE_FEATURES
+
+    fam = get_family("mbconv")
+    cfg = {"input_hw": 46, "cin": 8, "cout": 288, "expansion": 4, "kernel": 3, "stride": 2, "se": False,
+           "act": "relu6"}
+    enc = FeatureEncoder(fam)
+    assert enc.feature_names[-len(SHAPE_FEATURES):] == list(SHAPE_FEATURES)
+    f = dict(zip(SHAPE_FEATURES, enc.transform([cfg])[0, -len(SHAPE_FEATURES):], strict=True))
+    # dense: expand 8 -> 32 at 46 x 46 (541,696 MACs), project 32 -> 288 at 23 x 23 (4,875,264 MACs)
+    w1, w2 = 541_696, 4_875_264
+    assert f["conv_align_cin"] == pytest.approx((3 * w1 + 5 * w2) / (w1 + w2))  # 8 = 2**3, 32 = 2**5
+    assert f["conv_align_cout"] == pytest.approx(5.0)  # 32 and 288 = 9 * 2**5
+    assert f["conv_align_hw"] == pytest.approx((1 * w1 + 0 * w2) / (w1 + w2))  # 46 = 23 * 2, 23 odd
+    assert f["conv_log_hw"] == pytest.approx((math.log(46) * w1 + math.log(23) * w2) / (w1 + w2))
+    # depthwise: one 3 x 3 on 32 channels, output 23 x 23
+    assert (f["dw_align_cin"], f["dw_align_hw"], f["dw_log_cout"]) == (5.0, 0.0, pytest.approx(math.log(32)))
+    # alignment is counted up to 64; a family without shapes (counted by tracing) gets zeros
+    big = enc.transform([{**cfg, "cin": 512, "cout": 1024, "expansion": 1}])[0, -len(SHAPE_FEATURES):]
+    assert big[1] == 6.0
+    assert len(FeatureEncoder(fam, version=1).feature_names) == len(enc.feature_names) - len(SHAPE_FEATURES)
+    assert FeatureEncoder(fam, version=1).feature_names[-1] == ANALYTIC_FEATURES[-1]
+
+
+def test_version_1_specs_still_load_and_encode_as_they_did() -> None:
+    fam = get_family("resv1")
+    old = FeatureEncoder(fam, version=1)
+    again = FeatureEncoder.from_spec(fam, old.spec())
+    assert again.version == 1 and again.feature_names == old.feature_names
+    cfgs = fam.space.sample(4, seed=2)
+    new = FeatureEncoder(fam).transform(cfgs)
+    np.testing.assert_array_equal(again.transform(cfgs), new[:, :len(old.feature_names)])
+    with pytest.raises(EncoderError, match="version 3 is not supported"):
+        FeatureEncoder(fam, version=3)

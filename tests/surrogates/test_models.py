@@ -15,6 +15,7 @@ from surrogates.models import (
     ExpLinearRegressor,
     ForestRegressor,
     GBTRegressor,
+    LinearTreeGBTRegressor,
     MLPLatencyRegressor,
     NGBoostEnsembleRegressor,
     NGBoostRegressor,
@@ -22,7 +23,7 @@ from surrogates.models import (
 )
 from tests.surrogates.synthetic import block_dataset
 
-BUILTIN = ["linear", "rf", "gbt", "mlp", "quantile-gbt", "ngboost", "ngboost-ensemble"]
+BUILTIN = ["linear", "rf", "gbt", "mlp", "quantile-gbt", "ngboost", "ngboost-ensemble", "linear-gbt"]
 
 # small versions so that scikit-learn's ~40 checks per estimator stay fast
 FAST = [
@@ -34,6 +35,7 @@ FAST = [
     NGBoostRegressor(n_estimators=30, random_state=0),
     NGBoostEnsembleRegressor(n_members=2, n_estimators=20, random_state=0),
     CommitteeRegressor(GBTRegressor(max_iter=20), n_folds=3, random_state=0),
+    LinearTreeGBTRegressor(n_estimators=30, random_state=0),
 ]
 
 
@@ -169,3 +171,27 @@ def test_predicting_with_other_feature_count_is_an_error(mbconv_data) -> None:
     m = GBTRegressor(max_iter=10).fit(Xtr, ytr)
     with pytest.raises(ValueError, match="features"):
         m.predict(Xtr[:, :-1])
+
+
+def test_linear_leaves_follow_a_piecewise_linear_law_that_constant_leaves_staircase() -> None:
+    # latency linear in channels within two regimes, with a step between them (as kernels change at a size)
+    rng = np.random.default_rng(4)
+    X = np.column_stack([rng.integers(8, 1024, 600), rng.integers(0, 2, 600)]).astype(float)
+    y = np.where(X[:, 0] > 512, 2.0, 0.5) + X[:, 0] * (0.01 + 0.01 * X[:, 1])
+    acc = {}
+    for name, model in (("gbt", GBTRegressor(random_state=0)), ("linear-gbt", LinearTreeGBTRegressor(random_state=0))):
+        p = model.fit(X[:300], y[:300]).predict(X[300:])
+        acc[name] = float(np.mean(np.abs(p / y[300:] - 1) <= 0.02))
+    assert acc["linear-gbt"] >= 0.95 and acc["linear-gbt"] > acc["gbt"] + 0.1, acc
+
+
+def test_linear_gbt_keeps_plain_data_and_predicts_the_same_after_a_round_trip(mbconv_data) -> None:
+    import pickle
+
+    Xtr, ytr, Xte, _ = mbconv_data
+    m = LinearTreeGBTRegressor(n_estimators=50, random_state=1).fit(Xtr, ytr)
+    assert isinstance(m.model_str_, str) and m.std_ > 0
+    again = pickle.loads(pickle.dumps(m))
+    assert "_booster_cache" not in again.__dict__
+    np.testing.assert_array_equal(again.predict(Xte), m.predict(Xte))
+    np.testing.assert_array_equal(clone(m).fit(Xtr, ytr).predict(Xte), m.predict(Xte))  # seeded: reproducible

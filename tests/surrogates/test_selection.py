@@ -26,6 +26,16 @@ def test_compares_models_on_common_folds(xy) -> None:
     assert "rho" in res.table() and res.table().count("\n") == 3
 
 
+def test_acc10_criterion_ranks_by_the_share_within_10_percent(xy) -> None:
+    X, y = xy
+    res = compare_models(X, y, models=["linear", "gbt", "linear-gbt"], cv=3, seed=0, criterion="acc10",
+                         params={"gbt": {"max_iter": 50}, "linear-gbt": {"n_estimators": 50}})
+    assert res.criterion == "acc10"
+    assert res.best == max(res.scores, key=lambda n: res.scores[n]["acc10"])
+    first = res.table().splitlines()[1]
+    assert first.startswith(res.best)
+
+
 def test_time_budget_stops_starting_new_folds(xy) -> None:
     X, y = xy
     res = compare_models(X, y, models=["gbt", "mlp"], cv=5, time_budget_s=0.05, seed=0,
@@ -45,7 +55,8 @@ def test_parallel_matches_serial(xy) -> None:
 
 @pytest.mark.parametrize(("kw", "needle"), [({"models": ["nope"]}, "unknown model 'nope'"),
                                             ({"cv": 1}, "cv=1"), ({"time_budget_s": 0}, "time_budget_s=0"),
-                                            ({"models": []}, "at least one model")])
+                                            ({"models": []}, "at least one model"),
+                                            ({"criterion": "mape"}, "criterion='mape'")])
 def test_bad_arguments(kw, needle: str) -> None:
     X, y = np.ones((20, 2)), np.ones(20)
     with pytest.raises((ValueError, ModelError), match=needle):
