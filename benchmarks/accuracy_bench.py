@@ -34,21 +34,14 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from surrogate_bench import load_tfnas, tfnas_xy  # noqa: E402
+from surrogate_bench import load_tfnas, seeded, tfnas_xy, time_models  # noqa: E402
 
 from acquisition.fitting import load_dataset  # noqa: E402
 from acquisition.noise import noise_ceiling  # noqa: E402
 from acquisition.store import Store  # noqa: E402
 from profiler.families import get_family  # noqa: E402
-from surrogates import FeatureEncoder, get_model  # noqa: E402
+from surrogates import FeatureEncoder  # noqa: E402
 from surrogates.metrics import accuracy_within, mape, spearman  # noqa: E402
-
-
-def seeded(name: str, seed: int):
-    m = get_model(name)
-    if "random_state" in m.get_params():
-        m.set_params(random_state=seed)
-    return m
 
 
 def score(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
@@ -143,26 +136,14 @@ def section_speed(folder: str, models: list[str]) -> dict[str, Any]:
     enc = FeatureEncoder(fam)
     X, y = enc.transform([ds.configs[i] for i in idx], validated=True), ds.latency_ms[idx]
     cand = fam.space.sample(100_000, seed=0, unique=False)
-    res: dict[str, Any] = {"models": {}}
+    res: dict[str, Any] = {}
     for version in (1, 2):
         t0 = time.perf_counter()
         Xc = FeatureEncoder(fam, version=version).transform(cand, validated=True)
         res[f"encode_v{version}_s"] = time.perf_counter() - t0
     print(f"  encode 100,000 mbconv candidates: v1 {res['encode_v1_s']:.2f} s, v2 {res['encode_v2_s']:.2f} s",
           file=sys.stderr)
-    for name in models:
-        fits, preds = [], []
-        for r in range(3):
-            t0 = time.perf_counter()
-            m = seeded(name, r).fit(X, y)
-            fits.append(time.perf_counter() - t0)
-            t0 = time.perf_counter()
-            m.predict_dist(Xc)
-            preds.append(time.perf_counter() - t0)
-        f, p = statistics.median(fits), statistics.median(preds)
-        res["models"][name] = {"fit_s": f, "predict_dist_s": p, "total_s": f + p}
-        print(f"    {name:<12} fit(2,000) {f:6.2f} s   predict_dist(100,000) {p:6.2f} s   total {f + p:6.2f} s",
-              file=sys.stderr)
+    res["models"] = time_models(models, X, y, Xc, 3, 0)
     return res
 
 

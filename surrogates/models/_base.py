@@ -185,6 +185,17 @@ class LatencyRegressor(RegressorMixin, BaseEstimator):
         return tags
 
 
+def probe_std(X: np.ndarray, z: np.ndarray, random_state: int | None, fit_predict) -> float:
+    """The constant std of a model without its own: :func:`holdout_std` of a probe fitted on four fifths of the
+    rows and scored on the other fifth (``fit_predict(X_fit, z_fit, X_held) -> predicted z``); 0 below 20 rows."""
+    if X.shape[0] < 20:
+        return 0.0
+    from sklearn.model_selection import train_test_split
+
+    Xa, Xb, za, zb = train_test_split(X, z, test_size=0.2, random_state=random_state or 0)
+    return holdout_std(np.asarray(fit_predict(Xa, za, Xb), dtype=float) - zb)
+
+
 def holdout_std(residuals: np.ndarray) -> float:
     """Root mean square of held-out log residuals: the homoscedastic std of models without their own."""
     r = np.asarray(residuals, dtype=float)

@@ -29,9 +29,8 @@ import numpy as np
 from joblib import Parallel, delayed
 from scipy.stats import norm
 from sklearn.ensemble import HistGradientBoostingRegressor
-from sklearn.model_selection import train_test_split
 
-from surrogates.models._base import LatencyRegressor, check_range, holdout_std
+from surrogates.models._base import LatencyRegressor, check_range, probe_std
 
 __all__ = ["GBTRegressor", "QuantileGBTRegressor"]
 
@@ -78,14 +77,14 @@ class GBTRegressor(_HGBParams):
 
     def _fit_log(self, X, z):
         params = self._hgb_params(X.shape[0])
-        self.std_ = 0.0
-        if X.shape[0] >= 20:
-            Xa, Xb, za, zb = train_test_split(X, z, test_size=0.2, random_state=self.random_state or 0)
-            probe_params = self._hgb_params(len(za))  # half the trees at twice the rate: see the module docstring
+
+        def probe(Xa, za, Xb):  # half the trees at twice the rate: see the module docstring
+            probe_params = self._hgb_params(len(za))
             probe_params.update(max_iter=max(1, int(self.max_iter) // 2),
                                 learning_rate=min(1.0, 2 * float(self.learning_rate)))
-            probe = _hgb("squared_error", None, probe_params, self.random_state).fit(Xa, za)
-            self.std_ = holdout_std(probe.predict(Xb) - zb)
+            return _hgb("squared_error", None, probe_params, self.random_state).fit(Xa, za).predict(Xb)
+
+        self.std_ = probe_std(X, z, self.random_state, probe)
         self.model_ = _hgb("squared_error", None, params, self.random_state).fit(X, z)
         self.n_iter_ = int(self.model_.n_iter_)
 

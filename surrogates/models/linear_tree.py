@@ -32,9 +32,8 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from sklearn.model_selection import train_test_split
 
-from surrogates.models._base import LatencyRegressor, check_range, holdout_std
+from surrogates.models._base import LatencyRegressor, check_range, probe_std
 
 __all__ = ["LinearTreeGBTRegressor"]
 
@@ -88,12 +87,12 @@ class LinearTreeGBTRegressor(LatencyRegressor):
             return self._booster(len(z), **kw).fit(X, z)
 
     def _fit_log(self, X, z):
-        self.std_ = 0.0
-        if X.shape[0] >= 20:
-            Xa, Xb, za, zb = train_test_split(X, z, test_size=0.2, random_state=self.random_state or 0)
-            probe = self._fit_booster(Xa, za, n_estimators=max(1, int(self.n_estimators) // 2),
-                                      learning_rate=min(1.0, 2 * float(self.learning_rate)))
-            self.std_ = holdout_std(self._predict_booster(probe.booster_, Xb) - zb)
+        def probe(Xa, za, Xb):  # half the trees at twice the rate, as gbt's probe
+            fitted = self._fit_booster(Xa, za, n_estimators=max(1, int(self.n_estimators) // 2),
+                                       learning_rate=min(1.0, 2 * float(self.learning_rate)))
+            return self._predict_booster(fitted.booster_, Xb)
+
+        self.std_ = probe_std(X, z, self.random_state, probe)
         self._keep(self._fit_booster(X, z))
 
     def _fit_mean_log(self, X, z):
