@@ -1,4 +1,4 @@
-"""Campaign tables of the store (schema 4): campaigns, their measurements, iterations and predictors.
+"""Campaign tables of the store (schema 6): campaigns, their measurements, iterations, predictors and sources.
 
 Mixed into :class:`acquisition.store.Store`; every write is one transaction. A database of schema 1 gains these
 tables (empty) the first time it is opened for writing; opened read-only, it simply has no campaigns. Schema 3
@@ -6,7 +6,11 @@ adds how each campaign measurement was drawn (``drawn``: ``random`` picks are an
 candidates, which verification relies on) and, per iteration, how the model was verified and on how many rows,
 and the metrics on never-seen rows that a study's judge measured (NULL in ordinary campaigns). Schema 4 adds
 the fidelity of the batch each iteration asked for and what the probes measured (:mod:`acquisition.fidelity`);
-``drawn = probe`` marks a full-fidelity re-measurement of a configuration first measured cheaply.
+``drawn = probe`` marks a full-fidelity re-measurement of a configuration first measured cheaply. Schema 6
+adds, per iteration, the model the campaign kept (``transfer:gbt`` when it stands on transfer sources) and
+``transfer_gain`` (out-of-fold ρ of the transfer model minus the plain one's), and the table
+``campaign_sources``: every source a campaign was given, its agreement on the probe set and whether it was used
+(:mod:`acquisition.transfer`).
 """
 
 from __future__ import annotations
@@ -25,9 +29,16 @@ ITERATION_COLUMNS: dict[str, type] = {
     "verification": str, "n_verify": int, "test_spearman": float, "test_acc10": float, "test_mape": float,
     # schema 4
     "fidelity": str, "fidelity_pairs": int, "fidelity_offset": float, "fidelity_noise": float,
+    # schema 6
+    "model": str, "transfer_gain": float,
 }
 SCHEMA3_ITERATION_COLUMNS = ("verification", "n_verify", "test_spearman", "test_acc10", "test_mape")
 SCHEMA4_ITERATION_COLUMNS = ("fidelity", "fidelity_pairs", "fidelity_offset", "fidelity_noise")
+SCHEMA6_ITERATION_COLUMNS = ("model", "transfer_gain")
+SOURCE_COLUMNS: dict[str, type] = {
+    "campaign": str, "name": str, "kind": str, "rows": int, "agreement": float, "used": int, "reason": str,
+    "detail": str, "created_at": str,
+}
 DRAWN = ("random", "strategy", "initial", "validation", "probe")
 
 
@@ -36,13 +47,22 @@ def _now() -> str:
 
 
 def migrate_campaign_tables(db: Any) -> None:
-    """Schema 2 or 3 -> 4 (inside the caller's transaction): new columns, NULL in existing rows."""
+    """Schema 2..5 -> 6 (inside the caller's transaction): new columns, NULL in existing rows, new tables."""
     if "drawn" not in db["campaign_measurements"].columns_dict:
         db["campaign_measurements"].add_column("drawn", str)
     cols = db["iterations"].columns_dict
-    for c in SCHEMA3_ITERATION_COLUMNS + SCHEMA4_ITERATION_COLUMNS:
+    for c in SCHEMA3_ITERATION_COLUMNS + SCHEMA4_ITERATION_COLUMNS + SCHEMA6_ITERATION_COLUMNS:
         if c not in cols:
             db["iterations"].add_column(c, ITERATION_COLUMNS[c])
+    if "campaign_sources" not in db.table_names():
+        _create_sources(db)
+
+
+def _create_sources(db: Any) -> None:
+    if "campaign_sources" in db.table_names():
+        return
+    db["campaign_sources"].create(SOURCE_COLUMNS, pk=("campaign", "name"),
+                                  foreign_keys=[("campaign", "campaigns", "name")])
 
 
 def create_campaign_tables(db: Any) -> None:
@@ -59,6 +79,7 @@ def create_campaign_tables(db: Any) -> None:
     db["iterations"].create(ITERATION_COLUMNS, pk="id", foreign_keys=[("campaign", "campaigns", "name")])
     db["iterations"].create_index(["campaign", "iteration"])
     db["predictors"].create({"id": int, "campaign": str, "path": str, "metrics": str, "created_at": str}, pk="id")
+    _create_sources(db)
 
 
 class CampaignTables:
@@ -180,6 +201,31 @@ class CampaignTables:
         with self.db.atomic():
             self.db["predictors"].insert({"campaign": campaign, "path": path,
                                           "metrics": json.dumps(metrics, default=float), "created_at": _now()})
+
+    def set_campaign_sources(self, campaign: str, sources: list[dict[str, Any]]) -> None:
+        """Record the sources a campaign was given and how each was judged (replaces a previous record)."""
+        self._writable()
+        keys = ("name", "kind", "rows", "agreement", "used", "reason")
+        rows = [{**{k: s.get(k) for k in keys}, "campaign": campaign, "used": int(bool(s.get("used"))),
+                 "agreement": None if s.get("agreement") is None or s["agreement"] != s["agreement"]
+                 else float(s["agreement"]),
+                 "detail": json.dumps({k: v for k, v in s.items() if k not in keys}, default=str),
+                 "created_at": _now()} for s in sources]
+        with self.db.atomic():
+            self.db["campaign_sources"].delete_where("campaign = ?", [campaign])
+            if rows:
+                self.db["campaign_sources"].insert_all(rows)
+
+    def campaign_sources(self, campaign: str) -> list[dict[str, Any]]:
+        """The sources recorded for ``campaign`` (``detail`` decoded), best agreement first."""
+        if not self._has("campaign_sources"):
+            return []
+        rows = list(self.db["campaign_sources"].rows_where("campaign = ?", [campaign],
+                                                           order_by="agreement desc"))
+        for r in rows:
+            r["detail"] = json.loads(r["detail"] or "{}")
+            r["used"] = bool(r["used"])
+        return rows
 
     def predictors(self, campaign: str) -> list[dict[str, Any]]:
         if not self._has("predictors"):

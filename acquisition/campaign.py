@@ -21,7 +21,7 @@ import re
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-__all__ = ["AUTO_MODELS", "DEFAULT_STRATEGY", "VERIFICATIONS", "CampaignError", "CampaignSpec"]
+__all__ = ["AUTO_MODELS", "DEFAULT_STRATEGY", "TRANSFERS", "VERIFICATIONS", "CampaignError", "CampaignSpec"]
 
 DEFAULT_STRATEGY = "representative"
 VERIFICATIONS = ("cv", "holdout")
@@ -29,6 +29,9 @@ VERIFICATIONS = ("cv", "holdout")
 # out-of-fold ρ on the random share is highest, so the model is re-selected as data grow; linear costs ~nothing
 AUTO_MODELS = ("gbt", "linear")
 DEFAULT_BUDGET_SAMPLES = 1000
+# transfer="auto": the initial design is the family's probe set and the sources the run was given are judged on
+# it and used where they help (acquisition.transfer); "none": a seed-dependent initial design, no source
+TRANSFERS = ("auto", "none")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 
 
@@ -80,6 +83,7 @@ class CampaignSpec:
     random_share: float = 0.5  # share of every batch drawn at random (the rest: the strategy)
     fidelity: str = "auto"  # auto: cheap measurements while the model is far off (acquisition.fidelity); full
     stop_on_target: bool = True  # False: keep acquiring to the budget (studies want whole learning curves)
+    transfer: str = "none"  # auto: learn from the sources given to the run (acquisition.transfer); none: not
 
     def validate(self) -> CampaignSpec:
         from acquisition.strategies import get_strategy
@@ -114,6 +118,8 @@ class CampaignSpec:
             raise CampaignError(f"fidelity={self.fidelity!r} is not allowed: expected one of {', '.join(FIDELITIES)}")
         if not isinstance(self.stop_on_target, bool):
             raise CampaignError(f"stop_on_target={self.stop_on_target!r} is not allowed: expected True or False")
+        if self.transfer not in TRANSFERS:
+            raise CampaignError(f"transfer={self.transfer!r} is not allowed: expected one of {', '.join(TRANSFERS)}")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
             raise CampaignError(f"seed={self.seed!r} is not allowed: expected an integer >= 0")
         get_strategy(self.strategy)  # unknown -> StrategyError naming it
@@ -140,6 +146,8 @@ class CampaignSpec:
             d.update(verification="holdout", random_share=0.0)
         if "fidelity" not in d:  # a campaign stored before the fidelity lever measured everything at full fidelity
             d["fidelity"] = "full"
+        if "transfer" not in d:  # a campaign stored before transfer: seed-dependent initial design, no source
+            d["transfer"] = "none"
         return cls(**{k: v for k, v in d.items() if k in names})
 
     def conflicts(self, stored: CampaignSpec, given: set[str]) -> list[str]:

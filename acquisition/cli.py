@@ -339,9 +339,10 @@ RUN_FIELDS = {"family": "family", "strategy": "strategy", "model": "model", "tar
               "budget_samples": "budget_samples", "batch_size": "batch_size", "initial_size": "initial_size",
               "validation_size": "validation_size", "pool_size": "pool_size", "seed": "seed", "confirm": "confirm",
               "verification": "verification", "folds": "folds", "random_share": "random_share",
-              "fidelity": "fidelity"}
+              "fidelity": "fidelity", "transfer": "transfer"}
 # run's defaults, whatever other flags are given (CampaignSpec's defaults for everything not named here)
-DEFAULT_RUN = {"family": "mbconv", "target_spearman": 0.98, "budget_hours": 0.12, "budget_samples": 400}
+DEFAULT_RUN = {"family": "mbconv", "target_spearman": 0.98, "budget_hours": 0.12, "budget_samples": 400,
+               "transfer": "auto"}
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -355,6 +356,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     from profiler.worker import Profiler
 
     _load_plugins(args.plugin)
+    platforms: list[str] = []
+    if args.transfer is not None:  # auto | none | PLATFORM ... (the spec records auto or none)
+        words = [w for item in args.transfer for w in item.split(",") if w]
+        if not words or (len(words) > 1 and ({"auto", "none"} & set(words))):
+            raise CliError(f"--transfer {' '.join(args.transfer)!r} is not allowed: expected auto, none or "
+                           "platform ids")
+        platforms = [] if words[0] in ("auto", "none") else words
+        args.transfer = "none" if words == ["none"] else "auto"
+        if args.transfer == "none" and args.prior_bundle:
+            raise CliError("--prior-bundle needs transfer: drop --transfer none")
     given = {f: getattr(args, f) for f in RUN_FIELDS if getattr(args, f) is not None}
     name = args.campaign or "default"
     stored = None
@@ -370,17 +381,80 @@ def cmd_run(args: argparse.Namespace) -> int:
     spec.device = device.spec
     bundle = args.bundle or os.path.join(os.path.dirname(os.path.abspath(args.db)), f"{name}.bundle")
     _check_output(bundle, "--bundle", db=args.db)
+    if args.prior_bundle and spec.transfer == "none":
+        raise CliError(f"--prior-bundle needs transfer: campaign {name!r} was created with transfer none")
+    bundles = _bundle_sources(args.prior_bundle, family)  # checked before anything is written
+    if platforms:
+        _check_platforms(args.db, family, platforms)
     with RunLock(args.db), Store(args.db) as store, Profiler(device) as prof:
-        res = run_campaign(store, spec, prof, family, progress=not args.no_progress, bundle_path=bundle)
+        sources = _transfer_sources(store, spec, family, prof.platform_id, platforms) + bundles
+        res = run_campaign(store, spec, prof, family, progress=not args.no_progress, bundle_path=bundle,
+                           sources=sources)
+        used = store.campaign_sources(name)
         db_path = os.path.abspath(store.path)
         ceiling = noise_ceiling(store, family.name, platform=prof.platform_id, protocol=prof.protocol.id)
     _print_summary(res, db_path)
+    _print_sources(res, used)
     if ceiling is not None:
         print(f"  noise ceiling: {ceiling.describe()}")
     else:
         print(f"  noise ceiling: not measured (`python -m acquisition remeasure --family {family.name}` re-measures "
               "stored blocks in a fresh process)")
     return 0
+
+
+def _bundle_sources(paths: list[str], family: Any) -> list[Any]:
+    from acquisition.transfer import TransferError, bundle_source
+
+    try:
+        return [bundle_source(p, family) for p in paths]
+    except TransferError as e:
+        raise CliError(str(e)) from None
+
+
+def _check_platforms(db: str, family: Any, platforms: list[str]) -> None:
+    """Named transfer platforms must hold measurements of the family in the database (checked read-only)."""
+    from acquisition.store import Store
+    from acquisition.transfer import TransferError, store_sources
+
+    if not os.path.isfile(db):
+        raise CliError(f"--transfer {' '.join(platforms)}: there is no database {db!r} to take sources from")
+    with Store(db, readonly=True) as store:
+        try:
+            store_sources(store, family, "", platforms)
+        except TransferError as e:
+            raise CliError(str(e)) from None
+
+
+def _transfer_sources(store: Any, spec: Any, family: Any, platform: str, platforms: list[str]) -> list[Any]:
+    """The store's sources a run learns from: every other platform with enough rows of the family, or those
+    named; none with ``transfer`` none."""
+    from acquisition.transfer import TransferError, store_sources
+
+    if spec.transfer == "none":
+        return []
+    try:
+        return store_sources(store, family, platform, platforms or "auto")
+    except TransferError as e:
+        raise CliError(str(e)) from None
+
+
+def _print_sources(res: Any, sources: list[dict[str, Any]]) -> None:
+    if res.spec.transfer == "none":
+        return
+    if not sources:
+        print("  transfer: no source (no other platform in the store has this family's measurements)")
+        return
+    last = res.iterations[-1] if res.iterations else None
+    model = last.model if last is not None else None
+    gain = last.transfer_gain if last is not None else None
+    print(f"  transfer: {sum(s['used'] for s in sources)} of {len(sources)} source(s) used; the final model "
+          + ("stands on them" if model and model.startswith("transfer:") else "does not use them")
+          + (f" (out-of-fold rho {gain:+.4f} against no transfer)" if gain is not None else ""))
+    for s in sources:
+        agree = "n/a" if s["agreement"] is None else f"{s['agreement']:.3f}"
+        print(f"    {s['name']}: {s['rows']} rows, agreement on the probe set {agree}, "
+              + ("used" if s["used"] else f"ignored ({s['reason']})"))
 
 
 def _print_summary(res: Any, db_path: str) -> None:
@@ -564,6 +638,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--folds", type=int, default=None, help="folds of the cross-validation committee (5)")
     p.add_argument("--random-share", dest="random_share", type=float, default=None,
                    help="share of every batch drawn at random; the strategy picks the rest (0.5)")
+    p.add_argument("--transfer", nargs="+", default=None, metavar="auto|none|PLATFORM",
+                   help="learn from other platforms' measurements of the family in this database: auto (default: "
+                        "every one with enough rows), none, or platform ids")
+    p.add_argument("--prior-bundle", dest="prior_bundle", action="append", default=[], metavar="PATH",
+                   help="an exported bundle of the family on another platform to learn from (repeatable)")
     p.add_argument("--fidelity", default=None, choices=("auto", "full"),
                    help="auto (default): quick measurements (a short adaptive protocol) while the model is far "
                         "off, the offset to full fidelity learned from probes; full: every block at full fidelity")

@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -83,6 +83,8 @@ class IterationRecord:
     fidelity_pairs: int = 0
     fidelity_offset: float | None = None
     fidelity_noise: float | None = None
+    model: str | None = None  # the model the iteration kept (transfer:<name> when it stands on sources)
+    transfer_gain: float | None = None  # out-of-fold rho of the transfer model minus the plain model's
 
 
 @dataclass
@@ -146,6 +148,10 @@ class _CostModel:
         return np.exp(self.model.predict(X))
 
 
+# the transfer model's own learner (surrogates.models.transfer: chosen on the TF-NAS table, one device from the
+# other, over gbt and over a ridge prior + correction)
+TRANSFER_BASE = "linear-gbt"
+TRANSFER_MARGIN = 0.01  # out-of-fold rho by which the plain model must beat the transfer model to replace it
 MIN_VERIFY_ROWS = 50  # fewer verification rows than this never meet the target (ρ from 30 rows is ±0.01 at 0.98)
 # The engine fits with one OpenMP/BLAS thread: at campaign sizes (tens to a few thousand rows) scikit-learn's
 # histogram boosting is faster on one thread than on two (0.58 s against 3.3 s for 300 trees on 300 rows on
@@ -154,11 +160,12 @@ MIN_VERIFY_ROWS = 50  # fewer verification rows than this never meet the target 
 
 def run_campaign(store: Any, spec: CampaignSpec, profiler: Any, family: Any, *,
                  progress: bool | Callable[[dict[str, Any]], None] = False, bundle_path: str | None = None,
-                 max_iterations: int = 10_000, judge: Callable[[Any, set[str]], dict[str, float]] | None = None
-                 ) -> CampaignResult:
+                 max_iterations: int = 10_000, judge: Callable[[Any, set[str]], dict[str, float]] | None = None,
+                 sources: Sequence[Any] | None = None) -> CampaignResult:
     """Run (or resume) ``spec`` to its end; ``profiler`` measures (live :class:`profiler.worker.Profiler` or a
     replay oracle with the same ``measure``/``platform_id`` interface). Returns the result; exports the bundle to
-    ``bundle_path`` when given."""
+    ``bundle_path`` when given. ``sources``: :class:`acquisition.transfer.TransferSource` s to learn from
+    (``spec.transfer`` must not be ``"none"``; see the module docstring)."""
     from threadpoolctl import threadpool_limits
 
     t_wall = time.perf_counter()
@@ -166,14 +173,16 @@ def run_campaign(store: Any, spec: CampaignSpec, profiler: Any, family: Any, *,
     store.ensure_platform(platform, profiler.fingerprint, profiler.device.spec)
     spec = open_campaign(store, spec, platform)
     with threadpool_limits(limits=1):  # one thread: see the note under MIN_VERIFY_ROWS
-        return _run(store, spec, profiler, family, progress, bundle_path, max_iterations, judge, t_wall)
+        return _run(store, spec, profiler, family, progress, bundle_path, max_iterations, judge, t_wall,
+                    list(sources or []))
 
 
 def _run(store: Any, spec: CampaignSpec, profiler: Any, family: Any,
          progress: bool | Callable[[dict[str, Any]], None], bundle_path: str | None, max_iterations: int,
-         judge: Callable[[Any, set[str]], dict[str, float]] | None, t_wall: float) -> CampaignResult:
+         judge: Callable[[Any, set[str]], dict[str, float]] | None, t_wall: float,
+         sources: list[Any]) -> CampaignResult:
     platform = profiler.platform_id
-    run = _Run(store, spec, profiler, family, progress)
+    run = _Run(store, spec, profiler, family, progress, sources)
     run.initial_data()
     result = CampaignResult(spec.name, "stopped", spec, platform)
     reached = any(r["met_streak"] >= spec.confirm for r in store.iterations(spec.name))
@@ -198,7 +207,8 @@ def _run(store: Any, spec: CampaignSpec, profiler: Any, family: Any,
         reached = reached or met_streak >= spec.confirm
         rec = IterationRecord(it, len(data.train), bill_s, m["spearman"], m["spearman_lo"], m["spearman_hi"],
                               m["mape"], m["acc10"], m["coverage80"], fit_s, 0.0, ok_now, spec.verification,
-                              int(m["n_verify"]), m.get("test_spearman"), m.get("test_acc10"), m.get("test_mape"))
+                              int(m["n_verify"]), m.get("test_spearman"), m.get("test_acc10"), m.get("test_mape"),
+                              model=run.model_name, transfer_gain=run.last_gain)
         if met_streak >= spec.confirm and spec.stop_on_target:
             state = "met"
         elif budget_left["exhausted"]:
@@ -256,7 +266,7 @@ class _Run:
     """The named steps of one campaign run, sharing its encoder, cost model and charges."""
 
     def __init__(self, store: Any, spec: CampaignSpec, profiler: Any, family: Any,
-                 progress: bool | Callable[[dict[str, Any]], None]) -> None:
+                 progress: bool | Callable[[dict[str, Any]], None], sources: Sequence[Any] = ()) -> None:
         from acquisition.strategies import get_strategy
         from surrogates import FeatureEncoder
 
@@ -280,6 +290,13 @@ class _Run:
             self.cheap_protocol = CHEAP_PROTOCOL
         self.fid = Fidelity(spec.fidelity, cheap_id=self.cheap_protocol.id if self.cheap_protocol else None,
                             full_id=self.full_protocol.id if self.full_protocol is not None else "")
+        if sources and spec.transfer == "none":
+            from acquisition.campaign import CampaignError
+
+            raise CampaignError(f"campaign {spec.name!r} has transfer='none' but was given {len(sources)} source(s)")
+        self.sources = list(sources)
+        self.source_models: Any = None  # SourceModels of the sources used, once judged on the probe set
+        self.last_gain: float | None = None  # out-of-fold rho of the transfer model minus the plain model's
 
     # -- helpers ---------------------------------------------------------------------------------------------
     def encode(self, rows: list[dict[str, Any]]) -> np.ndarray:
@@ -335,8 +352,13 @@ class _Run:
             val_cfgs = self.draw(spec.validation_size, "random", _stream(spec.seed, "validation"), set())
             self.profile(val_cfgs, "validation", drawn="validation", show=True)
             val_keys = {self.family.key(c) for c in val_cfgs}
-        init = [c for c in self.draw(spec.initial_size, "sobol", _stream(spec.seed, "initial"), val_keys)
-                if self.family.key(c) not in val_keys]
+        if spec.transfer != "none":  # the family's probe set: the same on every platform (acquisition.transfer)
+            from acquisition.transfer import probe_configs
+
+            init = probe_configs(self.draw, spec.initial_size, val_keys)
+        else:
+            init = self.draw(spec.initial_size, "sobol", _stream(spec.seed, "initial"), val_keys)
+        init = [c for c in init if self.family.key(c) not in val_keys]
         # an auto-fidelity campaign always starts cheap (also on a resume after it switched: the stored cheap
         # rows are found again instead of measuring the design at full fidelity)
         self.profile_batch([(c, "initial") for c in init], "initial", self.fid.mode == "auto", show=True)
@@ -354,22 +376,66 @@ class _Run:
         return _Data(train, self.encode(train), np.asarray([r["y"] for r in train]), val, self.encode(val),
                      np.asarray([r["min_ms"] for r in val]), rows)
 
+    def transfer_sources(self, data: _Data) -> Any:
+        """The sources to use, judged once on the probe set (the initial design's rows) and recorded in the
+        store; ``None`` when the campaign has none (or none agrees with the probes)."""
+        if not self.sources or self.source_models is not None:
+            return self.source_models or None
+        from acquisition.transfer import judge_sources
+        from surrogates.models.transfer import SourceModels
+
+        t0 = time.perf_counter()
+        probes = [r for r in data.train if r.get("drawn") == "initial"]
+        fitted = [s.fit(self.encoder, self.spec.seed) for s in self.sources]
+        judged = judge_sources(self.sources, fitted, self.encoder, [r["config"] for r in probes],
+                               np.asarray([r["y"] for r in probes]))
+        self.source_models = SourceModels([m for m, j in zip(fitted, judged, strict=True) if j.used],
+                                          [j.name for j in judged if j.used])
+        self.store.set_campaign_sources(self.spec.name, [{**s.as_dict(), **j.as_dict()}
+                                                         for j, s in zip(judged, self.sources, strict=True)])
+        for j in judged:
+            log.info("campaign %s: source %s agreement %.3f on %d probes: %s", self.spec.name, j.name, j.agreement,
+                     len(probes), "used" if j.used else f"ignored ({j.reason})")
+        self.charge("transfer", time.perf_counter() - t0)
+        return self.source_models or None
+
     def fit(self, data: _Data) -> tuple[Any, float]:
         """Fit the campaign's model; with ``model="auto"`` fit each of :data:`AUTO_MODELS` and keep the one
-        whose out-of-fold ρ on the randomly drawn rows is highest (the first until there are enough rows)."""
+        whose out-of-fold ρ on the randomly drawn rows is highest (the first until there are enough rows).
+
+        With transfer sources in use (those the probe set found to agree), a
+        :class:`~surrogates.models.transfer.TransferRegressor` on :data:`TRANSFER_BASE` is fitted beside the
+        plain model and kept, unless the plain model's out-of-fold ρ on enough random rows beats it by
+        :data:`TRANSFER_MARGIN`; the difference is recorded every iteration (``transfer_gain``)."""
         from acquisition.campaign import AUTO_MODELS
         from surrogates.metrics import spearman
 
+        sources = self.transfer_sources(data)
         t0 = time.perf_counter()
         names = AUTO_MODELS if self.spec.model == "auto" else (self.spec.model,)
-        best, best_rho = None, -np.inf
+        candidates: list[tuple[str, Any]] = [(n, make_model(self.spec, self.strategy, name=n)) for n in names]
+        if sources is not None:
+            candidates.append((f"transfer:{TRANSFER_BASE}",
+                               make_model(self.spec, self.strategy, name=TRANSFER_BASE, sources=sources)))
         rows = np.asarray([r.get("drawn") == "random" for r in data.train])
-        for name in names:
-            model = make_model(self.spec, self.strategy, name=name).fit(data.X, data.y)
-            rho = (spearman(data.y[rows], np.exp(model.oof_log_[rows])) if len(names) > 1
-                   and rows.sum() >= MIN_VERIFY_ROWS else -np.inf)
-            if best is None or rho > best_rho:
-                best, best_rho, self.model_name = model, rho, name
+        enough = rows.sum() >= MIN_VERIFY_ROWS
+        if sources is not None and not enough:
+            rows = np.ones(len(data.train), dtype=bool)  # the gain is recorded from the start, on every row
+        scored = len(candidates) > 1 and rows.sum() >= (3 if sources is not None else MIN_VERIFY_ROWS)
+        models, rhos = {}, {}
+        for name, model in candidates:
+            models[name] = model.fit(data.X, data.y)
+            rhos[name] = spearman(data.y[rows], np.exp(model.oof_log_[rows])) if scored else -np.inf
+        plain = max(names, key=lambda n: (rhos[n], -names.index(n)))  # the first while nothing can tell them apart
+        pick, self.last_gain = plain, None
+        if sources is not None:
+            # the transfer model, unless the plain one beats it by TRANSFER_MARGIN on enough random rows: an
+            # out-of-fold rho from a few dozen rows is too noisy to overrule what the probe set showed
+            transfer = candidates[-1][0]
+            self.last_gain = float(rhos[transfer] - rhos[plain]) if scored else None
+            beaten = enough and self.last_gain is not None and self.last_gain < -TRANSFER_MARGIN
+            pick = plain if beaten else transfer
+        best, self.model_name = models[pick], pick
         fault_point("fit")
         fit_s = time.perf_counter() - t0
         self.charge("fit", fit_s)
@@ -448,7 +514,10 @@ class _Run:
         if spec.verification == "holdout":
             val = store.members(spec.name, "validation", status="ok")
             rows = rows + [dict(r, y=r["min_ms"]) for r in val]
-            model = make_model(spec, self.strategy).fit(self.encode(rows), np.asarray([r["y"] for r in rows]))
+            name = self.model_name.removeprefix("transfer:")
+            srcs = self.source_models if self.model_name.startswith("transfer:") else None
+            model = make_model(spec, self.strategy, name=name, sources=srcs).fit(
+                self.encode(rows), np.asarray([r["y"] for r in rows]))
         last = result.iterations[-1] if result.iterations else None
         metrics = ({"spearman": last.spearman, "spearman_lo": last.spearman_lo, "mape": last.mape,
                     "acc10": last.acc10, "coverage80": last.coverage80, "verification": spec.verification,
@@ -460,19 +529,28 @@ class _Run:
                                 "protocol": self.profiler.protocol.id},
                       n_train=len(rows), metrics=metrics,
                       extra={"campaign": spec.name, "strategy": spec.strategy, "model_setting": spec.model,
-                             "fidelity": self.fid.summary(store.members(spec.name, "train", status="ok"))})
+                             "fidelity": self.fid.summary(store.members(spec.name, "train", status="ok")),
+                             "transfer": {"sources": [s["name"] for s in store.campaign_sources(spec.name)
+                                                      if s["used"]],
+                                          "model_uses_them": self.model_name.startswith("transfer:")}})
         self.charge("export", time.perf_counter() - t0)
         store.add_predictor(spec.name, bundle_path, metrics)
         return bundle_path
 
 
-def make_model(spec: CampaignSpec, strategy: Any = None, name: str | None = None) -> Any:
+def make_model(spec: CampaignSpec, strategy: Any = None, name: str | None = None, sources: Any = None) -> Any:
     """The campaign's model (``name``, default ``spec.model``) seeded, wrapped in a K-fold committee when the
-    verification or the strategy needs one (``cv`` verification; a strategy that reads the epistemic std)."""
+    verification or the strategy needs one (``cv`` verification; a strategy that reads the epistemic std).
+    With ``sources`` (:class:`~surrogates.models.transfer.SourceModels`), that model on top of them."""
     from surrogates import get_model
     from surrogates.models import CommitteeRegressor
 
-    model = get_model(name or spec.model)
+    if sources is not None:
+        from surrogates.models.transfer import TransferRegressor
+
+        model = TransferRegressor(sources=sources, base=name or spec.model)
+    else:
+        model = get_model(name or spec.model)
     if "random_state" in model.get_params():
         model.set_params(random_state=spec.seed)
     needs = spec.verification == "cv" or (getattr(strategy, "needs_epistemic", False) and not model.has_epistemic)

@@ -25,7 +25,7 @@ from acquisition.store import PROFILE_ACTIVITIES
 
 __all__ = ["ENGINE_ACTIVITIES", "build_report", "render_markdown", "write_report"]
 
-ENGINE_ACTIVITIES = ("fit", "evaluate", "query", "export")
+ENGINE_ACTIVITIES = ("fit", "evaluate", "query", "export", "transfer")
 
 
 def _group(store: Any, cols: list[str], where: str = "", args: tuple = ()) -> list[dict[str, Any]]:
@@ -71,6 +71,10 @@ def build_report(store: Any, campaign: str | None = None) -> dict[str, Any]:
             "learning_curve": [{k: it[k] for k in ("iteration", "n_train", "profiling_s", "spearman", "spearman_lo",
                                                     "spearman_hi", "mape", "acc10")} for it in its],
             "bundle": (store.predictors(c["name"]) or [{}])[-1].get("path"),
+            "transfer": c["spec"].get("transfer", "none"),
+            "sources": [{k: r[k] for k in ("name", "kind", "rows", "agreement", "used", "reason")}
+                        for r in store.campaign_sources(c["name"])],
+            "final_model": last.get("model"), "transfer_gain": last.get("transfer_gain"),
         })
     return {
         "database": os.path.abspath(store.path),
@@ -133,6 +137,20 @@ def render_markdown(rep: dict[str, Any], plots: dict[str, list[str]] | None = No
                      f"{c['state']} | {c['iterations']} | {c['samples']} | {c['profiling_hours']:.4f} | "
                      f"{c['validation_hours']:.4f} | {_fmt(c['cost_per_sample_s'], 2)} | {_fmt(ov, 1)} | "
                      f"{_fmt(c['spearman'])} | {_fmt(c['mape'], 2)} | {_fmt(acc, 1)} | {ceil} |")
+    with_sources = [c for c in rep["campaigns"] if c["sources"]]
+    if with_sources:
+        lines += ["", "## Transfer sources", "",
+                  "Other platforms a campaign learned from: agreement (Spearman) with the probe set it measured "
+                  "first, whether the source was used, and the out-of-fold ρ gain of the transfer model over the "
+                  "plain one at the last iteration.", "",
+                  "| campaign | source | kind | rows | agreement | used | final model | ρ gain |",
+                  "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+        for c in with_sources:
+            for src in c["sources"]:
+                used = "yes" if src["used"] else f"no ({src['reason']})"
+                lines.append(f"| {c['name']} | {src['name']} | {src['kind']} | {src['rows']} | "
+                             f"{_fmt(src['agreement'], 3)} | {used} | {c['final_model'] or '–'} | "
+                             f"{_fmt(c['transfer_gain'], 4)} |")
     if rep["noise"]:
         lines += ["", "## Noise ceiling", "",
                   "Stored blocks measured again in a fresh process (`python -m acquisition remeasure`): no model can "

@@ -106,7 +106,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
                   budget_samples=args.budget_samples, budget_hours=args.budget_hours, model=args.model,
                   batch_size=args.batch_size, initial_size=args.initial_size or args.batch_size,
                   validation_size=args.validation_size, pool_size=args.pool_size, db=db, acc10_at=args.acc10_at,
-                  run_to_budget=not args.stop_at_target, random_share=args.random_share, test_size=args.test_size)
+                  run_to_budget=not args.stop_at_target, random_share=args.random_share, test_size=args.test_size,
+                  transfer_where=list(args.transfer_where or []), transfer_db=args.transfer_db,
+                  transfer_shuffle=args.transfer_shuffle)
     study.validate()
     os.makedirs(out, exist_ok=True)
     result = study.run(n_jobs=args.jobs, progress=not args.json)
@@ -206,6 +208,13 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--validation-size", type=_positive_int, default=500)
     st.add_argument("--pool-size", type=_positive_int, default=4000)
     st.add_argument("--acc10-at", type=_positive_int, default=500, help="report ±10 %% accuracy at this many samples")
+    tr = c.add_argument_group("transfer: every arm also runs as ARM+transfer, its ratio against ARM")
+    tr.add_argument("--transfer-where", action="append", metavar="COL=VALUE",
+                    help="replay: the table's rows where COL=VALUE are a source platform (repeatable)")
+    tr.add_argument("--transfer-db", metavar="DB",
+                    help="the other platforms' measurements of the family in DB are sources")
+    tr.add_argument("--transfer-shuffle", action="store_true",
+                    help="shuffle the sources' latencies: an unrelated source (checks that transfer does no harm)")
     st.add_argument("--stop-at-target", action="store_true",
                     help="end each campaign at its target instead of running the whole budget")
     st.add_argument("--jobs", type=int, default=-1, help="parallel seeds (replay only; -1 = all cores)")

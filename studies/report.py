@@ -72,12 +72,20 @@ def summary_markdown(summary: dict[str, Any]) -> str:
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, s in summary["arms"].items():
         hr = fmt_ci(s["hours_ratio"], 2) if "hours_ratio" in s else "1 (baseline)"
+        if "hours_ratio" in s and s.get("ratio_against", summary["baseline"]) != summary["baseline"]:
+            hr += f" vs `{s['ratio_against']}`"
         p = f"{s['hours_ratio']['wilcoxon_p']:.3f}" if "hours_ratio" in s and not math.isnan(
             s["hours_ratio"]["wilcoxon_p"]) else "n/a"
         lines.append(f"| {name} | {s['met']}/{s['runs']} | {s['false_stops']} | {fmt_ci(s['samples_to_target'])} | "
                      f"{fmt_ci(s['hours_to_target'], 4)} | {hr} | {p} | {fmt_ci(s['test_spearman_at_stop'], 4)} | "
                      f"{_pct(s['test_acc10_at_stop'])} | {fmt_ci(s['oracle_hours'], 4)} | "
                      f"{_pct(s[f'acc10_at_{n_at}'], f'no run reached {n_at} samples')} |")
+    twins = [n for n, s in summary["arms"].items() if s.get("ratio_against", summary["baseline"])
+             != summary["baseline"]]
+    if twins:
+        lines += ["", "Transfer: each `+transfer` arm is its arm with transfer on (the family's probe set first, "
+                  "then the sources where they help), and its ratios are against the same arm without transfer "
+                  f"(sources: {summary.get('transfer', {}).get('sources', 'see the settings')})."]
     d = summary["arms"].get("default", {}).get("strategy_only")
     if d:
         lines += ["", f"Strategy-only ratio of `default` (its strategy `{d['arm']}` with the baseline's holdout "

@@ -78,6 +78,7 @@ RECORD_FIELDS = ("arm", "seed", "iteration", "n_train", "hours", "spearman", "sp
                  "query_s")
 BASELINE = "random"
 DEFAULT_ARM = "default"
+TRANSFER_SUFFIX = "+transfer"
 
 
 class StudyError(ValueError):
@@ -107,19 +108,41 @@ class Study:
     test_size: int = 300  # live sources: the never-seen test set per seed
     db: str = "study.sqlite"
     acc10_at: int = 500  # ±10 % accuracy is also reported at this many training samples
+    transfer_where: Sequence[str] = ()  # replay: rows of the same table matching these filters are a source
+    transfer_db: str | None = None  # a store whose other platforms' measurements of the family are sources
+    transfer_shuffle: bool = False  # shuffle the sources' latencies: an unrelated source (the no-harm check)
 
     def __post_init__(self) -> None:
         if isinstance(self.seeds, int):
             self.seeds = list(range(self.seeds))
         self.seeds = [int(s) for s in self.seeds]
         self.arms = list(self.arms)
+        self.transfer_where = list(self.transfer_where)
+        if self.transfer_db:
+            self.transfer_db = os.path.abspath(self.transfer_db)
+
+    @property
+    def transfers(self) -> bool:
+        """Whether the study has transfer sources: then every arm ``A`` runs twice, as ``A`` and ``A+transfer``."""
+        return bool(self.transfer_where or self.transfer_db)
+
+    @property
+    def all_arms(self) -> list[str]:
+        """The arms that run: each of :attr:`arms`, followed by its ``+transfer`` twin when :attr:`transfers`."""
+        if not self.transfers:
+            return list(self.arms)
+        return [a for arm in self.arms for a in (arm, arm + TRANSFER_SUFFIX)]
 
     # -- validation --------------------------------------------------------------------------------------------
     def campaign_spec(self, arm: str, seed: int, family: str) -> Any:
-        """The campaign of ``arm`` (see the module docstring) for ``seed``."""
+        """The campaign of ``arm`` (see the module docstring) for ``seed``; ``A+transfer`` is ``A``'s campaign
+        with transfer on (the family's probe set first, the study's sources offered)."""
         from acquisition.campaign import CampaignSpec
 
-        common = dict(name=f"{arm}-s{seed}", family=family, target_spearman=self.target_spearman,
+        transfer = "auto" if arm.endswith(TRANSFER_SUFFIX) else "none"
+        name = f"{arm.replace('+', '.')}-s{seed}"  # campaign names allow no '+'
+        arm = arm.removesuffix(TRANSFER_SUFFIX)
+        common = dict(name=name, family=family, transfer=transfer, target_spearman=self.target_spearman,
                       target_acc10=self.target_acc10, budget_samples=self.budget_samples,
                       budget_hours=self.budget_hours, batch_size=self.batch_size, initial_size=self.initial_size,
                       validation_size=self.validation_size, pool_size=self.pool_size, seed=seed,
@@ -146,6 +169,13 @@ class Study:
             raise StudyError(f"seeds={self.seeds} must be distinct integers >= 0")
         if not isinstance(self.acc10_at, int) or self.acc10_at <= 0:
             raise StudyError(f"acc10_at={self.acc10_at!r} is not allowed: expected an integer > 0")
+        if any(a.endswith(TRANSFER_SUFFIX) for a in self.arms):
+            raise StudyError(f"arms={','.join(self.arms)}: '{TRANSFER_SUFFIX}' twins are added by the study when it "
+                             "has transfer sources (transfer_where / transfer_db), not named as arms")
+        if self.transfer_where and getattr(self.source, "csv", None) is None:
+            raise StudyError("transfer_where needs a replayed CSV table as the source (--csv)")
+        if self.transfer_db and not os.path.isfile(self.transfer_db):
+            raise StudyError(f"transfer_db {self.transfer_db!r} does not exist")
         for arm in self.arms:
             try:
                 self.campaign_spec(arm, self.seeds[0], "x").validate()
@@ -176,7 +206,7 @@ class Study:
             os.makedirs(cdir, exist_ok=True)
             jobs = 1 if not self.source.parallel_safe else _n_jobs(n_jobs, len(todo))
             settings = self.settings()
-            bar = tqdm(total=len(self.seeds) * len(self.arms), initial=len(done) * len(self.arms),
+            bar = tqdm(total=len(self.seeds) * len(self.all_arms), initial=len(done) * len(self.all_arms),
                        unit="campaign", desc=f"study {self.name}", disable=not progress)
             if jobs == 1:
                 results = (_run_seed(settings, seed, cdir, threads=None) for seed in todo)
@@ -223,10 +253,12 @@ def _run_seed(settings: dict[str, Any], seed: int, cdir: str, threads: int | Non
         try:
             with Store(os.path.join(cdir, f"seed-{seed}.sqlite")) as store:
                 judge = _judge(store, oracle, family, study, seed)
-                for arm in study.arms:
+                sources = study_sources(study, oracle, family) if study.transfers else []
+                for arm in study.all_arms:
                     spec = study.campaign_spec(arm, seed, family.name)
                     t0 = time.perf_counter()
-                    res = run_campaign(store, spec, oracle, family, judge=judge)
+                    res = run_campaign(store, spec, oracle, family, judge=judge,
+                                       sources=sources if spec.transfer == "auto" else None)
                     recs = _records(store, spec.name, arm, seed)
                     records.extend(recs)
                     runs.append({"arm": arm, "seed": seed, "state": res.state, "wall_s": time.perf_counter() - t0,
@@ -239,6 +271,39 @@ def _run_seed(settings: dict[str, Any], seed: int, cdir: str, threads: int | Non
             if callable(close):
                 close()
     return seed, runs, records
+
+
+def study_sources(study: Study, oracle: Any, family: Any) -> list[Any]:
+    """The transfer sources of a study: the replayed table's rows matching ``transfer_where`` (configurations
+    mapped onto the target table's family; rows outside its space are dropped) and the other platforms of
+    ``transfer_db``; with ``transfer_shuffle`` their latencies are shuffled (an unrelated source)."""
+    from acquisition.store import Store
+    from acquisition.transfer import TransferSource, store_sources
+    from studies.replay import ReplayTable
+
+    out: list[Any] = []
+    if study.transfer_where:
+        src = study.source
+        t = ReplayTable.from_csv(src.csv, params=src.params, latency_col=src.latency_col, unit=src.unit,
+                                 where=study.transfer_where, categorical=src.categorical, numeric=src.numeric,
+                                 duplicates=src.duplicates, bad_rows=src.bad_rows)
+        cfgs, lats = [], []
+        for c, y in zip(t.configs, t.latency_ms, strict=True):
+            try:
+                cfgs.append(family.validate(c))
+            except ValueError:
+                continue
+            lats.append(y)
+        out.append(TransferSource("table:" + ",".join(study.transfer_where), "table", cfgs, np.asarray(lats),
+                                  {"where": list(study.transfer_where)}))
+    if study.transfer_db:
+        with Store(study.transfer_db, readonly=True) as st:
+            out += store_sources(st, family, oracle.platform_id, "auto")
+    if study.transfer_shuffle:
+        for j, s in enumerate(out):
+            s.latency_ms = np.random.default_rng(j).permutation(s.latency_ms)
+            s.name += " (shuffled)"
+    return out
 
 
 class _Judge:
@@ -401,7 +466,10 @@ class StudyResult:
 
     @property
     def arms(self) -> list[str]:
-        return list(self.settings["arms"])
+        arms = list(self.settings["arms"])
+        if self.settings.get("transfer_where") or self.settings.get("transfer_db"):
+            arms = [a for arm in arms for a in (arm, arm + TRANSFER_SUFFIX)]
+        return arms
 
     def curves(self, arm: str) -> dict[int, list[dict[str, Any]]]:
         out: dict[int, list[dict[str, Any]]] = {}
@@ -485,9 +553,11 @@ class StudyResult:
                 "test_acc10_at_stop": _ci([_nan(v["test_acc10"]) for v in st.values()], level),
                 "spearman_believed_at_stop": _ci([_nan(v["spearman"]) for v in st.values()], level),
                 "oracle_hours": _ci([_inf(v["oracle_hours"]) for v in st.values()], level)}
-            if base and arm != baseline:
+            against = arm.removesuffix(TRANSFER_SUFFIX) if arm.endswith(TRANSFER_SUFFIX) else baseline
+            if against in arms and arm != against and (against != baseline or base):
+                entry["ratio_against"] = against  # a +transfer twin: against the same arm without transfer
                 for i, what in ((0, "samples"), (1, "hours")):
-                    entry[f"{what}_ratio"] = paired_ratio(self, arm, baseline, i, level)
+                    entry[f"{what}_ratio"] = paired_ratio(self, arm, against, i, level)
             entry[f"acc10_at_{n_at}"] = _ci(list(self.at_samples(arm, n_at, "test_acc10").values()), level)
             finals = [recs[-1] for recs in self.curves(arm).values()]
             entry["final"] = {m: float(np.nanmedian([_nan(f[m]) for f in finals]))
@@ -499,7 +569,13 @@ class StudyResult:
         return {"study": self.name, "target_spearman": self.settings["target_spearman"], "baseline": baseline,
                 "seeds": len({r["seed"] for r in self.runs}), "level": level, "acc10_at": n_at,
                 "source": self.settings["source"], "model": self.settings["model"],
-                "validation_size": self.settings.get("validation_size"), "arms": out}
+                "validation_size": self.settings.get("validation_size"), "arms": out,
+                **({"transfer": {"where": self.settings.get("transfer_where"), "db": self.settings.get("transfer_db"),
+                                 "shuffled": bool(self.settings.get("transfer_shuffle")),
+                                 "sources": ", ".join(self.settings.get("transfer_where") or [])
+                                 or self.settings.get("transfer_db"),
+                                 "ratios": "each +transfer arm against the same arm without transfer"}}
+                   if self.settings.get("transfer_where") or self.settings.get("transfer_db") else {})}
 
 
 def paired_ratio(result: StudyResult, arm: str, baseline: str, which: int, level: float) -> dict[str, Any]:

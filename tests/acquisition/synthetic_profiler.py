@@ -28,10 +28,11 @@ class _Protocol:
 
 class SyntheticProfiler:
     def __init__(self, noise: float = 0.02, platform: str = "5y57e71c0000", sleep_s: float = 0.0,
-                 fail_every: int = 0) -> None:
+                 fail_every: int = 0, law: dict[str, float] | None = None) -> None:
         self.noise = noise
+        self.law = dict(law or {})  # roofline_ms parameters: another law is another platform
         self.platform_id = platform
-        self.fingerprint = {"kind": "synthetic", "noise": noise}
+        self.fingerprint = {"kind": "synthetic", "noise": noise, **self.law}
         self.device = _Device()
         self.protocol = _Protocol()
         self.sleep_s = sleep_s
@@ -48,7 +49,7 @@ class SyntheticProfiler:
             return Measurement(family=family.name, key=key, config=cfg, protocol=self.protocol.id,
                                platform=self.platform_id, status="failed", cost_s=0.5, reason="synthetic failure")
         seed = int.from_bytes(hashlib.sha256(key.encode()).digest()[:4], "little")
-        ms = roofline_ms(family.counts(cfg)) * float(np.random.default_rng(seed).lognormal(0.0, self.noise))
+        ms = roofline_ms(family.counts(cfg), **self.law) * float(np.random.default_rng(seed).lognormal(0.0, self.noise))
         t = Timing(min_ms=ms, median_ms=ms * 1.03, p10_ms=ms * 1.01, p90_ms=ms * 1.08, mean_ms=ms * 1.04, n=40,
                    timed_s=ms * 0.04, warmup_n=2, warmup_s=ms * 0.002, stop="stable", spread=1.01)
         return Measurement(family=family.name, key=key, config=cfg, protocol=self.protocol.id,

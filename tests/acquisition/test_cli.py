@@ -271,6 +271,14 @@ BAD_INPUT: dict[str, tuple[list[str], Callable[[Path], Path], list[str], str]] =
     "measurements-platform": (["measurements", "--platform", "0123456789ab"], make_small_db, ["--csv", "-"],
                               "0123456789ab"),
     "measurements-other-program": (["measurements"], _other_program, ["--csv", "-"], "{db}"),
+    "run-transfer-mixed": (["run", "--device", "cpu", "--transfer", "auto", "none"], _missing, [], "--transfer"),
+    "run-transfer-unknown": (["run", "--device", "cpu", "--transfer", "0123456789ab"], make_small_db, [],
+                             "0123456789ab"),
+    "run-transfer-no-db": (["run", "--device", "cpu", "--transfer", "0123456789ab"], _missing, [], "{db}"),
+    "run-prior-bundle-missing": (["run", "--device", "cpu", "--prior-bundle", "/nonexistent/p.bundle"], _missing, [],
+                                 "/nonexistent/p.bundle"),
+    "run-prior-bundle-no-transfer": (["run", "--device", "cpu", "--transfer", "none", "--prior-bundle", "p.bundle"],
+                                     _missing, [], "--prior-bundle"),
 }
 
 

@@ -353,20 +353,20 @@ def test_readonly_reads_and_refuses_writes(db_path: Path) -> None:
 def test_schema_1_database_gains_campaign_tables(db_path: Path) -> None:
     with Store(db_path) as store:
         store.ensure_platform("p", {"kind": "cpu"}, "cpu")
-        for t in ("predictors", "iterations", "campaign_measurements", "campaigns"):
+        for t in ("campaign_sources", "predictors", "iterations", "campaign_measurements", "campaigns"):
             store.db[t].drop()
         store.db.execute("PRAGMA user_version = 1")
     with Store(db_path, readonly=True) as ro:  # read-only: no migration, simply no campaigns
         assert ro.schema_version == 1 and ro.campaigns() == [] and ro.iterations("x") == []
         assert ro.status()["campaigns"] == []
     with Store(db_path) as store:
-        assert store.schema_version == SCHEMA_VERSION == 5
-        assert {"campaigns", "campaign_measurements", "iterations", "predictors", "repeats"} <= set(
+        assert store.schema_version == SCHEMA_VERSION == 6
+        assert {"campaigns", "campaign_measurements", "iterations", "predictors", "repeats", "campaign_sources"} <= set(
             store.db.table_names())
         assert [p["id"] for p in store.platforms()] == ["p"]
 
 
-@pytest.mark.parametrize("old", [2, 3, 4])
+@pytest.mark.parametrize("old", [2, 3, 4, 5])
 def test_older_campaign_schema_gains_the_new_columns_and_keeps_its_rows(db_path: Path, old: int) -> None:
     from acquisition.campaign import CampaignSpec
 
@@ -374,16 +374,22 @@ def test_older_campaign_schema_gains_the_new_columns_and_keeps_its_rows(db_path:
         store.ensure_platform("p", {"kind": "cpu"}, "cpu")
         store.create_campaign("old", "mbconv", "p", CampaignSpec(name="old", family="mbconv").as_dict())
         store.add_iteration("old", {"iteration": 0, "n_train": 20, "spearman": 0.9}, met_streak=0)
-        new = ["fidelity", "fidelity_pairs", "fidelity_offset", "fidelity_noise"]
+        new = ["model", "transfer_gain"]
+        if old < 5:
+            new += ["fidelity", "fidelity_pairs", "fidelity_offset", "fidelity_noise"]
         if old == 2:
             store.db["campaign_measurements"].transform(drop={"drawn"})
             new += ["verification", "n_verify", "test_spearman", "test_acc10", "test_mape"]
         if old < 4:
             store.db["iterations"].transform(drop=set(new))
-        store.db["repeats"].drop()
+        if old == 5:
+            store.db["iterations"].transform(drop=set(new))
+        else:
+            store.db["repeats"].drop()
+        store.db["campaign_sources"].drop()
         store.db.execute(f"PRAGMA user_version = {old}")
     with Store(db_path) as store:
-        assert store.schema_version == 5 and "repeats" in store.db.table_names()
+        assert store.schema_version == 6 and {"repeats", "campaign_sources"} <= set(store.db.table_names())
         assert "drawn" in store.db["campaign_measurements"].columns_dict
         assert set(new) <= set(store.db["iterations"].columns_dict)
         it = store.iterations("old")[0]

@@ -291,3 +291,47 @@ def test_a_live_source_is_judged_on_a_test_set_profiled_once_outside_every_bill(
             sum(m["cost_s"] for m in store.members(spec.name)) / 3600)
         again = _judge(store, prof, fam, study, seed=0)  # a resumed seed reuses its test set
         assert prof.calls == 40 + 40 and np.array_equal(again.keys, judge.keys)
+
+
+@pytest.fixture(scope="module")
+def two_devices(tmp_path_factory) -> Path:
+    """The same 192 configurations on two devices: ``slow`` is 3x slower on compute and pays more per kernel
+    size than ``fast`` (related, not proportional)."""
+    path = tmp_path_factory.mktemp("t") / "two.csv"
+    rng = np.random.default_rng(1)
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["device", "hw", "cin", "k", "act", "ms"])
+        for hw, cin, k, act in itertools.product((7, 14, 28, 56), range(16, 129, 16), (3, 5, 7), ("relu", "swish")):
+            base = 2e-5 * hw * hw * cin * (k * k + 4) * (1.4 if act == "swish" else 1.0)
+            w.writerow(["fast", hw, cin, k, act, f"{base * rng.lognormal(0, 0.03):.6f}"])
+            w.writerow(["slow", hw, cin, k, act, f"{3 * base ** 0.9 * (1 + 0.05 * k) * rng.lognormal(0, 0.03):.6f}"])
+    return path
+
+
+def test_a_transfer_study_runs_each_arm_twice_and_compares_the_twins(two_devices: Path, tmp_path: Path) -> None:
+    src = ReplaySource(csv=str(two_devices), params=["hw", "cin", "k", "act"], latency_col="ms",
+                       where=["device=slow"])
+    study = Study("t", src, arms=["default"], seeds=2, target_spearman=0.97, budget_samples=60, batch_size=10,
+                  initial_size=10, validation_size=40, db=str(tmp_path / "t.sqlite"), acc10_at=40,
+                  transfer_where=["device=fast"])
+    res = study.run(n_jobs=1, progress=False)
+    s = res.summary()
+    assert list(s["arms"]) == ["default", "default+transfer"]
+    assert s["arms"]["default+transfer"]["ratio_against"] == "default"
+    assert "hours_ratio" in s["arms"]["default+transfer"] and "hours_ratio" not in s["arms"]["default"]
+    assert s["transfer"]["where"] == ["device=fast"]
+    # the twin's first model stands on the source and ranks the never-seen rows better than the plain one
+    first = {arm: [c[0]["test_spearman"] for c in res.curves(arm).values()] for arm in res.arms}
+    assert min(first["default+transfer"]) > max(first["default"])
+    paths = write_report(res, str(tmp_path / "rep"))
+    assert "vs `default`" in Path(paths["markdown"]).read_text()
+
+
+def test_transfer_needs_a_table_and_twins_are_not_named(two_devices: Path, table: Path, tmp_path: Path) -> None:
+    src = ReplaySource(csv=str(two_devices), params=["hw", "cin", "k", "act"], latency_col="ms",
+                       where=["device=slow"])
+    with pytest.raises(StudyError, match="added by the study"):
+        Study("t", src, arms=["default+transfer"], db=str(tmp_path / "x.sqlite")).validate()
+    with pytest.raises(StudyError, match=r"transfer_db '/nonexistent\.sqlite' does not exist"):
+        Study("t", src, transfer_db="/nonexistent.sqlite", db=str(tmp_path / "x.sqlite")).validate()

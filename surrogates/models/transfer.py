@@ -1,0 +1,186 @@
+"""``TransferRegressor``: a latency model that learns a new platform on top of other platforms' models.
+
+``sources`` are fitted latency models of the same block family on other platforms, on the same features (see
+:mod:`acquisition.transfer`). The model reads their predicted log-latencies ``s_j(x)``:
+
+- ``method="residual"`` (default): a ridge prior ``prior(x) = b + Σ_j a_j s_j(x)`` first — a source that tracks
+  the target up to a scale and an offset in log space (a slower device, another thread count) is most of the
+  answer from a handful of rows — then the ``base`` model (default ``linear-gbt``) on what the prior misses, with
+  the ``s_j`` as extra features beside the block's own, so that it learns where the sources mislead;
+- ``method="feature"``: the base model alone on the block's features and the ``s_j``, no prior.
+
+Chosen on the shared TF-NAS table (one device for the other, ρ 0.86 between them; 10 random draws per training
+size; never-seen ρ): samples to ρ 0.95 / 0.98 as a share of plain ``gbt``'s, Titan RTX from Xeon and Xeon from
+Titan RTX — ``residual`` + ``linear-gbt`` 0.50 / 0.53 and 0.43 / 0.59; ``feature`` + ``linear-gbt`` 0.43 / 0.48
+and 0.44 / 0.46; ``residual`` + ``gbt`` 0.50 / 0.68 and 0.33 / 0.60; ``feature`` + ``gbt`` 0.57 / 0.75 and
+0.56 / 0.78. ``feature`` is a little better there at ρ 0.98, but from few rows it cannot find a plain rescaling
+(a target 2× its source, 1.6× more on stride-2 blocks: RMS log error 0.21–0.27 on 60 rows against 0.003–0.012
+for ``residual``), which is what one CPU seen with other threads, batch or dtype looks like.
+
+Without sources it is the ``base`` model. A source that does not track the target gets little use from the
+trees and the ridge, and the engine goes further: it judges each source on the probe set and fits this model
+and the plain one side by side, keeping the one whose out-of-fold predictions are better
+(:mod:`acquisition.engine`), so that a bad source cannot cost samples.
+
+**Uncertainty.** The ridge prior is fitted in both methods. Where the target disagrees with its sources, the
+correction ``c(x) = mean(x) - prior(x)`` is large, and that is where the model is least sure: the std is
+``sqrt(s0² + k² c(x)²)`` with ``s0`` and ``k`` fitted (non-negative least squares on squared residuals) on a
+held-out fifth of the rows by a probe fitted on the other four fifths. Below 30 rows it is the base model's
+held-out std.
+
+Example:
+    >>> import numpy as np
+    >>> from surrogates.models import GBTRegressor
+    >>> rng = np.random.default_rng(0); X = rng.uniform(1, 3, (400, 2))
+    >>> src = GBTRegressor(random_state=0).fit(X, np.exp(X[:, 0] * X[:, 1]))  # another platform's model
+    >>> y = 3 * np.exp(X[:, 0] * X[:, 1]) ** 0.9 * rng.lognormal(0, 0.03, 400)  # the new one: slower, flatter
+    >>> few = rng.permutation(400)[:25]
+    >>> m = TransferRegressor(sources=SourceModels([src]), random_state=0).fit(X[few], y[few])
+    >>> plain = GBTRegressor(random_state=0).fit(X[few], y[few])
+    >>> err = lambda p: float(np.median(np.abs(p / y - 1)))
+    >>> err(m.predict(X)) < err(plain.predict(X))
+    True
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.optimize import nnls
+
+from surrogates.models._base import LatencyRegressor, check_range
+
+__all__ = ["SourceModels", "TransferRegressor"]
+
+METHODS = ("residual", "feature")
+
+
+class SourceModels:
+    """Fitted source models, held as one parameter: cloning a :class:`TransferRegressor` (cross-validation, a
+    committee) keeps them fitted instead of cloning them to unfitted copies, as scikit-learn does with estimator
+    parameters."""
+
+    def __init__(self, models=(), names=()) -> None:
+        self.models = list(models)
+        self.names = list(names) or [f"source{j}" for j in range(len(self.models))]
+
+    def __len__(self) -> int:
+        return len(self.models)
+
+    def __sklearn_clone__(self) -> SourceModels:
+        return self
+
+    def log_predictions(self, X: np.ndarray) -> np.ndarray:
+        """(n, k) predicted log-latencies of the k sources."""
+        if not self.models:
+            return np.zeros((len(X), 0))
+        return np.column_stack([np.asarray(m.predict_dist(X).mean, dtype=float) for m in self.models])
+
+    def __repr__(self) -> str:
+        return f"SourceModels({self.names})"
+
+
+def _base_model(name: str, random_state):
+    from surrogates.models import get_model
+
+    m = get_model(name)
+    if "random_state" in m.get_params():
+        m.set_params(random_state=random_state)
+    return m
+
+
+class TransferRegressor(LatencyRegressor):
+    """Source models + ``base`` model (see the module docstring).
+
+    ``method``: ``residual`` (default: the base model on what the ridge prior misses, with the source predictions
+    as extra features) or ``feature`` (the base model on the block's features and the source predictions, no
+    prior). ``base``: default ``linear-gbt``. ``alpha``:
+    ridge strength of the prior, on standardised source predictions.
+    """
+
+    def __init__(self, sources: SourceModels | None = None, base: str = "linear-gbt", method: str = "residual",
+                 alpha: float = 1.0, random_state: int | None = None) -> None:
+        self.sources = sources
+        self.base = base
+        self.method = method
+        self.alpha = alpha
+        self.random_state = random_state
+
+    def _validate_params(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"method={self.method!r} is not allowed: expected one of {', '.join(METHODS)}")
+        check_range("alpha", self.alpha, low=0.0)
+        if self.sources is not None and not isinstance(self.sources, SourceModels):
+            raise ValueError(f"sources={self.sources!r} is not allowed: expected SourceModels or None")
+        from surrogates.models import list_models
+
+        if self.base not in list_models() or self.base == "transfer":
+            raise ValueError(f"base={self.base!r} is not allowed: expected a registered model other than transfer")
+
+    # -- the two stages ------------------------------------------------------------------------------------------
+    def _S(self, X: np.ndarray) -> np.ndarray:
+        return (self.sources or SourceModels()).log_predictions(X)
+
+    def _fit_prior(self, S: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, float]:
+        """Ridge weights on the source columns and the intercept (weights on standardised columns)."""
+        if S.shape[1] == 0:
+            return np.zeros(S.shape[1]), float(np.mean(z))
+        mu, sd = S.mean(axis=0), S.std(axis=0)
+        sd[sd == 0] = 1.0
+        Sn = (S - mu) / sd
+        zc = z - z.mean()
+        w = np.linalg.solve(Sn.T @ Sn + float(self.alpha) * np.eye(S.shape[1]), Sn.T @ zc)
+        coef = w / sd
+        return coef, float(z.mean() - mu @ coef)
+
+    def _stage_fit(self, X: np.ndarray, z: np.ndarray, mean_only: bool) -> tuple:
+        S = self._S(X)
+        coef, icpt = self._fit_prior(S, z)
+        # residual: the base model learns what the prior misses; feature: it learns z itself, from X and S (the
+        # prior is then kept only to measure where the target leaves its sources, for the std)
+        prior = S @ coef + icpt if self.method == "residual" else np.zeros(len(z))
+        model = _base_model(self.base, self.random_state)
+        if "calibrate" in model.get_params():
+            model.set_params(calibrate=False)
+        model._validate_params()
+        Xa = np.column_stack([X, S])
+        if mean_only:
+            model._fit_mean_log(Xa, z - prior)
+        else:
+            model._fit_log(Xa, z - prior)
+        return coef, icpt, model
+
+    def _stage_predict(self, coef, icpt, model, X, S) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(mean, correction = mean - prior, the base model's std)."""
+        prior = S @ coef + icpt
+        out, std, *_ = model._predict_log(np.column_stack([X, S]))
+        out = np.asarray(out, dtype=float)
+        mean = prior + out if self.method == "residual" else out
+        return mean, mean - prior, np.asarray(std, dtype=float)
+
+    def _fit_log(self, X, z):
+        self._fit(X, z, mean_only=False)
+
+    def _fit_mean_log(self, X, z):
+        self._fit(X, z, mean_only=True)
+
+    def _fit(self, X: np.ndarray, z: np.ndarray, mean_only: bool) -> None:
+        self.n_sources_ = len(self.sources or ())
+        self.s0_, self.k_ = 0.0, 0.0
+        if not mean_only and X.shape[0] >= 30 and self.n_sources_:
+            rng = np.random.RandomState(0 if self.random_state is None else int(self.random_state))
+            perm = rng.permutation(X.shape[0])
+            hold, fit = perm[: X.shape[0] // 5], perm[X.shape[0] // 5:]
+            c, i, m = self._stage_fit(X[fit], z[fit], mean_only=True)
+            mean, corr, _ = self._stage_predict(c, i, m, X[hold], self._S(X[hold]))
+            (s0sq, ksq), _ = nnls(np.column_stack([np.ones(len(hold)), corr**2]), (z[hold] - mean) ** 2)
+            self.s0_, self.k_ = float(np.sqrt(s0sq)), float(np.sqrt(ksq))
+            self.coef_, self.intercept_, self.model_ = self._stage_fit(X, z, mean_only=True)
+        else:
+            self.coef_, self.intercept_, self.model_ = self._stage_fit(X, z, mean_only=mean_only)
+        self.source_weights_ = self.coef_.copy()
+
+    def _predict_log(self, X):
+        mean, corr, base_std = self._stage_predict(self.coef_, self.intercept_, self.model_, X, self._S(X))
+        fitted = self.s0_ > 0 or self.k_ > 0
+        std = np.sqrt(self.s0_**2 + (self.k_ * corr) ** 2) if fitted else base_std
+        return mean, std, None

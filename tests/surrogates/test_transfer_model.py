@@ -1,0 +1,111 @@
+"""TransferRegressor: a prior from other platforms' models plus a correction (surrogates/models/transfer.py)."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from surrogates import FeatureEncoder, export_bundle, load_bundle
+from surrogates.metrics import spearman
+from surrogates.models import CommitteeRegressor, GBTRegressor
+from surrogates.models.transfer import SourceModels, TransferRegressor
+from tests.surrogates.synthetic import block_dataset
+
+
+@parametrize_with_checks([TransferRegressor(random_state=0)])
+def test_sklearn_estimator_checks(estimator, check) -> None:
+    # Without sources it is its base model; every check runs.
+    check(estimator)
+
+
+@pytest.fixture(scope="module")
+def platforms():
+    """Features of 600 mbconv blocks, a source platform's latencies and a target that is slower and flatter
+    (y_t = 3 y_s^0.85) with its own noise; the source model is fitted on all 600 source rows."""
+    fam, cfgs, y_src = block_dataset("mbconv", 600, seed=4, noise=0.03)
+    X = FeatureEncoder(fam).transform(cfgs)
+    rng = np.random.default_rng(5)
+    y_tgt = 3.0 * y_src**0.85 * rng.lognormal(0.0, 0.03, len(y_src))
+    src = GBTRegressor(random_state=0).fit(X, y_src)
+    return fam, X, y_src, y_tgt, src
+
+
+def _err(y, p) -> float:
+    return float(np.median(np.abs(p / y - 1)))
+
+
+def test_a_related_source_beats_the_plain_model_on_few_rows(platforms) -> None:
+    _, X, _, y, src = platforms
+    test = np.arange(200, 600)
+    for n, gain in ((20, 0.5), (40, 0.75), (80, 0.5)):
+        tr = np.arange(n)
+        plain = GBTRegressor(random_state=0).fit(X[tr], y[tr])
+        for method in ("feature", "residual"):
+            t = TransferRegressor(sources=SourceModels([src]), method=method, random_state=0).fit(X[tr], y[tr])
+            assert _err(y[test], t.predict(X[test])) < gain * _err(y[test], plain.predict(X[test]))
+            assert spearman(y[test], t.predict(X[test])) > spearman(y[test], plain.predict(X[test]))
+            assert t.source_weights_[0] > 0.5  # the prior leans on the source
+
+
+def test_a_shuffled_source_gets_little_weight_and_costs_little(platforms) -> None:
+    _, X, y_src, y, _ = platforms
+    bad = GBTRegressor(random_state=0).fit(X, np.random.default_rng(0).permutation(y_src))
+    tr, test = np.arange(150), np.arange(200, 600)
+    t = TransferRegressor(sources=SourceModels([bad]), random_state=0).fit(X[tr], y[tr])
+    plain = GBTRegressor(random_state=0).fit(X[tr], y[tr])
+    assert abs(t.source_weights_[0]) < 0.2
+    assert spearman(y[test], t.predict(X[test])) > spearman(y[test], plain.predict(X[test])) - 0.01
+
+
+def test_without_sources_it_is_the_base_model(platforms) -> None:
+    _, X, _, y, _ = platforms
+    t = TransferRegressor(base="gbt", random_state=0).fit(X[:100], y[:100])
+    g = GBTRegressor(random_state=0).fit(X[:100], y[:100])
+    assert np.allclose(t.predict(X[100:]), g.predict(X[100:]), rtol=1e-6)
+
+
+def test_the_std_grows_where_the_target_leaves_its_source(platforms) -> None:
+    """On stride-2 blocks the target runs an unpredictable 1.0-2.5x slower than its source suggests: the model
+    cannot learn that from the features, and its std is larger there."""
+    fam, X, y_src, _, src = platforms
+    stride = X[:, FeatureEncoder(fam).feature_names.index("stride")]
+    off = np.where(stride == stride.max(), np.exp(np.random.default_rng(0).normal(0.3, 0.3, len(y_src))), 1.0)
+    y = 2.0 * y_src * off
+    t = TransferRegressor(sources=SourceModels([src]), random_state=0).fit(X[:300], y[:300])
+    d = t.predict_dist(X[300:])
+    leaves = stride[300:] == stride.max()
+    assert t.k_ > 0
+    assert d.std[leaves].mean() > 1.2 * d.std[~leaves].mean()
+
+
+def test_clones_and_committees_keep_the_source_models_fitted(platforms) -> None:
+    _, X, _, y, src = platforms
+    t = TransferRegressor(sources=SourceModels([src], ["other"]), random_state=0)
+    assert clone(t).sources is t.sources
+    c = CommitteeRegressor(t, n_folds=3, random_state=0).fit(X[:60], y[:60])
+    assert c.oof_log_.shape == (60,) and all(m.n_sources_ == 1 for m in c.members_)
+
+
+def test_a_transfer_model_travels_in_a_bundle(platforms, tmp_path) -> None:
+    fam, X, _, y, src = platforms
+    t = TransferRegressor(sources=SourceModels([src], ["store:abc"]), random_state=0).fit(X[:80], y[:80])
+    path = os.path.join(tmp_path, "t.bundle")
+    export_bundle(path, t, FeatureEncoder(fam), model_name="transfer:gbt", platform={"id": "new"}, n_train=80)
+    cfgs = fam.space.sample(30, seed=9)
+    pred = load_bundle(path, family="mbconv")
+    assert np.allclose(pred.predict(cfgs), t.predict(FeatureEncoder(fam).transform(cfgs)))
+
+
+@pytest.mark.parametrize(("params", "message"), [
+    ({"method": "stack"}, "method='stack' is not allowed"),
+    ({"alpha": -1.0}, "alpha=-1.0 is not allowed"),
+    ({"base": "nope"}, "base='nope' is not allowed"),
+    ({"sources": [1, 2]}, "sources=[1, 2] is not allowed"),
+])
+def test_bad_parameters_are_named(params, message) -> None:
+    with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        TransferRegressor(**params).fit(np.ones((5, 2)), np.ones(5))
