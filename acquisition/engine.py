@@ -295,7 +295,8 @@ class _Run:
 
             raise CampaignError(f"campaign {spec.name!r} has transfer='none' but was given {len(sources)} source(s)")
         self.sources = list(sources)
-        self.source_models: Any = None  # SourceModels of the sources used, once judged on the probe set
+        self.fitted_sources: list[Any] | None = None  # one model per source, fitted at the first fit
+        self.source_models: Any = None  # SourceModels of the sources in use (judged again every iteration)
         self.last_gain: float | None = None  # out-of-fold rho of the transfer model minus the plain model's
 
     # -- helpers ---------------------------------------------------------------------------------------------
@@ -377,25 +378,29 @@ class _Run:
                      np.asarray([r["min_ms"] for r in val]), rows)
 
     def transfer_sources(self, data: _Data) -> Any:
-        """The sources to use, judged once on the probe set (the initial design's rows) and recorded in the
-        store; ``None`` when the campaign has none (or none agrees with the probes)."""
-        if not self.sources or self.source_models is not None:
-            return self.source_models or None
+        """The sources to use, judged on every row measured so far (at the first fit: the probe set) and
+        recorded in the store; ``None`` when the campaign has none (or none agrees). Judging again as rows come
+        in drops a source that agreed with the probes by chance: 20 probes leave a useless source's agreement
+        a spread of about ±0.23."""
+        if not self.sources:
+            return None
         from acquisition.transfer import judge_sources
         from surrogates.models.transfer import SourceModels
 
         t0 = time.perf_counter()
-        probes = [r for r in data.train if r.get("drawn") == "initial"]
-        fitted = [s.fit(self.encoder, self.spec.seed) for s in self.sources]
-        judged = judge_sources(self.sources, fitted, self.encoder, [r["config"] for r in probes],
-                               np.asarray([r["y"] for r in probes]))
-        self.source_models = SourceModels([m for m, j in zip(fitted, judged, strict=True) if j.used],
-                                          [j.name for j in judged if j.used])
-        self.store.set_campaign_sources(self.spec.name, [{**s.as_dict(), **j.as_dict()}
+        if self.fitted_sources is None:
+            self.fitted_sources = [s.fit(self.encoder, self.spec.seed) for s in self.sources]
+        judged = judge_sources(self.sources, self.fitted_sources, self.encoder, [r["config"] for r in data.train],
+                               data.y, X=data.X)
+        used = [j.name for j in judged if j.used]
+        if self.source_models is None or used != self.source_models.names or not used:
+            self.source_models = SourceModels([m for m, j in zip(self.fitted_sources, judged, strict=True)
+                                               if j.used], used)
+            for j in judged:
+                log.info("campaign %s: source %s agreement %.3f on %d rows: %s", self.spec.name, j.name,
+                         j.agreement, len(data.train), "used" if j.used else f"ignored ({j.reason})")
+        self.store.set_campaign_sources(self.spec.name, [{**s.as_dict(), **j.as_dict(), "judged_on": len(data.y)}
                                                          for j, s in zip(judged, self.sources, strict=True)])
-        for j in judged:
-            log.info("campaign %s: source %s agreement %.3f on %d probes: %s", self.spec.name, j.name, j.agreement,
-                     len(probes), "used" if j.used else f"ignored ({j.reason})")
         self.charge("transfer", time.perf_counter() - t0)
         return self.source_models or None
 

@@ -13,7 +13,9 @@ The **probe set** (:func:`probe_configs`) is a small space-filling design drawn 
 every platform and campaign of a family (HELP's reference architectures): a campaign with sources measures it
 first, as its initial design (training data, charged like any other), and judges each source on it at once —
 its Spearman agreement with what the probes measured (:func:`judge_sources`). Sources that agree less than
-``min_agreement`` are ignored; the best ``max_sources`` of the rest are used. How the used sources enter the
+``min_agreement`` are ignored; the best ``max_sources`` of the rest are used. The engine judges them again at
+every iteration on every row measured so far, so a source that agreed with 20 probes by chance is dropped
+as soon as more rows show it. How the used sources enter the
 model, and why a bad one cannot hurt, is :class:`surrogates.models.transfer.TransferRegressor`'s and the
 engine's business (:mod:`acquisition.engine`).
 
@@ -111,13 +113,16 @@ def probe_configs(draw: Any, n: int, exclude: set[str] | None = None) -> list[di
 
 def judge_sources(sources: Sequence[TransferSource], models: Sequence[Any], encoder: Any,
                   probes: Sequence[dict[str, Any]], measured_ms: np.ndarray, *,
-                  min_agreement: float = MIN_AGREEMENT, max_sources: int = MAX_SOURCES) -> list[SourceJudgement]:
-    """Rank ``sources`` (with their fitted ``models``) by Spearman agreement with ``measured_ms`` on ``probes``;
-    mark the best ``max_sources`` whose agreement is at least ``min_agreement`` as used."""
+                  min_agreement: float = MIN_AGREEMENT, max_sources: int = MAX_SOURCES,
+                  X: np.ndarray | None = None) -> list[SourceJudgement]:
+    """Rank ``sources`` (with their fitted ``models``) by Spearman agreement with ``measured_ms`` on ``probes``
+    (the configurations measured; ``X``: their features, if already encoded); mark the best ``max_sources``
+    whose agreement is at least ``min_agreement`` as used."""
     from surrogates.metrics import spearman
 
     measured_ms = np.asarray(measured_ms, dtype=float)
-    X = encoder.transform(list(probes), validated=True) if len(probes) else None
+    if X is None:
+        X = encoder.transform(list(probes), validated=True) if len(probes) else None
     out = []
     for src, model in zip(sources, models, strict=True):
         few = X is None or len(measured_ms) < 3

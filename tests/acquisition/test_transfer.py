@@ -172,3 +172,22 @@ def test_a_bundle_is_a_source(source_db: Path, tmp_path: Path) -> None:
         bundle_source(tmp_path / "src.bundle", get_family("resv1"))
     with pytest.raises(TransferError, match="cannot be used"):
         bundle_source(tmp_path / "missing.bundle", FAM)
+
+
+def test_a_source_that_agreed_with_the_probes_by_chance_is_dropped_as_rows_come_in(tmp_path: Path) -> None:
+    """The source knows the target's latency on the probe set and nothing elsewhere (random latencies): it
+    passes the first judgement, and is dropped once the campaign's own rows show it."""
+    probes = FAM.space.sample(20, method="sobol", seed=PROBE_SEED, family=FAM.name)
+    others = FAM.space.sample(280, seed=21)
+    target = prof(TARGET)
+    y_probes = [target.measure(FAM, c).timing.min_ms for c in probes]
+    rng = np.random.default_rng(0)
+    lucky = TransferSource("lucky", "table", probes + others,
+                           np.r_[y_probes, rng.permutation(np.geomspace(0.05, 50, len(others)))])
+    with Store(tmp_path / "l.sqlite") as store:
+        run_campaign(store, spec("l", budget_samples=100), target, FAM, sources=[lucky])
+        its = store.iterations("l")
+        assert its[0]["model"].startswith("transfer:"), "the probes alone vouch for it"
+        assert its[-1]["model"] == "gbt" and its[-1]["transfer_gain"] is None
+        (rec,) = store.campaign_sources("l")
+        assert not rec["used"] and rec["agreement"] < 0.5 and rec["detail"]["judged_on"] == 100
