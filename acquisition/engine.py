@@ -393,7 +393,7 @@ class _Run:
         judged = judge_sources(self.sources, self.fitted_sources, self.encoder, [r["config"] for r in data.train],
                                data.y, X=data.X)
         used = [j.name for j in judged if j.used]
-        if self.source_models is None or used != self.source_models.names or not used:
+        if self.source_models is None or used != self.source_models.names:
             self.source_models = SourceModels([m for m, j in zip(self.fitted_sources, judged, strict=True)
                                                if j.used], used)
             for j in judged:
@@ -408,7 +408,7 @@ class _Run:
         """Fit the campaign's model; with ``model="auto"`` fit each of :data:`AUTO_MODELS` and keep the one
         whose out-of-fold ρ on the randomly drawn rows is highest (the first until there are enough rows).
 
-        With transfer sources in use (those the probe set found to agree), a
+        With transfer sources in use (those the rows measured so far agree with), a
         :class:`~surrogates.models.transfer.TransferRegressor` on :data:`TRANSFER_BASE` is fitted beside the
         plain model and kept, unless the plain model's out-of-fold ρ on enough random rows beats it by
         :data:`TRANSFER_MARGIN`; the difference is recorded every iteration (``transfer_gain``)."""
@@ -435,7 +435,7 @@ class _Run:
         pick, self.last_gain = plain, None
         if sources is not None:
             # the transfer model, unless the plain one beats it by TRANSFER_MARGIN on enough random rows: an
-            # out-of-fold rho from a few dozen rows is too noisy to overrule what the probe set showed
+            # out-of-fold rho from a few dozen rows is too noisy to overrule the sources' agreement
             transfer = candidates[-1][0]
             self.last_gain = float(rhos[transfer] - rhos[plain]) if scored else None
             beaten = enough and self.last_gain is not None and self.last_gain < -TRANSFER_MARGIN

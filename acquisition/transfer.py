@@ -91,7 +91,8 @@ class TransferSource:
 
 @dataclass
 class SourceJudgement:
-    """How one source did on the probe set: its Spearman agreement with the measured probes, and whether used."""
+    """How one source did on the rows measured so far (at first the probe set): its Spearman agreement, and
+    whether it is used."""
 
     name: str
     kind: str
@@ -112,17 +113,17 @@ def probe_configs(draw: Any, n: int, exclude: set[str] | None = None) -> list[di
 
 
 def judge_sources(sources: Sequence[TransferSource], models: Sequence[Any], encoder: Any,
-                  probes: Sequence[dict[str, Any]], measured_ms: np.ndarray, *,
+                  configs: Sequence[dict[str, Any]], measured_ms: np.ndarray, *,
                   min_agreement: float = MIN_AGREEMENT, max_sources: int = MAX_SOURCES,
                   X: np.ndarray | None = None) -> list[SourceJudgement]:
-    """Rank ``sources`` (with their fitted ``models``) by Spearman agreement with ``measured_ms`` on ``probes``
-    (the configurations measured; ``X``: their features, if already encoded); mark the best ``max_sources``
-    whose agreement is at least ``min_agreement`` as used."""
+    """Rank ``sources`` (with their fitted ``models``) by Spearman agreement with ``measured_ms`` on ``configs``
+    (the configurations measured: the probe set, later every row; ``X``: their features, if already encoded);
+    mark the best ``max_sources`` whose agreement is at least ``min_agreement`` as used."""
     from surrogates.metrics import spearman
 
     measured_ms = np.asarray(measured_ms, dtype=float)
     if X is None:
-        X = encoder.transform(list(probes), validated=True) if len(probes) else None
+        X = encoder.transform(list(configs), validated=True) if len(configs) else None
     out = []
     for src, model in zip(sources, models, strict=True):
         few = X is None or len(measured_ms) < 3
@@ -139,7 +140,7 @@ def judge_sources(sources: Sequence[TransferSource], models: Sequence[Any], enco
             j.used, n_used = True, n_used + 1
     for j in out:
         if not np.isfinite(j.agreement):
-            j.reason = "too few probes measured"
+            j.reason = "too few rows measured"
     return out
 
 
