@@ -176,6 +176,23 @@ class Study:
             raise StudyError("transfer_where needs a replayed CSV table as the source (--csv)")
         if self.transfer_db and not os.path.isfile(self.transfer_db):
             raise StudyError(f"transfer_db {self.transfer_db!r} does not exist")
+        if self.transfer_db:
+            from acquisition.store import Store, StoreError
+
+            try:
+                Store(self.transfer_db, readonly=True).close()
+            except StoreError as e:
+                raise StudyError(f"transfer_db: {e}") from None
+        if self.transfer_where:  # parse the source rows now: a filter matching nothing fails before any campaign
+            from studies.replay import ReplayError, ReplayTable
+
+            src = self.source
+            try:
+                ReplayTable.from_csv(src.csv, params=src.params, latency_col=src.latency_col, unit=src.unit,
+                                     where=self.transfer_where, categorical=src.categorical, numeric=src.numeric,
+                                     duplicates=src.duplicates, bad_rows=src.bad_rows)
+            except ReplayError as e:
+                raise StudyError(f"transfer_where {','.join(self.transfer_where)}: {e}") from None
         for arm in self.arms:
             try:
                 self.campaign_spec(arm, self.seeds[0], "x").validate()

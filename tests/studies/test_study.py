@@ -335,3 +335,16 @@ def test_transfer_needs_a_table_and_twins_are_not_named(two_devices: Path, table
         Study("t", src, arms=["default+transfer"], db=str(tmp_path / "x.sqlite")).validate()
     with pytest.raises(StudyError, match=r"transfer_db '/nonexistent\.sqlite' does not exist"):
         Study("t", src, transfer_db="/nonexistent.sqlite", db=str(tmp_path / "x.sqlite")).validate()
+    with pytest.raises(StudyError, match=r"transfer_db: .* not a latency-acquisition database"):
+        Study("t", src, transfer_db=str(two_devices), db=str(tmp_path / "x.sqlite")).validate()
+    with pytest.raises(StudyError, match="transfer_where device=gpu: the filter device=gpu matches no rows"):
+        Study("t", src, transfer_where=["device=gpu"], db=str(tmp_path / "x.sqlite")).validate()
+    assert not (tmp_path / "x.sqlite").exists()
+
+
+def test_cli_bad_transfer_where_is_one_line_exit_2(two_devices: Path, tmp_path: Path, capsys) -> None:
+    rc = main(["compare", "--csv", str(two_devices), "--params", "hw,cin,k,act", "--latency-col", "ms", "--where",
+               "device=slow", "--transfer-where", "device=gpu", "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert rc == 2 and len(err.strip().splitlines()) == 1 and "device=gpu" in err
+    assert not (tmp_path / "o" / "study.sqlite").exists()
