@@ -66,6 +66,24 @@ def _jobs(text: str) -> int:
     return _int_arg(text, lambda v: v > 0 or v == -1, "a positive integer or -1")
 
 
+def add_device_args(p: argparse.ArgumentParser, default: str = "auto", threads: int | None = None) -> None:
+    """--device, --threads, --dtype and --input-batch: what a block runs on, which together name the platform."""
+    p.add_argument("--device", default=default, help=f"auto | cpu | cuda | cuda:N (default {default})")
+    p.add_argument("--threads", type=_positive_int, default=threads, help="CPU threads (cpu only, default 1)")
+    p.add_argument("--dtype", default="float32", choices=("float32", "bfloat16", "float16"),
+                   help="dtype blocks and inputs are converted to (default float32); part of the platform")
+    p.add_argument("--input-batch", dest="input_batch", type=_positive_int, default=1,
+                   help="batch size of each block's input tensor (default 1); part of the platform")
+
+
+def device_from_args(args: argparse.Namespace) -> Any:
+    """The :class:`~profiler.devices.Device` that :func:`add_device_args`' options describe."""
+    from profiler.devices import parse_device
+
+
+    return parse_device(args.device, threads=args.threads, dtype=args.dtype, batch_size=args.input_batch)
+
+
 def _load_plugins(modules: Sequence[str]) -> None:
     for name in modules:
         try:
@@ -78,14 +96,13 @@ def _load_plugins(modules: Sequence[str]) -> None:
 def cmd_profile(args: argparse.Namespace) -> int:
     from acquisition.profiling import profile_configs
     from acquisition.store import Store
-    from profiler.devices import parse_device
     from profiler.families import get_family
     from profiler.protocol import AdaptiveProtocol, FixedProtocol
     from profiler.worker import Profiler
 
     _load_plugins(args.plugin)
     family = get_family(args.family)
-    device = parse_device(args.device, threads=args.threads)
+    device = device_from_args(args)
     device.check_available()
     if args.protocol == "fixed":
         protocol = FixedProtocol(repeats=args.repeats or 10_000)
@@ -113,14 +130,13 @@ def cmd_profile(args: argparse.Namespace) -> int:
 def cmd_remeasure(args: argparse.Namespace) -> int:
     from acquisition.noise import remeasure
     from acquisition.store import Store
-    from profiler.devices import parse_device
     from profiler.families import get_family
 
     _load_plugins(args.plugin)
     family = get_family(args.family)
     if not os.path.isfile(args.db):
         raise CliError(f"--db {args.db!r} does not exist: profile some measurements into it first")
-    device = parse_device(args.device, threads=args.threads)
+    device = device_from_args(args)
     device.check_available()
     with Store(args.db) as store:
         ceiling = remeasure(store, device, family, args.n, seed=args.seed, platform=args.platform,
@@ -143,8 +159,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     if st["platforms"]:
         print("platforms:")
         for p in st["platforms"]:
-            threads = f", {p['threads']} thread(s)" if p.get("threads") else ""
-            print(f"  {p['id']}  {p['device']}  {p['model']}{threads}, torch {p['torch']}")
+            print(f"  {p['id']}  {p['device']}  {p['label']}, torch {p['torch']}")
     if st["families"]:
         header = ("platform", "family", "ok", "failed", "unstable", "hours")
         rows = [(g["platform"], g["family"], str(g["ok"]), str(g["failed"]), str(g["unstable"]),
@@ -351,7 +366,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     from acquisition.engine import run_campaign
     from acquisition.noise import noise_ceiling
     from acquisition.store import Store
-    from profiler.devices import parse_device
     from profiler.families import get_family
     from profiler.worker import Profiler
 
@@ -376,7 +390,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     spec = CampaignSpec(name=name, **{k: v for k, v in values.items() if k != "name"})
     spec.validate()  # every argument checked before the database is opened for writing
     family = get_family(spec.family)
-    device = parse_device(args.device, threads=args.threads)
+    device = device_from_args(args)
     device.check_available()
     spec.device = device.spec
     bundle = args.bundle or os.path.join(os.path.dirname(os.path.abspath(args.db)), f"{name}.bundle")
@@ -521,8 +535,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "Configurations already stored for this platform and protocol are reused.")
     p.add_argument("--family", default="mbconv", help="block family (built-in: mbconv, resv1, resv2)")
     p.add_argument("--n", type=_positive_int, default=200, help="number of configurations (default 200)")
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default auto)")
-    p.add_argument("--threads", type=_positive_int, default=None, help="CPU threads (cpu only, default 1)")
+    add_device_args(p)
     p.add_argument("--db", default=DEFAULT_DB, help=f"SQLite database file (default {DEFAULT_DB})")
     p.add_argument("--sampler", choices=("sobol", "random"), default="sobol", help="how configurations are drawn")
     p.add_argument("--protocol", choices=("adaptive", "fixed"), default="adaptive",
@@ -546,8 +559,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--family", default="mbconv", help="block family (default mbconv)")
     p.add_argument("--n", type=_positive_int, default=100, help="measurements to repeat (default 100)")
     p.add_argument("--db", default=DEFAULT_DB, help=f"SQLite database file (default {DEFAULT_DB})")
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default auto)")
-    p.add_argument("--threads", type=_positive_int, default=None, help="CPU threads (cpu only, default 1)")
+    add_device_args(p)
     p.add_argument("--platform", default=None, help="platform id (needed when the family was measured on several)")
     p.add_argument("--seed", type=_non_negative_int, default=0, help="seed of the draw, >= 0 (default 0)")
     p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
@@ -613,8 +625,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "campaign that exists is resumed with its stored settings (only budgets may "
                                    "change).")
     p.add_argument("--family", default=None, help="block family (default mbconv)")
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default auto)")
-    p.add_argument("--threads", type=_positive_int, default=None, help="CPU threads (cpu only, default 1)")
+    add_device_args(p)
     p.add_argument("--db", default=DEFAULT_DB, help=f"SQLite database file (default {DEFAULT_DB})")
     p.add_argument("--campaign", default=None, help="campaign name (default 'default')")
     p.add_argument("--target-spearman", dest="target_spearman", type=float, default=None,

@@ -349,6 +349,8 @@ class Store(CampaignTables):
             "m.status = 'ok'), coalesce((select sum(l.seconds) from ledger l where l.platform = m.platform and "
             "l.family = m.family and l.activity in ('profile', 'validation_profile', 'network_profile')), 0) "
             "from measurements m group by m.platform, m.family order by m.platform, m.family").fetchall()
+        from profiler.devices import platform_label
+
         plats = {p["id"]: p for p in self.platforms()}
         groups = [{"platform": p, "device": plats.get(p, {}).get("device"), "family": f, "ok": ok, "failed": bad,
                    "unstable": unst, "profiling_hours": s / 3600} for p, f, ok, bad, unst, s in per]
@@ -358,7 +360,10 @@ class Store(CampaignTables):
             "schema_version": self.schema_version,
             "platforms": [{"id": p["id"], "device": p["device"], "kind": p["kind"],
                            "model": p["fingerprint"].get("gpu") or p["fingerprint"].get("cpu_model"),
-                           "threads": p["fingerprint"].get("threads"), "torch": p["fingerprint"].get("torch")}
+                           "threads": p["fingerprint"].get("threads"), "torch": p["fingerprint"].get("torch"),
+                           "dtype": p["fingerprint"].get("dtype", "float32"),
+                           "batch_size": p["fingerprint"].get("batch_size", 1),
+                           "label": platform_label(p["fingerprint"])}
                           for p in plats.values()],
             "families": groups,
             "measurements": int(total[0]),

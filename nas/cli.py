@@ -23,7 +23,16 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-from acquisition.cli import CliError, _non_negative_int, _Parser, _positive_float, _positive_int, run_command
+from acquisition.cli import (
+    CliError,
+    _non_negative_int,
+    _Parser,
+    _positive_float,
+    _positive_int,
+    add_device_args,
+    device_from_args,
+    run_command,
+)
 from nas.network import NetworkError
 
 __all__ = ["build_parser", "main"]
@@ -75,11 +84,10 @@ class _Device:
 
     def __enter__(self) -> tuple[Any, Any]:
         from acquisition.store import Store
-        from profiler.devices import parse_device
         from profiler.protocol import AdaptiveProtocol
         from profiler.worker import Profiler
 
-        device = parse_device(self.args.device, threads=self.args.threads)
+        device = device_from_args(self.args)
         device.check_available()
         self.store = Store(self.args.db)
         try:
@@ -244,8 +252,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 # -- parser ----------------------------------------------------------------------------------------------------
 def _device_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--db", default="acquisition.sqlite", help="database for the measurements (acquisition.sqlite)")
-    p.add_argument("--device", default="cpu", help="device to measure on: cpu (default), cuda, cuda:N, auto")
-    p.add_argument("--threads", type=_positive_int, default=1, help="CPU threads (default 1)")
+    add_device_args(p, default="cpu", threads=1)
 
 
 def _search_args(p: argparse.ArgumentParser) -> None:

@@ -64,8 +64,8 @@ def measure_one(device: Any, family: Any, config: dict[str, Any], protocol: Any)
         tb = time.perf_counter()
         if placement:
             pads.append(torch.empty(int(rng.integers(16, 1 << 16)), device=device.torch_device))
-        new_module = family.build(cfg).to(device.torch_device).eval()
-        new_x = family.make_input(cfg, batch_size=device.batch_size, device=device.torch_device)
+        new_module = family.build(cfg).to(device.torch_device, dtype=device.torch_dtype).eval()
+        new_x = family.make_input(cfg, batch_size=device.batch_size, device=device.torch_device).to(device.torch_dtype)
         module, x = new_module, new_x  # the previous placement is freed only now
         build_s += time.perf_counter() - tb
         with torch.inference_mode():
@@ -85,10 +85,11 @@ def _process_warmup(device: Any) -> None:
     import torch
 
     m = torch.nn.Sequential(torch.nn.Conv2d(8, 16, 3, padding=1), torch.nn.BatchNorm2d(16), torch.nn.ReLU(),
-                            torch.nn.Conv2d(16, 16, 3, padding=1, groups=16)).eval().to(device.torch_device)
+                            torch.nn.Conv2d(16, 16, 3, padding=1, groups=16)).eval()
+    m = m.to(device.torch_device, dtype=device.torch_dtype)
     with torch.inference_mode():
         for _ in range(3):
-            m(torch.randn(1, 8, 16, 16, device=device.torch_device))
+            m(torch.randn(1, 8, 16, 16, device=device.torch_device, dtype=device.torch_dtype))
     device.synchronize()
 
 

@@ -77,6 +77,13 @@ class Device:
         raise NotImplementedError
 
     @property
+    def torch_dtype(self) -> Any:
+        """The ``torch.dtype`` blocks and their inputs are converted to before timing."""
+        import torch
+
+        return getattr(torch, self.dtype)
+
+    @property
     def torch_device(self) -> str:  # pragma: no cover - abstract
         raise NotImplementedError
 
@@ -297,14 +304,39 @@ class CudaDevice(Device):
         return fp
 
 
+def platform_label(fingerprint: dict[str, Any]) -> str:
+    """A platform named by what it is: device model, threads, dtype and input batch.
+
+    Example:
+        >>> platform_label({"kind": "cpu", "cpu_model": "AMD EPYC", "threads": 2, "dtype": "bfloat16",
+        ...                 "batch_size": 8})
+        'AMD EPYC, 2 threads, bfloat16, batch 8'
+    """
+    parts = [str(fingerprint.get("gpu") or fingerprint.get("cpu_model") or fingerprint.get("kind") or "unknown")]
+    if fingerprint.get("threads"):
+        t = int(fingerprint["threads"])
+        parts.append(f"{t} thread{'s' if t != 1 else ''}")
+    parts.append(str(fingerprint.get("dtype", "float32")))
+    parts.append(f"batch {fingerprint.get('batch_size', 1)}")
+    return ", ".join(parts)
+
+
 _SPEC = re.compile(r"^(auto|cpu|cuda)(?::(\d+))?$")
+DTYPES = ("float32", "bfloat16", "float16")
+MAX_BATCH = 4096
 
 
 def parse_device(spec: str, threads: int | None = None, dtype: str = "float32", batch_size: int = 1) -> Device:
     """``auto`` (CUDA when present, else CPU), ``cpu``, ``cuda`` (= ``cuda:0``) or ``cuda:i``.
 
+    ``dtype`` (float32, bfloat16 or float16) and ``batch_size`` (the batch of each block's input, 1..4096) are
+    part of the platform: a block timed in bfloat16 or on a batch of 8 is another platform's measurement.
     Only syntax is checked here; :meth:`Device.check_available` checks the machine.
     """
+    if dtype not in DTYPES:
+        raise DeviceError(f"dtype={dtype!r} is not allowed: expected one of {', '.join(DTYPES)}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or not 1 <= batch_size <= MAX_BATCH:
+        raise DeviceError(f"batch_size={batch_size!r} is out of range: expected an integer in 1..{MAX_BATCH}")
     m = _SPEC.match(str(spec).strip().lower())
     if not m or (m.group(1) != "cuda" and m.group(2) is not None):
         raise DeviceError(f"device={spec!r} is not allowed: expected auto, cpu, cuda or cuda:N")

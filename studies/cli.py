@@ -69,6 +69,22 @@ def _source(args: argparse.Namespace) -> Any:
 
     if args.csv and args.family:
         raise CliError("give either --csv (replay a table) or --family (profile live), not both")
+    if args.platform and not args.replay_db:
+        raise CliError("--platform only applies to --replay-db")
+    if args.replay_db:
+        if args.csv:
+            raise CliError("give either --csv or --replay-db as the replayed table, not both")
+        if not args.family:
+            raise CliError("--replay-db needs --family naming the family to replay")
+        if not os.path.isfile(args.replay_db):
+            raise CliError(f"--replay-db {args.replay_db!r} does not exist")
+        from profiler.families import get_family
+
+        get_family(args.family)
+        src = ReplaySource(store=args.replay_db, family=args.family, platform=args.platform,
+                           cost_protocol=args.cost_protocol, cost_db=args.cost_from_db)
+        src.table()  # a store without the family, or with several platforms and none named, fails up front
+        return src
     if args.csv:
         if not args.params:
             raise CliError("--csv needs --params naming the parameter columns")
@@ -184,6 +200,9 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--where", action="append", metavar="COL=VALUE", help="keep rows where COL=VALUE (repeatable)")
     src.add_argument("--duplicates", default="error", choices=["error", "median", "min", "first"])
     src.add_argument("--drop-bad-rows", action="store_true", help="skip rows whose latency is not a positive number")
+    sdb = c.add_argument_group("source: a replayed store (each row's min latency and its real profiling cost)")
+    sdb.add_argument("--replay-db", metavar="DB", help="replay the stored measurements of --family in DB")
+    sdb.add_argument("--platform", help="platform id in --replay-db (needed when it holds several)")
     live = c.add_argument_group("source: a live device")
     live.add_argument("--family")
     live.add_argument("--device", default="cpu")
