@@ -1,4 +1,4 @@
-"""Campaign tables of the store (schema 6): campaigns, their measurements, iterations, predictors and sources.
+"""Campaign tables of the store (schema 7): campaigns, their measurements, iterations, predictors, sources, asks.
 
 Mixed into :class:`acquisition.store.Store`; every write is one transaction. A database of schema 1 gains these
 tables (empty) the first time it is opened for writing; opened read-only, it simply has no campaigns. Schema 3
@@ -10,7 +10,11 @@ the fidelity of the batch each iteration asked for and what the probes measured 
 adds, per iteration, the model the campaign kept (``transfer:gbt`` when it stands on transfer sources) and
 ``transfer_gain`` (out-of-fold ρ of the transfer model minus the plain one's), and the table
 ``campaign_sources``: every source a campaign was given, its agreement on the probe set and whether it was used
-(:mod:`acquisition.transfer`).
+(:mod:`acquisition.transfer`). Schema 7 adds ``campaigns.protocol`` (the measurement protocol a campaign was
+created with: a resume with another is refused) and ``campaign_asks``: every configuration a campaign asked to
+have measured (role, how it was drawn, protocol, and the batch that asked it: ``validation``, ``initial`` or the
+iteration). An ask is *pending* until the campaign holds a measurement of its key with its protocol, so a crash
+between asking and measuring re-asks the same configurations (:mod:`acquisition.ask_tell`).
 """
 
 from __future__ import annotations
@@ -40,6 +44,10 @@ SOURCE_COLUMNS: dict[str, type] = {
     "detail": str, "created_at": str,
 }
 DRAWN = ("random", "strategy", "initial", "validation", "probe")
+ASK_COLUMNS: dict[str, type] = {
+    "id": int, "campaign": str, "key": str, "protocol": str, "config": str, "role": str, "drawn": str, "batch": str,
+    "created_at": str,
+}
 
 
 def _now() -> str:
@@ -47,7 +55,7 @@ def _now() -> str:
 
 
 def migrate_campaign_tables(db: Any) -> None:
-    """Schema 2..5 -> 6 (inside the caller's transaction): new columns, NULL in existing rows, new tables."""
+    """Schema 2..6 -> 7 (inside the caller's transaction): new columns, NULL in existing rows, new tables."""
     if "drawn" not in db["campaign_measurements"].columns_dict:
         db["campaign_measurements"].add_column("drawn", str)
     cols = db["iterations"].columns_dict
@@ -56,6 +64,17 @@ def migrate_campaign_tables(db: Any) -> None:
             db["iterations"].add_column(c, ITERATION_COLUMNS[c])
     if "campaign_sources" not in db.table_names():
         _create_sources(db)
+    if "protocol" not in db["campaigns"].columns_dict:
+        db["campaigns"].add_column("protocol", str)
+    _create_asks(db)
+
+
+def _create_asks(db: Any) -> None:
+    if "campaign_asks" in db.table_names():
+        return
+    db["campaign_asks"].create(ASK_COLUMNS, pk="id", not_null={"campaign", "key", "protocol", "config", "role"},
+                               foreign_keys=[("campaign", "campaigns", "name")])
+    db["campaign_asks"].create_index(["campaign", "key", "protocol"], unique=True)
 
 
 def _create_sources(db: Any) -> None:
@@ -68,7 +87,7 @@ def _create_sources(db: Any) -> None:
 def create_campaign_tables(db: Any) -> None:
     """Create the schema-2 tables (inside the caller's transaction)."""
     db["campaigns"].create({"name": str, "family": str, "platform": str, "state": str, "spec": str,
-                            "created_at": str, "updated_at": str}, pk="name",
+                            "created_at": str, "updated_at": str, "protocol": str}, pk="name",
                            not_null={"family", "platform", "state", "spec", "created_at"})
     db["campaign_measurements"].create({"campaign": str, "measurement_id": int, "role": str, "created_at": str,
                                         "drawn": str},
@@ -80,6 +99,7 @@ def create_campaign_tables(db: Any) -> None:
     db["iterations"].create_index(["campaign", "iteration"])
     db["predictors"].create({"id": int, "campaign": str, "path": str, "metrics": str, "created_at": str}, pk="id")
     _create_sources(db)
+    _create_asks(db)
 
 
 class CampaignTables:
@@ -112,12 +132,19 @@ class CampaignTables:
             r["spec"] = json.loads(r["spec"])
         return rows
 
-    def create_campaign(self, name: str, family: str, platform: str, spec: dict[str, Any]) -> None:
+    def create_campaign(self, name: str, family: str, platform: str, spec: dict[str, Any],
+                        protocol: str | None = None) -> None:
         self._writable()
         with self.db.atomic():
             self.db["campaigns"].insert({"name": name, "family": family, "platform": platform, "state": "running",
                                          "spec": json.dumps(spec, sort_keys=True), "created_at": _now(),
-                                         "updated_at": _now()})
+                                         "updated_at": _now(), "protocol": protocol})
+
+    def set_campaign_protocol(self, name: str, protocol: str) -> None:
+        """Record the protocol of a campaign stored before schema 7 (which did not keep it)."""
+        self._writable()
+        with self.db.atomic():
+            self.db["campaigns"].update(name, {"protocol": protocol, "updated_at": _now()})
 
     def update_campaign_spec(self, name: str, spec: dict[str, Any]) -> None:
         self._writable()
@@ -176,14 +203,65 @@ class CampaignTables:
                               "cm.measurement_id where cm.campaign = ?", [campaign])
         return {r[0] for r in cur.fetchall()}
 
+    # -- asks ------------------------------------------------------------------------------------------------
+    def _ask_rows(self, campaign: str, asks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{"campaign": campaign, "key": a["key"], "protocol": a["protocol"],
+                 "config": json.dumps(a["config"]), "role": a["role"], "drawn": a.get("drawn"),
+                 "batch": None if a.get("batch") is None else str(a["batch"]), "created_at": _now()} for a in asks]
+
+    def add_asks(self, campaign: str, asks: list[dict[str, Any]]) -> None:
+        """Record configurations the campaign asks to have measured (``key``, ``config``, ``protocol``, ``role``,
+        ``drawn``, ``batch``); asking again for a key and protocol already asked changes nothing."""
+        self._writable()
+        if not asks:
+            return
+        with self.db.atomic():
+            self.db["campaign_asks"].insert_all(self._ask_rows(campaign, asks), ignore=True)
+
+    def _select_asks(self, campaign: str, extra: str = "", args: list[Any] | None = None) -> list[dict[str, Any]]:
+        if not self._has("campaign_asks"):
+            return []
+        cur = self.db.execute("select a.* from campaign_asks a join campaigns c on c.name = a.campaign "
+                              f"where a.campaign = ? {extra} order by a.id", [campaign, *(args or [])])
+        names = [d[0] for d in cur.description]
+        rows = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+        for r in rows:
+            r["config"] = json.loads(r["config"])
+        return rows
+
+    def asks(self, campaign: str, batch: str | None = None) -> list[dict[str, Any]]:
+        """Every configuration ``campaign`` asked for (of one ``batch``, if given), in the order asked."""
+        if batch is None:
+            return self._select_asks(campaign)
+        return self._select_asks(campaign, "and a.batch = ?", [str(batch)])
+
+    def pending_asks(self, campaign: str) -> list[dict[str, Any]]:
+        """The asks not answered yet: no measurement of their key with their protocol belongs to the campaign."""
+        return self._select_asks(  # by the measurements' unique index, then the membership's primary key
+            campaign, "and not exists (select 1 from measurements m join campaign_measurements cm on "
+                      "cm.measurement_id = m.id and cm.campaign = a.campaign where m.platform = c.platform and "
+                      "m.family = c.family and m.key = a.key and m.protocol = a.protocol)")
+
+    def last_ask_batch(self, campaign: str) -> str | None:
+        """The batch of the most recent ask (``None`` when the campaign never asked through this table)."""
+        if not self._has("campaign_asks"):
+            return None
+        row = self.db.execute("select batch from campaign_asks where campaign = ? order by id desc limit 1",
+                              [campaign]).fetchone()
+        return None if row is None else row[0]
+
     # -- iterations and predictors ---------------------------------------------------------------------------
-    def add_iteration(self, campaign: str, record: dict[str, Any], *, met_streak: int) -> None:
+    def add_iteration(self, campaign: str, record: dict[str, Any], *, met_streak: int,
+                      asks: list[dict[str, Any]] | None = None) -> None:
+        """Store an iteration's record and, in the same transaction, the batch it asks for (``asks``)."""
         self._writable()
         row = {k: record.get(k) for k in ITERATION_COLUMNS if k not in ("id", "campaign", "created_at")}
         row.update({"campaign": campaign, "met": int(bool(record.get("met"))), "met_streak": int(met_streak),
                     "created_at": _now()})
         with self.db.atomic():
             self.db["iterations"].insert(row)
+            if asks:
+                self.db["campaign_asks"].insert_all(self._ask_rows(campaign, asks), ignore=True)
             self.db["campaigns"].update(campaign, {"updated_at": _now()})
 
     def iterations(self, campaign: str) -> list[dict[str, Any]]:

@@ -84,6 +84,7 @@ class CampaignSpec:
     fidelity: str = "auto"  # auto: cheap measurements while the model is far off (acquisition.fidelity); full
     stop_on_target: bool = True  # False: keep acquiring to the budget (studies want whole learning curves)
     transfer: str = "none"  # auto: learn from the sources given to the run (acquisition.transfer); none: not
+    cost_s: float | None = None  # ask/tell: device seconds charged per told measurement that gives no cost of its own
 
     def validate(self) -> CampaignSpec:
         from acquisition.strategies import get_strategy
@@ -120,6 +121,9 @@ class CampaignSpec:
             raise CampaignError(f"stop_on_target={self.stop_on_target!r} is not allowed: expected True or False")
         if self.transfer not in TRANSFERS:
             raise CampaignError(f"transfer={self.transfer!r} is not allowed: expected one of {', '.join(TRANSFERS)}")
+        c = self.cost_s
+        if c is not None and (not isinstance(c, int | float) or isinstance(c, bool) or not math.isfinite(c) or c < 0):
+            raise CampaignError(f"cost_s={c!r} is not allowed: expected a number of seconds >= 0")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
             raise CampaignError(f"seed={self.seed!r} is not allowed: expected an integer >= 0")
         get_strategy(self.strategy)  # unknown -> StrategyError naming it

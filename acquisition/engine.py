@@ -2,9 +2,16 @@
 
 :func:`run_campaign` drives one campaign to its end (target met, budget spent) and exports its predictor.
 Every state change is one transaction in the store (a measurement, its ledger row and its campaign membership
-together; an iteration row; the campaign's state), and everything the loop decides is derived from the seed
-and the stored state, so a run killed at any moment resumes where it stopped without losing or duplicating a
-measurement or charging anything twice.
+together; an iteration row with the batch it asks for; the campaign's state), and everything the loop decides
+is derived from the seed and the stored state, so a run killed at any moment resumes where it stopped without
+losing or duplicating a measurement or charging anything twice.
+
+**Ask/tell.** The loop is :class:`CampaignLoop`'s named steps. *Ask* (:meth:`CampaignLoop.next_asks`): the
+configurations asked for and not measured yet (stored in ``campaign_asks``: a crash re-asks the same ones),
+else the next step's: the holdout validation set and the initial design, the probes of a cheap batch, or one
+iteration (fit -> verify -> stop? -> query). *Tell* (:meth:`CampaignLoop.tell`): store a measurement of an asked
+configuration and charge it. :func:`run_campaign` is this loop with a profiler as the measurer;
+:class:`acquisition.Campaign` is the same loop for a device the user measures with a tool of their own.
 
 **Verification** (``spec.verification``):
 
@@ -43,6 +50,7 @@ has seen that returns metrics on never-seen rows (stored as ``test_*``, charged 
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -55,7 +63,8 @@ from acquisition.campaign import CampaignSpec
 from acquisition.fidelity import Fidelity
 from acquisition.store import fault_point
 
-__all__ = ["MIN_VERIFY_ROWS", "CampaignResult", "IterationRecord", "make_model", "run_campaign"]
+__all__ = ["END_STATES", "MIN_VERIFY_ROWS", "Asked", "CampaignLoop", "CampaignResult", "IterationRecord", "StopCheck",
+           "check_resume", "make_model", "open_campaign", "run_campaign"]
 
 log = logging.getLogger("latency_acquisition")
 
@@ -156,6 +165,33 @@ MIN_VERIFY_ROWS = 50  # fewer verification rows than this never meet the target 
 # The engine fits with one OpenMP/BLAS thread: at campaign sizes (tens to a few thousand rows) scikit-learn's
 # histogram boosting is faster on one thread than on two (0.58 s against 3.3 s for 300 trees on 300 rows on
 # this 2-core machine beside other work), and the profiler's worker is another process.
+END_STATES = ("met", "budget", "exhausted", "failed")  # a campaign in one of these states asks for nothing more
+
+
+@dataclass(frozen=True)
+class Asked:
+    """A configuration a campaign asks to have measured.
+
+    ``key`` is the family's canonical key of ``config``. ``role`` is ``train``, or ``validation`` for a holdout
+    campaign's validation set; ``drawn`` says how it was chosen (``initial``, ``random``, ``strategy``,
+    ``validation`` or ``probe``); ``protocol`` is the id of the protocol to measure it with; ``batch`` is what
+    asked for it: ``validation``, ``initial`` or the number of the iteration.
+    """
+
+    key: str
+    config: dict[str, Any]
+    role: str = "train"
+    drawn: str | None = None
+    protocol: str = ""
+    batch: str = ""
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Asked:
+        return cls(row["key"], row["config"], row["role"], row["drawn"], row["protocol"], row["batch"] or "")
+
+    def as_row(self) -> dict[str, Any]:
+        return {"key": self.key, "config": self.config, "role": self.role, "drawn": self.drawn,
+                "protocol": self.protocol, "batch": self.batch}
 
 
 def run_campaign(store: Any, spec: CampaignSpec, profiler: Any, family: Any, *,
@@ -165,90 +201,23 @@ def run_campaign(store: Any, spec: CampaignSpec, profiler: Any, family: Any, *,
     """Run (or resume) ``spec`` to its end; ``profiler`` measures (live :class:`profiler.worker.Profiler` or a
     replay oracle with the same ``measure``/``platform_id`` interface). Returns the result; exports the bundle to
     ``bundle_path`` when given. ``sources``: :class:`acquisition.transfer.TransferSource` s to learn from
-    (``spec.transfer`` must not be ``"none"``; see the module docstring)."""
+    (``spec.transfer`` must not be ``"none"``; see the module docstring). ``max_iterations``: at most this many
+    fits in this call (the campaign then ends as ``stopped``; running it again resumes it).
+
+    The loop is ask/tell (:class:`CampaignLoop`, the steps :class:`acquisition.Campaign` runs too): ask for the
+    pending or next configurations, measure them with ``profiler``, tell each result as it arrives."""
     from threadpoolctl import threadpool_limits
 
     t_wall = time.perf_counter()
     platform = profiler.platform_id
     store.ensure_platform(platform, profiler.fingerprint, profiler.device.spec)
-    spec = open_campaign(store, spec, platform)
+    spec = open_campaign(store, spec, platform, protocol=profiler.protocol.id)
     with threadpool_limits(limits=1):  # one thread: see the note under MIN_VERIFY_ROWS
-        return _run(store, spec, profiler, family, progress, bundle_path, max_iterations, judge, t_wall,
-                    list(sources or []))
-
-
-def _run(store: Any, spec: CampaignSpec, profiler: Any, family: Any,
-         progress: bool | Callable[[dict[str, Any]], None], bundle_path: str | None, max_iterations: int,
-         judge: Callable[[Any, set[str]], dict[str, float]] | None, t_wall: float,
-         sources: list[Any]) -> CampaignResult:
-    platform = profiler.platform_id
-    run = _Run(store, spec, profiler, family, progress, sources)
-    run.initial_data()
-    result = CampaignResult(spec.name, "stopped", spec, platform)
-    reached = any(r["met_streak"] >= spec.confirm for r in store.iterations(spec.name))
-    state = None
-    for _ in range(max_iterations):
-        data = run.data()
-        if data is None:
-            state = "failed"
-            break
-        model, fit_s = run.fit(data)
-        m = run.verify(model, data)
-        if judge is not None:
-            m.update({f"test_{k}": v for k, v in judge(model, store.member_keys(spec.name)).items()})
-        it = store.iteration_count(spec.name)
-        floor = MIN_VERIFY_ROWS if spec.verification == "cv" else min(MIN_VERIFY_ROWS, spec.validation_size)
-        ok_now = m["n_verify"] >= floor and _targets_met(spec, m)
-        met_streak = _met_streak(store, spec, len(data.train)) + 1 if ok_now else 0
-        bill_s = campaign_bill(store, spec.name).total_s
-        # configurations asked for (failed ones too; a probe re-measures one, it is not another sample)
-        n_asked = len({r["key"] for r in store.members(spec.name, "train")})
-        budget_left = _budget_left(spec, n_asked, bill_s)
-        reached = reached or met_streak >= spec.confirm
-        rec = IterationRecord(it, len(data.train), bill_s, m["spearman"], m["spearman_lo"], m["spearman_hi"],
-                              m["mape"], m["acc10"], m["coverage80"], fit_s, 0.0, ok_now, spec.verification,
-                              int(m["n_verify"]), m.get("test_spearman"), m.get("test_acc10"), m.get("test_mape"),
-                              model=run.model_name, transfer_gain=run.last_gain)
-        if met_streak >= spec.confirm and spec.stop_on_target:
-            state = "met"
-        elif budget_left["exhausted"]:
-            state = "met" if reached else "budget"
-        picked: list[tuple[dict[str, Any], str]] = []
-        cheap = False
-        if state is None:
-            cheap = run.fid.next_is_cheap(data.rows, m["mape"])
-            picked = run.query(model, data, it, _batch_size(spec, n_asked), cheap=cheap)
-            rec.query_s = run.last_query_s
-            rec.fidelity = "cheap" if cheap else "full"
-        rec.fidelity_pairs = run.fid.n_pairs
-        if run.fid.mode == "auto":
-            rec.fidelity_offset = float(np.expm1(run.fid.offset_a))
-            rec.fidelity_noise = run.fid.noise if np.isfinite(run.fid.noise) else None
-        if state is None and not picked:
-            state = "met" if reached else "exhausted"
-            log.warning("campaign %s: no candidate left to profile (the replay table is used up)", spec.name)
-        store.add_iteration(spec.name, rec.__dict__, met_streak=met_streak)
-        result.iterations.append(rec)
-        run.bar.update(rec, budget_left)
-        if state is not None:
-            break
-        run.profile_batch(picked, it, cheap)
-    run.bar.close()
-    result.state = state or "stopped"
-    result.bundle = run.export(bundle_path, result)
-    store.set_campaign_state(spec.name, result.state)
-    bill = campaign_bill(store, spec.name)
-    result.n_train = len({r["key"] for r in store.members(spec.name, "train", status="ok")})  # configurations
-    result.n_validation = len(store.members(spec.name, "validation", status="ok"))
-    result.profiling_hours = bill.hours
-    result.validation_hours = bill.role_hours("validation")
-    result.engine_s = run.engine_s
-    result.fidelity = run.fid.summary(store.members(spec.name, "train", status="ok"))
-    result.wall_s = time.perf_counter() - t_wall
-    if result.iterations:
-        last = result.iterations[-1]
-        result.metrics = {"spearman": last.spearman, "mape": last.mape, "acc10": last.acc10}
-    return result
+        loop = CampaignLoop(store, spec, profiler, family, progress=progress, sources=list(sources or []),
+                            judge=judge, max_fits=max_iterations)
+        while asks := loop.next_asks():
+            loop.measure(profiler, asks)
+        return loop.result(bundle_path, t_wall)
 
 
 @dataclass
@@ -262,34 +231,68 @@ class _Data:
     rows: list[dict[str, Any]] = field(default_factory=list)  # every ok train measurement (both fidelities)
 
 
-class _Run:
-    """The named steps of one campaign run, sharing its encoder, cost model and charges."""
+@dataclass
+class StopCheck:
+    """What the stop rule read at one iteration, and what it decided (``state``: ``None`` to go on)."""
 
-    def __init__(self, store: Any, spec: CampaignSpec, profiler: Any, family: Any,
-                 progress: bool | Callable[[dict[str, Any]], None], sources: Sequence[Any] = ()) -> None:
+    ok_now: bool  # the verified targets are met at this iteration (on enough verification rows)
+    met_streak: int
+    reached: bool  # the rule has fired at this iteration or an earlier one
+    bill_s: float
+    n_asked: int  # training configurations the campaign holds (failed ones too)
+    budget_left: dict[str, Any]
+    state: str | None
+
+
+class CampaignLoop:
+    """The named steps of one campaign, sharing its encoder, cost model and charges.
+
+    ``measurer`` describes where measurements come from: ``platform_id``, ``fingerprint``, ``device.spec``,
+    ``protocol.id``; ``supports_protocol`` (it can measure with the cheap fidelity's protocol too) and ``sample``
+    (a pool of its own, e.g. a replay table) when it has them. The steps:
+
+    - :meth:`next_asks`: what to measure next. The pending asks (asked, not yet measured: stored, so a crash
+      re-asks them); else the next step's, recorded as pending: :meth:`design` (the holdout validation set, the
+      initial design), :meth:`probe_step` (a cheap batch's probes), else one iteration, :meth:`advance`:
+      :meth:`data` -> :meth:`fit` -> :meth:`verify` -> :meth:`stop_check` -> :meth:`query`.
+    - :meth:`tell`: store one measurement of an asked configuration and charge it (one transaction).
+    - :meth:`measure`: the built-in measurer, a profiler that measures the asks and tells each result.
+    - :meth:`export`: the predictor bundle, fitted on everything measured.
+    """
+
+    def __init__(self, store: Any, spec: CampaignSpec, measurer: Any, family: Any, *,
+                 progress: bool | Callable[[dict[str, Any]], None] = False, sources: Sequence[Any] = (),
+                 judge: Callable[[Any, set[str]], dict[str, float]] | None = None, max_fits: int | None = None,
+                 state: str | None = None) -> None:
         from acquisition.strategies import get_strategy
         from surrogates import FeatureEncoder
 
-        self.store, self.spec, self.profiler, self.family, self.progress = store, spec, profiler, family, progress
+        self.store, self.spec, self.profiler, self.family, self.progress = store, spec, measurer, family, progress
+        self.platform = measurer.platform_id
+        self.judge, self.max_fits, self.fits = judge, max_fits, 0
+        self.state = state  # None while the campaign goes on; an END_STATES value (or "stopped") once it ends
+        self.records: list[IterationRecord] = []  # the iterations of this session
         self.encoder = FeatureEncoder(family)
         self.engine_s = 0.0
         self.last_query_s = 0.0
         self.feature_rows: dict[str, np.ndarray] = {}
-        self.draw = _sampler(profiler, family)
+        self.draw = _sampler(measurer, family)
         self.cost_model = _CostModel(spec.seed)
         self.strategy = get_strategy(spec.strategy)
         self.rng_base = _stream(spec.seed, "query")
         self.bar = _Progress(spec, progress)
         self.model: Any = None
         self.model_name = spec.model
-        self.full_protocol = getattr(profiler, "protocol", None)
+        self.model_rows = -1  # how many training rows self.model was fitted on
+        self.full_protocol = getattr(measurer, "protocol", None)
+        self.full_id = self.full_protocol.id if self.full_protocol is not None else ""
         self.cheap_protocol = None
-        if spec.fidelity == "auto" and getattr(profiler, "supports_protocol", False):
+        if spec.fidelity == "auto" and getattr(measurer, "supports_protocol", False):
             from acquisition.fidelity import CHEAP_PROTOCOL
 
             self.cheap_protocol = CHEAP_PROTOCOL
         self.fid = Fidelity(spec.fidelity, cheap_id=self.cheap_protocol.id if self.cheap_protocol else None,
-                            full_id=self.full_protocol.id if self.full_protocol is not None else "")
+                            full_id=self.full_id)
         if sources and spec.transfer == "none":
             from acquisition.campaign import CampaignError
 
@@ -298,6 +301,8 @@ class _Run:
         self.fitted_sources: list[Any] | None = None  # one model per source, fitted at the first fit
         self.source_models: Any = None  # SourceModels of the sources in use (judged again every iteration)
         self.last_gain: float | None = None  # out-of-fold rho of the transfer model minus the plain model's
+        self._design: list[list[Asked]] | None = None  # the validation set and the initial design (deterministic)
+        self._design_done = False
 
     # -- helpers ---------------------------------------------------------------------------------------------
     def encode(self, rows: list[dict[str, Any]]) -> np.ndarray:
@@ -313,56 +318,170 @@ class _Run:
 
     def charge(self, activity: str, seconds: float) -> None:
         self.engine_s += seconds
-        self.store.charge(activity, seconds, platform=self.profiler.platform_id, family=self.family.name,
+        self.store.charge(activity, seconds, platform=self.platform, family=self.family.name,
                           campaign=self.spec.name)
 
-    def profile(self, configs: list[dict[str, Any]], role: str, *, drawn: str | list[str], show: bool = False,
-                cheap: bool = False) -> None:
-        from acquisition.profiling import profile_configs
+    def finish(self, state: str) -> None:
+        """The campaign ends as ``state`` (stored at once: an ask/tell campaign has no end of run)."""
+        self.state = state
+        self.store.set_campaign_state(self.spec.name, state)
 
-        profile_configs(self.store, self.profiler, self.family, configs, campaign=self.spec.name, role=role,
-                        activity="validation_profile" if role == "validation" else "profile",
-                        progress=show and self.progress is True, drawn=drawn,
-                        protocol=self.cheap_protocol if cheap else None)
+    # -- ask ---------------------------------------------------------------------------------------------------
+    def next_asks(self) -> list[Asked]:
+        """What to measure next (empty once the campaign has ended): the pending asks, else those of the next
+        step (the design, a cheap batch's probes, or an iteration), recorded as pending before they are
+        returned."""
+        while self.state is None:
+            pending = self.pending()
+            if pending:
+                return pending
+            if self.design_step() or self.probe_step():
+                continue
+            if self.max_fits is not None and self.fits >= self.max_fits:
+                self.state = "stopped"
+                break
+            self.advance()
+        return []
 
-    def profile_batch(self, picked: list[tuple[dict[str, Any], str]], it: int | str, cheap: bool,
-                      show: bool = False) -> None:
-        """Profile a batch for training; a cheap batch also measures a few of its rows, drawn at random, at full
-        fidelity: the probes that keep the offset between fidelities measured (:mod:`acquisition.fidelity`)."""
-        self.profile([c for c, _ in picked], "train", drawn=[d for _, d in picked], cheap=cheap, show=show)
-        if not cheap or not picked:
-            return
-        rows = self.store.members(self.spec.name, "train")
-        batch_keys = {self.family.key(c) for c, _ in picked}
-        before = [r for r in rows if r["key"] not in batch_keys]  # a resume picks the same probes again
-        n = self.fid.n_probes(before, len(picked))
-        rng = np.random.default_rng(_stream(self.spec.seed, "probe", it))
-        ok = {r["key"] for r in rows if r["status"] == "ok"}
-        probes = [picked[i][0] for i in rng.permutation(len(picked)) if self.family.key(picked[i][0]) in ok][:n]
-        if probes:
-            self.profile(probes, "train", drawn="probe", show=show)
+    def pending(self) -> list[Asked]:
+        """Asked and not measured yet, in the order asked. Stored measurements of them (another campaign's, a
+        ``profile`` run's, on this platform and protocol) join the campaign first, at no cost."""
+        return self._attach_stored([Asked.from_row(r) for r in self.store.pending_asks(self.spec.name)])
 
-    # -- the steps -------------------------------------------------------------------------------------------
-    def initial_data(self) -> None:
+    def _attach_stored(self, asks: list[Asked]) -> list[Asked]:
+        """Attach the stored measurements of ``asks`` (failed ones too: a failure is not retried) and return the
+        rest, as :func:`acquisition.profiling.profile_configs` reuses them."""
+        found: dict[tuple[str, str], dict[str, Any]] = {}
+        for proto in dict.fromkeys(a.protocol for a in asks):
+            rows = self.store.find(self.platform, self.family.name, proto, [a.key for a in asks if a.protocol == proto])
+            found.update({(proto, k): r for k, r in rows.items()})
+        if not found:
+            return asks
+        reused: dict[tuple[str, str | None], list[int]] = {}
+        todo = []
+        for a in asks:
+            row = found.get((a.protocol, a.key))
+            if row is None:
+                todo.append(a)
+            else:
+                reused.setdefault((a.role, a.drawn), []).append(int(row["id"]))
+        for (role, drawn), ids in reused.items():
+            self.store.add_members(self.spec.name, ids, role, drawn=drawn)
+        return todo
+
+    def design(self) -> list[list[Asked]]:
         """The holdout validation set (``holdout`` only; its own seed stream, so it never depends on the
-        strategy), then the space-filling initial design, shared by every strategy for the same seed. Asked
-        again on a resume, both only complete what a killed run left unfinished."""
-        spec = self.spec
+        strategy), then the space-filling initial design, shared by every strategy for the same seed (with
+        transfer: the family's probe set, the same on every platform, :mod:`acquisition.transfer`)."""
+        if self._design is not None:
+            return self._design
+        spec, key = self.spec, self.family.key
+        batches: list[list[Asked]] = []
         val_keys: set[str] = set()
         if spec.verification == "holdout":
-            val_cfgs = self.draw(spec.validation_size, "random", _stream(spec.seed, "validation"), set())
-            self.profile(val_cfgs, "validation", drawn="validation", show=True)
-            val_keys = {self.family.key(c) for c in val_cfgs}
-        if spec.transfer != "none":  # the family's probe set: the same on every platform (acquisition.transfer)
+            val = self.draw(spec.validation_size, "random", _stream(spec.seed, "validation"), set())
+            batches.append([Asked(key(c), c, "validation", "validation", self.full_id, "validation") for c in val])
+            val_keys = {a.key for a in batches[0]}
+        if spec.transfer != "none":
             from acquisition.transfer import probe_configs
 
             init = probe_configs(self.draw, spec.initial_size, val_keys)
         else:
             init = self.draw(spec.initial_size, "sobol", _stream(spec.seed, "initial"), val_keys)
-        init = [c for c in init if self.family.key(c) not in val_keys]
         # an auto-fidelity campaign always starts cheap (also on a resume after it switched: the stored cheap
         # rows are found again instead of measuring the design at full fidelity)
-        self.profile_batch([(c, "initial") for c in init], "initial", self.fid.mode == "auto", show=True)
+        proto = self.cheap_protocol.id if self.fid.mode == "auto" and self.cheap_protocol else self.full_id
+        batches.append([Asked(key(c), c, "train", "initial", proto, "initial") for c in init
+                        if key(c) not in val_keys])
+        self._design = batches
+        return batches
+
+    def design_step(self) -> bool:
+        """Ask for the part of :meth:`design` the campaign has neither asked for nor measured (a campaign stored
+        before asks were recorded finds its measurements); returns whether it asked for anything."""
+        if self._design_done:
+            return False
+        spec = self.spec
+        asked = {(r["key"], r["protocol"]) for r in self.store.asks(spec.name)}
+        asked |= {(r["key"], r["protocol"]) for r in self.store.members(spec.name)}
+        for batch in self.design():
+            missing = [a for a in batch if (a.key, a.protocol) not in asked]
+            if missing:
+                self.store.add_asks(spec.name, [a.as_row() for a in missing])
+                return True
+        self._design_done = True
+        return False
+
+    def probe_step(self) -> bool:
+        """Once a cheap batch is measured, ask for its probes: a few of its ok rows, drawn at random, measured
+        again at full fidelity (they keep the offset between fidelities measured, :mod:`acquisition.fidelity`).
+        Returns whether it asked for any."""
+        if self.cheap_protocol is None:
+            return False
+        spec, store = self.spec, self.store
+        batch = store.last_ask_batch(spec.name)
+        if batch is None:
+            return False
+        asked = [Asked.from_row(r) for r in store.asks(spec.name, batch)]
+        picked = [a for a in asked if a.drawn != "probe"]
+        if not picked or any(a.drawn == "probe" for a in asked) or picked[0].protocol != self.cheap_protocol.id:
+            return False
+        rows = store.members(spec.name, "train")
+        batch_keys = {a.key for a in picked}
+        before = [r for r in rows if r["key"] not in batch_keys]
+        n = self.fid.n_probes(before, len(picked))
+        rng = np.random.default_rng(_stream(spec.seed, "probe", int(batch) if batch.isdigit() else batch))
+        ok = {r["key"] for r in rows if r["status"] == "ok"}
+        probes = [picked[i] for i in rng.permutation(len(picked)) if picked[i].key in ok][:n]
+        if not probes:
+            return False
+        store.add_asks(spec.name, [Asked(a.key, a.config, "train", "probe", self.full_id, batch).as_row()
+                                   for a in probes])
+        return True
+
+    # -- one iteration -----------------------------------------------------------------------------------------
+    def advance(self) -> list[Asked]:
+        """One iteration: fit -> verify -> stop? -> query. Records the iteration and the batch it asks for in one
+        transaction and returns that batch (empty when the campaign ends here)."""
+        store, spec = self.store, self.spec
+        data = self.data()
+        if data is None:
+            self.finish("failed")
+            return []
+        self.fits += 1
+        model, fit_s = self.fit(data)
+        m = self.verify(model, data)
+        if self.judge is not None:
+            m.update({f"test_{k}": v for k, v in self.judge(model, store.member_keys(spec.name)).items()})
+        it = store.iteration_count(spec.name)
+        check = self.stop_check(m, data)
+        rec = IterationRecord(it, len(data.train), check.bill_s, m["spearman"], m["spearman_lo"], m["spearman_hi"],
+                              m["mape"], m["acc10"], m["coverage80"], fit_s, 0.0, check.ok_now, spec.verification,
+                              int(m["n_verify"]), m.get("test_spearman"), m.get("test_acc10"), m.get("test_mape"),
+                              model=self.model_name, transfer_gain=self.last_gain)
+        state = check.state
+        picked: list[tuple[dict[str, Any], str]] = []
+        cheap = False
+        if state is None:
+            cheap = self.fid.next_is_cheap(data.rows, m["mape"])
+            picked = self.query(model, data, it, _batch_size(spec, check.n_asked), cheap=cheap)
+            rec.query_s = self.last_query_s
+            rec.fidelity = "cheap" if cheap else "full"
+        rec.fidelity_pairs = self.fid.n_pairs
+        if self.fid.mode == "auto":
+            rec.fidelity_offset = float(np.expm1(self.fid.offset_a))
+            rec.fidelity_noise = self.fid.noise if np.isfinite(self.fid.noise) else None
+        if state is None and not picked:
+            state = "met" if check.reached else "exhausted"
+            log.warning("campaign %s: no candidate left to profile (the replay table is used up)", spec.name)
+        proto = self.cheap_protocol.id if cheap and self.cheap_protocol else self.full_id
+        asks = [Asked(self.family.key(c), c, "train", drawn, proto, str(it)) for c, drawn in picked]
+        store.add_iteration(spec.name, rec.__dict__, met_streak=check.met_streak, asks=[a.as_row() for a in asks])
+        self.records.append(rec)
+        self.bar.update(rec, check.budget_left)
+        if state is not None:
+            self.finish(state)
+        return asks
 
     def data(self) -> _Data | None:
         store, spec = self.store, self.spec
@@ -376,6 +495,27 @@ class _Run:
             return None
         return _Data(train, self.encode(train), np.asarray([r["y"] for r in train]), val, self.encode(val),
                      np.asarray([r["min_ms"] for r in val]), rows)
+
+    def stop_check(self, m: dict[str, float], data: _Data) -> StopCheck:
+        """The stop rule (module docstring): the verified targets on ``confirm`` consecutive iterations, each on
+        more rows, with enough verification rows; or a budget spent."""
+        store, spec = self.store, self.spec
+        floor = MIN_VERIFY_ROWS if spec.verification == "cv" else min(MIN_VERIFY_ROWS, spec.validation_size)
+        ok_now = m["n_verify"] >= floor and _targets_met(spec, m)
+        met_streak = _met_streak(store, spec, len(data.train)) + 1 if ok_now else 0
+        bill_s = campaign_bill(store, spec.name).total_s
+        # configurations asked for (failed ones too; a probe re-measures one, it is not another sample)
+        n_asked = len({r["key"] for r in store.members(spec.name, "train")})
+        budget_left = _budget_left(spec, n_asked, bill_s)
+        reached = met_streak >= spec.confirm or any(r["met_streak"] >= spec.confirm
+                                                    for r in store.iterations(spec.name))
+        state = None
+        if met_streak >= spec.confirm and spec.stop_on_target:
+            state = "met"
+        elif budget_left["exhausted"]:
+            state = "met" if reached else "budget"
+        return StopCheck(bool(ok_now), met_streak, reached, bill_s, n_asked, budget_left, state)
+
 
     def transfer_sources(self, data: _Data) -> Any:
         """The sources to use, judged on every row measured so far (at the first fit: the probe set) and
@@ -444,7 +584,7 @@ class _Run:
         fault_point("fit")
         fit_s = time.perf_counter() - t0
         self.charge("fit", fit_s)
-        self.model = best
+        self.model, self.model_rows = best, len(data.train)
         return best, fit_s
 
     def verify(self, model: Any, data: _Data) -> dict[str, float]:
@@ -505,9 +645,52 @@ class _Run:
         self.charge("query", self.last_query_s)
         return chosen
 
-    def export(self, bundle_path: str | None, result: CampaignResult) -> str | None:
+
+    # -- tell and measure ------------------------------------------------------------------------------------
+    def tell(self, asked: Asked, measurement: Any) -> int:
+        """Store ``measurement`` (a :class:`profiler.worker.Measurement` of ``asked``) as the campaign's and
+        charge its cost to the ledger, in one transaction (:meth:`acquisition.store.Store.record`); the ask is
+        no longer pending. Returns the measurement's id."""
+        return self.store.record(measurement, activity="validation_profile" if asked.role == "validation" else
+                                 "profile", campaign=self.spec.name, role=asked.role, drawn=asked.drawn)
+
+    def measure(self, profiler: Any, asks: Sequence[Asked]) -> None:
+        """The built-in measurer: ``profiler`` measures each ask (at the cheap fidelity when it was asked so) and
+        each result is told as it arrives, so a kill loses at most the block being measured."""
+        from tqdm import tqdm
+
+        show = self.progress is True and any(a.batch in ("validation", "initial") for a in asks)
+        bar = tqdm(total=len(asks), desc=f"profile {self.family.name}", unit="block", disable=not show,
+                   file=sys.stderr, dynamic_ncols=True, mininterval=0.5)
+        failed = 0
+        try:
+            for a in asks:
+                cheap = self.cheap_protocol is not None and a.protocol == self.cheap_protocol.id
+                m = (profiler.measure(self.family, a.config, self.cheap_protocol) if cheap
+                     else profiler.measure(self.family, a.config))
+                fault_point("profile")
+                self.tell(a, m)
+                failed += not m.ok
+                bar.update(1)
+                bar.set_postfix(failed=failed, refresh=False)
+        finally:
+            bar.close()
+
+    # -- the predictor -----------------------------------------------------------------------------------------
+    def current_model(self) -> Any:
+        """The model fitted on everything measured: this session's last fit if nothing was measured since, else
+        a fit now (charged as ``fit``). ``None`` when too few rows are measured to fit."""
+        n = len(self.fid.labels(self.store.members(self.spec.name, "train", status="ok")))
+        if self.model is None or self.model_rows != n:
+            data = self.data()
+            if data is None:
+                return None
+            self.fit(data)
+        return self.model
+
+    def export(self, bundle_path: str | None, last: IterationRecord | dict[str, Any] | None) -> str | None:
         """Export the predictor fitted on everything measured (a holdout campaign refits on training +
-        validation rows first)."""
+        validation rows first); ``last``: the last iteration, whose verified metrics the manifest carries."""
         from surrogates import export_bundle
 
         if self.model is None or bundle_path is None:
@@ -523,15 +706,13 @@ class _Run:
             srcs = self.source_models if self.model_name.startswith("transfer:") else None
             model = make_model(spec, self.strategy, name=name, sources=srcs).fit(
                 self.encode(rows), np.asarray([r["y"] for r in rows]))
-        last = result.iterations[-1] if result.iterations else None
-        metrics = ({"spearman": last.spearman, "spearman_lo": last.spearman_lo, "mape": last.mape,
-                    "acc10": last.acc10, "coverage80": last.coverage80, "verification": spec.verification,
-                    "n_verify": last.n_verify} if last else {})
-
-        platform = self.profiler.platform_id
+        last = last.__dict__ if isinstance(last, IterationRecord) else last
+        metrics = ({"spearman": last["spearman"], "spearman_lo": last["spearman_lo"], "mape": last["mape"],
+                    "acc10": last["acc10"], "coverage80": last["coverage80"], "verification": spec.verification,
+                    "n_verify": last["n_verify"]} if last else {})
         export_bundle(bundle_path, model, self.encoder, model_name=self.model_name,
-                      platform={"id": platform, "fingerprint": self.profiler.fingerprint,
-                                "protocol": self.profiler.protocol.id},
+                      platform={"id": self.platform, "fingerprint": self.profiler.fingerprint,
+                                "protocol": self.full_id},
                       n_train=len(rows), metrics=metrics,
                       extra={"campaign": spec.name, "strategy": spec.strategy, "model_setting": spec.model,
                              "fidelity": self.fid.summary(store.members(spec.name, "train", status="ok")),
@@ -541,6 +722,26 @@ class _Run:
         self.charge("export", time.perf_counter() - t0)
         store.add_predictor(spec.name, bundle_path, metrics)
         return bundle_path
+
+    def result(self, bundle_path: str | None, t_wall: float) -> CampaignResult:
+        """End a run: export the bundle, store the state, and sum up what the campaign holds and cost."""
+        store, spec = self.store, self.spec
+        self.bar.close()
+        result = CampaignResult(spec.name, self.state or "stopped", spec, self.platform, iterations=self.records)
+        result.bundle = self.export(bundle_path, self.records[-1] if self.records else None)
+        store.set_campaign_state(spec.name, result.state)
+        bill = campaign_bill(store, spec.name)
+        result.n_train = len({r["key"] for r in store.members(spec.name, "train", status="ok")})  # configurations
+        result.n_validation = len(store.members(spec.name, "validation", status="ok"))
+        result.profiling_hours = bill.hours
+        result.validation_hours = bill.role_hours("validation")
+        result.engine_s = self.engine_s
+        result.fidelity = self.fid.summary(store.members(spec.name, "train", status="ok"))
+        result.wall_s = time.perf_counter() - t_wall
+        if result.iterations:
+            last = result.iterations[-1]
+            result.metrics = {"spearman": last.spearman, "mape": last.mape, "acc10": last.acc10}
+        return result
 
 
 def make_model(spec: CampaignSpec, strategy: Any = None, name: str | None = None, sources: Any = None) -> Any:
@@ -571,32 +772,57 @@ def _batch_size(spec: CampaignSpec, n_asked: int) -> int:
     return k
 
 
-MUTABLE_FIELDS = ("budget_hours", "budget_samples")
+BUDGET_FIELDS = ("budget_hours", "budget_samples")
+MUTABLE_FIELDS = (*BUDGET_FIELDS, "cost_s")  # what a resume may change: extend a campaign, re-declare its cost
 
 
-def open_campaign(store: Any, spec: CampaignSpec, platform: str) -> CampaignSpec:
-    """Create the campaign, or check that ``spec`` matches the stored one and mark it running again.
-
-    Only the budgets may change on a resume (to extend a campaign); any other difference is an error, since
-    it would silently mix two experiments in one campaign.
-    """
+def check_resume(store: Any, spec: CampaignSpec, platform: str, protocol: str | None = None
+                 ) -> dict[str, Any] | None:
+    """The stored campaign named ``spec.name`` (``None`` if there is none), after checking that ``spec``,
+    ``platform`` and ``protocol`` may resume it; reads only. A campaign of another family, platform or
+    measurement protocol is refused, naming both values, and so is any other setting than the budgets and the
+    declared cost (:data:`MUTABLE_FIELDS`): either would silently mix two experiments in one campaign."""
     from acquisition.campaign import CampaignError
 
-    spec.validate()
     row = store.get_campaign(spec.name)
     if row is None:
-        store.create_campaign(spec.name, spec.family, platform, spec.as_dict())
-        return spec
-    stored = CampaignSpec.from_dict(row["spec"])
+        return None
+    name = spec.name
+    if row["family"] != spec.family:
+        raise CampaignError(f"campaign {name!r} is a campaign of family {row['family']!r}, not {spec.family!r}: "
+                            "use another campaign name")
     if row["platform"] != platform:
-        raise CampaignError(f"campaign {spec.name!r} runs on platform {row['platform']}, not on this device's "
+        raise CampaignError(f"campaign {name!r} runs on platform {row['platform']}, not on this device's "
                             f"platform {platform}: use another campaign name")
+    stored_protocol = row.get("protocol")
+    if protocol is not None and stored_protocol is not None and stored_protocol != protocol:
+        raise CampaignError(f"campaign {name!r} measures with protocol {stored_protocol!r}, not {protocol!r}: use "
+                            "another campaign name")
+    stored = CampaignSpec.from_dict(row["spec"])
     diff = [f for f in spec.conflicts(stored, set(spec.as_dict())) if f.split("=")[0] not in MUTABLE_FIELDS]
     if diff:
-        raise CampaignError(f"campaign {spec.name!r} exists with other settings: {diff[0]}; only the budgets may "
+        raise CampaignError(f"campaign {name!r} exists with other settings: {diff[0]}; only the budgets may "
                             "change when a campaign is resumed")
+    return row
+
+
+def open_campaign(store: Any, spec: CampaignSpec, platform: str, *, protocol: str | None = None,
+                  reopen: bool = True) -> CampaignSpec:
+    """Create the campaign, or resume it after :func:`check_resume` (which refuses another family, platform,
+    protocol or setting than the budgets). ``protocol``: the id of the protocol it measures with (stored, and
+    checked on every resume). ``reopen``: mark a resumed campaign running again (``run``); otherwise (ask/tell)
+    it stays in the state it ended in unless a budget changed."""
+    spec.validate()
+    row = check_resume(store, spec, platform, protocol)
+    if row is None:
+        store.create_campaign(spec.name, spec.family, platform, spec.as_dict(), protocol=protocol)
+        return spec
+    if protocol is not None and row.get("protocol") is None:  # stored before schema 7
+        store.set_campaign_protocol(spec.name, protocol)
+    extended = any(getattr(spec, f) != row["spec"].get(f) for f in BUDGET_FIELDS)
     store.update_campaign_spec(spec.name, spec.as_dict())
-    store.set_campaign_state(spec.name, "running")
+    if reopen or extended:
+        store.set_campaign_state(spec.name, "running")
     return spec
 
 

@@ -5,6 +5,13 @@ share, and PNG plots of each campaign's learning curve and of predicted vs measu
 ``report.md`` / ``report.json`` / ``report.html`` and the PNGs into ``DIR``. Every figure is computed from the
 ledger and the iteration records; nothing is estimated.
 
+Platforms are named by what they are (device model, threads, dtype, batch: :func:`profiler.devices.platform_label`),
+with their short id beside. A campaign's **device hours** are its bill (:mod:`acquisition.bill`: every
+measurement it used, the validation set included), in the campaigns table and on the learning curves' hours axis
+alike; a holdout campaign measures its validation set before the first fit, so its curve starts at the
+validation hours (shaded on the plot). The HTML page keeps every table within the page width (cells wrap) and is
+tested in headless Chromium at 1280 px.
+
 Example:
     >>> import os, tempfile
     >>> from acquisition.store import Store
@@ -18,6 +25,7 @@ from __future__ import annotations
 import html
 import json
 import os
+import re
 from typing import Any
 
 from acquisition.bill import campaign_bill
@@ -37,9 +45,22 @@ def _group(store: Any, cols: list[str], where: str = "", args: tuple = ()) -> li
     return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
 
+def _platforms(store: Any) -> dict[str, dict[str, Any]]:
+    """Every stored platform by id: its label (what it is), device spec, kind and torch version."""
+    from profiler.devices import platform_label
+
+    return {p["id"]: {"id": p["id"], "label": platform_label(p["fingerprint"]), "device": p["device"],
+                      "kind": p["kind"], "torch": p["fingerprint"].get("torch")} for p in store.platforms()}
+
+
 def build_report(store: Any, campaign: str | None = None) -> dict[str, Any]:
     """All report figures as plain data (what ``--format json`` prints)."""
     where, args = ("where campaign = ?", (campaign,)) if campaign else ("", ())
+    platforms = _platforms(store)
+
+    def label(pid: str | None) -> str | None:
+        return platforms[pid]["label"] if pid in platforms else None
+
     by_activity = _group(store, ["activity"], where, args)
     profile_s = sum(r["seconds"] for r in by_activity if r["activity"] in PROFILE_ACTIVITIES)
     engine_s = sum(r["seconds"] for r in by_activity if r["activity"] in ENGINE_ACTIVITIES)
@@ -58,7 +79,8 @@ def build_report(store: Any, campaign: str | None = None) -> dict[str, Any]:
         n_train = len(store.members(c["name"], "train", status="ok"))
         last = its[-1] if its else {}
         campaigns.append({
-            "name": c["name"], "family": c["family"], "platform": c["platform"], "state": c["state"],
+            "name": c["name"], "family": c["family"], "platform": c["platform"],
+            "platform_label": label(c["platform"]), "state": c["state"],
             "strategy": c["spec"]["strategy"], "model": c["spec"]["model"],
             "target_spearman": c["spec"]["target_spearman"], "iterations": len(its), "samples": n_train,
             "validation_samples": len(store.members(c["name"], "validation", status="ok")),
@@ -76,6 +98,10 @@ def build_report(store: Any, campaign: str | None = None) -> dict[str, Any]:
                         for r in store.campaign_sources(c["name"])],
             "final_model": last.get("model"), "transfer_gain": last.get("transfer_gain"),
         })
+    by_platform_family = [{**r, "platform_label": label(r["platform"]), "hours": r["seconds"] / 3600}
+                          for r in _group(store, ["platform", "family", "activity"], where, args)]
+    used = {c["platform"] for c in campaigns} | {r["platform"] for r in by_platform_family} | {
+        r["platform"] for r in noise}
     return {
         "database": os.path.abspath(store.path),
         "campaign": campaign,
@@ -86,10 +112,10 @@ def build_report(store: Any, campaign: str | None = None) -> dict[str, Any]:
         "by_activity": [{**r, "hours": r["seconds"] / 3600} for r in by_activity],
         "by_campaign": [{**r, "hours": r["seconds"] / 3600} for r in _group(store, ["campaign", "activity"], where,
                                                                             args)],
-        "by_platform_family": [{**r, "hours": r["seconds"] / 3600}
-                               for r in _group(store, ["platform", "family", "activity"], where, args)],
+        "by_platform_family": by_platform_family,
+        "platforms": [p for pid, p in platforms.items() if pid in used],
         "campaigns": campaigns,
-        "noise": noise,
+        "noise": [{**r, "platform_label": label(r["platform"])} for r in noise],
     }
 
 
@@ -118,22 +144,36 @@ def _fmt(v: Any, digits: int = 4) -> str:
     return str(v)
 
 
+def _platform(label: str | None, pid: str | None) -> str:
+    """A platform as a person reads it: what it is, then its short id in code (the id alone when unknown)."""
+    return f"{label} `{pid}`" if label else f"`{pid}`"
+
+
 def render_markdown(rep: dict[str, Any], plots: dict[str, list[str]] | None = None) -> str:
     t = rep["totals"]
     lines = [f"# Cost report — {rep['database']}" + (f", campaign {rep['campaign']}" if rep["campaign"] else ""), "",
              f"- profiling hours: **{t['profiling_hours']:.4f}** ({t['measurements_charged']} measurements charged, "
-             f"{_fmt(t['cost_per_measurement_s'], 2)} s each)",
+             f"{_fmt(t['cost_per_measurement_s'], 2)} s each; the ledger charges each measurement once, to whoever "
+             "made it)",
              f"- engine seconds (fit, evaluate, query, export): {t['engine_seconds']:.1f}; overhead share "
-             f"{_fmt(None if t['overhead_share'] is None else 100 * t['overhead_share'], 1)} %", "",
-             "## Campaigns", "",
-             "| campaign | family | platform | strategy | model | state | iterations | samples | device h (bill) | "
-             "of which validation h | cost/sample s | overhead % | ρ | MAPE % | ±10 % | ±10 % ceiling |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+             f"{_fmt(None if t['overhead_share'] is None else 100 * t['overhead_share'], 1)} %", ""]
+    if rep.get("platforms"):
+        lines += ["## Platforms", "", "| platform | id | device | torch |", "| --- | --- | --- | --- |"]
+        lines += [f"| {p['label']} | `{p['id']}` | {p['device']} | {p['torch'] or '–'} |" for p in rep["platforms"]]
+        lines.append("")
+    lines += ["## Campaigns", "",
+              "Device hours are each campaign's bill: every measurement it used, the validation set included (a "
+              "holdout campaign measures it before the first fit). The learning curves' hours axis counts the same.",
+              "",
+              "| campaign | family | platform | strategy | model | state | iterations | samples | device h (bill) | "
+              "of which validation h | cost/sample s | overhead % | ρ | MAPE % | ±10 % | ±10 % ceiling |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for c in rep["campaigns"]:
         ov = None if c["overhead_share"] is None else 100 * c["overhead_share"]
         acc = None if c["acc10"] is None else 100 * c["acc10"]
         ceil = "not measured" if c["noise_acc10"] is None else f"{100 * c['noise_acc10']:.1f}"
-        lines.append(f"| {c['name']} | {c['family']} | {c['platform']} | {c['strategy']} | {c['model']} | "
+        lines.append(f"| {c['name']} | {c['family']} | {_platform(c.get('platform_label'), c['platform'])} | "
+                     f"{c['strategy']} | {c['model']} | "
                      f"{c['state']} | {c['iterations']} | {c['samples']} | {c['profiling_hours']:.4f} | "
                      f"{c['validation_hours']:.4f} | {_fmt(c['cost_per_sample_s'], 2)} | {_fmt(ov, 1)} | "
                      f"{_fmt(c['spearman'])} | {_fmt(c['mape'], 2)} | {_fmt(acc, 1)} | {ceil} |")
@@ -157,7 +197,8 @@ def render_markdown(rep: dict[str, Any], plots: dict[str, list[str]] | None = No
                   "be trusted closer than the measurement repeats itself.", "",
                   "| platform | family | re-measured | within ±10 % | within ±5 % | median diff. % | worst % | ρ |",
                   "| --- | --- | --- | --- | --- | --- | --- | --- |"]
-        lines += [f"| {r['platform']} | {r['family']} | {r['n']} | {100 * r['within10']:.1f} % | "
+        lines += [f"| {_platform(r.get('platform_label'), r['platform'])} | {r['family']} | {r['n']} | "
+                  f"{100 * r['within10']:.1f} % | "
                   f"{100 * r['within5']:.1f} % | {100 * r['median_diff']:.1f} | {100 * r['worst_diff']:.0f} | "
                   f"{_fmt(r['spearman'])} |" for r in rep["noise"]]
     else:
@@ -166,8 +207,8 @@ def render_markdown(rep: dict[str, Any], plots: dict[str, list[str]] | None = No
     lines += [f"| {r['activity']} | {r['rows']} | {r['hours']:.4f} |" for r in rep["by_activity"]]
     lines += ["", "## Hours by platform, family and activity", "", "| platform | family | activity | rows | hours |",
               "| --- | --- | --- | --- | --- |"]
-    lines += [f"| {r['platform']} | {r['family']} | {r['activity']} | {r['rows']} | {r['hours']:.4f} |"
-              for r in rep["by_platform_family"]]
+    lines += [f"| {_platform(r.get('platform_label'), r['platform'])} | {r['family']} | {r['activity']} | "
+              f"{r['rows']} | {r['hours']:.4f} |" for r in rep["by_platform_family"]]
     for name, files in (plots or {}).items():
         lines += ["", f"## {name}", ""] + [f"![{os.path.basename(f)}]({os.path.basename(f)})" for f in files]
     return "\n".join(lines) + "\n"
@@ -186,22 +227,30 @@ def _plots(store: Any, rep: dict[str, Any], out_dir: str) -> dict[str, list[str]
         lc = c["learning_curve"]
         if lc:
             fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
-            h = [p["profiling_s"] / 3600 for p in lc]
+            h = [p["profiling_s"] / 3600 for p in lc]  # the bill at each iteration, as in the campaigns table
 
             def col(k: str, lc: list = lc) -> np.ndarray:  # NULL (no verification rows yet) -> NaN: not drawn
                 return np.array([np.nan if p[k] is None else p[k] for p in lc], dtype=float)
 
+            xlabel = "device hours (the campaign's bill, validation included)"
+            for ax in (a1, a2):
+                if c["validation_hours"] > 0:
+                    ax.axvspan(0, c["validation_hours"], color="0.85", lw=0,
+                               label="validation set, measured before the first fit")
+                ax.set_xlim(0, max(max(h), c["profiling_hours"]) * 1.05 or 1e-6)
+                ax.set_xlabel(xlabel)
             a1.plot(h, col("spearman"), marker="o", label=f"verified ρ ({c['verification']})")
             a1.fill_between(h, col("spearman_lo"), col("spearman_hi"), alpha=0.2, label="95 % bootstrap interval")
             a1.axhline(c["target_spearman"], color="k", ls="--", lw=1, label="target")
-            a1.set_xlabel("device hours (the campaign's whole bill)")
             a1.set_ylabel("Spearman ρ")
-            a1.legend(loc="lower right")
-            a2.plot(h, col("mape"), marker="o", color="C1")
-            a2.set_xlabel("device hours (the campaign's whole bill)")
+            a2.plot(h, col("mape"), marker="o", color="C1", label="MAPE")
             a2.set_ylabel("MAPE (%)")
-            fig.suptitle(f"{c['name']}: {c['family']}, {c['strategy']} + {c['model']}")
-            fig.tight_layout()
+            handles, labels = a1.get_legend_handles_labels()
+            fig.legend([*handles, *a2.get_legend_handles_labels()[0][-1:]], [*labels, "MAPE"], loc="lower center",
+                       ncol=5, fontsize="small", frameon=False)  # below the plots: it hides no point
+            fig.suptitle(f"{c['name']}: {c['family']} on {c.get('platform_label') or c['platform']}, "
+                         f"{c['strategy']} + {c['model']}", fontsize="medium")
+            fig.tight_layout(rect=(0, 0.07, 1, 1))
             f = os.path.join(out_dir, f"{c['name']}_learning_curve.png")
             fig.savefig(f, dpi=110)
             plt.close(fig)
@@ -269,36 +318,75 @@ def write_report(store: Any, out_dir: str, *, fmt: str = "md", campaign: str | N
     return [path] + [f for v in plots.values() for f in v]
 
 
+_NUMBER = re.compile(r"^[≤≥<>~+\-–]?\s*[\d.,]+(\s*(%|h|s))?$|^[–-]$")
+_INLINE = re.compile(r"`([^`]+)`|\*\*([^*]+)\*\*")
+
+#: Tables fill at most the page width and their cells wrap between words (long platform names), so no table runs
+#: off a 1280 px page; a wide table (many columns) gets a smaller font, and a container scrolls as a last resort.
+STYLE = """
+body{font-family:system-ui,sans-serif;font-size:15px;line-height:1.4;max-width:1180px;margin:1.5em auto;
+     padding:0 16px;color:#222}
+h1{font-size:1.5em;overflow-wrap:anywhere}
+h2{font-size:1.2em;margin-top:1.6em}
+.table{max-width:100%;overflow-x:auto;margin:0.6em 0}
+table{border-collapse:collapse;max-width:100%;font-size:14px}
+table.wide{font-size:12.5px;width:100%}
+table.wide th{font-size:11.5px}
+td,th{border:1px solid #ccc;padding:3px 6px;text-align:left;vertical-align:top;overflow-wrap:break-word;
+      hyphens:auto}
+th{background:#f3f3f3;font-weight:600}
+td.num{text-align:right;white-space:nowrap}
+code{font-size:0.85em;color:#555;white-space:nowrap}
+img{max-width:100%;height:auto;display:block;margin:0.8em 0}
+""".strip()
+
+
+def _inline(text: str) -> str:
+    """Escape ``text``, then render its `code` spans (a platform's short id) and **bold** parts."""
+
+    def sub(m: re.Match) -> str:
+        return f"<code>{m.group(1)}</code>" if m.group(1) is not None else f"<strong>{m.group(2)}</strong>"
+
+    return _INLINE.sub(sub, html.escape(text))
+
+
 def _html(md: str) -> str:
-    """A small, dependency-free rendering of the report's markdown (headings, bullets, tables, images)."""
+    """A small, dependency-free rendering of the report's markdown (headings, bullets, paragraphs, tables,
+    images) with a stylesheet that keeps every table within the page (:data:`STYLE`)."""
     body: list[str] = []
-    in_table = False
+    rows: list[list[str]] = []
+
+    def flush() -> None:
+        if not rows:
+            return
+        head, *rest = rows
+        wide = " class='wide'" if len(head) > 8 else ""
+        out = [f"<div class='table'><table{wide}>", "<tr>" + "".join(f"<th>{_inline(c)}</th>" for c in head) + "</tr>"]
+        for r in rest:
+            out.append("<tr>" + "".join(f"<td class='num'>{_inline(c)}</td>" if _NUMBER.match(c) else
+                                        f"<td>{_inline(c)}</td>" for c in r) + "</tr>")
+        body.append("\n".join(out) + "</table></div>")
+        rows.clear()
+
     for line in md.splitlines():
         if line.startswith("|"):
-            cells = [html.escape(c.strip()) for c in line.strip("|").split("|")]
-            if set("".join(cells)) <= set("- "):
-                continue
-            tag = "th" if not in_table else "td"
-            if not in_table:
-                body.append("<table>")
-                in_table = True
-            body.append("<tr>" + "".join(f"<{tag}>{c}</{tag}>" for c in cells) + "</tr>")
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if not set("".join(cells)) <= set("- "):
+                rows.append(cells)
             continue
-        if in_table:
-            body.append("</table>")
-            in_table = False
+        flush()
         if line.startswith("!["):
             src = line[line.index("(") + 1:-1]
             body.append(f'<img src="{html.escape(src)}" alt="{html.escape(src)}">')
         elif line.startswith("## "):
-            body.append(f"<h2>{html.escape(line[3:])}</h2>")
+            body.append(f"<h2>{_inline(line[3:])}</h2>")
         elif line.startswith("# "):
-            body.append(f"<h1>{html.escape(line[2:])}</h1>")
+            body.append(f"<h1>{_inline(line[2:])}</h1>")
         elif line.startswith("- "):
-            body.append(f"<p>• {html.escape(line[2:]).replace('**', '')}</p>")
-    if in_table:
-        body.append("</table>")
-    style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:collapse}"
-             "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}img{max-width:100%}")
-    return f"<!doctype html><html><head><meta charset='utf-8'><style>{style}</style></head><body>" + \
-        "\n".join(body) + "</body></html>\n"
+            body.append(f"<p>• {_inline(line[2:])}</p>")
+        elif line.strip():
+            body.append(f"<p>{_inline(line)}</p>")
+    flush()
+    return ("<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+            "<meta name='viewport' content='width=device-width, initial-scale=1'><title>Cost report</title>"
+            f"<style>{STYLE}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")

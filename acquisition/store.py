@@ -32,10 +32,11 @@ from acquisition._campaign_store import CampaignTables, create_campaign_tables, 
 
 __all__ = ["APPLICATION_ID", "PROFILE_ACTIVITIES", "SCHEMA_VERSION", "Store", "StoreError", "fault_point"]
 
-SCHEMA_VERSION = 6  # 1: platforms, measurements, ledger; 2: + campaigns, campaign_measurements, iterations, predictors;
+SCHEMA_VERSION = 7  # 1: platforms, measurements, ledger; 2: + campaigns, campaign_measurements, iterations, predictors;
 # 3: + campaign_measurements.drawn, iterations.verification / n_verify / test_*; 4: + iterations.fidelity*;
 # 5: + repeats (stored measurements measured again in a fresh process: the noise ceiling);
-# 6: + iterations.model / transfer_gain, campaign_sources (acquisition.transfer)
+# 6: + iterations.model / transfer_gain, campaign_sources (acquisition.transfer);
+# 7: + campaigns.protocol, campaign_asks (asked configurations, pending until measured: acquisition.ask_tell)
 APPLICATION_ID = 0x4C414351  # "LACQ"
 SQLITE_HEADER = b"SQLite format 3\x00"
 PROFILE_ACTIVITIES = ("profile", "validation_profile", "network_profile", "noise_profile")

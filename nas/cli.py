@@ -25,14 +25,16 @@ from typing import Any
 
 from acquisition.cli import (
     CliError,
-    _non_negative_int,
-    _Parser,
-    _positive_float,
-    _positive_int,
+    Parser,
     add_device_args,
+    add_plugin_arg,
     device_from_args,
+    load_plugins,
     run_command,
 )
+from acquisition.cli import non_negative_int as _non_negative_int
+from acquisition.cli import positive_float as _positive_float
+from acquisition.cli import positive_int as _positive_int
 from nas.network import NetworkError
 
 __all__ = ["build_parser", "main"]
@@ -120,6 +122,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from nas.evaluate import evaluate_networks, plot_evaluation
     from nas.measure import measure_networks
 
+    load_plugins(args.plugin)
     model = _model(args)
     space = _space(args, model)
     out = _outdir(args.out)
@@ -160,6 +163,7 @@ def cmd_blocks(args: argparse.Namespace) -> int:
     from nas.spaces import get_space
     from profiler.families import get_family
 
+    load_plugins(args.plugin)
     space = get_space(args.space)
     by_family = space_blocks(space, args.networks, seed=args.seed)
     with _Device(args) as (store, prof):
@@ -180,6 +184,7 @@ def _evaluator(args: argparse.Namespace) -> Any:
 def cmd_search(args: argparse.Namespace) -> int:
     from nas.search import plot_search, run_search
 
+    load_plugins(args.plugin)
     model = _model(args)
     space = _space(args, model)
     out = _outdir(args.out)
@@ -217,6 +222,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from nas.compare import compare_searches
     from nas.search import plot_search
 
+    load_plugins(args.plugin)
     model = _model(args)
     space = _space(args, model)
     out = _outdir(args.out)
@@ -253,6 +259,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 def _device_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--db", default="acquisition.sqlite", help="database for the measurements (acquisition.sqlite)")
     add_device_args(p, default="cpu", threads=1)
+    add_plugin_arg(p, "block families or models the bundles need")
 
 
 def _search_args(p: argparse.ArgumentParser) -> None:
@@ -274,9 +281,9 @@ def _search_args(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m nas", description=__doc__.split("\n\n")[0])
+    parser = Parser(prog="python -m nas", description=__doc__.split("\n\n")[0])
     parser.add_argument("-v", "--verbose", action="count", default=0)
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     p = sub.add_parser("evaluate", help="network latency from bundles against measured networks (Table 4)")
     p.add_argument("--bundle", action="append", required=True, help="a predictor bundle (repeat: one per family)")

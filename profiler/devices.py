@@ -311,7 +311,12 @@ def platform_label(fingerprint: dict[str, Any]) -> str:
         >>> platform_label({"kind": "cpu", "cpu_model": "AMD EPYC", "threads": 2, "dtype": "bfloat16",
         ...                 "batch_size": 8})
         'AMD EPYC, 2 threads, bfloat16, batch 8'
+        >>> platform_label({"kind": "external", "name": "pixel-8", "runtime": "tflite 2.16", "threads": 4})
+        'pixel-8, runtime tflite 2.16, threads 4'
     """
+    if fingerprint.get("kind") == "external":  # declared by its user (ask/tell): its name and fields
+        fields = [f"{k} {v}" for k, v in sorted(fingerprint.items()) if k not in ("kind", "name")]
+        return ", ".join([str(fingerprint.get("name", "external")), *fields])
     parts = [str(fingerprint.get("gpu") or fingerprint.get("cpu_model") or fingerprint.get("kind") or "unknown")]
     if fingerprint.get("threads"):
         t = int(fingerprint["threads"])

@@ -16,7 +16,15 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from acquisition.cli import CliError, _Parser, _positive_float, _positive_int, run_command
+from acquisition.cli import (
+    CliError,
+    Parser,
+    add_plugin_arg,
+    load_plugins,
+    positive_float,
+    positive_int,
+    run_command,
+)
 
 __all__ = ["main"]
 
@@ -49,18 +57,30 @@ def _names(text: str) -> list[str]:
 
 def _seeds(text: str) -> list[int]:
     """``10`` (seeds 0-9) or ``0,3,5`` or ``0-4``."""
+    form = "a seed count (10: seeds 0-9), a list (0,3,5) or a range (0-4; 0-0 for seed 0 alone)"
+    t = text.strip()
     try:
-        if "," in text:
-            seeds = [int(t) for t in text.split(",") if t.strip()]
-        elif "-" in text.strip("-"):
-            a, b = text.split("-")
+        if "," in t:
+            seeds = [int(x) for x in t.split(",") if x.strip()]
+        elif "-" in t[1:]:  # a range a-b (a leading "-" is a negative count, below)
+            a, b = t.split("-", 1)
             seeds = list(range(int(a), int(b) + 1))
+            if not seeds:
+                raise argparse.ArgumentTypeError(f"{text!r} is an empty range: it must go up, e.g. 0-4")
         else:
-            seeds = list(range(int(text)))
+            count = int(t)
+            if count <= 0:
+                raise argparse.ArgumentTypeError(f"{text!r} is a seed count, and {count} seeds is no study: expected "
+                                                 f"{form}")
+            seeds = list(range(count))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a seed count, list (0,3,5) or range (0-4)") from None
-    if not seeds or any(s < 0 for s in seeds):
-        raise argparse.ArgumentTypeError(f"{text!r} must give at least one seed, each >= 0")
+        raise argparse.ArgumentTypeError(f"{text!r} is not {form}") from None
+    if not seeds:
+        raise argparse.ArgumentTypeError(f"{text!r} gives no seed: expected {form}")
+    if any(x < 0 for x in seeds):
+        raise argparse.ArgumentTypeError(f"{text!r} has a negative seed: seeds are integers >= 0")
+    if len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"{text!r} names a seed twice")
     return seeds
 
 
@@ -111,6 +131,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from studies.report import write_report
     from studies.study import Study
 
+    load_plugins(args.plugin)
     source = _source(args)
     out = args.out
     db = args.db or os.path.join(out, "study.sqlite")
@@ -156,6 +177,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     from studies.paper import table3, table3_markdown
     from studies.report import _jsonable
 
+    load_plugins(args.plugin)
     if args.name != "table3":
         raise CliError(f"unknown study {args.name!r}: available studies are table3")
     if args.csv and not os.path.isfile(args.csv):
@@ -180,53 +202,67 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="python -m studies", description=__doc__.split("\n\n")[0])
-    p.add_argument("-v", "--verbose", action="count", default=0)
-    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    """The parser of ``python -m studies``; ``--help`` shows every default."""
+    p = Parser(prog="python -m studies", description=__doc__.split("\n\n")[0],
+               epilog="strategies: {strategies}\n\nmodels: {models}\n\nblock families: {families}\n\n"
+                      "(installed plug-ins included; --plugin MODULE adds more)")
+    p.add_argument("-v", "--verbose", action="count", default=0, help="log more (-vv for debug)")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
 
-    c = sub.add_parser("compare", help="run (or resume) a budgeted study and write its report")
+    c = sub.add_parser("compare", help="run (or resume) a budgeted study and write its report",
+                       description="Run every arm over every seed on one source (a replayed table or store, or a "
+                                   "live device) with one budget and target, then write the report: samples and "
+                                   "hours to a verified target per arm, paired ratios against the baseline, "
+                                   "learning curves. A study that exists is resumed (finished seeds are read back).")
     src = c.add_argument_group("source: a replayed table")
     src.add_argument("--csv", help="table of configurations and latencies")
-    src.add_argument("--params", help="parameter columns, comma-separated")
-    src.add_argument("--categorical", help="parameter columns to treat as categorical")
-    src.add_argument("--numeric", help="parameter columns to treat as numeric")
-    src.add_argument("--latency-col", default="latency_ms")
-    src.add_argument("--unit", default="ms", choices=["ms", "s", "us", "ns"])
-    src.add_argument("--cost-col", help="profiling cost per row (seconds); else the protocol cost model")
+    src.add_argument("--params", help="parameter columns, comma-separated (needed with --csv)")
+    src.add_argument("--categorical", help="parameter columns to treat as categorical (default: inferred)")
+    src.add_argument("--numeric", help="parameter columns to treat as numeric (default: inferred)")
+    src.add_argument("--latency-col", default="latency_ms", help="the table's latency column")
+    src.add_argument("--unit", default="ms", choices=["ms", "s", "us", "ns"], help="unit of the latency column")
+    src.add_argument("--cost-col", help="profiling cost per row (seconds) (default: the protocol cost model)")
     src.add_argument("--cost-protocol", default="adaptive", choices=["adaptive", "fixed"],
-                     help="documented protocol cost model when the table has no cost column (default adaptive)")
+                     help="documented protocol cost model when the table has no cost column")
     src.add_argument("--cost-from-db", metavar="DB",
                      help="charge what this machine's profiler did: a cost model fitted on DB's ledger")
-    src.add_argument("--where", action="append", metavar="COL=VALUE", help="keep rows where COL=VALUE (repeatable)")
-    src.add_argument("--duplicates", default="error", choices=["error", "median", "min", "first"])
+    src.add_argument("--where", action="append", metavar="COL=VALUE",
+                     help="keep rows where COL=VALUE (repeatable; default: every row)")
+    src.add_argument("--duplicates", default="error", choices=["error", "median", "min", "first"],
+                     help="what to do with rows of the same configuration")
     src.add_argument("--drop-bad-rows", action="store_true", help="skip rows whose latency is not a positive number")
     sdb = c.add_argument_group("source: a replayed store (each row's min latency and its real profiling cost)")
     sdb.add_argument("--replay-db", metavar="DB", help="replay the stored measurements of --family in DB")
     sdb.add_argument("--platform", help="platform id in --replay-db (needed when it holds several)")
     live = c.add_argument_group("source: a live device")
-    live.add_argument("--family")
-    live.add_argument("--device", default="cpu")
+    live.add_argument("--family", help="block family to profile live (or to replay from --replay-db): {families}")
+    live.add_argument("--device", default="cpu", help="device of a live source")
     st = c.add_argument_group("study")
     st.add_argument("--name", help="study name (default: compare)")
     st.add_argument("--arms", "--strategies", dest="arms", default="default,random",
                     help="comma-separated arms: 'default' (run's whole default configuration), 'random' (the naive "
                          "baseline: random sampling judged on a holdout validation set) or a strategy name (that "
-                         "strategy with the baseline's holdout verification); default: default,random")
-    st.add_argument("--seeds", type=_seeds, default=list(range(10)), help="count (10), list (0,3,5) or range (0-4)")
-    st.add_argument("--target-spearman", type=_unit_float, default=0.99)
-    st.add_argument("--target-acc10", type=_unit_float)
-    st.add_argument("--budget-samples", type=_positive_int, default=1500)
-    st.add_argument("--budget-hours", type=_positive_float)
-    st.add_argument("--model", default="gbt", help="model of the non-default arms (default gbt)")
+                         "strategy with the baseline's holdout verification): {strategies}; default: "
+                         "default,random")
+    st.add_argument("--seeds", type=_seeds, default=list(range(10)),
+                    help="count (10: seeds 0-9), list (0,3,5) or range (0-4) (default 10)")
+    st.add_argument("--target-spearman", type=_unit_float, default=0.99,
+                    help="target Spearman rho on never-seen rows, in (0, 1]")
+    st.add_argument("--target-acc10", type=_unit_float,
+                    help="also require this share of never-seen rows within +-10 %% (default: not required)")
+    st.add_argument("--budget-samples", type=positive_int, default=1500, help="training samples budget per run")
+    st.add_argument("--budget-hours", type=positive_float, help="device hours budget per run (default: none)")
+    st.add_argument("--model", default="gbt", help="model of the non-default arms (default gbt): {models}")
     st.add_argument("--random-share", type=_share, default=None,
                     help="share of each batch drawn at random in strategy arms (default: the engine's, 0.5)")
-    st.add_argument("--test-size", type=_positive_int, default=300,
-                    help="live sources: never-seen test configurations per seed (default 300)")
-    st.add_argument("--batch-size", type=_positive_int, default=50)
-    st.add_argument("--initial-size", type=_positive_int, help="initial design (default: the batch size)")
-    st.add_argument("--validation-size", type=_positive_int, default=500)
-    st.add_argument("--pool-size", type=_positive_int, default=4000)
-    st.add_argument("--acc10-at", type=_positive_int, default=500, help="report ±10 %% accuracy at this many samples")
+    st.add_argument("--test-size", type=positive_int, default=300,
+                    help="live sources: never-seen test configurations per seed")
+    st.add_argument("--batch-size", type=positive_int, default=50, help="configurations per iteration")
+    st.add_argument("--initial-size", type=positive_int, help="initial design (default: the batch size)")
+    st.add_argument("--validation-size", type=positive_int, default=500,
+                    help="holdout validation set of the baseline and strategy arms")
+    st.add_argument("--pool-size", type=positive_int, default=4000, help="candidates per query")
+    st.add_argument("--acc10-at", type=positive_int, default=500, help="report ±10 %% accuracy at this many samples")
     tr = c.add_argument_group("transfer: every arm also runs as ARM+transfer, its ratio against ARM")
     tr.add_argument("--transfer-where", action="append", metavar="COL=VALUE",
                     help="replay: the table's rows where COL=VALUE are a source platform (repeatable)")
@@ -238,34 +274,36 @@ def build_parser() -> argparse.ArgumentParser:
                     help="end each campaign at its target instead of running the whole budget")
     st.add_argument("--jobs", type=int, default=-1, help="parallel seeds (replay only; -1 = all cores)")
     st.add_argument("--db", help="study database (default: OUT/study.sqlite)")
-    st.add_argument("--out", default="study-report")
+    st.add_argument("--out", default="study-report", help="report directory")
     st.add_argument("--json", action="store_true", help="print the summary as JSON")
+    add_plugin_arg(st)
     c.set_defaults(func=cmd_compare)
 
     rp = sub.add_parser("reproduce", help="run a paper reproduction study by name (table3)")
     rp.add_argument("name", help="table3: block-level Spearman rho per predictor and family")
     rp.add_argument("--db", help="store with (or to receive) this CPU's measurements of the families")
-    rp.add_argument("--families", default="mbconv,resv1,resv2")
-    rp.add_argument("--samples", type=_positive_int, default=1000, help="measurements per family (topped up live)")
+    rp.add_argument("--families", default="mbconv,resv1,resv2", help="comma-separated block families: {families}")
+    rp.add_argument("--samples", type=positive_int, default=1000, help="measurements per family (topped up live)")
     rp.add_argument("--no-live", action="store_true", help="use only what the store holds; never profile")
-    rp.add_argument("--device", default="cpu")
+    rp.add_argument("--device", default="cpu", help="device of live measurements")
     from studies.paper import DEFAULT_TABLE
 
     rp.add_argument("--csv", default=DEFAULT_TABLE if os.path.isfile(DEFAULT_TABLE) else None,
                     help="recorded table, one row group per device (default: the shared TF-NAS table); '' for none")
-    rp.add_argument("--seed", type=int, default=0)
-    rp.add_argument("--out", default="study-report")
-    rp.add_argument("--json", action="store_true")
+    rp.add_argument("--seed", type=int, default=0, help="split seed")
+    rp.add_argument("--out", default="study-report", help="output directory")
+    rp.add_argument("--json", action="store_true", help="print the table as JSON")
+    add_plugin_arg(rp, "block families or models")
     rp.set_defaults(func=cmd_reproduce)
 
     r = sub.add_parser("report", help="write the report of a stored study")
-    r.add_argument("--db", required=True)
+    r.add_argument("--db", required=True, help="study database")
     r.add_argument("--study", help="study name (default: the only one)")
-    r.add_argument("--baseline", default="random")
-    r.add_argument("--acc10-at", type=_positive_int, default=None,
+    r.add_argument("--baseline", default="random", help="arm the ratios are against")
+    r.add_argument("--acc10-at", type=positive_int, default=None,
                    help="report ±10 %% accuracy at this many samples (default: the study's setting)")
-    r.add_argument("--out", default="study-report")
-    r.add_argument("--json", action="store_true")
+    r.add_argument("--out", default="study-report", help="output directory")
+    r.add_argument("--json", action="store_true", help="print the summary as JSON")
     r.set_defaults(func=cmd_report)
     return p
 

@@ -269,7 +269,7 @@ class ReplayTable:
         kept = [(i + 2, r) for i, r in enumerate(rows)  # line numbers as in the file (header = line 1)
                 if all(str(r[c]).strip() in vals for c, vals in where_d.items())]
         if not kept:
-            detail = "; ".join(f"values of {c!r} are {', '.join(sorted({str(r[c]).strip() for r in rows})[:10])}"
+            detail = "; ".join(f"values of {c!r} are {_listed(sorted({str(r[c]).strip() for r in rows}))}"
                                for c in where_d)
             raise ReplayError(f"the filter {' and '.join(f'{c}={v}' for c, vs in where_d.items() for v in vs)} "
                               f"matches no rows ({detail})")
@@ -462,3 +462,10 @@ class ReplayOracle:
 
     def __repr__(self) -> str:
         return f"<replay oracle {self.platform_id}: {self.table.family.name}, {len(self.table)} rows>"
+
+
+def _listed(values: list[str], limit: int = 10) -> str:
+    """``values`` joined by commas; beyond ``limit``, the first ones and how many more there are."""
+    if len(values) <= limit:
+        return ", ".join(values)
+    return f"{', '.join(values[:limit])} and {len(values) - limit} more ({len(values)} in all)"

@@ -34,9 +34,11 @@ METRICS = (("test_spearman", "Spearman ρ, never-seen rows"), ("spearman", "Spea
            ("test_acc10", "±10 % accuracy, never-seen rows"))
 
 
-def fmt_ci(c: dict[str, Any], digits: int = 0, scale: float = 1.0) -> str:
+def fmt_ci(c: dict[str, Any], digits: int = 0, scale: float = 1.0, *, empty: str = "no seed",
+           never: str = "not reached") -> str:
     """``median [lo, hi]`` (a 95 % interval), ``median (range lo-hi)`` over fewer than 6 seeds, with ``≤``/``≥``
-    when the median is a bound; says why a cell is empty."""
+    when the median is a bound. A cell without a value says why: ``empty`` when no seed gave one, ``never`` when
+    the median is a target not reached (alone when the whole interval is)."""
     def f(v: float | None) -> str:
         if v is None or (isinstance(v, float) and math.isnan(v)):
             return "n/a"
@@ -44,25 +46,47 @@ def fmt_ci(c: dict[str, Any], digits: int = 0, scale: float = 1.0) -> str:
             return "not reached"
         return f"{v * scale:.{digits}f}"
 
-    if c.get("n") == 0:
-        return "no seed"
-    if c["median"] is None or (isinstance(c["median"], float) and math.isnan(c["median"])):
-        return "n/a"
+    med = c.get("median")
+    if c.get("n") == 0 or med is None or (isinstance(med, float) and math.isnan(med)):
+        return empty
+    if math.isinf(med) and all(isinstance(c.get(k), float) and math.isinf(c[k]) for k in ("lo", "hi")):
+        return never
     sign = {"upper": "≤ ", "lower": "≥ ", "mixed": "~ "}.get(c.get("bound") or "", "")
+    m = never if math.isinf(med) else f(med)
     if c.get("interval") == "range":
-        return f"{sign}{f(c['median'])} (range {f(c['lo'])}-{f(c['hi'])})"
-    return f"{sign}{f(c['median'])} [{f(c['lo'])}, {f(c['hi'])}]"
+        return f"{sign}{m} (range {f(c['lo'])}-{f(c['hi'])})"
+    return f"{sign}{m} [{f(c['lo'])}, {f(c['hi'])}]"
+
+
+def _targets(summary: dict[str, Any]) -> str:
+    """Every target the study asked for, as one phrase."""
+    out = f"target ρ ≥ {summary['target_spearman']}"
+    if summary.get("target_acc10") is not None:
+        out += f" and ±10 % accuracy ≥ {100 * summary['target_acc10']:g} %"
+    return out + " on never-seen rows"
+
+
+def _budget(summary: dict[str, Any]) -> str:
+    """The budget of each run, in words (``1500 samples``, ``0.5 h``, or both)."""
+    parts = []
+    if summary.get("budget_samples") is not None:
+        parts.append(f"{summary['budget_samples']} samples")
+    if summary.get("budget_hours") is not None:
+        parts.append(f"{summary['budget_hours']:g} h")
+    return " or ".join(parts) or "the budget"
 
 
 def summary_markdown(summary: dict[str, Any]) -> str:
     """The per-arm table: verified stops, samples and hours to target, savings against the baseline, the
-    never-seen ρ at the stop, oracle hours, ±10 % at N."""
+    never-seen ρ at the stop, oracle hours, ±10 % at N. Every empty cell says why."""
     n_at = summary["acc10_at"]
+    budget = _budget(summary)
+    baseline = summary["baseline"]
     lines = [f"# Study {summary['study']}", "",
              f"Source: {summary['source'].get('csv') or summary['source'].get('family')}; model {summary['model']}; "
-             f"target ρ ≥ {summary['target_spearman']}; {summary['seeds']} seeds; baseline `{summary['baseline']}` "
+             f"{_targets(summary)}; budget {budget} per run; {summary['seeds']} seeds; baseline `{baseline}` "
              f"with a holdout validation set of {summary.get('validation_size')}. Hours are each campaign's whole "
-             "bill (verification included). A stop is *verified* when ρ on never-seen rows meets the target where "
+             "bill (verification included). A stop is *verified* when the never-seen rows meet every target where "
              "the campaign stopped; false stops and runs without a stop count as not reached. Medians over seeds "
              f"with their {round(100 * summary['level'])} % distribution-free interval (the range over fewer than "
              "6 seeds); ratios are paired by seed (below 1 = a saving; ≤ / ≥: a bound, when one side never got "
@@ -71,17 +95,29 @@ def summary_markdown(summary: dict[str, Any]) -> str:
              f"never-seen ρ at stop | never-seen ±10 % at stop | oracle hours | never-seen ±10 % at {n_at} |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, s in summary["arms"].items():
-        hr = fmt_ci(s["hours_ratio"], 2) if "hours_ratio" in s else "1 (baseline)"
-        if "hours_ratio" in s and s.get("ratio_against", summary["baseline"]) != summary["baseline"]:
-            hr += f" vs `{s['ratio_against']}`"
-        p = f"{s['hours_ratio']['wilcoxon_p']:.3f}" if "hours_ratio" in s and not math.isnan(
-            s["hours_ratio"]["wilcoxon_p"]) else "n/a"
-        lines.append(f"| {name} | {s['met']}/{s['runs']} | {s['false_stops']} | {fmt_ci(s['samples_to_target'])} | "
-                     f"{fmt_ci(s['hours_to_target'], 4)} | {hr} | {p} | {fmt_ci(s['test_spearman_at_stop'], 4)} | "
-                     f"{_pct(s['test_acc10_at_stop'])} | {fmt_ci(s['oracle_hours'], 4)} | "
+        never = f"no seed met the target in {budget}" if s["met"] == 0 else f"not reached in {budget}"
+        against = s.get("ratio_against", baseline)
+        if "hours_ratio" in s:
+            hr = fmt_ci(s["hours_ratio"], 2, empty=f"no seed met the target in either arm ({budget})")
+            if against != baseline:
+                hr += f" vs `{against}`"
+            pv = s["hours_ratio"]["wilcoxon_p"]
+            p = f"{pv:.3f}" if not math.isnan(pv) else (
+                "n/a (fewer than 2 paired seeds)" if s["hours_ratio"].get("pairs", 0) < 2 else "n/a (no difference)")
+        elif name == baseline:
+            hr, p = "1 (baseline)", "baseline"
+        else:
+            hr = p = f"no baseline `{baseline}` in the study"
+        stopped = "no seed stopped" if s.get("no_stop", 0) == s["runs"] else "no value"
+        oracle_never = (f"never met on never-seen rows in {budget}")
+        lines.append(f"| {name} | {s['met']}/{s['runs']} | {s['false_stops']} | "
+                     f"{fmt_ci(s['samples_to_target'], never=never)} | "
+                     f"{fmt_ci(s['hours_to_target'], 4, never=never)} | {hr} | {p} | "
+                     f"{fmt_ci(s['test_spearman_at_stop'], 4, empty=stopped)} | "
+                     f"{_pct(s['test_acc10_at_stop'], stopped)} | "
+                     f"{fmt_ci(s['oracle_hours'], 4, never=oracle_never)} | "
                      f"{_pct(s[f'acc10_at_{n_at}'], f'no run reached {n_at} samples')} |")
-    twins = [n for n, s in summary["arms"].items() if s.get("ratio_against", summary["baseline"])
-             != summary["baseline"]]
+    twins = [n for n, s in summary["arms"].items() if s.get("ratio_against", baseline) != baseline]
     if twins:
         lines += ["", "Transfer: each `+transfer` arm is its arm with transfer on (the family's probe set first, "
                   "then the sources where they help), and its ratios are against the same arm without transfer "
@@ -89,12 +125,13 @@ def summary_markdown(summary: dict[str, Any]) -> str:
     d = summary["arms"].get("default", {}).get("strategy_only")
     if d:
         lines += ["", f"Strategy-only ratio of `default` (its strategy `{d['arm']}` with the baseline's holdout "
-                  f"verification, against `{summary['baseline']}`): {fmt_ci(d['hours_ratio'], 2)}."]
+                  f"verification, against `{baseline}`): "
+                  f"{fmt_ci(d['hours_ratio'], 2, empty='no seed met the target in either arm')}."]
     return "\n".join(lines) + "\n"
 
 
-def _pct(c: dict[str, Any], empty: str = "n/a") -> str:
-    return empty if c.get("n") == 0 else fmt_ci(c, 1, 100) + " %"
+def _pct(c: dict[str, Any], empty: str = "no seed") -> str:
+    return empty if c.get("n") == 0 else fmt_ci(c, 1, 100, empty=empty) + " %"
 
 
 def plot_curves(result: Any, path: str) -> str:

@@ -583,7 +583,10 @@ class StudyResult:
         if DEFAULT_ARM in out and DEFAULT_STRATEGY in out and "hours_ratio" in out[DEFAULT_STRATEGY]:
             out[DEFAULT_ARM]["strategy_only"] = {"arm": DEFAULT_STRATEGY,
                                                  "hours_ratio": out[DEFAULT_STRATEGY]["hours_ratio"]}
-        return {"study": self.name, "target_spearman": self.settings["target_spearman"], "baseline": baseline,
+        return {"study": self.name, "target_spearman": self.settings["target_spearman"],
+                "target_acc10": self.settings.get("target_acc10"),
+                "budget_samples": self.settings.get("budget_samples"),
+                "budget_hours": self.settings.get("budget_hours"), "baseline": baseline,
                 "seeds": len({r["seed"] for r in self.runs}), "level": level, "acc10_at": n_at,
                 "source": self.settings["source"], "model": self.settings["model"],
                 "validation_size": self.settings.get("validation_size"), "arms": out,

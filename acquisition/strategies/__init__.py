@@ -1,7 +1,9 @@
 """Query strategies: which configurations to profile next (DESIGN §5).
 
 Each strategy lives in its own module and follows the contract of :mod:`acquisition.strategies._base`.
-Add your own by subclassing :class:`Strategy` and calling :func:`register_strategy`; the loop never changes.
+Add your own by subclassing :class:`Strategy` and calling :func:`register_strategy` (in a module imported with
+``--plugin``), or through the ``latency_acquisition.strategies`` entry point of an installed package
+(:mod:`profiler.plugins`, loaded the first time a strategy is asked for); the loop never changes.
 
 Example:
     >>> from acquisition.strategies import list_strategies
@@ -9,12 +11,11 @@ Example:
     ['random', 'sobol', 'uncertainty']
 """
 
+from acquisition.strategies import _base
 from acquisition.strategies._base import (
     QueryContext,
     Strategy,
     StrategyError,
-    get_strategy,
-    list_strategies,
     register_strategy,
     top_k,
 )
@@ -34,3 +35,30 @@ __all__ = ["CostAwareStrategy", "DiverseStrategy", "ErrorDrivenStrategy", "Inter
 for _cls in (RandomStrategy, SpaceFilling, UncertaintyStrategy, IntervalStrategy, CostAwareStrategy,
              DiverseStrategy, ErrorDrivenStrategy, RepresentativeStrategy):
     register_strategy(_cls.name, _cls)
+
+
+def _register_entry_point(name: str, obj: object) -> None:
+    """An entry point's object is the factory (a :class:`Strategy` subclass or a function returning one),
+    registered under the entry point's name unless its module already registered it."""
+    if _base._REGISTRY.get(name) is obj:
+        return
+    register_strategy(name, obj)  # type: ignore[arg-type]
+
+
+def _load_plugins() -> None:
+    """Register the installed plug-in strategies (entry point group ``latency_acquisition.strategies``), once."""
+    from profiler.plugins import GROUPS, load_entry_points
+
+    load_entry_points(GROUPS["strategies"], _register_entry_point)
+
+
+def get_strategy(name: str) -> Strategy:
+    """A new instance of the strategy registered as ``name``; the error lists the available names."""
+    _load_plugins()
+    return _base.get_strategy(name)
+
+
+def list_strategies() -> list[str]:
+    """Names of the registered strategies, in registration order (installed plug-ins last)."""
+    _load_plugins()
+    return _base.list_strategies()

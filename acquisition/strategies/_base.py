@@ -21,7 +21,10 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["QueryContext", "Strategy", "StrategyError", "get_strategy", "list_strategies", "register_strategy"]
+from acquisition.strategies._feature_space import space_filling, standardize
+
+__all__ = ["QueryContext", "Strategy", "StrategyError", "get_strategy", "list_strategies", "register_strategy",
+           "standardize", "top_k"]
 
 
 class StrategyError(ValueError):
@@ -97,9 +100,7 @@ class Strategy:
         if want <= 0:
             return []
         if self.needs_model and ctx.model is None:
-            from acquisition.strategies.space_filling import SpaceFilling
-
-            picked = SpaceFilling().select(ctx, want)
+            picked = space_filling(ctx.X, ctx.X_train, want, ctx.rng)  # what the ``sobol`` strategy picks
         else:
             if self.needs_epistemic and not getattr(ctx.model, "has_epistemic", False):
                 raise StrategyError(f"strategy {self.name!r} needs a model with an epistemic uncertainty (committee "
@@ -120,17 +121,6 @@ def top_k(score: np.ndarray, k: int, rng: np.random.Generator) -> list[int]:
     jitter = rng.random(len(score)) * 1e-12
     order = np.lexsort((jitter, -np.asarray(score, dtype=float)))
     return [int(i) for i in order[:k]]
-
-
-def standardize(X: np.ndarray, ref: np.ndarray | None = None) -> tuple[np.ndarray, Callable]:
-    base = X if ref is None or len(ref) == 0 else np.vstack([X, ref])
-    mu, sd = base.mean(axis=0), base.std(axis=0)
-    sd[sd == 0] = 1.0
-
-    def f(a: np.ndarray) -> np.ndarray:
-        return (a - mu) / sd
-
-    return f(X), f
 
 
 _REGISTRY: dict[str, Callable[[], Strategy]] = {}

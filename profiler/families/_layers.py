@@ -3,7 +3,8 @@
 Two halves that mirror each other:
 
 - leaf :class:`torch.nn.Module` s used by the blocks (:class:`Add`, :class:`Scale`, :class:`SqueezeExcite`)
-  plus the activation table :data:`ACTIVATIONS`;
+  plus the activation table :data:`ACTIVATIONS`, defined in :mod:`profiler.families._modules` and imported from
+  there on first use (so that counting imports no torch);
 - :class:`Tally`, plain integer arithmetic that walks the same layer sequence as a built block and adds up
   MACs, parameters, moved elements (inputs + output + own parameters of every leaf module, exactly what
   :func:`profiler.families._base.module_counts` measures with forward hooks), layers and the largest
@@ -23,19 +24,13 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-
-import torch
-from torch import nn
+from typing import Any
 
 from profiler.families._base import BYTES_PER_ELEMENT, Counts
 
-__all__ = [
-    "ACTIVATIONS",
+__all__ = [  # and, from profiler.families._modules on first use: ACTIVATIONS, Add, Scale, SqueezeExcite
     "ACTIVATION_LIMIT",
     "MACS_LIMIT",
-    "Add",
-    "Scale",
-    "SqueezeExcite",
     "Tally",
     "conv_out",
     "make_divisible",
@@ -45,15 +40,6 @@ __all__ = [
 ACTIVATION_LIMIT = 224 * 224 * 64
 #: Largest block cost in multiply-accumulates.
 MACS_LIMIT = 2_000_000_000
-
-#: Activation name -> module class (``inplace`` is left off so forward hooks see separate tensors).
-ACTIVATIONS: dict[str, type[nn.Module]] = {
-    "relu": nn.ReLU,
-    "relu6": nn.ReLU6,
-    "hswish": nn.Hardswish,
-    "swish": nn.SiLU,
-}
-
 
 def conv_out(hw: int, kernel: int, stride: int) -> int:
     """Output side of a convolution with padding ``kernel // 2`` and odd ``kernel``: ``(hw - 1) // stride + 1``."""
@@ -74,39 +60,6 @@ def make_divisible(value: float, divisor: int = 8, min_value: int | None = None)
     if new < 0.9 * value:
         new += divisor
     return new
-
-
-# -- leaf modules ----------------------------------------------------------------------------------------------
-class Add(nn.Module):
-    """Elementwise sum of two tensors (a leaf, so the residual add is visible to per-module hooks)."""
-
-    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        return a + b
-
-
-class Scale(nn.Module):
-    """Multiply features by a (broadcast) gate (a leaf, so the squeeze-excite product is visible to hooks)."""
-
-    def forward(self, x: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:
-        return x * gate
-
-
-class SqueezeExcite(nn.Module):
-    """Squeeze-and-excitation on ``channels`` with squeeze width ``squeeze``: global average pool, 1x1 conv
-    (bias) -> ReLU -> 1x1 conv (bias) -> ``gate`` (Hardsigmoid or Sigmoid), then :class:`Scale`."""
-
-    def __init__(self, channels: int, squeeze: int, gate: type[nn.Module]) -> None:
-        super().__init__()
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.reduce = nn.Conv2d(channels, squeeze, 1, bias=True)
-        self.relu = nn.ReLU()
-        self.expand = nn.Conv2d(squeeze, channels, 1, bias=True)
-        self.gate = gate()
-        self.scale = Scale()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        s = self.gate(self.expand(self.relu(self.reduce(self.pool(x)))))
-        return self.scale(x, s)  # positional, so forward hooks see both inputs
 
 
 # -- closed-form counting ------------------------------------------------------------------------------------
@@ -183,3 +136,14 @@ class Tally:
         b = BYTES_PER_ELEMENT[dtype]
         return Counts(macs=self.macs, params=self.params, bytes_moved=self.elements * b, layers=self.layers,
                       work=tuple((k, m, e * b) for k, m, e in self.work), shapes=tuple(self.shapes))
+
+
+_TORCH_NAMES = ("ACTIVATIONS", "Add", "Scale", "SqueezeExcite")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _TORCH_NAMES:  # the torch half, imported on first use
+        from profiler.families import _modules
+
+        return getattr(_modules, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

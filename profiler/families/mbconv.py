@@ -26,22 +26,14 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from profiler.families._base import BlockFamily, Counts, get_family, register_family
-from profiler.families._layers import (
-    ACTIVATION_LIMIT,
-    ACTIVATIONS,
-    MACS_LIMIT,
-    Add,
-    SqueezeExcite,
-    Tally,
-    make_divisible,
-)
+from profiler.families._layers import ACTIVATION_LIMIT, MACS_LIMIT, Tally, make_divisible
 from profiler.space import Boolean, Categorical, Choice, Constraint, Integer, Space
+
+if TYPE_CHECKING:
+    from profiler.families._modules import MBConv
 
 __all__ = ["MBConv", "MBConvFamily", "mbconv", "se_width"]
 
@@ -88,36 +80,6 @@ def _macs_ok(cfg: Mapping[str, Any]) -> bool:
     return _tally(cfg).macs <= MACS_LIMIT
 
 
-class MBConv(nn.Module):
-    """One inverted residual block; ``expand``, ``se`` and ``add`` are ``None`` where the config has none."""
-
-    def __init__(self, cin: int, cout: int, expansion: int, kernel: int, stride: int, se: bool, act: str) -> None:
-        super().__init__()
-        act_cls = ACTIVATIONS[act]
-        mid = cin * expansion
-        self.expand: nn.Sequential | None = None
-        if expansion != 1:
-            self.expand = nn.Sequential(nn.Conv2d(cin, mid, 1, bias=False), nn.BatchNorm2d(mid), act_cls())
-        self.depthwise = nn.Sequential(
-            nn.Conv2d(mid, mid, kernel, stride=stride, padding=kernel // 2, groups=mid, bias=False),
-            nn.BatchNorm2d(mid),
-            act_cls(),
-        )
-        self.se: SqueezeExcite | None = None
-        if se:
-            self.se = SqueezeExcite(mid, se_width(mid), nn.Sigmoid if act == "swish" else nn.Hardsigmoid)
-        self.project = nn.Sequential(nn.Conv2d(mid, cout, 1, bias=False), nn.BatchNorm2d(cout))
-        self.add: Add | None = Add() if stride == 1 and cin == cout else None
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = x if self.expand is None else self.expand(x)
-        y = self.depthwise(y)
-        if self.se is not None:
-            y = self.se(y)
-        y = self.project(y)
-        return y if self.add is None else self.add(y, x)
-
-
 class MBConvFamily(BlockFamily):
     """MobileNetV2/V3 / EfficientNet inverted residual (see the module docstring)."""
 
@@ -142,6 +104,8 @@ class MBConvFamily(BlockFamily):
     )
 
     def build(self, config: Mapping[str, Any]) -> MBConv:
+        from profiler.families._modules import MBConv  # torch, only when a block is built
+
         cfg = self.validate(config)
         return MBConv(cfg["cin"], cfg["cout"], cfg["expansion"], cfg["kernel"], cfg["stride"], cfg["se"],
                       cfg["act"]).eval()
@@ -164,3 +128,11 @@ class MBConvFamily(BlockFamily):
 
 
 mbconv = register_family(MBConvFamily())
+
+
+def __getattr__(name: str) -> Any:
+    if name == "MBConv":  # the torch module, imported on first use
+        from profiler.families import _modules
+
+        return _modules.MBConv
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -26,14 +26,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import torch
-from torch import nn
-
 from profiler.families._base import BlockFamily, Counts, get_family, register_family
-from profiler.families._layers import ACTIVATION_LIMIT, MACS_LIMIT, Add, Tally
+from profiler.families._layers import ACTIVATION_LIMIT, MACS_LIMIT, Tally
 from profiler.space import Categorical, Choice, Constraint, Integer, Space
 
-__all__ = ["ResNetFamily", "ResV1Block", "ResV1Family", "ResV2Block", "ResV2Family", "resv1", "resv2"]
+# and, from profiler.families._modules on first use: ResV1Block, ResV2Block
+__all__ = ["ResNetFamily", "ResV1Family", "ResV2Family", "resv1", "resv2"]
 
 
 # -- closed form -------------------------------------------------------------------------------------------------
@@ -103,78 +101,15 @@ _ACT_DESCRIPTION = f"the largest activation tensor must have at most {ACTIVATION
 _MACS_DESCRIPTION = f"the block must cost at most {MACS_LIMIT:.0e} multiply-accumulates"
 
 
-# -- modules -------------------------------------------------------------------------------------------------------
-def _conv(cin: int, cout: int, kernel: int, stride: int = 1) -> nn.Conv2d:
-    return nn.Conv2d(cin, cout, kernel, stride=stride, padding=kernel // 2, bias=False)
-
-
-class ResV1Block(nn.Module):
-    """ResNet v1 block: ``residual`` branch, ``shortcut`` (``None`` = identity), ``add``, final ``relu``."""
-
-    def __init__(self, cin: int, cout: int, kernel: int, stride: int, variant: str) -> None:
-        super().__init__()
-        if variant == "basic":
-            self.residual = nn.Sequential(
-                _conv(cin, cout, kernel, stride), nn.BatchNorm2d(cout), nn.ReLU(),
-                _conv(cout, cout, kernel), nn.BatchNorm2d(cout),
-            )
-        else:
-            width = cout // 4
-            self.residual = nn.Sequential(
-                _conv(cin, width, 1), nn.BatchNorm2d(width), nn.ReLU(),
-                _conv(width, width, kernel, stride), nn.BatchNorm2d(width), nn.ReLU(),
-                _conv(width, cout, 1), nn.BatchNorm2d(cout),
-            )
-        self.shortcut: nn.Sequential | None = None
-        if not (stride == 1 and cin == cout):
-            self.shortcut = nn.Sequential(_conv(cin, cout, 1, stride), nn.BatchNorm2d(cout))
-        self.add = Add()
-        self.relu = nn.ReLU()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.residual(x)
-        skip = x if self.shortcut is None else self.shortcut(x)
-        return self.relu(self.add(y, skip))
-
-
-class ResV2Block(nn.Module):
-    """Pre-activation block: ``preact`` (BN-ReLU), ``residual`` branch, ``shortcut`` (``None`` = identity on
-    the raw input, else a strided 1x1 conv on the pre-activated input), ``add``."""
-
-    def __init__(self, cin: int, cout: int, kernel: int, stride: int, variant: str) -> None:
-        super().__init__()
-        self.preact = nn.Sequential(nn.BatchNorm2d(cin), nn.ReLU())
-        if variant == "basic":
-            self.residual = nn.Sequential(
-                _conv(cin, cout, kernel, stride), nn.BatchNorm2d(cout), nn.ReLU(),
-                _conv(cout, cout, kernel),
-            )
-        else:
-            width = cout // 4
-            self.residual = nn.Sequential(
-                _conv(cin, width, 1), nn.BatchNorm2d(width), nn.ReLU(),
-                _conv(width, width, kernel, stride), nn.BatchNorm2d(width), nn.ReLU(),
-                _conv(width, cout, 1),
-            )
-        self.shortcut: nn.Conv2d | None = None
-        if not (stride == 1 and cin == cout):
-            self.shortcut = _conv(cin, cout, 1, stride)
-        self.add = Add()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        a = self.preact(x)
-        y = self.residual(a)
-        skip = x if self.shortcut is None else self.shortcut(a)
-        return self.add(y, skip)
-
-
 # -- families ------------------------------------------------------------------------------------------------------
 class ResNetFamily(BlockFamily):
     """Shared implementation of ``resv1`` and ``resv2`` (``preact`` selects the block)."""
 
     preact: bool = False
 
-    def build(self, config: Mapping[str, Any]) -> nn.Module:
+    def build(self, config: Mapping[str, Any]) -> Any:  # -> torch.nn.Module
+        from profiler.families._modules import ResV1Block, ResV2Block  # torch, only when a block is built
+
         cfg = self.validate(config)
         block_cls = ResV2Block if self.preact else ResV1Block
         return block_cls(cfg["cin"], cfg["cout"], cfg["kernel"], cfg["stride"], cfg["variant"]).eval()
@@ -220,3 +155,11 @@ class ResV2Family(ResNetFamily):
 
 resv1 = register_family(ResV1Family())
 resv2 = register_family(ResV2Family())
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("ResV1Block", "ResV2Block"):  # the torch modules, imported on first use
+        from profiler.families import _modules
+
+        return getattr(_modules, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

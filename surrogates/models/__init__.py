@@ -1,7 +1,8 @@
 """Latency models and their registry.
 
 Every model regresses log-latency and exposes ``fit``, ``predict`` and ``predict_dist`` (see
-:mod:`surrogates.models._base`). Get one by name; register your own with :func:`register_model`.
+:mod:`surrogates.models._base`). Get one by name; register your own with :func:`register_model`, or through the
+``latency_acquisition.models`` entry point of an installed package (:mod:`profiler.plugins`).
 
 Example:
     >>> from surrogates.models import get_model, list_models
@@ -65,19 +66,39 @@ def register_model(name: str, factory: Callable[..., LatencyRegressor], descript
     _REGISTRY[name] = (factory, description)
 
 
+def _load_plugins() -> None:
+    """Register the installed plug-in models (entry point group ``latency_acquisition.models``), once."""
+    from profiler.plugins import GROUPS, load_entry_points
+
+    load_entry_points(GROUPS["models"], _register_entry_point)
+
+
+def _register_entry_point(name: str, obj: Any) -> None:
+    """An entry point's object is the factory (a :class:`LatencyRegressor` subclass or a function returning one),
+    registered under the entry point's name unless its module already registered it."""
+    if name in _REGISTRY and _REGISTRY[name][0] is obj:
+        return
+    doc = (getattr(obj, "__doc__", None) or "").strip().splitlines()
+    register_model(name, obj, doc[0] if doc else "plug-in model")
+
+
 def get_model(name: str, **params: Any) -> LatencyRegressor:
     """A new, unfitted model registered as ``name``, with ``params`` passed to its constructor."""
+    _load_plugins()
     if name not in _REGISTRY:
         raise ModelError(f"unknown model {name!r}: available models are {', '.join(list_models())}")
     return _REGISTRY[name][0](**params)
 
 
 def list_models() -> list[str]:
-    """Names of the registered models, in registration order."""
+    """Names of the registered models, in registration order (installed plug-ins last)."""
+    _load_plugins()
     return list(_REGISTRY)
 
 
 def describe_models() -> dict[str, str]:
+    """Each registered model's one-line description."""
+    _load_plugins()
     return {k: v[1] for k, v in _REGISTRY.items()}
 
 

@@ -113,7 +113,9 @@ def test_predict_csv_round_trip(db: Path, bundle: Path, tmp_path: Path) -> None:
     with open(src) as a, open(dst) as b:
         rin, rout = list(csv.DictReader(a)), list(csv.DictReader(b))
     assert len(rout) == len(rin) == 120
-    assert set(rout[0]) == set(rin[0]) | {"pred_ms", "p10_ms", "p90_ms", "log_std"}
+    # the export's measured p10_ms / p90_ms are kept; the predicted interval gets the pred_ prefix
+    assert set(rout[0]) == set(rin[0]) | {"pred_ms", "pred_p10_ms", "pred_p90_ms", "log_std"}
+    assert [r["p10_ms"] for r in rout] == [r["p10_ms"] for r in rin]
     pred = np.array([float(r["pred_ms"]) for r in rout])
     meas = np.array([float(r["min_ms"]) for r in rin])
     assert np.median(np.abs(pred / meas - 1)) < 0.15

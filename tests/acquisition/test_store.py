@@ -360,7 +360,7 @@ def test_schema_1_database_gains_campaign_tables(db_path: Path) -> None:
         assert ro.schema_version == 1 and ro.campaigns() == [] and ro.iterations("x") == []
         assert ro.status()["campaigns"] == []
     with Store(db_path) as store:
-        assert store.schema_version == SCHEMA_VERSION == 6
+        assert store.schema_version == SCHEMA_VERSION == 7
         assert {"campaigns", "campaign_measurements", "iterations", "predictors", "repeats", "campaign_sources"} <= set(
             store.db.table_names())
         assert [p["id"] for p in store.platforms()] == ["p"]
@@ -389,7 +389,7 @@ def test_older_campaign_schema_gains_the_new_columns_and_keeps_its_rows(db_path:
         store.db["campaign_sources"].drop()
         store.db.execute(f"PRAGMA user_version = {old}")
     with Store(db_path) as store:
-        assert store.schema_version == 6 and {"repeats", "campaign_sources"} <= set(store.db.table_names())
+        assert store.schema_version == SCHEMA_VERSION and {"repeats", "campaign_sources"} <= set(store.db.table_names())
         assert "drawn" in store.db["campaign_measurements"].columns_dict
         assert set(new) <= set(store.db["iterations"].columns_dict)
         it = store.iterations("old")[0]

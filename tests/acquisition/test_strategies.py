@@ -177,3 +177,74 @@ def test_readme_strategy_example_runs(setup) -> None:
     exec(compile(code, "README:my_strategy.py", "exec"), namespace)
     picked = get_strategy("fast-first")(ctx_for(setup, cost=np.arange(500.0)), 10)
     assert len(set(picked)) == 10 and all(i < 250 for i in picked)
+
+
+def test_error_driven_refines_around_the_worst_out_of_fold_rows_without_refitting(setup, monkeypatch) -> None:
+    import sklearn.model_selection
+
+    from acquisition.strategies._feature_space import standardize
+
+    def no_refit(*args, **kwargs):
+        raise AssertionError("error-driven must use the committee's out-of-fold predictions, not refit")
+
+    monkeypatch.setattr(sklearn.model_selection, "cross_val_predict", no_refit)
+    ctx = ctx_for(setup)
+    picked = get_strategy("error-driven")(ctx, 10)
+    m = ctx.model
+    err = np.abs(m.oof_log_ - np.log(ctx.y_train))
+    Z, f = standardize(ctx.X, ctx.X_train)
+    worst = f(ctx.X_train[np.argsort(-err)[:5]])
+    nearest = [int(np.argmin(((Z - h) ** 2).sum(axis=1))) for h in worst]
+    assert picked[0] == nearest[0]  # the candidate nearest to the row the model gets most wrong comes first
+    assert set(picked[:5]) >= {i for j, i in enumerate(nearest) if i not in nearest[:j]}  # then around the others
+    std = ctx.dist.std.copy()
+    std[picked[:5]] = -np.inf
+    assert set(picked[5:]) == set(np.argsort(-std)[:5])  # the other half: the most uncertain candidates
+
+
+def test_error_driven_cross_validates_a_model_without_out_of_fold_predictions(setup, monkeypatch) -> None:
+    from acquisition.strategies import error_driven
+
+    pool, Xp, Xt, yt, _ = setup
+    plain = get_model("gbt", max_iter=60, random_state=0).fit(Xt, yt)
+    assert getattr(plain, "oof_log_", None) is None
+    calls = []
+    real = error_driven.out_of_fold_log
+
+    def spy(model, X, y, folds=5):
+        out = real(model, X, y, folds)
+        calls.append(out.shape)
+        return out
+
+    monkeypatch.setattr(error_driven, "out_of_fold_log", spy)
+    ctx = QueryContext(candidates=pool, X=Xp, cost_s=np.ones(len(pool)), rng=np.random.default_rng(0), model=plain,
+                       X_train=Xt, y_train=yt)
+    picked = get_strategy("error-driven")(ctx, 10)
+    assert len(set(picked)) == 10 and calls == [(len(yt),)]
+    assert np.all(np.isfinite(real(plain, Xt, yt)))
+
+
+def test_strategy_base_and_space_filling_do_not_import_each_other() -> None:
+    import ast
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import acquisition.strategies._base as base
+
+    tree = ast.parse(Path(base.__file__).read_text())
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)} | {
+        a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    assert not any("space_filling" in (m or "") for m in imported), imported
+    # each module imports on its own, first, in a fresh interpreter
+    for first in ("acquisition.strategies.space_filling", "acquisition.strategies._base"):
+        code = f"import {first}; from acquisition.strategies import get_strategy; print(get_strategy('sobol').name)"
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False,
+                              cwd=Path(base.__file__).resolve().parents[2])
+        assert proc.returncode == 0 and proc.stdout.strip() == "sobol", proc.stderr
+
+
+def test_the_fallback_before_the_first_fit_is_the_sobol_strategy(setup) -> None:
+    for name in ("uncertainty", "error-driven", "representative"):
+        assert get_strategy(name)(ctx_for(setup, model=False), 15) == get_strategy("sobol")(
+            ctx_for(setup, model=False), 15)

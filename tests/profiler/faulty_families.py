@@ -1,5 +1,5 @@
-"""Test-only block families that misbehave on purpose: hang, raise, segfault, abort, over-allocate, or time
-bimodally. Module-level so that the worker process can unpickle them."""
+"""Test-only block families that misbehave on purpose: hang, raise, segfault, abort or over-allocate.
+Module-level so that the worker process can unpickle them."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ import torch
 from profiler.families import BlockFamily
 from profiler.space import Integer, Space
 
-__all__ = ["Abort", "Bimodal", "CountBuilds", "GpuHog", "Hang", "OverAllocate", "Raise", "Segfault", "Sleep"]
+__all__ = ["Abort", "AnnouncedHang", "CountBuilds", "GpuHog", "Hang", "OverAllocate", "Raise", "Segfault",
+           "Sleep"]
 
 
 class _Call(torch.nn.Module):
@@ -59,6 +60,21 @@ class Hang(_Fault):
             time.sleep(1)
 
 
+class AnnouncedHang(Hang):
+    """Hangs like :class:`Hang`, after writing its worker's pid to ``path`` when the block is first called: a test
+    can act on a worker that is certainly mid-job, without guessing how long the job takes to get there."""
+
+    name = "test-announced-hang"
+
+    def __init__(self, path: str = "") -> None:
+        self.path = path
+
+    def fault(self, cfg: dict[str, Any]) -> None:
+        with open(self.path, "a") as f:
+            f.write(f"{os.getpid()}\n")
+        super().fault(cfg)
+
+
 class Raise(_Fault):
     name = "test-raise"
 
@@ -100,9 +116,6 @@ class GpuHog(_Fault):
         torch.empty(2**45, device="cuda")
 
 
-_PROCESS_BIMODAL: bool | None = None
-
-
 class CountBuilds(_Fault):
     """Appends one line to ``path`` per build (tests count the placements of a measurement)."""
 
@@ -118,34 +131,6 @@ class CountBuilds(_Fault):
         with open(self.path, "a") as f:
             f.write(f"{os.getpid()}\n")
         return super().build(config)
-
-
-class Bimodal(_Fault):
-    """Times bimodally (4 ms, with a 1 ms fast mode on every 16th call, so well under 10 % of the samples) in
-    processes where ``marker`` does not exist yet; creates it,
-    so that a re-measurement in a fresh process is stable. ``always=True`` stays bimodal everywhere."""
-
-    name = "test-bimodal"
-
-    def __init__(self, marker: str = "", always: bool = False) -> None:
-        self.marker = marker
-        self.always = always
-
-    def build(self, config: Any) -> torch.nn.Module:
-        global _PROCESS_BIMODAL
-        if _PROCESS_BIMODAL is None:  # decided once per process (a measurement builds once per placement)
-            _PROCESS_BIMODAL = self.always or not os.path.exists(self.marker)
-            if not self.always:
-                open(self.marker, "a").close()
-        bimodal = _PROCESS_BIMODAL
-        state = {"i": 0}
-
-        def fault() -> None:
-            state["i"] += 1
-            slow = bimodal and state["i"] % 16 != 0
-            time.sleep(0.004 if slow else 0.001)
-
-        return _Call(fault)
 
 
 SLEEP, HANG, RAISE, SEGFAULT, ABORT, OVERALLOCATE = Sleep(), Hang(), Raise(), Segfault(), Abort(), OverAllocate()

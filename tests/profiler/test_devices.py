@@ -16,6 +16,7 @@ from profiler.devices import (
     NvmlMonitor,
     parse_device,
     platform_id,
+    platform_label,
 )
 from profiler.worker import _throttled
 
@@ -33,6 +34,41 @@ def test_parse_device() -> None:
             parse_device(bad)
     with pytest.raises(DeviceError, match="threads"):
         parse_device("cuda:0", threads=2)
+
+
+def test_dtype_and_batch_are_checked_and_name_the_platform() -> None:
+    dev = parse_device("cpu", dtype="bfloat16", batch_size=8)
+    assert (dev.dtype, dev.batch_size, dev.torch_dtype) == ("bfloat16", 8, torch.bfloat16)
+    for bad in ("int8", "fp32", ""):
+        with pytest.raises(DeviceError, match=f"dtype={bad!r}"):
+            parse_device("cpu", dtype=bad)
+    for bad in (0, -1, 4097, 2.5, True):
+        with pytest.raises(DeviceError, match=f"batch_size={bad!r}"):
+            parse_device("cpu", batch_size=bad)  # type: ignore[arg-type]
+    fp = dev.fingerprint()
+    assert (fp["dtype"], fp["batch_size"]) == ("bfloat16", 8)
+    assert platform_id(fp) != platform_id(CpuDevice().fingerprint())
+    assert platform_label(fp).endswith("1 thread, bfloat16, batch 8")
+    assert platform_label({"gpu": "NVIDIA H200", "dtype": "float16", "batch_size": 32}) == \
+        "NVIDIA H200, float16, batch 32"
+
+
+@pytest.mark.slow
+def test_worker_hands_blocks_the_devices_dtype_and_batch() -> None:
+    """The block and its input reach the timed forward in the device's dtype and batch (the block raises
+    otherwise), so a bfloat16 or batch-8 platform measures what its fingerprint says."""
+    from profiler.protocol import FixedProtocol
+    from profiler.worker import Profiler
+    from tests.profiler.dtype_families import EXPECT
+
+    for dtype, batch in (("bfloat16", 3), ("float32", 1)):
+        with Profiler(parse_device("cpu", dtype=dtype, batch_size=batch), FixedProtocol(repeats=3),
+                      timeout_s=300) as prof:
+            good = prof.measure(EXPECT, {"dtype": dtype, "batch": batch})
+            assert good.ok, good.reason
+            other = "float32" if dtype == "bfloat16" else "bfloat16"
+            bad = prof.measure(EXPECT, {"dtype": other, "batch": batch})
+            assert not bad.ok and f"got input torch.{dtype} batch {batch}" in bad.reason
 
 
 def test_cpu_thread_range_is_checked() -> None:

@@ -22,6 +22,7 @@ from profiler.families import (
     FamilyError,
     get_family,
     list_families,
+    meta_counts,
     module_counts,
     register_family,
 )
@@ -415,3 +416,113 @@ def test_spaces_hold_typical_blocks(name: str) -> None:
         assert fam.space.is_valid(_res(7, 2048, 2048, 3, 1, "bottleneck"))
         assert fam.space.is_valid(_res(7, 1024, 2048, 3, 1, "bottleneck"))
         assert fam.space.is_valid(_res(7, 1024, 1024, 3, 1, "basic"))
+
+
+# -- counts of plug-in families: traced on the meta device, cached ----------------------------------------------
+class TinyAttention(BlockFamily):
+    """A user family with a matmul outside any conv/linear module (torch's FLOP counter sees it, hooks do not)."""
+
+    name = "test_tiny_attention"
+    space = Space([Integer("tokens", 2, 64), Integer("dim", 4, 64, step=4)])
+
+    class Block(nn.Module):
+        def __init__(self, dim: int) -> None:
+            super().__init__()
+            self.qkv = nn.Linear(dim, 3 * dim)
+            self.norm = nn.LayerNorm(dim)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            q, k, v = self.qkv(x).chunk(3, dim=-1)
+            return self.norm(torch.softmax(q @ k.transpose(-2, -1), dim=-1) @ v)
+
+    def build(self, config: Any) -> nn.Module:
+        return self.Block(self.validate(config)["dim"]).eval()
+
+    def input_shape(self, config: Any, batch_size: int = 1) -> tuple[int, ...]:
+        cfg = self.validate(config)
+        return (batch_size, cfg["tokens"], cfg["dim"])
+
+
+class DataDependent(TinyFamily):
+    """A block whose forward reads a value (cannot run on meta tensors): counted on the real module instead."""
+
+    name = "test_data_dependent"
+
+    def build(self, config: Any) -> nn.Module:
+        class Gate(nn.Module):
+            def forward(self, x: torch.Tensor) -> torch.Tensor:
+                return x if float(x.sum()) >= 0 else -x
+
+        return nn.Sequential(super().build(config), Gate()).eval()
+
+
+class CountingBuilds(TinyFamily):
+    """Records the device of every module it builds."""
+
+    name = "test_counting_builds"
+
+    def __init__(self) -> None:
+        self.built: list[str] = []
+
+    def build(self, config: Any) -> nn.Module:
+        m = super().build(config)
+        self.built.append(next(m.parameters()).device.type)
+        return m
+
+
+def _real_counts(fam: BlockFamily, cfg: dict[str, Any]) -> Counts:
+    return module_counts(fam.build(cfg), fam.input_shape(cfg))
+
+
+PLUGIN_CASES = [pytest.param(name, cfg, id=c.id) for c in CPU_CASES[::6] for name, cfg in [c.values]]
+
+
+@pytest.mark.parametrize(("name", "cfg"), PLUGIN_CASES)
+def test_meta_counts_equal_real_module_counts_for_builtin_blocks(name: str, cfg: dict[str, Any]) -> None:
+    fam = get_family(name)
+    traced, real = meta_counts(fam, cfg), _real_counts(fam, cfg)
+    assert traced == real == fam.counts(cfg)  # traced = real module = closed form
+    assert traced.work == real.work
+
+
+@pytest.mark.parametrize("family", [TinyFamily(), TinyAttention(), DataDependent()], ids=lambda f: f.name)
+def test_plug_in_counts_equal_real_module_counts(family: BlockFamily) -> None:
+    for cfg in family.space.sample(4, seed=1):
+        c = family.counts(cfg)
+        assert c == _real_counts(family, family.validate(cfg)) and c.work == _real_counts(family, cfg).work
+        assert c.macs > 0 and c.params > 0
+    if isinstance(family, TinyAttention):  # the attention matmuls are counted: 2 x tokens^2 x dim on top of qkv
+        cfg = {"tokens": 10, "dim": 8}
+        assert family.counts(cfg).macs == 10 * 8 * 24 + 2 * 10 * 10 * 8
+
+
+def test_plug_in_counts_are_traced_on_meta_and_cached() -> None:
+    fam = CountingBuilds()
+    cfg = {"hw": 8, "channels": 4}
+    first = fam.counts(cfg)
+    assert fam.built == ["meta"]  # nothing allocated
+    assert fam.counts({"channels": 4.0, "hw": 8}) is first and fam.counts_of_valid(fam.validate(cfg)) is first
+    assert fam.built == ["meta"]  # the same key: from the cache
+    assert CountingBuilds().counts(cfg) == first  # another instance has its own cache, same numbers
+
+
+def test_the_counts_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(families_base, "COUNTS_CACHE_SIZE", 3)
+    fam = CountingBuilds()
+    cfgs = [{"hw": hw, "channels": 2} for hw in range(4, 9)]
+    for cfg in cfgs:
+        fam.counts(cfg)
+    assert len(families_base._CACHES[fam]) == 3 and len(fam.built) == 5
+    fam.counts(cfgs[-1])  # recent: still cached
+    fam.counts(cfgs[0])  # dropped first: traced again
+    assert len(fam.built) == 6
+
+
+def test_a_block_that_cannot_run_on_meta_is_counted_for_real() -> None:
+    fam = DataDependent()
+    cfg = {"hw": 8, "channels": 4}
+    with pytest.raises((RuntimeError, NotImplementedError)), torch.device("meta"):
+        module_counts(fam.build(cfg), fam.input_shape(cfg))  # its forward reads a value: not on meta
+    c, tiny = fam.counts(cfg), TinyFamily().counts(cfg)
+    assert (c.macs, c.params, c.layers) == (tiny.macs, tiny.params, tiny.layers)  # the gate: elementwise only
+    assert c.work[-1] == ("elementwise", 0, 4 * 2 * 8 * 8 * 4) and c == _real_counts(fam, cfg)

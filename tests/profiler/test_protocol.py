@@ -113,7 +113,7 @@ def test_cpu_timer_measures_sleep() -> None:
     import time
 
     out = CpuTimer().time(lambda: time.sleep(0.002), 3)
-    assert len(out) == 3 and all(2.0 <= d < 20 for d in out)
+    assert len(out) == 3 and all(d >= 2.0 for d in out)  # a sleep never returns early; load only adds
 
 
 @pytest.mark.parametrize("kwargs, field", [

@@ -1,0 +1,304 @@
+"""``run`` and ``report``: acquisition campaigns and their cost report."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+from acquisition.cli._common import (
+    DEFAULT_DB,
+    CliError,
+    add_device_args,
+    add_plugin_arg,
+    check_output,
+    device_from_args,
+    listed,
+    load_plugins,
+)
+
+__all__ = ["DEFAULT_RUN", "RUN_FIELDS", "cmd_report", "cmd_run", "register", "run_defaults", "run_spec"]
+
+# the CampaignSpec fields run's flags set (flag dest -> field)
+RUN_FIELDS = {"family": "family", "strategy": "strategy", "model": "model", "target_spearman": "target_spearman",
+              "target_acc10": "target_acc10", "target_mape": "target_mape", "budget_hours": "budget_hours",
+              "budget_samples": "budget_samples", "batch_size": "batch_size", "initial_size": "initial_size",
+              "validation_size": "validation_size", "pool_size": "pool_size", "seed": "seed", "confirm": "confirm",
+              "verification": "verification", "folds": "folds", "random_share": "random_share",
+              "fidelity": "fidelity", "transfer": "transfer"}
+# where run's defaults differ from CampaignSpec's; run_defaults() merges the two: the one set of defaults a new
+# campaign gets, whatever other flags are given, and what `run --help` shows
+DEFAULT_RUN = {"family": "mbconv", "target_spearman": 0.98, "budget_hours": 0.12, "budget_samples": 400,
+               "transfer": "auto"}
+
+
+def run_defaults() -> dict[str, Any]:
+    """Every campaign field's default for ``run``: :data:`DEFAULT_RUN` over :class:`CampaignSpec`'s defaults."""
+    from dataclasses import MISSING, fields
+
+    from acquisition.campaign import CampaignSpec
+
+    spec_defaults = {f.name: f.default for f in fields(CampaignSpec) if f.default is not MISSING}
+    return {**spec_defaults, **DEFAULT_RUN}
+
+
+def run_spec(args: argparse.Namespace, stored: dict[str, Any] | None) -> Any:
+    """The validated :class:`CampaignSpec` ``run`` runs: a stored campaign's spec with the flags given on top
+    (resume), or :func:`run_defaults` with the flags given on top (a new campaign). A flag not given is ``None``
+    in ``args``, so giving one flag never changes another's default."""
+    from acquisition.campaign import CampaignSpec
+
+    given = {RUN_FIELDS[f]: getattr(args, f) for f in RUN_FIELDS if getattr(args, f) is not None}
+    name = args.campaign or "default"
+    defaults = run_defaults()
+    base = stored["spec"] if stored is not None else {k: defaults[k] for k in RUN_FIELDS.values()}
+    values = {**base, **given}
+    spec = CampaignSpec(name=name, **{k: v for k, v in values.items() if k != "name"})
+    return spec.validate()  # every argument checked before the database is opened for writing
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run (or resume) a campaign, export its bundle and print its summary."""
+    from acquisition._lock import RunLock
+    from acquisition.engine import run_campaign
+    from acquisition.noise import noise_ceiling
+    from acquisition.store import Store
+    from profiler.families import get_family
+    from profiler.worker import Profiler
+
+    load_plugins(args.plugin)
+    platforms: list[str] = []
+    if args.transfer is not None:  # auto | none | PLATFORM ... (the spec records auto or none)
+        words = [w for item in args.transfer for w in item.split(",") if w]
+        if not words or (len(words) > 1 and ({"auto", "none"} & set(words))):
+            raise CliError(f"--transfer {' '.join(args.transfer)!r} is not allowed: expected auto, none or "
+                           "platform ids")
+        platforms = [] if words[0] in ("auto", "none") else words
+        args.transfer = "none" if words == ["none"] else "auto"
+        if args.transfer == "none" and args.prior_bundle:
+            raise CliError("--prior-bundle needs transfer: drop --transfer none")
+    name = args.campaign or "default"
+    stored = None
+    if os.path.isfile(args.db):
+        with Store(args.db, readonly=True) as ro:
+            stored = ro.get_campaign(name)
+    spec = run_spec(args, stored)
+    family = get_family(spec.family)
+    device = device_from_args(args)
+    device.check_available()
+    spec.device = device.spec
+    bundle = args.bundle or os.path.join(os.path.dirname(os.path.abspath(args.db)), f"{name}.bundle")
+    check_output(bundle, "--bundle", db=args.db)
+    if args.prior_bundle and spec.transfer == "none":
+        raise CliError(f"--prior-bundle needs transfer: campaign {name!r} was created with transfer none")
+    bundles = _bundle_sources(args.prior_bundle, family)  # checked before anything is written
+    if platforms:
+        _check_platforms(args.db, family, platforms)
+    with RunLock(args.db), Store(args.db) as store, Profiler(device) as prof:
+        sources = _transfer_sources(store, spec, family, prof.platform_id, platforms) + bundles
+        res = run_campaign(store, spec, prof, family, progress=not args.no_progress, bundle_path=bundle,
+                           sources=sources)
+        used = store.campaign_sources(name)
+        db_path = os.path.abspath(store.path)
+        ceiling = noise_ceiling(store, family.name, platform=prof.platform_id, protocol=prof.protocol.id)
+    _print_summary(res, db_path)
+    _print_sources(res, used)
+    if ceiling is not None:
+        print(f"  noise ceiling: {ceiling.describe()}")
+    else:
+        print(f"  noise ceiling: not measured (`python -m acquisition remeasure --family {family.name}` re-measures "
+              "stored blocks in a fresh process)")
+    return 0
+
+
+def _bundle_sources(paths: list[str], family: Any) -> list[Any]:
+    from acquisition.transfer import TransferError, bundle_source
+
+    try:
+        return [bundle_source(p, family) for p in paths]
+    except TransferError as e:
+        raise CliError(str(e)) from None
+
+
+def _check_platforms(db: str, family: Any, platforms: list[str]) -> None:
+    """Named transfer platforms must hold measurements of the family in the database (checked read-only)."""
+    from acquisition.store import Store
+    from acquisition.transfer import TransferError, store_sources
+
+    if not os.path.isfile(db):
+        raise CliError(f"--transfer {' '.join(platforms)}: there is no database {db!r} to take sources from")
+    with Store(db, readonly=True) as store:
+        try:
+            store_sources(store, family, "", platforms)
+        except TransferError as e:
+            raise CliError(str(e)) from None
+
+
+def _transfer_sources(store: Any, spec: Any, family: Any, platform: str, platforms: list[str]) -> list[Any]:
+    """The store's sources a run learns from: every other platform with enough rows of the family, or those
+    named; none with ``transfer`` none."""
+    from acquisition.transfer import TransferError, store_sources
+
+    if spec.transfer == "none":
+        return []
+    try:
+        return store_sources(store, family, platform, platforms or "auto")
+    except TransferError as e:
+        raise CliError(str(e)) from None
+
+
+def _print_sources(res: Any, sources: list[dict[str, Any]]) -> None:
+    if res.spec.transfer == "none":
+        return
+    if not sources:
+        print("  transfer: no source (no other platform in the store has this family's measurements)")
+        return
+    last = res.iterations[-1] if res.iterations else None
+    model = last.model if last is not None else None
+    gain = last.transfer_gain if last is not None else None
+    print(f"  transfer: {sum(s['used'] for s in sources)} of {len(sources)} source(s) used; the final model "
+          + ("stands on them" if model and model.startswith("transfer:") else "does not use them")
+          + (f" (out-of-fold rho {gain:+.4f} against no transfer)" if gain is not None else ""))
+    for s in sources:
+        agree = "n/a" if s["agreement"] is None else f"{s['agreement']:.3f}"
+        print(f"    {s['name']}: {s['rows']} rows, agreement on the probe set {agree}, "
+              + ("used" if s["used"] else f"ignored ({s['reason']})"))
+
+
+def _print_summary(res: Any, db_path: str) -> None:
+    s = res.spec
+    state = {"met": "target met", "budget": "budget spent, target not met", "stopped": "stopped",
+             "failed": "failed (too few ok measurements)",
+             "exhausted": "every candidate profiled, target not met"}.get(res.state, res.state)
+    m = res.metrics
+    print(f"campaign {res.name}: {state}")
+    if m and res.iterations:
+        how = (f"cross-validated on {res.iterations[-1].n_verify} randomly drawn training rows"
+               if s.verification == "cv" else f"on {res.n_validation} holdout validation rows")
+        acc10 = f" (target {100 * s.target_acc10:g} %)" if s.target_acc10 is not None else ""
+        mape = f" (target <= {s.target_mape:g} %)" if s.target_mape is not None else ""
+        print(f"  rho {m['spearman']:.4f} (target {s.target_spearman}) {how}, MAPE {m['mape']:.2f} %{mape}, "
+              f"within +-10 % {100 * m['acc10']:.1f} %{acc10}")
+    elif s.verification == "cv":
+        print(f"  not verified yet: fewer randomly drawn training rows than cross-validation needs (target rho "
+              f"{s.target_spearman})")
+    val = (f" (validation {res.validation_hours:.4f} h, {res.n_validation} blocks)" if res.n_validation else "")
+    print(f"  {res.n_train} training samples; device time {res.profiling_hours:.4f} h in all{val}; "
+          f"{len(res.iterations)} iterations")
+    f = res.fidelity
+    if f and f.get("mode") == "auto" and f["cheap"]["rows"]:
+        noise = f"{100 * f['noise']:.1f} %" if f["noise"] == f["noise"] else "unknown"
+        print(f"  fidelity: {f['cheap']['rows']} cheap rows ({f['cheap']['median_cost_s']:.3f} s each), "
+              f"{f['full']['rows']} full ({f['full']['median_cost_s']:.3f} s each); {f['pairs']} probes: offset "
+              f"{100 * f['offset']:+.1f} %, cheap noise {noise}")
+    print(f"  engine overhead (fit, evaluate, query, export) {res.engine_s:.1f} s = "
+          f"{100 * res.overhead_share:.1f} % of {res.wall_s:.0f} s wall")
+    print(f"  database {db_path}")
+    if res.bundle:
+        print(f"  predictor bundle {res.bundle}")
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Write the cost report (markdown, JSON or HTML, and PNG plots) of a database's campaigns."""
+    from acquisition.report import write_report
+    from acquisition.store import Store
+
+    load_plugins(args.plugin)  # a plug-in family's bundle loads only where the family is registered
+    if not os.path.isfile(args.db):
+        raise CliError(f"--db {args.db!r} does not exist")
+    out = args.out or "report"
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise CliError(f"--out {out!r} exists and is not a directory")
+    parent = os.path.dirname(os.path.abspath(out))
+    if not os.path.isdir(parent) or not os.access(parent, os.W_OK):
+        raise CliError(f"--out {out!r} cannot be created")
+    with Store(args.db, readonly=True) as store:
+        if args.campaign is not None and store.get_campaign(args.campaign) is None:
+            names = [c["name"] for c in store.campaigns()]
+            raise CliError(f"--campaign {args.campaign!r} is not in {args.db} "
+                           f"(campaigns: {listed(names)})")
+        files = write_report(store, out, fmt=args.format, campaign=args.campaign)
+    for f in files:
+        print(os.path.abspath(f))
+    return 0
+
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``run`` and ``report`` to the subparsers ``sub``."""
+    d = run_defaults()
+    p = sub.add_parser("run", help="run (or resume) an acquisition campaign: fit, query, profile until the target",
+                       description="Run an acquisition campaign: profile an initial design, then fit -> verify -> "
+                                   "query -> profile until the verified Spearman target is met on --confirm "
+                                   "consecutive iterations or a budget is spent; export the predictor bundle "
+                                   "(fitted on everything measured). The defaults below are the same whatever "
+                                   "other flags are given (with none: mbconv on this CPU, target 0.98, at most "
+                                   "0.12 device hours or 400 samples). A campaign that exists is resumed with its "
+                                   "stored settings (only budgets may change).")
+    p.add_argument("--family", default=None, help=f"block family (default {d['family']}): {{families}}")
+    add_device_args(p)
+    p.add_argument("--db", default=DEFAULT_DB, help="SQLite database file")
+    p.add_argument("--campaign", default=None, help="campaign name (default 'default')")
+    p.add_argument("--target-spearman", dest="target_spearman", type=float, default=None,
+                   help=f"verified Spearman target in (0, 1] (default {d['target_spearman']})")
+    p.add_argument("--target-acc10", dest="target_acc10", type=float, default=None,
+                   help="also require this share of verified predictions within +-10 %% (0, 1] (default: not "
+                        "required)")
+    p.add_argument("--target-mape", dest="target_mape", type=float, default=None,
+                   help="also require MAPE (%%) <= this (default: not required)")
+    p.add_argument("--budget-hours", dest="budget_hours", type=float, default=None,
+                   help=f"budget in device hours, the campaign's whole bill (default {d['budget_hours']}; the "
+                        "campaign stops at whichever budget is spent first)")
+    p.add_argument("--budget-samples", dest="budget_samples", type=int, default=None,
+                   help=f"training samples budget (default {d['budget_samples']})")
+    p.add_argument("--strategy", default=None,
+                   help=f"query strategy (default {d['strategy']}): {{strategies}}")
+    p.add_argument("--model", default=None,
+                   help=f"surrogate model (default {d['model']}; auto: re-chosen each iteration among gbt and "
+                        "linear by out-of-fold rho): {models}")
+    p.add_argument("--batch-size", dest="batch_size", type=int, default=None,
+                   help=f"configs per iteration (default {d['batch_size']})")
+    p.add_argument("--initial-size", dest="initial_size", type=int, default=None,
+                   help=f"initial design size (default {d['initial_size']})")
+    p.add_argument("--verification", default=None, choices=("cv", "holdout"),
+                   help=f"cv: judge the model by cross-validation on the randomly drawn training rows, no device "
+                        "time spent on it; holdout: profile a random validation set first (default "
+                        f"{d['verification']})")
+    p.add_argument("--folds", type=int, default=None,
+                   help=f"folds of the cross-validation committee (default {d['folds']})")
+    p.add_argument("--random-share", dest="random_share", type=float, default=None,
+                   help=f"share of every batch drawn at random; the strategy picks the rest (default "
+                        f"{d['random_share']})")
+    p.add_argument("--transfer", nargs="+", default=None, metavar="auto|none|PLATFORM",
+                   help="learn from other platforms' measurements of the family in this database: auto (every "
+                        "one with enough rows), none, or platform ids (default auto)")
+    p.add_argument("--prior-bundle", dest="prior_bundle", action="append", default=[], metavar="PATH",
+                   help="an exported bundle of the family on another platform to learn from (repeatable; default "
+                        "none)")
+    p.add_argument("--fidelity", default=None, choices=("auto", "full"),
+                   help="auto: quick measurements (a short adaptive protocol) while the model is far off, the "
+                        "offset to full fidelity learned from probes; full: every block at full fidelity (default "
+                        f"{d['fidelity']})")
+    p.add_argument("--validation-size", dest="validation_size", type=int, default=None,
+                   help=f"validation set size with --verification holdout (default {d['validation_size']})")
+    p.add_argument("--pool-size", dest="pool_size", type=int, default=None,
+                   help=f"candidates per query (default {d['pool_size']})")
+    p.add_argument("--confirm", type=int, default=None,
+                   help=f"consecutive iterations meeting the target (default {d['confirm']})")
+    p.add_argument("--seed", type=int, default=None, help=f"seed, >= 0 (default {d['seed']})")
+    p.add_argument("--bundle", default=None,
+                   help="where to export the predictor (default CAMPAIGN.bundle next to the database)")
+    add_plugin_arg(p)
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("report", help="cost report: profiling hours, overhead, learning curves (PNG)",
+                       description="Write a cost report of a database: profiling hours by campaign, platform, "
+                                   "family and activity, cost per sample, engine overhead share, and PNG plots of "
+                                   "each campaign's learning curve and predicted vs measured validation latency.")
+    p.add_argument("--db", default=DEFAULT_DB, help="SQLite database file")
+    p.add_argument("--campaign", default=None, help="only this campaign (default: every campaign)")
+    p.add_argument("--format", choices=("md", "json", "html"), default="md", help="report format")
+    p.add_argument("--out", default="report", help="output directory")
+    add_plugin_arg(p, "the campaigns' block families or models")
+    p.set_defaults(func=cmd_report)

@@ -1,0 +1,108 @@
+"""``status`` and ``measurements``: read what the database holds (read-only)."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import json
+import os
+import sys
+from typing import Any
+
+from acquisition.cli._common import DEFAULT_DB, CliError, add_plugin_arg, listed, load_plugins
+
+__all__ = ["FIXED_COLUMNS", "cmd_measurements", "cmd_status", "register"]
+
+FIXED_COLUMNS = ["family", "key", "platform", "protocol", "status", "reason", "min_ms", "median_ms", "p10_ms",
+                 "p90_ms", "mean_ms", "n", "timed_s", "cost_s", "attempts", "stable", "unstable_reason",
+                 "created_at"]
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """Print the database's platforms, families, measurement counts, hours and campaigns."""
+    from acquisition.store import Store
+
+    with Store(args.db, readonly=True) as store:
+        st = store.status()
+    if args.json:
+        print(json.dumps(st, indent=2))
+        return 0
+    print(f"database {st['database']} (schema {st['schema_version']})")
+    print(f"measurements {st['measurements']} ({st['failed']} failed), profiling hours {st['profiling_hours']:.4f}")
+    if st["platforms"]:
+        print("platforms:")
+        for p in st["platforms"]:
+            torch = f", torch {p['torch']}" if p.get("torch") else ""
+            print(f"  {p['id']}  {p['device']}  {p['label']}{torch}")
+    if st["families"]:
+        header = ("platform", "family", "ok", "failed", "unstable", "hours")
+        rows = [(g["platform"], g["family"], str(g["ok"]), str(g["failed"]), str(g["unstable"]),
+                 f"{g['profiling_hours']:.4f}") for g in st["families"]]
+        widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+        for r in [header, *rows]:
+            print("  " + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
+    if st["campaigns"]:
+        print("campaigns:")
+        for c in st["campaigns"]:
+            rho = "not verified yet" if c["spearman"] is None else f"{c['spearman']:.4f}"
+            print(f"  {c['name']}  {c['family']}  {c['state']}  {c['strategy']}+{c['model']}  {c['samples']} samples  "
+                  f"{c['iterations']} iterations  rho {rho} (target {c['target_spearman']})")
+    return 0
+
+
+def cmd_measurements(args: argparse.Namespace) -> int:
+    """Export the stored measurements as CSV: parameters as columns, then :data:`FIXED_COLUMNS`."""
+    from acquisition.store import Store
+
+    load_plugins(args.plugin)
+    with Store(args.db, readonly=True) as store:
+        st = store.status()
+        fams = sorted({g["family"] for g in st["families"]})
+        plats = [p["id"] for p in st["platforms"]]
+        if args.family is not None and args.family not in fams:
+            raise CliError(f"--family {args.family!r} has no measurements in {args.db} "
+                           f"(families there: {listed(fams)})")
+        if args.platform is not None and args.platform not in plats:
+            raise CliError(f"--platform {args.platform!r} is not in {args.db} (platforms: {listed(plats)})")
+        rows = list(store.measurements(family=args.family, platform=args.platform))
+    params: list[str] = []
+    for r in rows:
+        params.extend(k for k in r["config"] if k not in params and k not in FIXED_COLUMNS)
+    if args.csv == "-":
+        out_cm: Any = contextlib.nullcontext(sys.stdout)
+    else:
+        parent = os.path.dirname(os.path.abspath(args.csv))
+        db_files = {os.path.realpath(args.db + suffix) for suffix in ("", "-wal", "-shm", "-journal")}
+        if os.path.realpath(args.csv) in db_files:
+            raise CliError(f"--csv {args.csv!r} is the database itself: choose another file")
+        if os.path.isdir(args.csv) or not os.path.isdir(parent) or not os.access(parent, os.W_OK):
+            raise CliError(f"--csv {args.csv!r} cannot be written")
+        out_cm = open(args.csv, "w", newline="")  # noqa: SIM115 (closed by the with below)
+    with out_cm as out:
+        w = csv.writer(out)
+        w.writerow(params + FIXED_COLUMNS)
+        for r in rows:
+            w.writerow([r["config"].get(p, "") for p in params] + [r.get(c) for c in FIXED_COLUMNS])
+    if args.csv != "-":
+        print(f"wrote {len(rows)} measurements to {os.path.abspath(args.csv)}", file=sys.stderr)
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``status`` and ``measurements`` to the subparsers ``sub``."""
+    p = sub.add_parser("status", help="platforms, families, measurement counts and profiling hours",
+                       description="Summarise a database: platforms, families, measurements, failures, hours.")
+    p.add_argument("--db", default=DEFAULT_DB, help="SQLite database file")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("measurements", help="export every stored measurement as CSV",
+                       description="Export stored measurements, one row each: the configuration's parameters as "
+                                   "columns, then family, key, platform, status, statistics and cost.")
+    p.add_argument("--db", default=DEFAULT_DB, help="SQLite database file")
+    p.add_argument("--family", default=None, help="only this family (default: every family)")
+    p.add_argument("--platform", default=None, help="only this platform id (default: every platform)")
+    p.add_argument("--csv", required=True, metavar="OUT", help="output CSV file, or - for standard output")
+    add_plugin_arg(p, "block families")
+    p.set_defaults(func=cmd_measurements)

@@ -1,0 +1,180 @@
+"""Counting a candidate pool for a plug-in family without closed-form counts: before (real modules) and after
+(torch's meta device, cached by configuration key), and what it does to a campaign's engine overhead.
+
+A plug-in family that does not override ``counts`` used to be counted by building each block for real and
+running it on zeros: every query built its whole pool (4,000 blocks). Now ``BlockFamily.counts`` builds the block
+on the meta device (shapes only) and caches the result by key. Two plug-in-like families are timed, neither
+overriding ``counts``: ``plugin_mbconv`` (the built-in ``mbconv`` blocks, so its counts can be checked against
+the closed form) and the README's ``sepconv``. One thread, as in the engine.
+
+    python benchmarks/plugin_counts_bench.py                     # counting: 4,000 candidates per family
+    python benchmarks/plugin_counts_bench.py --before-n 500      # time the real-module path on 500 only
+    python benchmarks/plugin_counts_bench.py --campaign          # + a small live campaign, before and after
+
+Sections:
+- counting: CPU seconds (this process) to count the pool on real modules (before), on the meta device with an
+  empty cache (after, cold) and again (after, cached), and to encode the pool (the engine's query step: counts
+  + features); how many of the traced counts differ from the closed form (``plugin_mbconv``: must be 0).
+- campaign (``--campaign``): a live campaign of ``plugin_mbconv`` on this CPU (``--budget-samples`` blocks,
+  pool ``--pool-size``, cv verification), once counting on real modules and once on meta; the query seconds
+  and the engine overhead share (engine seconds / (engine + device seconds)) of each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from typing import Any
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import torch
+from torch import nn
+
+from profiler.families import BlockFamily, get_family, module_counts, register_family
+from profiler.families._base import BYTES_PER_ELEMENT
+from profiler.space import Categorical, Choice, Integer, Space
+
+
+class PlugInMBConv(BlockFamily):
+    """The built-in ``mbconv`` blocks as a plug-in would give them: build and input shape, no counts."""
+
+    name = "plugin_mbconv"
+    space = get_family("mbconv").space
+
+    def build(self, config: Any) -> nn.Module:
+        return get_family("mbconv").build(config)
+
+    def input_shape(self, config: Any, batch_size: int = 1) -> tuple[int, ...]:
+        return get_family("mbconv").input_shape(config, batch_size)
+
+
+class SepConv(BlockFamily):
+    """The README's plug-in example: depthwise k x k, then pointwise 1 x 1."""
+
+    name = "sepconv"
+    space = Space([Integer("input_hw", 7, 112, log=True), Integer("channels", 16, 512, step=16, log=True),
+                   Choice("kernel", (3, 5)), Categorical("act", ("relu", "gelu"))])
+
+    def build(self, config: Any) -> nn.Module:
+        c = self.validate(config)
+        ch, act = c["channels"], {"relu": nn.ReLU, "gelu": nn.GELU}[c["act"]]
+        return nn.Sequential(nn.Conv2d(ch, ch, c["kernel"], padding=c["kernel"] // 2, groups=ch), act(),
+                             nn.Conv2d(ch, ch, 1), act()).eval()
+
+    def input_shape(self, config: Any, batch_size: int = 1) -> tuple[int, ...]:
+        return (batch_size, config["channels"], config["input_hw"], config["input_hw"])
+
+
+class RealModuleCounts:
+    """The counting of the engine before: each block built and run for real (a mixin for the "before" runs)."""
+
+    def counts(self, config: Any):
+        cfg = self.validate(config)
+        return module_counts(self.build(cfg), self.input_shape(cfg), BYTES_PER_ELEMENT[self.dtype])
+
+    def counts_of_valid(self, config: Any):
+        return self.counts(config)
+
+
+class PlugInMBConvBefore(RealModuleCounts, PlugInMBConv):
+    pass
+
+
+def _time(fn) -> tuple[Any, float]:
+    """``fn()`` and the CPU seconds it took (this process: robust to other work on a shared machine)."""
+    t0 = time.process_time()
+    out = fn()
+    return out, time.process_time() - t0
+
+
+def counting(family_cls: type[BlockFamily], n: int, before_n: int, seed: int) -> dict[str, Any]:
+    from surrogates import FeatureEncoder
+
+    probe = family_cls()
+    cfgs = [probe.validate(c) for c in probe.space.sample(n, method="random", seed=seed)]
+    for c in probe.space.sample(20, method="random", seed=seed + 1):  # one-off first-call costs of both paths
+        probe.counts(c)
+        module_counts(probe.build(c), probe.input_shape(c))
+    sub = cfgs[:before_n]
+    before_real, t_before = _time(lambda: [module_counts(probe.build(c), probe.input_shape(c)) for c in sub])
+    fam = family_cls()  # a fresh instance: an empty cache
+    after, t_cold = _time(lambda: [fam.counts_of_valid(c) for c in cfgs])
+    _, t_warm = _time(lambda: [fam.counts_of_valid(c) for c in cfgs])
+    _, t_encode = _time(lambda: FeatureEncoder(family_cls()).transform(cfgs, validated=True))
+    out = {"family": probe.name, "candidates": n, "before_timed_on": len(sub),
+           "before_s": t_before * n / len(sub), "after_cold_s": t_cold, "after_cached_s": t_warm,
+           "encode_cold_s": t_encode, "speedup_cold": t_before * n / len(sub) / t_cold,
+           "traced_equals_real": sum(a == b and a.work == b.work for a, b in zip(after, before_real, strict=False)),
+           "compared_with_real": len(sub)}
+    if probe.name == "plugin_mbconv":
+        closed = get_family("mbconv")
+        out["differ_from_closed_form"] = sum(closed.counts_of_valid(c) != a for c, a in zip(cfgs, after, strict=True))
+    return out
+
+
+def campaign(pool_size: int, budget_samples: int, seed: int) -> list[dict[str, Any]]:
+    from acquisition.campaign import CampaignSpec
+    from acquisition.engine import run_campaign
+    from acquisition.report import build_report
+    from acquisition.store import Store
+    from profiler.worker import Profiler
+
+    rows = []
+    for label, cls in (("before (real modules)", PlugInMBConvBefore), ("after (meta, cached)", PlugInMBConv)):
+        fam = register_family(cls(), replace=True)
+        with tempfile.TemporaryDirectory() as tmp, Store(os.path.join(tmp, "c.sqlite")) as store, \
+                Profiler("cpu") as prof:
+            spec = CampaignSpec(name="plugin", family=fam.name, strategy="representative", model="gbt",
+                                budget_samples=budget_samples, batch_size=20, initial_size=20, pool_size=pool_size,
+                                seed=seed, fidelity="full", stop_on_target=False)
+            res = run_campaign(store, spec, prof, fam)
+            rep = build_report(store)["campaigns"][0]
+            acts = {r["activity"]: r["seconds"] for r in build_report(store)["by_activity"]}
+        rows.append({"counting": label, "iterations": len(res.iterations), "samples": res.n_train,
+                     "device_s": res.profiling_hours * 3600, "engine_s": rep["engine_seconds"],
+                     "query_s": acts.get("query", 0.0), "fit_s": acts.get("fit", 0.0),
+                     "overhead_share": rep["overhead_share"], "wall_s": res.wall_s})
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--n", type=int, default=4000, help="candidates in the pool (the engine's default pool)")
+    ap.add_argument("--before-n", type=int, default=None, help="time the real-module path on this many only "
+                    "(extrapolated to --n); default: all")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--campaign", action="store_true", help="also run a small live campaign, before and after")
+    ap.add_argument("--pool-size", type=int, default=4000)
+    ap.add_argument("--budget-samples", type=int, default=80)
+    ap.add_argument("--out", default=None, help="write the figures as JSON here")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    figures: dict[str, Any] = {"counting": []}
+    for cls in (PlugInMBConv, SepConv):
+        r = counting(cls, args.n, args.before_n or args.n, args.seed)
+        figures["counting"].append(r)
+        print(f"{r['family']}: {r['candidates']} candidates, CPU seconds: real modules {r['before_s']:.1f} s "
+              f"(timed on {r['before_timed_on']}), meta {r['after_cold_s']:.2f} s ({r['speedup_cold']:.0f}x), cached "
+              f"{r['after_cached_s']:.3f} s; encoding the pool {r['encode_cold_s']:.2f} s; traced == real on "
+              f"{r['traced_equals_real']}/{r['compared_with_real']}"
+              + (f"; differ from the closed form: {r['differ_from_closed_form']}" if "differ_from_closed_form" in r
+                 else ""), flush=True)
+    if args.campaign:
+        figures["campaign"] = campaign(args.pool_size, args.budget_samples, args.seed)
+        for r in figures["campaign"]:
+            print(f"campaign, {r['counting']}: {r['iterations']} iterations, {r['samples']} samples, device "
+                  f"{r['device_s']:.0f} s, engine {r['engine_s']:.1f} s (query {r['query_s']:.1f} s, fit "
+                  f"{r['fit_s']:.1f} s), overhead {100 * r['overhead_share']:.1f} %, wall {r['wall_s']:.0f} s",
+                  flush=True)
+    if args.out:
+        with open(args.out, "w") as fh:
+            json.dump(figures, fh, indent=2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,153 @@
+"""The built-in families' torch modules: leaf modules, the activation table and the blocks themselves.
+
+Kept apart from the families (:mod:`profiler.families.mbconv`, :mod:`profiler.families.resnet`) and the
+closed-form counting (:mod:`profiler.families._layers`), so that what needs only a family's space and counts (a
+predictor bundle's features, the CLI's ``predict``) does not import torch; ``family.build(config)`` imports this
+module.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from profiler.families.mbconv import se_width
+
+__all__ = ["ACTIVATIONS", "Add", "MBConv", "ResV1Block", "ResV2Block", "Scale", "SqueezeExcite"]
+
+#: Activation name -> module class (``inplace`` is left off so forward hooks see separate tensors).
+ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "relu": nn.ReLU,
+    "relu6": nn.ReLU6,
+    "hswish": nn.Hardswish,
+    "swish": nn.SiLU,
+}
+
+
+# -- leaf modules ----------------------------------------------------------------------------------------------
+class Add(nn.Module):
+    """Elementwise sum of two tensors (a leaf, so the residual add is visible to per-module hooks)."""
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return a + b
+
+
+class Scale(nn.Module):
+    """Multiply features by a (broadcast) gate (a leaf, so the squeeze-excite product is visible to hooks)."""
+
+    def forward(self, x: torch.Tensor, gate: torch.Tensor) -> torch.Tensor:
+        return x * gate
+
+
+class SqueezeExcite(nn.Module):
+    """Squeeze-and-excitation on ``channels`` with squeeze width ``squeeze``: global average pool, 1x1 conv
+    (bias) -> ReLU -> 1x1 conv (bias) -> ``gate`` (Hardsigmoid or Sigmoid), then :class:`Scale`."""
+
+    def __init__(self, channels: int, squeeze: int, gate: type[nn.Module]) -> None:
+        super().__init__()
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.reduce = nn.Conv2d(channels, squeeze, 1, bias=True)
+        self.relu = nn.ReLU()
+        self.expand = nn.Conv2d(squeeze, channels, 1, bias=True)
+        self.gate = gate()
+        self.scale = Scale()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s = self.gate(self.expand(self.relu(self.reduce(self.pool(x)))))
+        return self.scale(x, s)  # positional, so forward hooks see both inputs
+
+
+# -- mbconv ------------------------------------------------------------------------------------------------------
+class MBConv(nn.Module):
+    """One inverted residual block; ``expand``, ``se`` and ``add`` are ``None`` where the config has none."""
+
+    def __init__(self, cin: int, cout: int, expansion: int, kernel: int, stride: int, se: bool, act: str) -> None:
+        super().__init__()
+        act_cls = ACTIVATIONS[act]
+        mid = cin * expansion
+        self.expand: nn.Sequential | None = None
+        if expansion != 1:
+            self.expand = nn.Sequential(nn.Conv2d(cin, mid, 1, bias=False), nn.BatchNorm2d(mid), act_cls())
+        self.depthwise = nn.Sequential(
+            nn.Conv2d(mid, mid, kernel, stride=stride, padding=kernel // 2, groups=mid, bias=False),
+            nn.BatchNorm2d(mid),
+            act_cls(),
+        )
+        self.se: SqueezeExcite | None = None
+        if se:
+            self.se = SqueezeExcite(mid, se_width(mid), nn.Sigmoid if act == "swish" else nn.Hardsigmoid)
+        self.project = nn.Sequential(nn.Conv2d(mid, cout, 1, bias=False), nn.BatchNorm2d(cout))
+        self.add: Add | None = Add() if stride == 1 and cin == cout else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = x if self.expand is None else self.expand(x)
+        y = self.depthwise(y)
+        if self.se is not None:
+            y = self.se(y)
+        y = self.project(y)
+        return y if self.add is None else self.add(y, x)
+
+
+# -- resv1, resv2 -------------------------------------------------------------------------------------------------
+def _conv(cin: int, cout: int, kernel: int, stride: int = 1) -> nn.Conv2d:
+    return nn.Conv2d(cin, cout, kernel, stride=stride, padding=kernel // 2, bias=False)
+
+
+class ResV1Block(nn.Module):
+    """ResNet v1 block: ``residual`` branch, ``shortcut`` (``None`` = identity), ``add``, final ``relu``."""
+
+    def __init__(self, cin: int, cout: int, kernel: int, stride: int, variant: str) -> None:
+        super().__init__()
+        if variant == "basic":
+            self.residual = nn.Sequential(
+                _conv(cin, cout, kernel, stride), nn.BatchNorm2d(cout), nn.ReLU(),
+                _conv(cout, cout, kernel), nn.BatchNorm2d(cout),
+            )
+        else:
+            width = cout // 4
+            self.residual = nn.Sequential(
+                _conv(cin, width, 1), nn.BatchNorm2d(width), nn.ReLU(),
+                _conv(width, width, kernel, stride), nn.BatchNorm2d(width), nn.ReLU(),
+                _conv(width, cout, 1), nn.BatchNorm2d(cout),
+            )
+        self.shortcut: nn.Sequential | None = None
+        if not (stride == 1 and cin == cout):
+            self.shortcut = nn.Sequential(_conv(cin, cout, 1, stride), nn.BatchNorm2d(cout))
+        self.add = Add()
+        self.relu = nn.ReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.residual(x)
+        skip = x if self.shortcut is None else self.shortcut(x)
+        return self.relu(self.add(y, skip))
+
+
+class ResV2Block(nn.Module):
+    """Pre-activation block: ``preact`` (BN-ReLU), ``residual`` branch, ``shortcut`` (``None`` = identity on
+    the raw input, else a strided 1x1 conv on the pre-activated input), ``add``."""
+
+    def __init__(self, cin: int, cout: int, kernel: int, stride: int, variant: str) -> None:
+        super().__init__()
+        self.preact = nn.Sequential(nn.BatchNorm2d(cin), nn.ReLU())
+        if variant == "basic":
+            self.residual = nn.Sequential(
+                _conv(cin, cout, kernel, stride), nn.BatchNorm2d(cout), nn.ReLU(),
+                _conv(cout, cout, kernel),
+            )
+        else:
+            width = cout // 4
+            self.residual = nn.Sequential(
+                _conv(cin, width, 1), nn.BatchNorm2d(width), nn.ReLU(),
+                _conv(width, width, kernel, stride), nn.BatchNorm2d(width), nn.ReLU(),
+                _conv(width, cout, 1),
+            )
+        self.shortcut: nn.Conv2d | None = None
+        if not (stride == 1 and cin == cout):
+            self.shortcut = _conv(cin, cout, 1, stride)
+        self.add = Add()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a = self.preact(x)
+        y = self.residual(a)
+        skip = x if self.shortcut is None else self.shortcut(a)
+        return self.add(y, skip)
