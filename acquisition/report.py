@@ -136,9 +136,10 @@ def _noise_rows(store: Any) -> list[dict[str, Any]]:
     return out
 
 
-def _fmt(v: Any, digits: int = 4) -> str:
+def _fmt(v: Any, digits: int = 4, why: str = "–") -> str:
+    """``v`` with ``digits`` decimals; an empty value says ``why`` it is empty."""
     if v is None:
-        return "–"
+        return why
     if isinstance(v, float):
         return f"{v:.{digits}f}"
     return str(v)
@@ -175,8 +176,9 @@ def render_markdown(rep: dict[str, Any], plots: dict[str, list[str]] | None = No
         lines.append(f"| {c['name']} | {c['family']} | {_platform(c.get('platform_label'), c['platform'])} | "
                      f"{c['strategy']} | {c['model']} | "
                      f"{c['state']} | {c['iterations']} | {c['samples']} | {c['profiling_hours']:.4f} | "
-                     f"{c['validation_hours']:.4f} | {_fmt(c['cost_per_sample_s'], 2)} | {_fmt(ov, 1)} | "
-                     f"{_fmt(c['spearman'])} | {_fmt(c['mape'], 2)} | {_fmt(acc, 1)} | {ceil} |")
+                     f"{c['validation_hours']:.4f} | {_fmt(c['cost_per_sample_s'], 2, 'no sample yet')} | "
+                     f"{_fmt(ov, 1, 'nothing charged')} | {_fmt(c['spearman'], why='not fitted yet')} | "
+                     f"{_fmt(c['mape'], 2, 'not fitted yet')} | {_fmt(acc, 1, 'not fitted yet')} | {ceil} |")
     with_sources = [c for c in rep["campaigns"] if c["sources"]]
     if with_sources:
         lines += ["", "## Transfer sources", "",
@@ -189,8 +191,9 @@ def render_markdown(rep: dict[str, Any], plots: dict[str, list[str]] | None = No
             for src in c["sources"]:
                 used = "yes" if src["used"] else f"no ({src['reason']})"
                 lines.append(f"| {c['name']} | {src['name']} | {src['kind']} | {src['rows']} | "
-                             f"{_fmt(src['agreement'], 3)} | {used} | {c['final_model'] or '–'} | "
-                             f"{_fmt(c['transfer_gain'], 4)} |")
+                             f"{_fmt(src['agreement'], 3, 'not judged yet')} | {used} | "
+                             f"{c['final_model'] or 'not fitted yet'} | "
+                             f"{_fmt(c['transfer_gain'], 4, 'too few rows to compare')} |")
     if rep["noise"]:
         lines += ["", "## Noise ceiling", "",
                   "Stored blocks measured again in a fresh process (`python -m acquisition remeasure`): no model can "

@@ -130,7 +130,7 @@ def table3_markdown(rows: list[dict[str, Any]]) -> str:
         cells = []
         for _, m in models:
             s = r["models"].get(m)
-            cells.append("-" if s is None else f"{s['spearman']:.3f} [{s['lo']:.3f}, {s['hi']:.3f}]")
+            cells.append("not run" if s is None else f"{s['spearman']:.3f} [{s['lo']:.3f}, {s['hi']:.3f}]")
         lines.append(f"| {r['block']} | {r['platform']} | {r['n']} | " + " | ".join(cells) + " |")
     lines += ["", "The paper's values (its Table 3; ASIC, Cloud, Edge and GPU platforms):", "",
               "| block | platform | " + " | ".join(k for k, _ in models) + " |", "|---|---|" + "---|" * len(models)]

@@ -142,6 +142,12 @@ def cmd_tell(args: argparse.Namespace) -> int:
     return 0
 
 
+def _campaign_args(p: argparse.ArgumentParser) -> None:
+    """--db and --campaign: the campaign both commands work on."""
+    p.add_argument("--db", default=DEFAULT_DB, help="SQLite database file")
+    p.add_argument("--campaign", default="default", help="campaign name")
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``ask`` and ``tell`` to the subparsers ``sub``."""
     p = sub.add_parser("ask", help="ask/tell: the next configurations to measure on your own device, as CSV",
@@ -154,8 +160,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "--platform-field KEY=VALUE fingerprint fields, or --platform ID of one in the "
                                    "database. A campaign that exists is resumed with its stored settings (only "
                                    "budgets and --cost-s may change).")
-    p.add_argument("--db", default=DEFAULT_DB, help="SQLite database file")
-    p.add_argument("--campaign", default="default", help="campaign name")
+    _campaign_args(p)
     p.add_argument("--n", type=positive_int, default=None,
                    help="at most this many configurations (default: the campaign's whole current batch)")
     p.add_argument("--out", default="-", help="CSV file to write, or - for standard output")
@@ -212,8 +217,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "campaign's --cost-s) and failed (a reason, for a configuration your device "
                                    "cannot run). Rows left without a latency stay pending. Every row is checked "
                                    "first; a bad row is named by its line and nothing of the file is stored.")
-    p.add_argument("--db", default=DEFAULT_DB, help="SQLite database file")
-    p.add_argument("--campaign", default="default", help="campaign name")
+    _campaign_args(p)
     p.add_argument("--csv", required=True, help="the measured CSV file, or - for standard input")
     add_plugin_arg(p, "the campaign's block family")
     p.set_defaults(func=cmd_tell)
