@@ -4,6 +4,13 @@ A campaign is a family x platform x strategy x model x targets x budget x seed x
 Its whole state lives in the database (tables ``campaigns``, ``campaign_measurements``, ``iterations``,
 ``predictors``), so running a campaign that exists resumes it.
 
+**The noise floor a campaign runs under** (:func:`noise_floor_of`): the platform's latest ``python -m
+acquisition doctor`` result, else the noise ceiling of the family's re-measured blocks on that platform
+(:mod:`acquisition.noise`), else none. The engine records it with the campaign (the fields ``noise_floor`` and
+``noise_warnings`` of the stored spec, :data:`RECORDED_KEYS`: records, not settings, so a resume never conflicts
+on them) and warns when a target is above what that noise allows (:func:`noise_floor_lines`): a verified
+figure cannot exceed how well the measurement repeats.
+
 Example:
     >>> spec = CampaignSpec(name="demo", family="mbconv", target_spearman=0.98, budget_samples=200)
     >>> spec.validate().batch_size
@@ -18,10 +25,11 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-__all__ = ["AUTO_MODELS", "DEFAULT_STRATEGY", "TRANSFERS", "VERIFICATIONS", "CampaignError", "CampaignSpec"]
+__all__ = ["AUTO_MODELS", "DEFAULT_STRATEGY", "RECORDED_KEYS", "TRANSFERS", "VERIFICATIONS", "CampaignError",
+           "CampaignSpec", "describe_floor", "floor_identity", "noise_floor_lines", "noise_floor_of"]
 
 DEFAULT_STRATEGY = "representative"
 VERIFICATIONS = ("cv", "holdout")
@@ -32,6 +40,8 @@ DEFAULT_BUDGET_SAMPLES = 1000
 # transfer="auto": the initial design is the family's probe set and the sources the run was given are judged on
 # it and used where they help (acquisition.transfer); "none": a seed-dependent initial design, no source
 TRANSFERS = ("auto", "none")
+# what the engine records in the stored spec (not settings: a resume keeps them and never conflicts on them)
+RECORDED_KEYS = ("noise_floor", "noise_warnings")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 
 
@@ -85,6 +95,9 @@ class CampaignSpec:
     stop_on_target: bool = True  # False: keep acquiring to the budget (studies want whole learning curves)
     transfer: str = "none"  # auto: learn from the sources given to the run (acquisition.transfer); none: not
     cost_s: float | None = None  # ask/tell: device seconds charged per told measurement that gives no cost of its own
+    # recorded by the engine, not set by the user (RECORDED_KEYS): the noise floor it ran under, the targets flagged
+    noise_floor: dict[str, Any] | None = field(default=None, compare=False, repr=False)
+    noise_warnings: list[str] | None = field(default=None, compare=False, repr=False)
 
     def validate(self) -> CampaignSpec:
         from acquisition.strategies import get_strategy
@@ -158,6 +171,90 @@ class CampaignSpec:
         """Fields the user gave explicitly that differ from the stored campaign (a resume must not change them)."""
         out = []
         for f in fields(self):
+            if f.name in RECORDED_KEYS:
+                continue
             if f.name in given and getattr(self, f.name) != getattr(stored, f.name):
                 out.append(f"{f.name}={getattr(self, f.name)!r} (stored: {getattr(stored, f.name)!r})")
         return out
+
+
+DOCTOR_FIELDS = ("id", "created_at", "verdict", "probe_family", "probe_n", "median_diff", "worst_diff", "within10",
+                 "spearman", "reasons")
+
+
+def noise_floor_of(store: Any, platform: str, family: str, *, protocol: str | None = None) -> dict[str, Any]:
+    """The noise floor a campaign of ``family`` on ``platform`` runs under, as plain data: ``source`` is
+    ``doctor`` (the platform's latest ``doctor`` result: its id, date, verdict and figures), ``repeats`` (the
+    family's re-measured blocks on that platform and ``protocol``: ``n`` and the figures) or ``none``.
+
+    Example:
+        >>> import os, tempfile
+        >>> from acquisition.store import Store
+        >>> with Store(os.path.join(tempfile.mkdtemp(), "f.sqlite")) as store:
+        ...     noise_floor_of(store, "p1", "mbconv")
+        {'source': 'none'}
+    """
+    latest = getattr(store, "latest_noise_floor", None)
+    row = latest(platform) if callable(latest) else None
+    if row:
+        return {"source": "doctor", **{k: row.get(k) for k in DOCTOR_FIELDS}}
+    if "repeats" in store.db.table_names():
+        from acquisition.noise import noise_ceiling
+
+        c = noise_ceiling(store, family, platform=platform, protocol=protocol)
+        if c is not None:
+            return {"source": "repeats", "family": family, "n": c.n, "median_diff": c.median_diff,
+                    "worst_diff": c.worst_diff, "within10": c.within10, "spearman": c.spearman}
+    return {"source": "none"}
+
+
+def floor_identity(floor: dict[str, Any] | None) -> tuple[Any, ...]:
+    """What makes two recorded floors the same floor: a doctor run's id; the re-measured blocks of a family (more
+    repeats of the same family refine it, they are not a new floor); none."""
+    if not floor:
+        return ("unrecorded",)
+    src = floor.get("source")
+    return (src, floor.get("id")) if src == "doctor" else (src, floor.get("family"))
+
+
+def _where(floor: dict[str, Any]) -> str:
+    if floor["source"] == "doctor":
+        return f"doctor, {str(floor.get('created_at') or '')[:10]}"
+    return f"{floor['n']} re-measured {floor['family']} blocks"
+
+
+def noise_floor_lines(spec: CampaignSpec, floor: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """``(warnings, info)``: one line for each target above what ``floor`` allows (a ±10 % target above the share
+    of blocks that repeat within ±10 %; a ρ target above the ρ between repeated measurements), and, when no
+    floor is known, one line suggesting ``python -m acquisition doctor``. The campaign still runs: a target
+    above the floor can be met by chance but not verified."""
+    if floor.get("source", "none") == "none":
+        return [], [f"campaign {spec.name}: no noise floor measured on this platform: `python -m acquisition doctor` "
+                    "measures how well this machine repeats a measurement, so that a target above it is flagged"]
+    out = []
+    w10, rho = floor.get("within10"), floor.get("spearman")
+    if spec.target_acc10 is not None and w10 is not None and spec.target_acc10 > w10:
+        out.append(f"campaign {spec.name}: a ±10 % target of {100 * spec.target_acc10:.0f} % on a machine where "
+                   f"{100 * w10:.0f} % of blocks repeat within ±10 % ({_where(floor)}): the target cannot be "
+                   "verified")
+    if rho is not None and spec.target_spearman > rho:
+        out.append(f"campaign {spec.name}: a ρ target of {spec.target_spearman} on a machine where two measurements "
+                   f"of the same blocks rank at ρ {rho:.4f} ({_where(floor)}): the target cannot be verified")
+    return out, []
+
+
+def describe_floor(floor: dict[str, Any] | None) -> str:
+    """One cell: the floor's verdict (or source) and figures, or why there is none."""
+    if not floor:
+        return "not recorded (the campaign ran before noise floors were recorded)"
+    if floor.get("source") == "none":
+        return "no doctor run on this platform"
+
+    def pct(v: Any, digits: int) -> str:
+        return "–" if v is None else f"{100 * v:.{digits}f} %"
+
+    figures = (f"median diff. {pct(floor.get('median_diff'), 1)}, worst {pct(floor.get('worst_diff'), 0)}, "
+               f"{pct(floor.get('within10'), 1)} within ±10 %")
+    if floor["source"] == "doctor":
+        return f"{floor.get('verdict')}: {figures} ({_where(floor)})"
+    return f"no doctor run; {figures} ({_where(floor)})"

@@ -112,6 +112,9 @@ class CampaignResult:
     bundle: str | None = None
     metrics: dict[str, float] = field(default_factory=dict)
     fidelity: dict[str, Any] = field(default_factory=dict)  # Fidelity.summary(): rows, cost, offset, noise
+    # the noise floor the campaign ran under (acquisition.campaign.noise_floor_of) and the targets it flagged
+    noise_floor: dict[str, Any] = field(default_factory=dict)
+    noise_warnings: list[str] = field(default_factory=list)
 
     @property
     def met(self) -> bool:
@@ -229,6 +232,21 @@ class _Data:
     X_val: np.ndarray
     y_val: np.ndarray
     rows: list[dict[str, Any]] = field(default_factory=list)  # every ok train measurement (both fidelities)
+    noise: np.ndarray | None = None  # each train row's relative measurement noise (NaN: unknown, older rows)
+
+    def fit_kw(self) -> dict[str, Any]:
+        """``sample_noise`` for the model's ``fit`` when some row's noise is known (nothing otherwise)."""
+        return noise_kw(self.noise)
+
+
+def row_noise(rows: Sequence[dict[str, Any]]) -> np.ndarray:
+    """Each stored measurement's relative noise (``measurements.noise``, schema 8), NaN where it has none."""
+    return np.asarray([np.nan if r.get("noise") is None else float(r["noise"]) for r in rows], dtype=float)
+
+
+def noise_kw(noise: np.ndarray | None) -> dict[str, Any]:
+    """``{"sample_noise": noise}`` when any row's noise is known, else ``{}`` (the model's plain fit)."""
+    return {"sample_noise": noise} if noise is not None and np.isfinite(noise).any() else {}
 
 
 @dataclass
@@ -303,6 +321,7 @@ class CampaignLoop:
         self.last_gain: float | None = None  # out-of-fold rho of the transfer model minus the plain model's
         self._design: list[list[Asked]] | None = None  # the validation set and the initial design (deterministic)
         self._design_done = False
+        self._noise_checked = False
 
     # -- helpers ---------------------------------------------------------------------------------------------
     def encode(self, rows: list[dict[str, Any]]) -> np.ndarray:
@@ -326,11 +345,45 @@ class CampaignLoop:
         self.state = state
         self.store.set_campaign_state(self.spec.name, state)
 
+    def check_noise_floor(self) -> list[str]:
+        """Read the noise floor the campaign runs under (:func:`acquisition.campaign.noise_floor_of`) and record
+        it with the campaign when it is new; warn (log) for each target above it, or say (info) that no floor is
+        known. The first call of a session always logs; later calls (every iteration) only when a new floor
+        appeared (a doctor run, re-measured blocks where there were none), once. Never refuses to run.
+        Returns the warnings logged."""
+        from acquisition.campaign import floor_identity, noise_floor_lines, noise_floor_of
+
+        first, self._noise_checked = not self._noise_checked, True
+        row = self.store.get_campaign(self.spec.name)
+        if row is None:
+            return []
+        stored = row["spec"].get("noise_floor")
+        if not first and stored is not None and stored.get("source") == "repeats" and not callable(
+                getattr(self.store, "latest_noise_floor", None)):
+            return []  # only a doctor run could replace it, and this store has none
+        floor = noise_floor_of(self.store, self.platform, self.family.name, protocol=self.full_id or None)
+        new = floor_identity(floor) != floor_identity(stored)
+        if not (first or new):
+            return []
+        warnings, info = noise_floor_lines(self.spec, floor)
+        for line in warnings:
+            log.warning("%s", line)
+        for line in info:
+            log.info("%s", line)
+        if new and not getattr(self.store, "readonly", False):
+            told = list(row["spec"].get("noise_warnings") or [])
+            told += [w for w in warnings if w not in told]
+            self.store.update_campaign_spec(self.spec.name, {**row["spec"], "noise_floor": floor,
+                                                             "noise_warnings": told})
+        return warnings
+
     # -- ask ---------------------------------------------------------------------------------------------------
     def next_asks(self) -> list[Asked]:
         """What to measure next (empty once the campaign has ended): the pending asks, else those of the next
         step (the design, a cheap batch's probes, or an iteration), recorded as pending before they are
         returned."""
+        if not self._noise_checked and self.state is None:
+            self.check_noise_floor()
         while self.state is None:
             pending = self.pending()
             if pending:
@@ -444,6 +497,7 @@ class CampaignLoop:
         """One iteration: fit -> verify -> stop? -> query. Records the iteration and the batch it asks for in one
         transaction and returns that batch (empty when the campaign ends here)."""
         store, spec = self.store, self.spec
+        self.check_noise_floor()  # a floor measured since the campaign started (a doctor run beside it)
         data = self.data()
         if data is None:
             self.finish("failed")
@@ -494,7 +548,7 @@ class CampaignLoop:
                       len(train), len(val))
             return None
         return _Data(train, self.encode(train), np.asarray([r["y"] for r in train]), val, self.encode(val),
-                     np.asarray([r["min_ms"] for r in val]), rows)
+                     np.asarray([r["min_ms"] for r in val]), rows, row_noise(train))
 
     def stop_check(self, m: dict[str, float], data: _Data) -> StopCheck:
         """The stop rule (module docstring): the verified targets on ``confirm`` consecutive iterations, each on
@@ -569,7 +623,7 @@ class CampaignLoop:
         scored = len(candidates) > 1 and rows.sum() >= (3 if sources is not None else MIN_VERIFY_ROWS)
         models, rhos = {}, {}
         for name, model in candidates:
-            models[name] = model.fit(data.X, data.y)
+            models[name] = model.fit(data.X, data.y, **data.fit_kw())
             rhos[name] = spearman(data.y[rows], np.exp(model.oof_log_[rows])) if scored else -np.inf
         plain = max(names, key=lambda n: (rhos[n], -names.index(n)))  # the first while nothing can tell them apart
         pick, self.last_gain = plain, None
@@ -705,7 +759,7 @@ class CampaignLoop:
             name = self.model_name.removeprefix("transfer:")
             srcs = self.source_models if self.model_name.startswith("transfer:") else None
             model = make_model(spec, self.strategy, name=name, sources=srcs).fit(
-                self.encode(rows), np.asarray([r["y"] for r in rows]))
+                self.encode(rows), np.asarray([r["y"] for r in rows]), **noise_kw(row_noise(rows)))
         last = last.__dict__ if isinstance(last, IterationRecord) else last
         metrics = ({"spearman": last["spearman"], "spearman_lo": last["spearman_lo"], "mape": last["mape"],
                     "acc10": last["acc10"], "coverage80": last["coverage80"], "verification": spec.verification,
@@ -738,6 +792,9 @@ class CampaignLoop:
         result.engine_s = self.engine_s
         result.fidelity = self.fid.summary(store.members(spec.name, "train", status="ok"))
         result.wall_s = time.perf_counter() - t_wall
+        recorded = (store.get_campaign(spec.name) or {}).get("spec", {})
+        result.noise_floor = dict(recorded.get("noise_floor") or {})
+        result.noise_warnings = list(recorded.get("noise_warnings") or [])
         if result.iterations:
             last = result.iterations[-1]
             result.metrics = {"spearman": last.spearman, "mape": last.mape, "acc10": last.acc10}
@@ -820,7 +877,10 @@ def open_campaign(store: Any, spec: CampaignSpec, platform: str, *, protocol: st
     if protocol is not None and row.get("protocol") is None:  # stored before schema 7
         store.set_campaign_protocol(spec.name, protocol)
     extended = any(getattr(spec, f) != row["spec"].get(f) for f in BUDGET_FIELDS)
-    store.update_campaign_spec(spec.name, spec.as_dict())
+    from acquisition.campaign import RECORDED_KEYS
+
+    kept = {k: row["spec"][k] for k in RECORDED_KEYS if row["spec"].get(k) is not None}  # records, not settings
+    store.update_campaign_spec(spec.name, {**spec.as_dict(), **kept})
     if reopen or extended:
         store.set_campaign_state(spec.name, "running")
     return spec

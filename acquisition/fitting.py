@@ -3,7 +3,10 @@
 Used by ``python -m acquisition fit`` (and by the engine): the ok measurements of one family on one platform
 and protocol are split into train / validation / test (70 / 15 / 15 %, seeded, as in the paper), the model is
 chosen (``auto``: a time-bounded k-fold comparison on train + validation, :func:`surrogates.compare_models`),
-fitted on train + validation, scored on the untouched test split, and exported with those test metrics.
+fitted on train + validation, scored on the untouched test split, and exported with those test metrics. Each
+row's own measurement noise (``noise``: the spread of its placements, NaN for rows measured before it was
+stored) goes to the model's ``fit`` as ``sample_noise`` when some row has it (a heteroscedastic model:
+:mod:`surrogates.models._base`).
 Fitting time is charged to the ledger (activity ``fit``) when the store is writable.
 
 Example:
@@ -45,6 +48,11 @@ class Dataset:
     latency_ms: np.ndarray
     keys: list[str]
     fingerprint: dict[str, Any] = field(default_factory=dict)
+    noise: np.ndarray | None = None  # each row's relative measurement noise; NaN where unknown
+
+    def __post_init__(self) -> None:
+        if self.noise is None:
+            self.noise = np.full(len(self.configs), np.nan)
 
     def __len__(self) -> int:
         return len(self.configs)
@@ -76,8 +84,9 @@ def load_dataset(store: Any, family: str, *, platform: str | None = None, protoc
         raise FitError(f"protocol {protocol!r} has no measurements here (protocols: {', '.join(protos)})")
     rows = [r for r in rows if r["protocol"] == protocol]
     fp = next((p["fingerprint"] for p in store.platforms() if p["id"] == platform), {})
+    noise = np.asarray([np.nan if r.get("noise") is None else float(r["noise"]) for r in rows], dtype=float)
     return Dataset(family, platform, protocol, [r["config"] for r in rows],
-                   np.asarray([r[statistic] for r in rows], dtype=float), [r["key"] for r in rows], fp)
+                   np.asarray([r[statistic] for r in rows], dtype=float), [r["key"] for r in rows], fp, noise)
 
 
 def split_indices(n: int, *, seed: int = 0, validation: float = 0.15, test: float = 0.15
@@ -137,7 +146,8 @@ def fit_and_export(store: Any, family_name: str, *, out: str | None, model: str 
     est = get_model(name)
     if "random_state" in est.get_params():
         est.set_params(random_state=seed)
-    est.fit(X[fit_rows], y[fit_rows])
+    known = ds.noise[fit_rows]
+    est.fit(X[fit_rows], y[fit_rows], **({"sample_noise": known} if np.isfinite(known).any() else {}))
     fit_s = time.perf_counter() - t0
     metrics = evaluate(y[test], est.predict_dist(X[test]), ci=True)
     noise, noise_rows, acc_same = _noise(store, ds, test, est.predict(X[test]))

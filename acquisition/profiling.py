@@ -47,6 +47,9 @@ class ProfileSummary:
     profiled: int = 0
     failed: int = 0
     unstable: int = 0
+    noisy: int = 0  # ok measurements whose placements still disagree by more than the protocol's max_noise
+    extra_placements: int = 0  # ok measurements that needed placements beyond the protocol's first ones
+    noise: list[float] = field(default_factory=list)  # each ok measurement's own noise estimate
     cost_s: float = 0.0
     failures: list[tuple[str, str]] = field(default_factory=list)  # (key, reason)
     keys: list[str] = field(default_factory=list)
@@ -103,10 +106,25 @@ def profile_configs(store: Store, profiler: Any, family: Any, configs: Sequence[
             if not m.ok:
                 summary.failed += 1
                 summary.failures.append((key, m.reason or ""))
-            elif not m.stable:
-                summary.unstable += 1
+            else:
+                summary.unstable += not m.stable
+                _count_noise(summary, m, protocol or profiler.protocol)
             bar.update(1)
-            bar.set_postfix(failed=summary.failed, unstable=summary.unstable, refresh=False)
+            bar.set_postfix(failed=summary.failed, unstable=summary.unstable, noisy=summary.noisy, refresh=False)
     finally:
         bar.close()
     return summary
+
+
+def _count_noise(summary: ProfileSummary, m: Any, protocol: Any) -> None:
+    """Count an ok measurement's noise: its estimate, extra placements, and whether it stayed above the limit."""
+    t = m.timing
+    noise = getattr(t, "noise", None)
+    if noise is None:
+        return
+    summary.noise.append(float(noise))
+    if getattr(t, "placements", 0) > getattr(protocol, "placements", 1):
+        summary.extra_placements += 1
+    limit = getattr(protocol, "max_noise", None)
+    if limit is not None and noise > limit:
+        summary.noisy += 1

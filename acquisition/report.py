@@ -9,8 +9,10 @@ Platforms are named by what they are (device model, threads, dtype, batch: :func
 with their short id beside. A campaign's **device hours** are its bill (:mod:`acquisition.bill`: every
 measurement it used, the validation set included), in the campaigns table and on the learning curves' hours axis
 alike; a holdout campaign measures its validation set before the first fit, so its curve starts at the
-validation hours (shaded on the plot). The HTML page keeps every table within the page width (cells wrap) and is
-tested in headless Chromium at 1280 px.
+validation hours (shaded on the plot). Each campaign's **noise floor** is the one it ran under, as the engine
+recorded it (:func:`acquisition.campaign.noise_floor_of`: the platform's ``doctor`` verdict and figures, else the
+family's re-measured blocks), with the targets it flagged as above what that noise allows. The HTML page keeps
+every table within the page width (cells wrap) and is tested in headless Chromium at 1280 px.
 
 Example:
     >>> import os, tempfile
@@ -29,6 +31,7 @@ import re
 from typing import Any
 
 from acquisition.bill import campaign_bill
+from acquisition.campaign import describe_floor
 from acquisition.store import PROFILE_ACTIVITIES
 
 __all__ = ["ENGINE_ACTIVITIES", "build_report", "render_markdown", "write_report"]
@@ -97,6 +100,7 @@ def build_report(store: Any, campaign: str | None = None) -> dict[str, Any]:
             "sources": [{k: r[k] for k in ("name", "kind", "rows", "agreement", "used", "reason")}
                         for r in store.campaign_sources(c["name"])],
             "final_model": last.get("model"), "transfer_gain": last.get("transfer_gain"),
+            "noise_floor": c["spec"].get("noise_floor"), "noise_warnings": list(c["spec"].get("noise_warnings") or []),
         })
     by_platform_family = [{**r, "platform_label": label(r["platform"]), "hours": r["seconds"] / 3600}
                           for r in _group(store, ["platform", "family", "activity"], where, args)]
@@ -167,8 +171,8 @@ def render_markdown(rep: dict[str, Any], plots: dict[str, list[str]] | None = No
               "holdout campaign measures it before the first fit). The learning curves' hours axis counts the same.",
               "",
               "| campaign | family | platform | strategy | model | state | iterations | samples | device h (bill) | "
-              "of which validation h | cost/sample s | overhead % | ρ | MAPE % | ±10 % | ±10 % ceiling |",
-              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+              "of which validation h | cost/sample s | overhead % | ρ | MAPE % | ±10 % | ±10 % ceiling | noise floor |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for c in rep["campaigns"]:
         ov = None if c["overhead_share"] is None else 100 * c["overhead_share"]
         acc = None if c["acc10"] is None else 100 * c["acc10"]
@@ -178,7 +182,12 @@ def render_markdown(rep: dict[str, Any], plots: dict[str, list[str]] | None = No
                      f"{c['state']} | {c['iterations']} | {c['samples']} | {c['profiling_hours']:.4f} | "
                      f"{c['validation_hours']:.4f} | {_fmt(c['cost_per_sample_s'], 2, 'no sample yet')} | "
                      f"{_fmt(ov, 1, 'nothing charged')} | {_fmt(c['spearman'], why='not fitted yet')} | "
-                     f"{_fmt(c['mape'], 2, 'not fitted yet')} | {_fmt(acc, 1, 'not fitted yet')} | {ceil} |")
+                     f"{_fmt(c['mape'], 2, 'not fitted yet')} | {_fmt(acc, 1, 'not fitted yet')} | {ceil} | "
+                     f"{describe_floor(c['noise_floor'])} |")
+    flagged = [w for c in rep["campaigns"] for w in c["noise_warnings"]]
+    if flagged:
+        lines += ["", "Targets above the noise floor (met by chance at best, never verified):", ""]
+        lines += [f"- {w}" for w in flagged]
     with_sources = [c for c in rep["campaigns"] if c["sources"]]
     if with_sources:
         lines += ["", "## Transfer sources", "",

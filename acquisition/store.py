@@ -5,6 +5,9 @@ The file is marked as ours (``PRAGMA application_id``) and versioned (``PRAGMA u
 that is not an SQLite database, another program's database, or a database written by a newer version fails
 with :class:`StoreError` before anything is written.
 
+Each measurement keeps its own noise estimate (``noise``: the spread of its buffer placements' minima, schema 8),
+and ``noise_floors`` keeps what ``python -m acquisition doctor`` found on a platform (:mod:`acquisition.doctor`).
+
 Measurements are unique per platform x family x config key x protocol: a configuration that is asked for again
 is reused, not profiled again. Each measurement's cost (seconds of device time) is one ``profile`` row in the
 ledger; profiling hours = sum of profile-like ledger seconds / 3600.
@@ -32,11 +35,12 @@ from acquisition._campaign_store import CampaignTables, create_campaign_tables, 
 
 __all__ = ["APPLICATION_ID", "PROFILE_ACTIVITIES", "SCHEMA_VERSION", "Store", "StoreError", "fault_point"]
 
-SCHEMA_VERSION = 7  # 1: platforms, measurements, ledger; 2: + campaigns, campaign_measurements, iterations, predictors;
+SCHEMA_VERSION = 8  # 1: platforms, measurements, ledger; 2: + campaigns, campaign_measurements, iterations, predictors;
 # 3: + campaign_measurements.drawn, iterations.verification / n_verify / test_*; 4: + iterations.fidelity*;
 # 5: + repeats (stored measurements measured again in a fresh process: the noise ceiling);
 # 6: + iterations.model / transfer_gain, campaign_sources (acquisition.transfer);
 # 7: + campaigns.protocol, campaign_asks (asked configurations, pending until measured: acquisition.ask_tell)
+# 8: + measurements.noise / placements, repeats.noise, noise_floors (acquisition.doctor)
 APPLICATION_ID = 0x4C414351  # "LACQ"
 SQLITE_HEADER = b"SQLite format 3\x00"
 PROFILE_ACTIVITIES = ("profile", "validation_profile", "network_profile", "noise_profile")
@@ -46,11 +50,20 @@ MEASUREMENT_COLUMNS: dict[str, type] = {
     "reason": str, "min_ms": float, "median_ms": float, "p10_ms": float, "p90_ms": float, "mean_ms": float,
     "n": int, "timed_s": float, "warmup_s": float, "build_s": float, "cost_s": float, "attempts": int,
     "stable": int, "unstable_reason": str, "stop": str, "device_state": str, "created_at": str,
+    # schema 8: the measurement's own relative noise (spread of its placements' minima) and its placements
+    "noise": float, "placements": int,
 }
 # a repeat: the same configuration, platform and protocol measured again in a fresh worker process
 REPEAT_COLUMNS: dict[str, type] = {
     "id": int, "measurement_id": int, "status": str, "reason": str, "min_ms": float, "median_ms": float,
     "p10_ms": float, "p90_ms": float, "n": int, "cost_s": float, "stable": int, "created_at": str,
+    "noise": float,  # schema 8
+}
+# a machine's noise floor as `python -m acquisition doctor` found it (acquisition.doctor); schema 8
+NOISE_FLOOR_COLUMNS: dict[str, type] = {
+    "id": int, "platform": str, "created_at": str, "verdict": str, "probe_family": str, "probe_n": int,
+    "median_diff": float, "worst_diff": float, "within10": float, "spearman": float, "seconds": float,
+    "checks": str, "reasons": str,
 }
 
 
@@ -58,6 +71,23 @@ def _create_repeats(db: Any) -> None:
     db["repeats"].create(REPEAT_COLUMNS, pk="id", not_null={"measurement_id", "status", "cost_s", "created_at"},
                          foreign_keys=[("measurement_id", "measurements", "id")])
     db["repeats"].create_index(["measurement_id"])
+
+
+def _create_noise_floors(db: Any) -> None:
+    db["noise_floors"].create(NOISE_FLOOR_COLUMNS, pk="id", not_null={"platform", "created_at", "verdict"},
+                              foreign_keys=[("platform", "platforms", "id")])
+    db["noise_floors"].create_index(["platform"])
+
+
+def _migrate_noise_columns(db: Any) -> None:
+    """Schema <= 7 -> 8 (inside the caller's transaction): the noise columns, NULL in existing rows."""
+    for table, cols in (("measurements", ("noise", "placements")), ("repeats", ("noise",))):
+        have = db[table].columns_dict
+        for c in cols:
+            if c not in have:
+                db[table].add_column(c, MEASUREMENT_COLUMNS[c])
+    if "noise_floors" not in db.table_names():
+        _create_noise_floors(db)
 
 
 class StoreError(ValueError):
@@ -173,6 +203,7 @@ class Store(CampaignTables):
             db["ledger"].create_index(["campaign"])
             create_campaign_tables(db)
             _create_repeats(db)
+            _create_noise_floors(db)
             db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
@@ -185,6 +216,7 @@ class Store(CampaignTables):
                 migrate_campaign_tables(self.db)
             if "repeats" not in self.db.table_names():
                 _create_repeats(self.db)
+            _migrate_noise_columns(self.db)
             self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     @property
@@ -251,7 +283,8 @@ class Store(CampaignTables):
             "warmup_s": t.warmup_s if t else None, "stop": t.stop if t else None, "build_s": m.build_s,
             "cost_s": m.cost_s, "attempts": m.attempts, "stable": int(bool(m.stable)),
             "unstable_reason": m.unstable_reason, "device_state": json.dumps(m.device_state or {}),
-            "created_at": _now(),
+            "noise": getattr(t, "noise", None) if t else None,
+            "placements": getattr(t, "placements", None) if t else None, "created_at": _now(),
         }
         with self.db.atomic():
             old = self.find(m.platform, m.family, m.protocol, [m.key]).get(m.key)
@@ -281,7 +314,8 @@ class Store(CampaignTables):
         row = {"measurement_id": int(measurement_id), "status": m.status, "reason": m.reason,
                "min_ms": t.min_ms if t else None, "median_ms": t.median_ms if t else None,
                "p10_ms": t.p10_ms if t else None, "p90_ms": t.p90_ms if t else None, "n": t.n if t else None,
-               "cost_s": m.cost_s, "stable": int(bool(m.stable)), "created_at": _now()}
+               "cost_s": m.cost_s, "stable": int(bool(m.stable)), "noise": getattr(t, "noise", None) if t else None,
+               "created_at": _now()}
         with self.db.atomic():
             rid = self.db["repeats"].insert(row).last_pk
             self.db["ledger"].insert({"created_at": row["created_at"], "activity": activity, "seconds": m.cost_s,
@@ -320,6 +354,48 @@ class Store(CampaignTables):
             row["config"] = json.loads(row["config"])
             row["device_state"] = json.loads(row["device_state"] or "{}")
             yield row
+
+    # -- noise floors (acquisition.doctor) --------------------------------------------------------------------
+    def record_noise_floor(self, platform: str, result: dict[str, Any]) -> int:
+        """Store what ``python -m acquisition doctor`` found on ``platform`` (a
+        :meth:`acquisition.doctor.DoctorReport.as_row`) and charge its wall time to the ledger as
+        ``noise_profile`` (note ``doctor``), atomically. ``checks`` and ``reasons`` are stored as JSON."""
+        self._writable()
+        if not self.db["platforms"].count_where("id = ?", [platform]):
+            raise StoreError(f"platform {platform!r} is not in database {self.path!r}: ensure_platform() first")
+        seconds = float(result.get("seconds") or 0.0)
+        if not seconds >= 0:
+            raise StoreError(f"seconds={result.get('seconds')!r} must be a non-negative number")
+        row = {c: result.get(c) for c in NOISE_FLOOR_COLUMNS if c not in ("id", "platform", "created_at", "checks",
+                                                                          "reasons")}
+        row.update(platform=platform, created_at=_now(), seconds=seconds,
+                   checks=json.dumps(result.get("checks") or []), reasons=json.dumps(list(result.get("reasons") or [])))
+        if not row.get("verdict"):
+            raise StoreError(f"a noise floor needs a verdict, got {result.get('verdict')!r}")
+        with self.db.atomic():
+            fid = self.db["noise_floors"].insert(row).last_pk
+            self.db["ledger"].insert({"created_at": row["created_at"], "activity": "noise_profile", "seconds": seconds,
+                                      "platform": platform, "family": row.get("probe_family"), "campaign": None,
+                                      "measurement_id": None, "note": "doctor"})
+            fault_point("record_noise_floor")
+        return int(fid)
+
+    def noise_floors(self, platform: str | None = None) -> list[dict[str, Any]]:
+        """Stored noise floors (``checks`` and ``reasons`` decoded), oldest first; ``[]`` in a file of schema < 8
+        opened read-only."""
+        if "noise_floors" not in self.db.table_names():
+            return []
+        where, args = ("platform = ?", [platform]) if platform is not None else (None, [])
+        rows = list(self.db["noise_floors"].rows_where(where, args, order_by="id"))
+        for r in rows:
+            r["checks"] = json.loads(r["checks"] or "[]")
+            r["reasons"] = json.loads(r["reasons"] or "[]")
+        return rows
+
+    def latest_noise_floor(self, platform: str) -> dict[str, Any] | None:
+        """The most recent noise floor of ``platform``, or ``None`` when the doctor never ran on it."""
+        rows = self.noise_floors(platform)
+        return rows[-1] if rows else None
 
     # -- ledger and summaries --------------------------------------------------------------------------------
     def charge(self, activity: str, seconds: float, *, platform: str | None = None, family: str | None = None,

@@ -47,7 +47,9 @@ def measure_one(device: Any, family: Any, config: dict[str, Any], protocol: Any)
 
     With ``protocol.placements > 1`` the block is built and timed that many times, each time after a small
     random-size pad allocation and while the previous build is still alive, so that weights and activations
-    land at other addresses; the statistics are taken over all samples (see ``AdaptiveProtocol``).
+    land at other addresses; the statistics are taken over all samples (see ``AdaptiveProtocol``). While the
+    placements' minima disagree by more than ``protocol.max_noise``, further placements follow (up to
+    ``protocol.max_placements``).
     """
     import numpy as np
     import torch
@@ -60,7 +62,10 @@ def measure_one(device: Any, family: Any, config: dict[str, Any], protocol: Any)
     pads, runs, build_s = [], [], 0.0
     module = x = None
     before = device.state()
-    for placement in range(protocol.placements):
+    minima: list[float] = []
+    placement = -1
+    while protocol.wants_another_placement(minima):
+        placement += 1
         tb = time.perf_counter()
         if placement:
             pads.append(torch.empty(int(rng.integers(16, 1 << 16)), device=device.torch_device))
@@ -71,6 +76,7 @@ def measure_one(device: Any, family: Any, config: dict[str, Any], protocol: Any)
         with torch.inference_mode():
             per = protocol.per_placement(first=placement == 0)
             runs.append(run_samples(per, lambda m=module, x=x: m(x), device.timer()))
+        minima.append(float(runs[-1].samples.min()))
     device.synchronize()
     after = device.state()
     timing = Timing.combine(runs)

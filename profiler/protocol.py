@@ -29,7 +29,7 @@ from typing import Any, Protocol
 import numpy as np
 
 __all__ = ["AdaptiveProtocol", "CpuTimer", "FixedProtocol", "MeasurementProtocol", "ProtocolError", "Run",
-           "Timer", "Timing", "parse_protocol", "run_protocol", "run_samples"]
+           "Timer", "Timing", "parse_protocol", "placement_noise", "run_protocol", "run_samples"]
 
 PROTOCOL_VERSION = 1
 
@@ -80,6 +80,14 @@ class AdaptiveProtocol:
     samples. Where buffers land changes a block's minimum by 6-15 % inside one process on this CPU (cache-set
     and 4K aliasing between activations); a single placement made two processes disagree by up to 38 %.
 
+    ``max_noise`` / ``max_placements``: a measurement's own noise is the scatter of its placements' minima (std of
+    their logs, :func:`placement_noise`), stored with it. With ``max_noise`` set, while the scatter exceeds it the
+    block is timed in one more placement, up to ``max_placements`` in all (a measurement whose placements
+    disagree is measured again before it is stored). Off by default (``None``): measured side by side on this
+    KVM guest, extra placements at 5 % made the tail between processes *worse* (23 against 13 of 300
+    configurations off by more than 10 %; ``benchmarks/noise_bench.py``), because a minimum over more samples
+    catches more of the host's rare fast moments, which another process may not see.
+
     ``retry_unstable``: a block whose timing did not settle is measured again in a fresh worker with more
     warm-up (:class:`profiler.worker.Profiler`, up to ``max_attempts``). ``False`` keeps the first timing, flagged
     unstable: for a quick, low-fidelity protocol the restart costs many times the measurement itself.
@@ -95,12 +103,17 @@ class AdaptiveProtocol:
     drift_tol: float = 0.05
     max_spread: float = 1.25
     placements: int = 3
+    max_noise: float | None = None
+    max_placements: int = 6
     variant: str = ""  # a named variant is stored apart from the default (e.g. the engine's cheap "quick")
     retry_unstable: bool = True  # measure an unstable block again in a fresh worker (see profiler.worker)
     name: str = field(default="adaptive", init=False)
 
     def __post_init__(self) -> None:
         _check("placements", self.placements, 1, 100, integer=True)
+        _check("max_placements", self.max_placements, self.placements, 100, integer=True)
+        if self.max_noise is not None:
+            _check("max_noise", self.max_noise, 1e-6, 10)
         _check("warmup_min", self.warmup_min, 0, 10_000, integer=True)
         _check("warmup_seconds", self.warmup_seconds, 0, 600)
         _check("min_repeats", self.min_repeats, 2, 1_000_000, integer=True)
@@ -121,7 +134,7 @@ class AdaptiveProtocol:
         return f"adaptive-{self.variant}-v{PROTOCOL_VERSION}" if self.variant else f"adaptive-v{PROTOCOL_VERSION}"
 
     def suggested_timeout(self) -> float:
-        return 120.0 + 3 * (self.max_seconds + self.warmup_seconds)
+        return 120.0 + 3 * (self.max_seconds * self.max_placements / self.placements + self.warmup_seconds)
 
     def with_more_warmup(self) -> AdaptiveProtocol:
         from dataclasses import replace
@@ -136,15 +149,24 @@ class AdaptiveProtocol:
         from dataclasses import replace
 
         k = self.placements
-        if k == 1:
+        if k == 1 and self.max_placements == 1:
             return self
         min_rep = max(5, -(-self.min_repeats // k))
         warm = {} if first else {"warmup_min": 1, "warmup_seconds": self.warmup_seconds / 4}
-        return replace(self, placements=1, min_repeats=min_rep, min_seconds=self.min_seconds / k,
+        return replace(self, placements=1, max_placements=1, min_repeats=min_rep, min_seconds=self.min_seconds / k,
                        max_seconds=self.max_seconds / k, max_repeats=max(min_rep, self.max_repeats // k), **warm)
 
     def params(self) -> dict[str, Any]:
         return asdict(self)
+
+    def wants_another_placement(self, minima: list[float]) -> bool:
+        """Whether a block timed in placements with these minima needs one more (see the class docstring)."""
+        if len(minima) < self.placements:
+            return True
+        if self.max_noise is None or len(minima) >= self.max_placements:
+            return False
+        noise = placement_noise(minima)
+        return noise is not None and noise > self.max_noise
 
 
 @dataclass(frozen=True)
@@ -169,6 +191,9 @@ class FixedProtocol:
         return 3600.0
 
     placements = 1  # the paper's protocol: one build, N invocations
+
+    def wants_another_placement(self, minima: list[float]) -> bool:
+        return not minima
 
     def with_more_warmup(self) -> FixedProtocol:
         from dataclasses import replace
@@ -209,6 +234,8 @@ class Timing:
     warmup_s: float
     stop: str  # "stable", "max_repeats", "max_seconds" or "fixed"
     spread: float  # p10 / min
+    placements: int = 1  # buffer placements timed (each a rebuild; see AdaptiveProtocol)
+    noise: float | None = None  # relative noise of min_ms: std of the log placement minima (None with one placement)
 
     @classmethod
     def from_samples(cls, samples_ms: np.ndarray, warmup_n: int, warmup_s: float, stop: str) -> Timing:
@@ -224,8 +251,11 @@ class Timing:
         """Statistics over the samples of several runs (placements); a run that did not converge taints all."""
         stops = [r.stop for r in runs]
         stop = next((s for s in stops if s in ("max_repeats", "max_seconds")), stops[0])
-        return cls.from_samples(np.concatenate([r.samples for r in runs]), sum(r.warmup_n for r in runs),
-                                sum(r.warmup_s for r in runs), stop)
+        t = cls.from_samples(np.concatenate([r.samples for r in runs]), sum(r.warmup_n for r in runs),
+                             sum(r.warmup_s for r in runs), stop)
+        t.placements = len(runs)
+        t.noise = placement_noise([float(r.samples.min()) for r in runs])
+        return t
 
     def unstable_reason(self, max_spread: float) -> str | None:
         """Why this timing should not be trusted as is, or ``None``."""
@@ -237,6 +267,15 @@ class Timing:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def placement_noise(minima: list[float]) -> float | None:
+    """Relative noise of a measurement from its placements' minima: the standard deviation of their logarithms
+    (``None`` with fewer than two placements). 0.02 means the placements' minima scatter by about 2 %."""
+    m = np.asarray([v for v in minima if v > 0], dtype=float)
+    if m.size < 2:
+        return None
+    return float(np.std(np.log(m), ddof=1))
 
 
 def _converged(samples: np.ndarray, protocol: AdaptiveProtocol) -> bool:

@@ -3,9 +3,9 @@
 One module per group of subcommands, each with a ``register(sub)`` that adds its subparsers:
 :mod:`~acquisition.cli.profiling` (``profile``, ``remeasure``), :mod:`~acquisition.cli.data` (``status``,
 ``measurements``), :mod:`~acquisition.cli.models` (``fit``, ``predict``), :mod:`~acquisition.cli.campaigns`
-(``run``, ``report``); the helpers they share are in :mod:`~acquisition.cli._common`. Bad input gets a one-line
-error naming the bad value and exit code 2, and the database is left untouched (every check runs before the
-database is opened for writing).
+(``run``, ``report``), :mod:`~acquisition.cli.doctor` (``doctor``); the helpers they share are in
+:mod:`~acquisition.cli._common`. Bad input gets a one-line error naming the bad value and exit code 2, and the
+database is left untouched (every check runs before the database is opened for writing).
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ __all__ = ["DEFAULT_DB", "GROUPS", "CliError", "HelpFormatter", "Parser", "add_d
            "positive_float", "positive_int", "run_command", "user_errors"]
 
 # the modules (under acquisition.cli) whose register(sub) adds a group of subcommands, in --help order
-GROUPS = ("profiling", "data", "models", "campaigns", "ask_tell")
+GROUPS = ("profiling", "data", "models", "campaigns", "ask_tell", "doctor")
 
 # re-exported under the names they had before the split (nas, studies and tests import them from here)
 _REEXPORTED = (DEFAULT_RUN, RUN_FIELDS, FIXED_COLUMNS, PREDICT_COLUMNS, _check_output, _jobs, _load_plugins,

@@ -191,6 +191,14 @@ def _print_summary(res: Any, db_path: str) -> None:
         print(f"  fidelity: {f['cheap']['rows']} cheap rows ({f['cheap']['median_cost_s']:.3f} s each), "
               f"{f['full']['rows']} full ({f['full']['median_cost_s']:.3f} s each); {f['pairs']} probes: offset "
               f"{100 * f['offset']:+.1f} %, cheap noise {noise}")
+    floor = getattr(res, "noise_floor", None)
+    if floor:
+        from acquisition.campaign import describe_floor
+
+        hint = " (`python -m acquisition doctor` measures it)" if floor.get("source") == "none" else ""
+        print(f"  noise floor: {describe_floor(floor)}{hint}")
+    for w in getattr(res, "noise_warnings", None) or []:
+        print(f"  warning: {w}")
     print(f"  engine overhead (fit, evaluate, query, export) {res.engine_s:.1f} s = "
           f"{100 * res.overhead_share:.1f} % of {res.wall_s:.0f} s wall")
     print(f"  database {db_path}")

@@ -16,7 +16,7 @@ __all__ = ["FIXED_COLUMNS", "cmd_measurements", "cmd_status", "register"]
 
 FIXED_COLUMNS = ["family", "key", "platform", "protocol", "status", "reason", "min_ms", "median_ms", "p10_ms",
                  "p90_ms", "mean_ms", "n", "timed_s", "cost_s", "attempts", "stable", "unstable_reason",
-                 "created_at"]
+                 "noise", "placements", "created_at"]
 
 
 def cmd_status(args: argparse.Namespace) -> int:

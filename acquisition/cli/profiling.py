@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from statistics import median
 
 from acquisition.cli._common import (
     DEFAULT_DB,
@@ -47,6 +48,12 @@ def cmd_profile(args: argparse.Namespace) -> int:
     ok = s.profiled - s.failed
     print(f"{family.name} on {device.spec} (platform {s.platform}, protocol {protocol.id}): profiled {s.profiled} "
           f"({ok} ok, {s.failed} failed, {s.unstable} unstable), reused {s.reused} stored")
+    if s.noise:
+        limit = getattr(protocol, "max_noise", None)
+        print(f"measurement noise (spread of each block's buffer placements): median {100 * median(s.noise):.1f} %; "
+              f"{s.extra_placements} needed extra placements"
+              + (f", {s.noisy} still disagree by more than {100 * limit:.0f} % (stored with their noise)"
+                 if limit is not None else ""))
     print(f"profiling time {s.cost_s:.1f} s ({s.cost_s / 3600:.4f} h); database {db_path}")
     for key, reason in s.failures[:5]:
         print(f"  failed {key}: {reason}")

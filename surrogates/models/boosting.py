@@ -40,11 +40,13 @@ def _hgb(loss: str, quantile: float | None, params: dict, random_state) -> HistG
     return HistGradientBoostingRegressor(loss=loss, random_state=random_state, **extra, **params)
 
 
-def _fit_hgb(loss: str, quantile: float | None, params: dict, random_state, X, z):
-    return _hgb(loss, quantile, params, random_state).fit(X, z)
+def _fit_hgb(loss: str, quantile: float | None, params: dict, random_state, X, z, sample_weight=None):
+    return _hgb(loss, quantile, params, random_state).fit(X, z, sample_weight=sample_weight)
 
 
 class _HGBParams(LatencyRegressor):
+    _sample_weight = True
+
     def _check_common(self) -> None:
         check_range("max_iter", self.max_iter, low=1, integer=True)
         check_range("learning_rate", self.learning_rate, low=0.0, low_open=True, high=1.0)
@@ -75,22 +77,23 @@ class GBTRegressor(_HGBParams):
     def _validate_params(self) -> None:
         self._check_common()
 
-    def _fit_log(self, X, z):
+    def _fit_log(self, X, z, sample_weight=None):
         params = self._hgb_params(X.shape[0])
 
-        def probe(Xa, za, Xb):  # half the trees at twice the rate: see the module docstring
+        def probe(Xa, za, Xb, wa=None):  # half the trees at twice the rate: see the module docstring
             probe_params = self._hgb_params(len(za))
             probe_params.update(max_iter=max(1, int(self.max_iter) // 2),
                                 learning_rate=min(1.0, 2 * float(self.learning_rate)))
-            return _hgb("squared_error", None, probe_params, self.random_state).fit(Xa, za).predict(Xb)
+            return _fit_hgb("squared_error", None, probe_params, self.random_state, Xa, za, wa).predict(Xb)
 
-        self.std_ = probe_std(X, z, self.random_state, probe)
-        self.model_ = _hgb("squared_error", None, params, self.random_state).fit(X, z)
+        self.std_ = probe_std(X, z, self.random_state, probe, sample_weight)
+        self.model_ = _fit_hgb("squared_error", None, params, self.random_state, X, z, sample_weight)
         self.n_iter_ = int(self.model_.n_iter_)
 
-    def _fit_mean_log(self, X, z):
+    def _fit_mean_log(self, X, z, sample_weight=None):
         self.std_ = 0.0
-        self.model_ = _hgb("squared_error", None, self._hgb_params(X.shape[0]), self.random_state).fit(X, z)
+        self.model_ = _fit_hgb("squared_error", None, self._hgb_params(X.shape[0]), self.random_state, X, z,
+                               sample_weight)
         self.n_iter_ = int(self.model_.n_iter_)
 
     def _predict_log(self, X):
@@ -123,10 +126,10 @@ class QuantileGBTRegressor(_HGBParams):
         a = float(self.alpha)
         return (a, 0.5, 1.0 - a)
 
-    def _fit_log(self, X, z):
+    def _fit_log(self, X, z, sample_weight=None):
         params = self._hgb_params(X.shape[0])
         self.models_ = Parallel(n_jobs=self.n_jobs)(
-            delayed(_fit_hgb)("quantile", q, params, self.random_state, X, z) for q in self.levels)
+            delayed(_fit_hgb)("quantile", q, params, self.random_state, X, z, sample_weight) for q in self.levels)
         self.n_iter_ = max(int(m.n_iter_) for m in self.models_)
 
     def _predict_log(self, X):

@@ -15,6 +15,8 @@ it, ``n_folds`` copies are fitted on the K-fold complements (each on (K-1)/K of 
 The noise part is a constant: the out-of-fold residuals' mean square minus the mean epistemic variance at the
 training rows. The total std is then scaled so that the central 80 % interval holds 80 % of the out-of-fold
 residuals (no refit needed). Members are fitted for their mean only (``gbt`` skips its held-out probe).
+``fit(X, y, sample_noise=...)`` weights every member's rows alike (when the wrapped model takes weights) and
+learns the measured noise once, for the committee (:mod:`surrogates.models._base`).
 
 Example:
     >>> import numpy as np
@@ -39,12 +41,13 @@ from surrogates.models._base import LatencyRegressor, check_range
 __all__ = ["CommitteeRegressor"]
 
 
-def _fit_mean(estimator: LatencyRegressor, X: np.ndarray, z: np.ndarray) -> LatencyRegressor:
+def _fit_mean(estimator: LatencyRegressor, X: np.ndarray, z: np.ndarray, w: np.ndarray | None = None
+              ) -> LatencyRegressor:
     m = clone(estimator)
     if "calibrate" in m.get_params():
         m.set_params(calibrate=False)  # only the member's mean is used
     m._validate_params()
-    m._fit_mean_log(X, z)
+    m._fit_log_weighted(X, z, w, mean_only=True)
     return m
 
 
@@ -70,6 +73,9 @@ class CommitteeRegressor(LatencyRegressor):
             raise ValueError(f"estimator={self.estimator!r} is not allowed: expected a latency model "
                              "(a surrogates.LatencyRegressor)")
 
+    def _supports_weight(self) -> bool:
+        return self._base()._supports_weight()
+
     def _base(self) -> LatencyRegressor:
         if self.estimator is not None:
             return self.estimator
@@ -77,7 +83,7 @@ class CommitteeRegressor(LatencyRegressor):
 
         return GBTRegressor()
 
-    def _fit_log(self, X, z):
+    def _fit_log(self, X, z, sample_weight=None):
         base = self._base()
         if self.random_state is not None and "random_state" in base.get_params():
             base = clone(base).set_params(random_state=self.random_state)
@@ -87,7 +93,8 @@ class CommitteeRegressor(LatencyRegressor):
         self.members_: list[LatencyRegressor] = []
         splits = list(KFold(k, shuffle=True, random_state=self.random_state or 0).split(X)) if k >= 2 else []
         fitted = Parallel(n_jobs=self.n_jobs)(
-            delayed(_fit_mean)(base, X[a], z[a]) for a, _ in [*splits, (np.arange(n), None)])
+            delayed(_fit_mean)(base, X[a], z[a], None if sample_weight is None else sample_weight[a])
+            for a, _ in [*splits, (np.arange(n), None)])
         self.model_ = fitted[-1]
         self.members_ = list(fitted[:-1])
         for m, (_, b) in zip(self.members_, splits, strict=True):

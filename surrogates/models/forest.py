@@ -26,6 +26,7 @@ class ForestRegressor(LatencyRegressor):
     """Random forest (``n_estimators`` trees, ``min_samples_leaf``, ``max_features``) on log-latency."""
 
     _epistemic = True
+    _sample_weight = True
 
     def __init__(self, n_estimators: int = 300, min_samples_leaf: int = 1, max_features: float = 1.0,
                  calibrate: bool = True, n_jobs: int | None = None, random_state: int | None = None) -> None:
@@ -41,12 +42,12 @@ class ForestRegressor(LatencyRegressor):
         check_range("min_samples_leaf", self.min_samples_leaf, low=1, integer=True)
         check_range("max_features", self.max_features, low=0.0, high=1.0, low_open=True)
 
-    def _fit_log(self, X, z):
+    def _fit_log(self, X, z, sample_weight=None):
         oob = X.shape[0] >= 10
         self.forest_ = RandomForestRegressor(
             n_estimators=int(self.n_estimators), min_samples_leaf=int(self.min_samples_leaf),
             max_features=float(self.max_features), oob_score=oob, n_jobs=self.n_jobs,
-            random_state=self.random_state).fit(X, z)
+            random_state=self.random_state).fit(X, z, sample_weight=sample_weight)
         noise2 = 0.0
         if oob:
             pred = self.forest_.oob_prediction_

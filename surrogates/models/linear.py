@@ -27,6 +27,7 @@ class ExpLinearRegressor(LatencyRegressor):
     """tau = exp(W c + b), weights by Bayesian ridge on standardised features (``max_iter`` EM steps)."""
 
     _epistemic = True
+    _sample_weight = True
 
     def __init__(self, max_iter: int = 300) -> None:
         self.max_iter = max_iter
@@ -34,9 +35,10 @@ class ExpLinearRegressor(LatencyRegressor):
     def _validate_params(self) -> None:
         check_range("max_iter", self.max_iter, low=1, integer=True)
 
-    def _fit_log(self, X, z):
+    def _fit_log(self, X, z, sample_weight=None):
         self.scaler_ = StandardScaler().fit(X)
-        self.model_ = BayesianRidge(max_iter=int(self.max_iter)).fit(self.scaler_.transform(X), z)
+        self.model_ = BayesianRidge(max_iter=int(self.max_iter)).fit(self.scaler_.transform(X), z,
+                                                                     sample_weight=sample_weight)
         self.n_iter_ = int(self.model_.n_iter_)
 
     def _predict_log(self, X):

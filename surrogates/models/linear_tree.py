@@ -60,6 +60,8 @@ class LinearTreeGBTRegressor(LatencyRegressor):
         self.n_jobs = n_jobs
         self.random_state = random_state
 
+    _sample_weight = True
+
     def _validate_params(self) -> None:
         check_range("n_estimators", self.n_estimators, low=1, integer=True)
         check_range("learning_rate", self.learning_rate, low=0.0, low_open=True, high=1.0)
@@ -81,23 +83,23 @@ class LinearTreeGBTRegressor(LatencyRegressor):
             n_jobs=int(self.n_jobs), random_state=0 if self.random_state is None else int(self.random_state),
             deterministic=True, force_row_wise=True, verbose=-1)
 
-    def _fit_booster(self, X: np.ndarray, z: np.ndarray, **kw):
+    def _fit_booster(self, X: np.ndarray, z: np.ndarray, sample_weight: np.ndarray | None = None, **kw):
         with warnings.catch_warnings():  # LightGBM warns about feature names it was never given
             warnings.simplefilter("ignore", UserWarning)
-            return self._booster(len(z), **kw).fit(X, z)
+            return self._booster(len(z), **kw).fit(X, z, sample_weight=sample_weight)
 
-    def _fit_log(self, X, z):
-        def probe(Xa, za, Xb):  # half the trees at twice the rate, as gbt's probe
-            fitted = self._fit_booster(Xa, za, n_estimators=max(1, int(self.n_estimators) // 2),
+    def _fit_log(self, X, z, sample_weight=None):
+        def probe(Xa, za, Xb, wa=None):  # half the trees at twice the rate, as gbt's probe
+            fitted = self._fit_booster(Xa, za, wa, n_estimators=max(1, int(self.n_estimators) // 2),
                                        learning_rate=min(1.0, 2 * float(self.learning_rate)))
             return self._predict_booster(fitted.booster_, Xb)
 
-        self.std_ = probe_std(X, z, self.random_state, probe)
-        self._keep(self._fit_booster(X, z))
+        self.std_ = probe_std(X, z, self.random_state, probe, sample_weight)
+        self._keep(self._fit_booster(X, z, sample_weight))
 
-    def _fit_mean_log(self, X, z):
+    def _fit_mean_log(self, X, z, sample_weight=None):
         self.std_ = 0.0
-        self._keep(self._fit_booster(X, z))
+        self._keep(self._fit_booster(X, z, sample_weight))
 
     def _keep(self, fitted) -> None:
         self.model_str_ = fitted.booster_.model_to_string()

@@ -38,6 +38,8 @@ class MLPLatencyRegressor(LatencyRegressor):
         self.validation_fraction = validation_fraction
         self.random_state = random_state
 
+    _sample_weight = True
+
     def _validate_params(self) -> None:
         sizes = self.hidden_layer_sizes
         if not isinstance(sizes, tuple | list) or not sizes or not all(
@@ -51,7 +53,7 @@ class MLPLatencyRegressor(LatencyRegressor):
         check_range("patience", self.patience, low=1, integer=True)
         check_range("validation_fraction", self.validation_fraction, low=0.0, high=0.5, low_open=True)
 
-    def _fit_log(self, X, z):
+    def _fit_log(self, X, z, sample_weight=None):
         import torch
 
         seed = int(self.random_state) if self.random_state is not None else int(np.random.randint(0, 2**31 - 1))
@@ -79,6 +81,8 @@ class MLPLatencyRegressor(LatencyRegressor):
                                    weight_decay=float(self.weight_decay))
             xt, zt = torch.from_numpy(Xs[tr]), torch.from_numpy(zs[tr])
             xv, zv = torch.from_numpy(Xs[val]), torch.from_numpy(zs[val])
+            w = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+            wt, wv = torch.from_numpy(w[tr]), torch.from_numpy(w[val] / w[val].mean())
             best, best_state, stale = np.inf, None, 0
             bs = int(self.batch_size)
             self.n_epochs_ = 0
@@ -88,13 +92,13 @@ class MLPLatencyRegressor(LatencyRegressor):
                 for i in range(0, len(tr), bs):
                     b = order[i:i + bs]
                     opt.zero_grad()
-                    loss = torch.mean((net(xt[b]).squeeze(1) - zt[b]) ** 2)
+                    loss = torch.sum(wt[b] * (net(xt[b]).squeeze(1) - zt[b]) ** 2) / torch.sum(wt[b])
                     loss.backward()
                     opt.step()
                 self.n_epochs_ += 1
                 net.eval()
                 with torch.no_grad():
-                    v = float(torch.mean((net(xv).squeeze(1) - zv) ** 2))
+                    v = float(torch.mean(wv * (net(xv).squeeze(1) - zv) ** 2))
                 if v < best - 1e-7:
                     best, stale = v, 0
                     best_state = [p.detach().clone() for p in net.parameters()]

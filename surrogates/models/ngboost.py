@@ -50,12 +50,13 @@ def _ngb(params: dict, seed: int) -> NGBRegressor:
                         verbose=False, random_state=np.random.RandomState(seed))
 
 
-def _fit_member(params: dict, seed: int, X, z, bootstrap: bool) -> NGBRegressor:
+def _fit_member(params: dict, seed: int, X, z, bootstrap: bool, sample_weight=None) -> NGBRegressor:
     rng = np.random.RandomState(seed)
     if bootstrap:
         idx = rng.randint(0, len(z), len(z))
         X, z = X[idx], z[idx]
-    return _ngb(params, seed).fit(X, z)
+        sample_weight = None if sample_weight is None else sample_weight[idx]
+    return _ngb(params, seed).fit(X, z, sample_weight=sample_weight)
 
 
 def _normal_params(model: NGBRegressor, X) -> tuple[np.ndarray, np.ndarray]:
@@ -64,6 +65,8 @@ def _normal_params(model: NGBRegressor, X) -> tuple[np.ndarray, np.ndarray]:
 
 
 class _NGBParams(LatencyRegressor):
+    _sample_weight = True
+
     def _check_ngb(self) -> None:
         check_range("n_estimators", self.n_estimators, low=1, integer=True)
         check_range("learning_rate", self.learning_rate, low=0.0, high=1.0, low_open=True)
@@ -98,8 +101,8 @@ class NGBoostRegressor(_NGBParams):
     def _validate_params(self) -> None:
         self._check_ngb()
 
-    def _fit_log(self, X, z):
-        self.model_ = _fit_member(self._ngb_params(), self._seed(), X, z, bootstrap=False)
+    def _fit_log(self, X, z, sample_weight=None):
+        self.model_ = _fit_member(self._ngb_params(), self._seed(), X, z, False, sample_weight)
 
     def _predict_log(self, X):
         mean, std = _normal_params(self.model_, X)
@@ -129,11 +132,11 @@ class NGBoostEnsembleRegressor(_NGBParams):
         self._check_ngb()
         check_range("n_members", self.n_members, low=2, integer=True)
 
-    def _fit_log(self, X, z):
+    def _fit_log(self, X, z, sample_weight=None):
         seed = self._seed()
         params = self._ngb_params()
         self.members_ = Parallel(n_jobs=self.n_jobs)(
-            delayed(_fit_member)(params, seed + i, X, z, True) for i in range(int(self.n_members)))
+            delayed(_fit_member)(params, seed + i, X, z, True, sample_weight) for i in range(int(self.n_members)))
 
     def _predict_log(self, X):
         locs, scales = zip(*(_normal_params(m, X) for m in self.members_), strict=True)

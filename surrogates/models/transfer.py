@@ -17,6 +17,9 @@ and 0.44 / 0.46; ``residual`` + ``gbt`` 0.50 / 0.68 and 0.33 / 0.60; ``feature``
 (a target 2× its source, 1.6× more on stride-2 blocks: RMS log error 0.21–0.27 on 60 rows against 0.003–0.012
 for ``residual``), which is what one CPU seen with other threads, batch or dtype looks like.
 
+``fit(X, y, sample_noise=...)`` weights the ridge prior's rows and the base model's alike (when the base model
+takes weights; see :mod:`surrogates.models._base`).
+
 Without sources it is the ``base`` model. A source that does not track the target gets little use from the
 trees and the ridge, and the engine goes further: it judges each source on the probe set and fits this model
 and the plain one side by side, keeping the one whose out-of-fold predictions are better
@@ -120,21 +123,32 @@ class TransferRegressor(LatencyRegressor):
     def _S(self, X: np.ndarray) -> np.ndarray:
         return (self.sources or SourceModels()).log_predictions(X)
 
-    def _fit_prior(self, S: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, float]:
-        """Ridge weights on the source columns and the intercept (weights on standardised columns)."""
+    def _supports_weight(self) -> bool:
+        from surrogates.models import get_model, list_models
+
+        return self.base in list_models() and get_model(self.base)._supports_weight()
+
+    def _fit_prior(self, S: np.ndarray, z: np.ndarray, sample_weight: np.ndarray | None = None
+                   ) -> tuple[np.ndarray, float]:
+        """Ridge weights on the source columns and the intercept (weights on standardised columns); rows
+        weighted by ``sample_weight`` (mean 1) when given."""
+        sw = np.ones(len(z)) if sample_weight is None else np.asarray(sample_weight, dtype=float)
+        sw = sw / sw.mean()
+        zm = float(np.average(z, weights=sw))
         if S.shape[1] == 0:
-            return np.zeros(S.shape[1]), float(np.mean(z))
-        mu, sd = S.mean(axis=0), S.std(axis=0)
+            return np.zeros(S.shape[1]), zm
+        mu, sd = np.average(S, axis=0, weights=sw), S.std(axis=0)
         sd[sd == 0] = 1.0
         Sn = (S - mu) / sd
-        zc = z - z.mean()
-        w = np.linalg.solve(Sn.T @ Sn + float(self.alpha) * np.eye(S.shape[1]), Sn.T @ zc)
+        zc = z - zm
+        w = np.linalg.solve(Sn.T @ (sw[:, None] * Sn) + float(self.alpha) * np.eye(S.shape[1]), Sn.T @ (sw * zc))
         coef = w / sd
-        return coef, float(z.mean() - mu @ coef)
+        return coef, float(zm - mu @ coef)
 
-    def _stage_fit(self, X: np.ndarray, z: np.ndarray, mean_only: bool) -> tuple:
+    def _stage_fit(self, X: np.ndarray, z: np.ndarray, mean_only: bool, sample_weight: np.ndarray | None = None
+                   ) -> tuple:
         S = self._S(X)
-        coef, icpt = self._fit_prior(S, z)
+        coef, icpt = self._fit_prior(S, z, sample_weight)
         # residual: the base model learns what the prior misses; feature: it learns z itself, from X and S (the
         # prior is then kept only to measure where the target leaves its sources, for the std)
         prior = S @ coef + icpt if self.method == "residual" else np.zeros(len(z))
@@ -143,10 +157,8 @@ class TransferRegressor(LatencyRegressor):
             model.set_params(calibrate=False)
         model._validate_params()
         Xa = np.column_stack([X, S])
-        if mean_only:
-            model._fit_mean_log(Xa, z - prior)
-        else:
-            model._fit_log(Xa, z - prior)
+        w = sample_weight if model._supports_weight() else None
+        model._fit_log_weighted(Xa, z - prior, w, mean_only=mean_only)
         return coef, icpt, model
 
     def _stage_predict(self, coef, icpt, model, X, S) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -157,26 +169,27 @@ class TransferRegressor(LatencyRegressor):
         mean = prior + out if self.method == "residual" else out
         return mean, mean - prior, np.asarray(std, dtype=float)
 
-    def _fit_log(self, X, z):
-        self._fit(X, z, mean_only=False)
+    def _fit_log(self, X, z, sample_weight=None):
+        self._fit(X, z, mean_only=False, sample_weight=sample_weight)
 
-    def _fit_mean_log(self, X, z):
-        self._fit(X, z, mean_only=True)
+    def _fit_mean_log(self, X, z, sample_weight=None):
+        self._fit(X, z, mean_only=True, sample_weight=sample_weight)
 
-    def _fit(self, X: np.ndarray, z: np.ndarray, mean_only: bool) -> None:
+    def _fit(self, X: np.ndarray, z: np.ndarray, mean_only: bool, sample_weight: np.ndarray | None = None) -> None:
+        w = sample_weight
         self.n_sources_ = len(self.sources or ())
         self.s0_, self.k_ = 0.0, 0.0
         if not mean_only and X.shape[0] >= 30 and self.n_sources_:
             rng = np.random.RandomState(0 if self.random_state is None else int(self.random_state))
             perm = rng.permutation(X.shape[0])
             hold, fit = perm[: X.shape[0] // 5], perm[X.shape[0] // 5:]
-            c, i, m = self._stage_fit(X[fit], z[fit], mean_only=True)
+            c, i, m = self._stage_fit(X[fit], z[fit], True, None if w is None else w[fit])
             mean, corr, _ = self._stage_predict(c, i, m, X[hold], self._S(X[hold]))
             (s0sq, ksq), _ = nnls(np.column_stack([np.ones(len(hold)), corr**2]), (z[hold] - mean) ** 2)
             self.s0_, self.k_ = float(np.sqrt(s0sq)), float(np.sqrt(ksq))
-            self.coef_, self.intercept_, self.model_ = self._stage_fit(X, z, mean_only=True)
+            self.coef_, self.intercept_, self.model_ = self._stage_fit(X, z, True, w)
         else:
-            self.coef_, self.intercept_, self.model_ = self._stage_fit(X, z, mean_only=mean_only)
+            self.coef_, self.intercept_, self.model_ = self._stage_fit(X, z, mean_only, w)
         self.source_weights_ = self.coef_.copy()
 
     def _predict_log(self, X):

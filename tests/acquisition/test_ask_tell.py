@@ -370,7 +370,7 @@ def test_schema_6_database_gains_asks_and_an_old_campaign_resumes(tmp_path: Path
         assert ro.schema_version == 6 and ro.pending_asks("old") == []
         assert ro.get_campaign("old").get("protocol") is None
     with Store(db) as store:
-        assert store.schema_version == SCHEMA_VERSION == 7 and "campaign_asks" in store.db.table_names()
+        assert store.schema_version == SCHEMA_VERSION == 8 and "campaign_asks" in store.db.table_names()
         assert store.get_campaign("old")["protocol"] is None
         spec.budget_samples = 40
         res = run_campaign(store, spec, SyntheticProfiler(), FAM)  # finds its initial design measured

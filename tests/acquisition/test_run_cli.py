@@ -63,6 +63,7 @@ def test_tiny_campaign_runs_reports_and_resumes(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "campaign tiny: budget spent" in proc.stdout and "predictor bundle" in proc.stdout
     assert "engine overhead" in proc.stdout
+    assert "noise floor: no doctor run on this platform (`python -m acquisition doctor` measures it)" in proc.stdout
     st = check_consistent(db)
     assert st["state"] == "budget" and st["measurements"] == 25
     code, out, err = run_cli("status", "--db", str(db))

@@ -360,7 +360,7 @@ def test_schema_1_database_gains_campaign_tables(db_path: Path) -> None:
         assert ro.schema_version == 1 and ro.campaigns() == [] and ro.iterations("x") == []
         assert ro.status()["campaigns"] == []
     with Store(db_path) as store:
-        assert store.schema_version == SCHEMA_VERSION == 7
+        assert store.schema_version == SCHEMA_VERSION == 8
         assert {"campaigns", "campaign_measurements", "iterations", "predictors", "repeats", "campaign_sources"} <= set(
             store.db.table_names())
         assert [p["id"] for p in store.platforms()] == ["p"]
@@ -395,3 +395,107 @@ def test_older_campaign_schema_gains_the_new_columns_and_keeps_its_rows(db_path:
         it = store.iterations("old")[0]
         assert it["n_train"] == 20 and it["spearman"] == 0.9 and it["test_spearman"] is None
         assert it["fidelity"] is None
+
+
+# -- schema 8: each measurement's noise, noise floors (acquisition.doctor) -----------------------------------------
+def _noisy_timing(noise: float | None, placements: int) -> Timing:
+    t = timing(2.0)
+    t.noise, t.placements = noise, placements
+    return t
+
+
+def test_record_and_record_repeat_store_the_measurements_noise(db_path: Path) -> None:
+    from types import SimpleNamespace
+
+    with new_store(db_path) as store:
+        m = measurement("k1")
+        m.timing = _noisy_timing(0.013, 3)
+        mid = store.record(m)
+        row = store.db["measurements"].get(mid)
+        assert row["noise"] == pytest.approx(0.013) and row["placements"] == 3
+        rep = measurement("k1")
+        rep.timing = _noisy_timing(None, 1)  # one placement: no noise estimate
+        rid = store.record_repeat(rep, mid)
+        assert store.db["repeats"].get(rid)["noise"] is None
+        old = measurement("k2")  # an old-style timing without the new fields is stored with NULLs
+        old.timing = SimpleNamespace(**{k: v for k, v in timing().as_dict().items()
+                                        if k not in ("noise", "placements")})
+        row = store.db["measurements"].get(store.record(old))
+        assert row["noise"] is None and row["placements"] is None and row["min_ms"] == 1.0
+        failed = store.db["measurements"].get(store.record(measurement("k3", status="failed")))
+        assert failed["noise"] is None and failed["placements"] is None
+
+
+def _schema_7_file(path: Path) -> None:
+    """A database as schema 7 wrote it: one measurement and one repeat, no noise columns, no noise_floors."""
+    with new_store(path) as store:
+        mid = store.record(measurement("k1"))
+        store.record_repeat(measurement("k1"), mid)
+        store.db["measurements"].transform(drop={"noise", "placements"})
+        store.db["repeats"].transform(drop={"noise"})
+        store.db["noise_floors"].drop()
+        store.db.execute("PRAGMA user_version = 7")
+
+
+def test_schema_7_database_gains_the_noise_columns_and_keeps_its_rows(db_path: Path) -> None:
+    _schema_7_file(db_path)
+    with Store(db_path, readonly=True) as ro:  # read-only: no migration, simply no noise floors
+        assert ro.schema_version == 7 and ro.noise_floors() == [] and ro.latest_noise_floor(PLATFORM) is None
+        assert "noise" not in next(ro.measurements())
+        before = [(r["key"], r["min_ms"], r["created_at"]) for r in ro.measurements()]
+    with Store(db_path) as store:
+        assert store.schema_version == SCHEMA_VERSION == 8 and "noise_floors" in store.db.table_names()
+        assert {"noise", "placements"} <= set(store.db["measurements"].columns_dict)
+        assert "noise" in store.db["repeats"].columns_dict
+        rows = list(store.measurements())
+        assert [(r["key"], r["min_ms"], r["created_at"]) for r in rows] == before  # nothing rewritten
+        assert rows[0]["noise"] is None and rows[0]["placements"] is None
+        assert store.repeats()[0]["min_ms"] == 1.0
+        m = measurement("k2")
+        m.timing = _noisy_timing(0.02, 3)
+        assert store.db["measurements"].get(store.record(m))["noise"] == pytest.approx(0.02)
+    with Store(db_path) as again:  # a migrated file opens as it is
+        assert again.schema_version == SCHEMA_VERSION
+
+
+def _floor(verdict: str = "ok", seconds: float = 41.5) -> dict[str, Any]:
+    return {"verdict": verdict, "probe_family": "mbconv", "probe_n": 12, "median_diff": 0.011, "worst_diff": 0.06,
+            "within10": 1.0, "spearman": 0.998, "seconds": seconds,
+            "checks": [{"name": "load", "status": "ok", "reading": "0.02 of a core", "reason": None}],
+            "reasons": [] if verdict == "ok" else ["load: another process used 0.97 of a core"]}
+
+
+def test_noise_floors_are_stored_decoded_and_charged(db_path: Path) -> None:
+    with new_store(db_path, PLATFORM, OTHER_PLATFORM) as store:
+        first = store.record_noise_floor(PLATFORM, _floor())
+        second = store.record_noise_floor(PLATFORM, _floor("busy", seconds=40.0))
+        store.record_noise_floor(OTHER_PLATFORM, _floor())
+        assert second > first
+        rows = store.noise_floors(PLATFORM)
+        assert [r["id"] for r in rows] == [first, second]  # oldest first
+        assert rows[0]["checks"][0]["reading"] == "0.02 of a core" and rows[0]["reasons"] == []
+        assert rows[1]["verdict"] == "busy" and rows[1]["reasons"] == ["load: another process used 0.97 of a core"]
+        assert rows[0]["median_diff"] == 0.011 and rows[0]["probe_n"] == 12 and rows[0]["platform"] == PLATFORM
+        assert len(store.noise_floors()) == 3
+        assert store.latest_noise_floor(PLATFORM)["id"] == second
+        assert store.latest_noise_floor("cccccccccccc") is None
+        ledger = list(store.db["ledger"].rows_where("note = 'doctor'"))
+        assert [r["activity"] for r in ledger] == ["noise_profile"] * 3
+        assert store.profiling_seconds(platform=PLATFORM) == pytest.approx(81.5)
+        with pytest.raises(StoreError, match="'cccccccccccc' is not in database"):
+            store.record_noise_floor("cccccccccccc", _floor())
+        with pytest.raises(StoreError, match="needs a verdict"):
+            store.record_noise_floor(PLATFORM, {**_floor(), "verdict": None})
+        assert len(store.noise_floors()) == 3 and count(store, "ledger") == 3  # nothing half-written
+    with Store(db_path, readonly=True) as ro:
+        assert ro.latest_noise_floor(OTHER_PLATFORM)["checks"][0]["name"] == "load"
+        with pytest.raises(StoreError, match="read-only"):
+            ro.record_noise_floor(PLATFORM, _floor())
+
+
+def test_record_noise_floor_is_one_transaction(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with new_store(db_path) as store:
+        _fail_ledger_inserts(monkeypatch)
+        with pytest.raises(RuntimeError):
+            store.record_noise_floor(PLATFORM, _floor())
+        assert store.noise_floors() == [] and count(store, "ledger") == 0

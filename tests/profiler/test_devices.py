@@ -236,3 +236,28 @@ def test_cuda_out_of_memory_is_a_failed_measurement() -> None:
         m = prof.measure(GPU_HOG, {"ms": 1})
         assert m.status == "failed" and m.reason.startswith("out of memory")
         assert prof.measure(SLEEP, {"ms": 1}).ok  # the worker survives a CUDA out-of-memory
+
+
+def test_cores_to_pin_start_at_the_current_core_and_wrap() -> None:
+    from profiler.devices import _current_cpu, cores_to_pin
+
+    assert cores_to_pin({0, 1, 2, 3}, 1, 1) == {1}
+    assert cores_to_pin({0, 1, 2, 3}, 3, 2) == {3, 0}
+    assert cores_to_pin({4, 6}, 5, 1) == {6}  # the current core not allowed: the last ones
+    assert cores_to_pin({0, 1}, 0, 8) == {0, 1}  # never more than allowed
+    stat = "1234 (python (x) y) R " + " ".join(str(i) for i in range(4, 60))
+    assert _current_cpu(stat) == 39  # field 39 of /proc/<pid>/stat, names with spaces and parentheses included
+    assert _current_cpu("garbage") is None
+
+
+def test_a_cpu_worker_pins_itself_unless_told_not_to() -> None:
+    import os
+    import subprocess
+    import sys
+
+    code = ("import os; from profiler.devices import CpuDevice; CpuDevice(pin={pin}).setup(); "
+            "print(len(os.sched_getaffinity(0)))")
+    n_all = len(os.sched_getaffinity(0))
+    out = {pin: subprocess.run([sys.executable, "-c", code.format(pin=pin)], capture_output=True, text=True,
+                               check=True).stdout.strip() for pin in (True, False)}
+    assert out[True] == "1" and out[False] == str(n_all)

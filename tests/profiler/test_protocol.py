@@ -17,6 +17,7 @@ from profiler.protocol import (
     Run,
     Timing,
     parse_protocol,
+    placement_noise,
     run_protocol,
 )
 
@@ -150,13 +151,34 @@ def test_placements_split_the_budget_and_combine() -> None:
     assert per.min_seconds == pytest.approx(0.05) and per.max_seconds == pytest.approx(2.0 / 3)
     later = proto.per_placement(first=False)
     assert later.warmup_min == 1 and later.warmup_seconds < per.warmup_seconds
-    assert AdaptiveProtocol(placements=1).per_placement() == AdaptiveProtocol(placements=1)
+    one = AdaptiveProtocol(placements=1, max_placements=1)
+    assert one.per_placement() == one
     with pytest.raises(ProtocolError, match="placements"):
         AdaptiveProtocol(placements=0)
     runs = [Run(np.array([2.0, 2.1, 2.2]), 2, 0.01, "stable"), Run(np.array([1.5, 1.6]), 3, 0.02, "max_seconds")]
     t = Timing.combine(runs)
     assert t.min_ms == 1.5 and t.n == 5 and t.warmup_n == 5 and t.warmup_s == pytest.approx(0.03)
     assert t.stop == "max_seconds"  # one unconverged placement makes the whole measurement unconverged
+    assert t.placements == 2 and t.noise == pytest.approx(abs(np.log(2.0 / 1.5)) / np.sqrt(2))
+
+
+def test_placement_noise_and_extra_placements() -> None:
+    assert placement_noise([1.0]) is None and placement_noise([]) is None
+    assert placement_noise([2.0, 2.0, 2.0]) == 0.0
+    assert placement_noise([1.0, np.e]) == pytest.approx(1 / np.sqrt(2))
+    proto = AdaptiveProtocol(placements=3, max_noise=0.05, max_placements=5)
+    assert proto.wants_another_placement([]) and proto.wants_another_placement([10.0, 10.1])
+    assert not proto.wants_another_placement([10.0, 10.1, 10.05])  # they agree: three placements are enough
+    assert proto.wants_another_placement([10.0, 11.5, 12.0])  # they disagree: one more
+    assert not proto.wants_another_placement([10.0, 11.5, 12.0, 10.0, 13.0])  # at max_placements
+    assert not AdaptiveProtocol(max_noise=None).wants_another_placement([10.0, 11.5, 12.0])
+    assert FixedProtocol().wants_another_placement([]) and not FixedProtocol().wants_another_placement([1.0])
+    with pytest.raises(ProtocolError, match="max_placements"):
+        AdaptiveProtocol(placements=3, max_placements=2)
+    with pytest.raises(ProtocolError, match="max_noise"):
+        AdaptiveProtocol(max_noise=0)
+    # the timeout leaves room for the extra placements
+    assert proto.suggested_timeout() > AdaptiveProtocol(max_placements=3).suggested_timeout()
 
 
 def test_a_named_adaptive_variant_is_stored_apart() -> None:
