@@ -194,8 +194,7 @@ def noise_floor_of(store: Any, platform: str, family: str, *, protocol: str | No
         ...     noise_floor_of(store, "p1", "mbconv")
         {'source': 'none'}
     """
-    latest = getattr(store, "latest_noise_floor", None)
-    row = latest(platform) if callable(latest) else None
+    row = store.latest_noise_floor(platform)
     if row:
         return {"source": "doctor", **{k: row.get(k) for k in DOCTOR_FIELDS}}
     if "repeats" in store.db.table_names():

@@ -358,9 +358,6 @@ class CampaignLoop:
         if row is None:
             return []
         stored = row["spec"].get("noise_floor")
-        if not first and stored is not None and stored.get("source") == "repeats" and not callable(
-                getattr(self.store, "latest_noise_floor", None)):
-            return []  # only a doctor run could replace it, and this store has none
         floor = noise_floor_of(self.store, self.platform, self.family.name, protocol=self.full_id or None)
         new = floor_identity(floor) != floor_identity(stored)
         if not (first or new):
