@@ -5,7 +5,9 @@ role (training, verification, probes) and status (ok, failed, unstable): the cos
 includes its retries and re-measurements in fresh workers, and a failed block took device time too. A
 measurement that the campaign reused from the store (profiled earlier by another campaign or by ``profile``)
 counts at its original cost, so a campaign's bill does not depend on what else is in the database; the ledger
-still says who paid for it first.
+still says who paid for it first. Device time lost on a fleet actor that died mid-block (ledger activity
+``lost_profile``, charged to the campaign; the block itself was measured again elsewhere) is in the bill as the
+role ``lost``.
 
 The budget in hours, the stop rule's record of each iteration (``profiling_s``), :class:`CampaignResult`, the
 ``report`` command, the studies and every plot's hours axis use :func:`campaign_bill`; nothing else adds
@@ -54,4 +56,9 @@ def campaign_bill(store: Any, campaign: str) -> Bill:
         "select cm.role, coalesce(sum(m.cost_s), 0), count(*) from campaign_measurements cm join measurements m "
         "on m.id = cm.measurement_id where cm.campaign = ? group by cm.role", [campaign])
     rows = cur.fetchall()
-    return Bill({str(r): float(s) for r, s, _ in rows}, int(sum(c for _, _, c in rows)))
+    by_role = {str(r): float(s) for r, s, _ in rows}
+    lost = store.db.execute("select coalesce(sum(seconds), 0) from ledger where campaign = ? and activity = "
+                            "'lost_profile'", [campaign]).fetchone()[0]
+    if lost:
+        by_role["lost"] = float(lost)
+    return Bill(by_role, int(sum(c for _, _, c in rows)))

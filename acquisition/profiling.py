@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,7 +32,7 @@ from tqdm import tqdm
 
 from acquisition.store import Store, fault_point
 
-__all__ = ["ProfileSummary", "profile_configs"]
+__all__ = ["ProfileSummary", "plan_profile", "profile_configs", "record_profiled"]
 
 log = logging.getLogger("latency_acquisition.acquisition")
 
@@ -53,6 +53,7 @@ class ProfileSummary:
     cost_s: float = 0.0
     failures: list[tuple[str, str]] = field(default_factory=list)  # (key, reason)
     keys: list[str] = field(default_factory=list)
+    error: str | None = None  # why it stopped short (a fleet platform that lost every device)
 
 
 def profile_configs(store: Store, profiler: Any, family: Any, configs: Sequence[dict[str, Any]], *,
@@ -62,13 +63,36 @@ def profile_configs(store: Store, profiler: Any, family: Any, configs: Sequence[
     """Make sure every config has a stored measurement on ``profiler``'s platform and protocol.
 
     Configs already stored are reused (failed ones too, unless ``retry_failed``); the others are measured one by
-    one and each result is recorded with its ledger row at once. With ``campaign`` and ``role`` every config
+    one (spread over a fleet's devices when ``profiler`` is a :class:`acquisition.fleet.Pool`) and each result is
+    recorded with its ledger row at once. With ``campaign`` and ``role`` every config
     joins the campaign: a reused measurement is attached at no cost, a new one in its own transaction.
     ``drawn`` says how each config was chosen (one label for all, or one per config; see
     :mod:`acquisition._campaign_store`). ``protocol`` measures (and looks up stored rows) with another protocol
     than the profiler's own (the engine's cheap fidelity; needs ``profiler.supports_protocol``). Returns a
     :class:`ProfileSummary`.
     """
+    summary, todo = plan_profile(store, profiler, family, configs, campaign=campaign, role=role,
+                                 retry_failed=retry_failed, drawn=drawn, protocol=protocol)
+    bar = tqdm(total=len(todo), desc=f"profile {family.name}", unit="block", disable=not progress or not todo,
+               file=sys.stderr, dynamic_ncols=True, mininterval=0.5)
+    try:
+        for _cfg, key, d, m in _measured(profiler, family, todo, protocol):
+            fault_point("profile")
+            record_profiled(store, summary, m, key, d, activity=activity, campaign=campaign, role=role,
+                            protocol=protocol or profiler.protocol)
+            bar.update(1)
+            bar.set_postfix(failed=summary.failed, unstable=summary.unstable, noisy=summary.noisy, refresh=False)
+    finally:
+        bar.close()
+    return summary
+
+
+def plan_profile(store: Store, profiler: Any, family: Any, configs: Sequence[dict[str, Any]], *,
+                 campaign: str | None = None, role: str | None = None, retry_failed: bool = False,
+                 drawn: str | Sequence[str | None] | None = None, protocol: Any = None
+                 ) -> tuple[ProfileSummary, list[tuple[dict[str, Any], str, Any]]]:
+    """The first half of :func:`profile_configs`: validate, reuse what is stored (attaching it to the campaign)
+    and return the summary so far with the ``(config, key, drawn)`` still to measure."""
     cfgs = [family.validate(c) for c in configs]
     how = [drawn] * len(cfgs) if drawn is None or isinstance(drawn, str) else list(drawn)
     if len(how) != len(cfgs):
@@ -94,26 +118,36 @@ def profile_configs(store: Store, profiler: Any, family: Any, configs: Sequence[
     if campaign is not None and role is not None:
         for d, ids in reused_ids.items():
             store.add_members(campaign, ids, role, drawn=d)
-    bar = tqdm(total=len(todo), desc=f"profile {family.name}", unit="block", disable=not progress or not todo,
-               file=sys.stderr, dynamic_ncols=True, mininterval=0.5)
-    try:
-        for cfg, key, d in todo:
-            m = profiler.measure(family, cfg) if protocol is None else profiler.measure(family, cfg, protocol)
-            fault_point("profile")
-            store.record(m, activity=activity, campaign=campaign, role=role, drawn=d)
-            summary.profiled += 1
-            summary.cost_s += m.cost_s
-            if not m.ok:
-                summary.failed += 1
-                summary.failures.append((key, m.reason or ""))
-            else:
-                summary.unstable += not m.stable
-                _count_noise(summary, m, protocol or profiler.protocol)
-            bar.update(1)
-            bar.set_postfix(failed=summary.failed, unstable=summary.unstable, noisy=summary.noisy, refresh=False)
-    finally:
-        bar.close()
-    return summary
+    return summary, todo
+
+
+def record_profiled(store: Store, summary: ProfileSummary, m: Any, key: str, drawn: Any, *,
+                    activity: str = "profile", campaign: str | None = None, role: str | None = None,
+                    protocol: Any = None) -> None:
+    """The second half of :func:`profile_configs`, per arriving measurement: store it with its ledger row (one
+    transaction) and count it in ``summary``."""
+    store.record(m, activity=activity, campaign=campaign, role=role, drawn=drawn)
+    summary.profiled += 1
+    summary.cost_s += m.cost_s
+    if not m.ok:
+        summary.failed += 1
+        summary.failures.append((key, m.reason or ""))
+    else:
+        summary.unstable += not m.stable
+        _count_noise(summary, m, protocol)
+
+
+def _measured(profiler: Any, family: Any, todo: list[tuple[dict[str, Any], str, Any]], protocol: Any
+              ) -> Iterator[tuple[dict[str, Any], str, Any, Any]]:
+    """Each todo item with its measurement, as it arrives: one by one, or spread over a fleet's devices when
+    ``profiler`` offers ``imap`` (:class:`acquisition.fleet.Pool`)."""
+    if callable(getattr(profiler, "imap", None)):
+        for i, m in profiler.imap(family, [cfg for cfg, _, _ in todo], protocol):
+            yield (*todo[i], m)
+        return
+    for cfg, key, d in todo:
+        m = profiler.measure(family, cfg) if protocol is None else profiler.measure(family, cfg, protocol)
+        yield cfg, key, d, m
 
 
 def _count_noise(summary: ProfileSummary, m: Any, protocol: Any) -> None:

@@ -135,6 +135,10 @@ class TabularFamily:
                 self._memo[memo_key] = hit
         return hit
 
+    def __getstate__(self) -> dict[str, Any]:
+        # the memo is a cache: a copy sent to another process (a fleet's actors) starts without it
+        return {**self.__dict__, "_memo": {}}
+
     def validate(self, config: Mapping[str, Any]) -> Config:
         return dict(self._canonical(config)[0])
 

@@ -213,7 +213,7 @@ class ReplayTable:
                  unit: str = "ms", cost_col: str | None = None, cost_unit: str = "s",
                  where: Iterable[str] | Mapping[str, str] | None = None, categorical: Sequence[str] = (),
                  numeric: Sequence[str] = (), name: str | None = None, duplicates: str = "error",
-                 bad_rows: str = "error") -> ReplayTable:
+                 bad_rows: str = "error", family: TabularFamily | None = None) -> ReplayTable:
         """Read a CSV table (header row; see the module docstring for the checks and policies)."""
         path = os.fspath(path)
         if not os.path.isfile(path):
@@ -232,7 +232,7 @@ class ReplayTable:
             digest = hashlib.sha256(fh.read()).hexdigest()
         return cls.from_rows(fam_name, rows, params=params, latency_col=latency_col, unit=unit, cost_col=cost_col,
                              cost_unit=cost_unit, where=where_d, categorical=categorical, numeric=numeric,
-                             duplicates=duplicates, bad_rows=bad_rows,
+                             duplicates=duplicates, bad_rows=bad_rows, family=family,
                              source={"path": os.path.abspath(path), "file": os.path.basename(path),
                                      "sha256": digest})
 
@@ -241,8 +241,11 @@ class ReplayTable:
                   unit: str = "ms", cost_col: str | None = None, cost_unit: str = "s",
                   where: Iterable[str] | Mapping[str, str] | None = None, categorical: Sequence[str] = (),
                   numeric: Sequence[str] = (), duplicates: str = "error", bad_rows: str = "error",
-                  source: dict[str, Any] | None = None) -> ReplayTable:
-        """Build a table (and its :class:`~profiler.tabular.TabularFamily`) from dict rows of text or numbers."""
+                  source: dict[str, Any] | None = None, family: TabularFamily | None = None) -> ReplayTable:
+        """Build a table (and its :class:`~profiler.tabular.TabularFamily`) from dict rows of text or numbers.
+
+        ``family``: use this family instead of inferring one (tables of one block family on several devices share
+        it, so that one platform's rows can be another's transfer source); every row must lie in its space."""
         if unit not in UNITS:
             raise ReplayError(f"unit={unit!r} is not allowed: expected one of {', '.join(UNITS)}")
         if cost_unit not in UNITS:
@@ -293,13 +296,17 @@ class ReplayTable:
         if not good:
             raise ReplayError("no row of the table has a usable latency")
         try:
-            family = TabularFamily.from_rows(name, [g[1] for g in good], params=params, categorical=categorical,
-                                             numeric=numeric)
+            if family is None:
+                family = TabularFamily.from_rows(name, [g[1] for g in good], params=params, categorical=categorical,
+                                                 numeric=numeric)
         except SpaceError as e:
             raise ReplayError(str(e)) from None
         by_key: dict[str, list[tuple[int, dict[str, Any], float, float | None]]] = {}
         for line, r, lat, cost in good:
-            cfg = family.validate({p: r[p] for p in params})
+            try:
+                cfg = family.validate({p: r[p] for p in params})
+            except SpaceError as e:
+                raise ReplayError(f"line {line}: {e} (the row is outside family {family.name!r}'s space)") from None
             by_key.setdefault(family.key(cfg), []).append((line, cfg, lat, cost))
         configs, keys, lats, costs = [], [], [], []
         for key, group in by_key.items():

@@ -103,12 +103,13 @@ def run_command(parser: argparse.ArgumentParser, argv: Sequence[str] | None, *,
     try:
         return int(args.func(args) or 0)
     except Exception as exc:
+        from acquisition.fleet import FleetError
         from profiler.worker import ProfilerError
 
         if isinstance(exc, (*user_errors(), *extra_errors)):
             print(f"{prog}: error: {exc}", file=sys.stderr)
             return 2
-        if isinstance(exc, ProfilerError):
+        if isinstance(exc, (ProfilerError, FleetError)):  # the devices failed, not the input
             print(f"{prog}: error: {exc}", file=sys.stderr)
             return 1
         if isinstance(exc, BrokenPipeError):  # output piped into e.g. `head`: stop quietly

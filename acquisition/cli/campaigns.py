@@ -16,6 +16,7 @@ from acquisition.cli._common import (
     listed,
     load_plugins,
 )
+from acquisition.cli._fleet import add_fleet_args, check_fleet_args
 
 __all__ = ["DEFAULT_RUN", "RUN_FIELDS", "cmd_report", "cmd_run", "register", "run_defaults", "run_spec"]
 
@@ -78,22 +79,31 @@ def cmd_run(args: argparse.Namespace) -> int:
         if args.transfer == "none" and args.prior_bundle:
             raise CliError("--prior-bundle needs transfer: drop --transfer none")
     name = args.campaign or "default"
+    on_fleet = check_fleet_args(args)
     stored = None
     if os.path.isfile(args.db):
         with Store(args.db, readonly=True) as ro:
-            stored = ro.get_campaign(name)
+            stored = ro.get_campaign(name) or (_fleet_campaign(ro, name) if on_fleet else None)
     spec = run_spec(args, stored)
     family = get_family(spec.family)
-    device = device_from_args(args)
-    device.check_available()
-    spec.device = device.spec
-    bundle = args.bundle or os.path.join(os.path.dirname(os.path.abspath(args.db)), f"{name}.bundle")
-    check_output(bundle, "--bundle", db=args.db)
+    if on_fleet:
+        bundle_dir = args.bundle or os.path.dirname(os.path.abspath(args.db))
+        if not os.path.isdir(bundle_dir) or not os.access(bundle_dir, os.W_OK):
+            raise CliError(f"--bundle {bundle_dir!r}: with --ray-address it is the folder each platform's "
+                           "CAMPAIGN.bundle is written to, and it must be a writable folder")
+    else:
+        device = device_from_args(args)
+        device.check_available()
+        spec.device = device.spec
+        bundle = args.bundle or os.path.join(os.path.dirname(os.path.abspath(args.db)), f"{name}.bundle")
+        check_output(bundle, "--bundle", db=args.db)
     if args.prior_bundle and spec.transfer == "none":
         raise CliError(f"--prior-bundle needs transfer: campaign {name!r} was created with transfer none")
     bundles = _bundle_sources(args.prior_bundle, family)  # checked before anything is written
     if platforms:
         _check_platforms(args.db, family, platforms)
+    if on_fleet:
+        return _run_fleet(args, spec, family, bundles, platforms, bundle_dir)
     with RunLock(args.db), Store(args.db) as store, Profiler(device) as prof:
         sources = _transfer_sources(store, spec, family, prof.platform_id, platforms) + bundles
         res = run_campaign(store, spec, prof, family, progress=not args.no_progress, bundle_path=bundle,
@@ -109,6 +119,42 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"  noise ceiling: not measured (`python -m acquisition remeasure --family {family.name}` re-measures "
               "stored blocks in a fresh process)")
     return 0
+
+
+def _fleet_campaign(store: Any, name: str) -> dict[str, Any] | None:
+    """A fleet run's stored campaign ``NAME-PLATFORM`` (its settings are the run's, resumed like ``NAME``'s)."""
+    import re
+
+    for c in store.campaigns():
+        if re.fullmatch(re.escape(name) + r"-[0-9a-z\-]{6,40}", c["name"]):
+            return store.get_campaign(c["name"])
+    return None
+
+
+def _run_fleet(args: argparse.Namespace, spec: Any, family: Any, bundles: list[Any], platforms: list[str],
+               bundle_dir: str) -> int:
+    """``run --ray-address``: one campaign per platform of the cluster's devices, all at once."""
+    from acquisition._lock import RunLock
+    from acquisition.cli._fleet import open_fleet, print_throughput, ray_connection
+    from acquisition.fleet_run import run_fleet
+    from acquisition.noise import noise_ceiling
+    from acquisition.store import Store
+
+    with ray_connection(args), RunLock(args.db), Store(args.db) as store, \
+            open_fleet(args, progress=not args.no_progress) as fleet:
+        results = run_fleet(store, spec, fleet, family, bundle_dir=bundle_dir, progress=not args.no_progress,
+                            sources=bundles if spec.transfer != "none" else [], transfer_platforms=platforms)
+        db_path = os.path.abspath(store.path)
+        for plat, res in results.items():
+            _print_summary(res, db_path)
+            _print_sources(res, store.campaign_sources(res.name))
+            if res.fleet_error:
+                print(f"  stopped: {res.fleet_error}")
+            ceiling = noise_ceiling(store, family.name, platform=plat, protocol=fleet.pools[plat].protocol.id)
+            if ceiling is not None:
+                print(f"  noise ceiling: {ceiling.describe()}")
+        print_throughput(fleet)
+    return 1 if any(r.fleet_error for r in results.values()) else 0
 
 
 def _bundle_sources(paths: list[str], family: Any) -> list[Any]:
@@ -242,7 +288,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "(fitted on everything measured). The defaults below are the same whatever "
                                    "other flags are given (with none: mbconv on this CPU, target 0.98, at most "
                                    "0.12 device hours or 400 samples). A campaign that exists is resumed with its "
-                                   "stored settings (only budgets may change).")
+                                   "stored settings (only budgets may change). With --ray-address the blocks are "
+                                   "measured on a Ray cluster's devices: one campaign per platform, all at once, "
+                                   "named CAMPAIGN-PLATFORM when there are several.")
     p.add_argument("--family", default=None, help=f"block family (default {d['family']}): {{families}}")
     add_device_args(p)
     p.add_argument("--db", default=DEFAULT_DB, help="SQLite database file")
@@ -295,7 +343,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help=f"consecutive iterations meeting the target (default {d['confirm']})")
     p.add_argument("--seed", type=int, default=None, help=f"seed, >= 0 (default {d['seed']})")
     p.add_argument("--bundle", default=None,
-                   help="where to export the predictor (default CAMPAIGN.bundle next to the database)")
+                   help="where to export the predictor (default CAMPAIGN.bundle next to the database; with "
+                        "--ray-address, the folder of every platform's CAMPAIGN.bundle)")
+    add_fleet_args(p)
     add_plugin_arg(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_run)

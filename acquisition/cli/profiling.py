@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 from statistics import median
+from typing import Any
 
 from acquisition.cli._common import (
     DEFAULT_DB,
@@ -17,6 +18,7 @@ from acquisition.cli._common import (
     positive_float,
     positive_int,
 )
+from acquisition.cli._fleet import add_fleet_args, check_fleet_args
 
 __all__ = ["cmd_profile", "cmd_remeasure", "register"]
 
@@ -32,8 +34,10 @@ def cmd_profile(args: argparse.Namespace) -> int:
 
     load_plugins(args.plugin)
     family = get_family(args.family)
-    device = device_from_args(args)
-    device.check_available()
+    on_fleet = check_fleet_args(args)
+    if not on_fleet:
+        device = device_from_args(args)
+        device.check_available()
     if args.protocol == "fixed":
         protocol = FixedProtocol(repeats=args.repeats or 10_000)
     else:
@@ -41,13 +45,33 @@ def cmd_profile(args: argparse.Namespace) -> int:
             raise CliError("--repeats only applies to --protocol fixed")
         protocol = AdaptiveProtocol()
     configs = family.space.sample(args.n, method=args.sampler, seed=args.seed, family=family.name)
+    if on_fleet:
+        from acquisition.cli._fleet import open_fleet, print_throughput, ray_connection
+        from acquisition.fleet_run import profile_fleet
+
+        with ray_connection(args), Store(args.db) as store, RunLock(store.path), \
+                open_fleet(args, protocol=protocol, timeout_s=args.timeout, progress=not args.no_progress) as fleet:
+            sums = profile_fleet(store, fleet, family, configs, retry_failed=args.retry_failed,
+                                 progress=not args.no_progress)
+            db_path = os.path.abspath(store.path)
+            for plat, s in sums.items():
+                _print_profile(family, fleet.pools[plat].device.spec, protocol, s, db_path)
+            print_throughput(fleet)
+        return 1 if any(s.error for s in sums.values()) else 0
     with Store(args.db) as store, RunLock(store.path), Profiler(device, protocol, timeout_s=args.timeout) as prof:
         s = profile_configs(store, prof, family, configs, retry_failed=args.retry_failed,
                             progress=not args.no_progress)
         db_path = os.path.abspath(store.path)
+    _print_profile(family, device.spec, protocol, s, db_path)
+    return 0
+
+
+def _print_profile(family: Any, device: str, protocol: Any, s: Any, db_path: str) -> None:
     ok = s.profiled - s.failed
-    print(f"{family.name} on {device.spec} (platform {s.platform}, protocol {protocol.id}): profiled {s.profiled} "
+    print(f"{family.name} on {device} (platform {s.platform}, protocol {protocol.id}): profiled {s.profiled} "
           f"({ok} ok, {s.failed} failed, {s.unstable} unstable), reused {s.reused} stored")
+    if s.error:
+        print(f"  stopped short: {s.error}")
     if s.noise:
         limit = getattr(protocol, "max_noise", None)
         print(f"measurement noise (spread of each block's buffer placements): median {100 * median(s.noise):.1f} %; "
@@ -60,7 +84,6 @@ def cmd_profile(args: argparse.Namespace) -> int:
     if len(s.failures) > 5:
         print(f"  ... {len(s.failures) - 5} more failures ({len(s.failures)} in all): see "
               "`python -m acquisition measurements`")
-    return 0
 
 
 def cmd_remeasure(args: argparse.Namespace) -> int:
@@ -86,8 +109,9 @@ def cmd_remeasure(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``profile`` and ``remeasure`` to the subparsers ``sub``."""
     p = sub.add_parser("profile", help="profile N sampled configurations of a block family",
-                       description="Sample N configurations of a block family and profile them on a device. "
-                                   "Configurations already stored for this platform and protocol are reused. "
+                       description="Sample N configurations of a block family and profile them on a device (or, with "
+                                   "--ray-address, on every platform of a Ray cluster at once, spread over its "
+                                   "devices). Configurations already stored for a platform and protocol are reused. "
                                    "One writer at a time: a database being profiled or run is refused.")
     p.add_argument("--family", default="mbconv", help="block family: {families}")
     p.add_argument("--n", type=positive_int, default=200, help="number of configurations")
@@ -102,6 +126,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--timeout", type=positive_float, default=None,
                    help="seconds before a block counts as hung (default: the profiler's)")
     p.add_argument("--retry-failed", action="store_true", help="profile configurations stored as failed again")
+    add_fleet_args(p)
     add_plugin_arg(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_profile)

@@ -1,0 +1,281 @@
+"""Campaigns on a fleet: one campaign per platform, all at once, the coordinator the single writer.
+
+:func:`run_fleet` runs (or resumes) one campaign for each platform of a :class:`acquisition.fleet.Fleet`: the
+same steps as :func:`acquisition.engine.run_campaign` (:class:`acquisition.engine.CampaignLoop`: ask, measure,
+tell), with each campaign's batch spread over its platform's actors and every result told (stored and charged,
+one transaction) as it arrives. While one campaign fits, the actors of the others keep measuring what they
+were sent.
+
+**Names.** One platform: the campaign is named as given. Several: ``NAME-PLATFORM`` for each. A campaign the store
+already holds for a platform keeps its name, so running the same command again resumes every one of them (a
+coordinator killed and restarted resumes, as ``run`` does), even when the fleet has gained or lost platforms.
+
+**Transfer as it becomes available.** A campaign whose ``transfer`` is ``auto`` learns from every other platform
+of the store with enough measurements of the family (:func:`acquisition.transfer.store_sources`), and the list
+is read again before each of its fits: a platform of the same fleet joins as a source once it has
+:data:`acquisition.transfer.MIN_SOURCE_ROWS` ok rows, and is refitted each time its rows grew by half. The
+engine judges every source on the campaign's own rows at every iteration and ignores those that disagree.
+
+**Faults.** A dead actor's configurations go back to its platform's queue (:mod:`acquisition.fleet`); the
+device time it spent on the unfinished block is charged as ``lost_profile`` to the campaign (part of its bill).
+A platform with no device left stops its campaign as ``stopped`` (resumable); the others go on.
+
+Example (a private local Ray instance; two replay-backed actors)::
+
+    from acquisition.fleet import ActorSpec, Fleet, connect
+    from acquisition.fleet_run import run_fleet
+    connect("local")
+    specs = [ActorSpec(oracle, num_cpus=0) for _ in range(2)]
+    with Store("fleet.sqlite") as store, Fleet(specs) as fleet:
+        results = run_fleet(store, CampaignSpec(name="tfnas", family=table.family.name), fleet, table.family)
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from acquisition.store import Store, fault_point
+
+__all__ = ["LOST_ACTIVITY", "campaign_names", "lost_charger", "profile_fleet", "run_fleet"]
+
+log = logging.getLogger("latency_acquisition.fleet")
+
+LOST_ACTIVITY = "lost_profile"
+
+
+def campaign_names(name: str, platforms: Sequence[str], store: Store | None = None) -> dict[str, str]:
+    """``{platform: campaign name}``: ``name`` for a single platform, ``name-PLATFORM`` for several; a campaign
+    the store already holds for a platform keeps its name (a fleet that lost or gained platforms since resumes
+    the same campaigns)."""
+    plats = list(dict.fromkeys(platforms))
+    out = {p: name if len(plats) == 1 else f"{name}-{p}" for p in plats}
+    if store is not None:
+        stored = store.get_campaign(name)
+        for p in plats:
+            if store.get_campaign(f"{name}-{p}") is not None:
+                out[p] = f"{name}-{p}"
+            elif stored is not None and stored["platform"] == p:
+                out[p] = name
+            elif stored is not None and out[p] == name:  # NAME belongs to another platform
+                out[p] = f"{name}-{p}"
+    return out
+
+
+def lost_charger(store: Store, family: Any, campaign_of: Callable[[Any], str | None] | None = None
+                 ) -> Callable[[Any, Any, float, str], None]:
+    """An ``on_lost`` for :class:`acquisition.fleet.Fleet`: charge a dead actor's unfinished block as
+    ``lost_profile`` (to the job's campaign, when ``campaign_of(job)`` names one)."""
+
+    def charge(pool: Any, job: Any, seconds: float, reason: str) -> None:
+        campaign = campaign_of(job) if campaign_of is not None else None
+        store.charge(LOST_ACTIVITY, seconds, platform=pool.platform_id, family=family.name, campaign=campaign,
+                     note=reason[:500])
+
+    return charge
+
+
+@dataclass(eq=False)
+class _Plan:
+    """One platform's share of :func:`profile_fleet`."""
+
+    pool: Any
+    summary: Any
+    left: int
+
+
+def profile_fleet(store: Store, fleet: Any, family: Any, configs: Sequence[dict[str, Any]], *,
+                  retry_failed: bool = False, progress: bool = True, protocol: Any = None) -> dict[str, Any]:
+    """Profile ``configs`` on every platform of ``fleet`` at once (what ``profile --ray-address`` does).
+
+    Per platform exactly :func:`acquisition.profiling.profile_configs`: stored configurations are reused, the
+    others spread over the platform's actors and each result stored with its ledger row as it arrives. A dead
+    actor's unfinished block is charged as ``lost_profile``. A platform that loses every device stops with the
+    reason in its summary's ``error``; the others go on. Returns ``{platform: ProfileSummary}``."""
+    from tqdm import tqdm
+
+    from acquisition.fleet import FleetError, Job
+    from acquisition.profiling import plan_profile, record_profiled
+
+    plans: list[_Plan] = []
+    for pool in fleet.pools.values():
+        summary, todo = plan_profile(store, pool, family, configs, retry_failed=retry_failed, protocol=protocol)
+        plan = _Plan(pool, summary, len(todo))
+        plans.append(plan)
+        for cfg, key, d in todo:
+            fleet.submit(pool, Job(family, cfg, protocol, owner=plan, tag=(key, d)))
+    fleet.on_lost = lost_charger(store, family)
+    bar = tqdm(total=sum(p.left for p in plans), desc=f"profile {family.name}", unit="block",
+               disable=not progress or not any(p.left for p in plans), file=sys.stderr, dynamic_ncols=True,
+               mininterval=0.5)
+    try:
+        while any(p.left for p in plans):
+            for job, m in fleet.pump(0.5):
+                plan, (key, d) = job.owner, job.tag
+                fault_point("profile")
+                record_profiled(store, plan.summary, m, key, d, protocol=protocol or plan.pool.protocol)
+                plan.left -= 1
+                bar.update(1)
+            for plan in plans:
+                if not plan.left:
+                    continue
+                try:
+                    fleet.check_alive(plan.pool)
+                except FleetError as e:
+                    plan.summary.error, plan.left = str(e), 0
+                    fleet.cancel(plan)
+            bar.set_postfix_str(fleet.postfix(), refresh=False)
+    finally:
+        bar.close()
+    return {p.pool.platform_id: p.summary for p in plans}
+
+
+@dataclass(eq=False)
+class _Runner:
+    """One platform's campaign in the fleet."""
+
+    pool: Any
+    loop: Any
+    bundle: str | None
+    outstanding: int = 0
+    done: bool = False
+    error: str | None = None
+    result: Any = None
+    source_rows: dict[str, int] = field(default_factory=dict)
+    fixed_sources: list[Any] = field(default_factory=list)
+    auto_sources: bool = True
+
+
+def run_fleet(store: Store, spec: Any, fleet: Any, family: Any, *, bundle_dir: str | None = None,
+              progress: bool = False, sources: Sequence[Any] = (), transfer_platforms: Sequence[str] = (),
+              max_iterations: int = 10_000, judge: Callable[[Any, set[str]], dict[str, float]] | None = None
+              ) -> dict[str, Any]:
+    """Run (or resume) ``spec`` on every platform of ``fleet`` at once (see the module docstring).
+
+    ``bundle_dir``: each campaign's predictor bundle is exported there as ``CAMPAIGN.bundle``. ``sources``:
+    extra :class:`acquisition.transfer.TransferSource` s (bundles) for every campaign; ``transfer_platforms``:
+    learn from these store platforms only (default: every other one, read again before each fit).
+    Returns ``{platform: CampaignResult}``; a platform that lost every device ends ``stopped``, with the reason
+    in ``result.fleet_error``."""
+    from threadpoolctl import threadpool_limits
+
+    from acquisition.engine import CampaignLoop, open_campaign
+
+    t_wall = time.perf_counter()
+    names = campaign_names(spec.name, list(fleet.pools), store)
+    runners: list[_Runner] = []
+    by_campaign: dict[str, _Runner] = {}
+    with threadpool_limits(limits=1):  # one thread: see acquisition.engine
+        for plat, pool in fleet.pools.items():
+            store.ensure_platform(plat, pool.fingerprint, pool.device.spec)
+            sp = replace(spec, name=names[plat], device=pool.device.spec)
+            sp = open_campaign(store, sp, plat, protocol=pool.protocol.id)
+            r = _Runner(pool, None, os.path.join(bundle_dir, f"{sp.name}.bundle") if bundle_dir else None,
+                        fixed_sources=list(sources), auto_sources=sp.transfer != "none" and not transfer_platforms)
+            first = _store_sources(store, family, plat, sp, transfer_platforms)
+            r.source_rows = _source_rows(first)
+            r.loop = CampaignLoop(store, sp, pool, family, progress=False,
+                                  sources=first + r.fixed_sources if sp.transfer != "none" else [],
+                                  judge=judge, max_fits=max_iterations)
+            runners.append(r)
+            by_campaign[sp.name] = r
+        fleet.on_lost = lost_charger(store, family, lambda job: job.owner.loop.spec.name
+                                     if isinstance(job.owner, _Runner) else None)
+        _drive(store, fleet, family, runners, progress)
+        for r in runners:
+            if r.result is None:
+                r.result = r.loop.result(r.bundle, t_wall)
+            r.result.fleet_error = r.error
+    return {r.pool.platform_id: r.result for r in runners}
+
+
+def _drive(store: Store, fleet: Any, family: Any, runners: list[_Runner], progress: bool) -> None:
+    from tqdm import tqdm
+
+    from acquisition.fleet import FleetError, Job
+
+    bar = tqdm(desc=f"fleet {family.name}", unit="block", disable=not progress, file=sys.stderr,
+               dynamic_ncols=True, mininterval=0.5)
+    try:
+        while True:
+            for r in runners:
+                if r.done or r.outstanding:
+                    continue
+                _refresh_sources(store, family, r)
+                asks = r.loop.next_asks()
+                if not asks:
+                    r.done = True
+                    continue
+                cheap = r.loop.cheap_protocol
+                for a in asks:
+                    proto = cheap if cheap is not None and a.protocol == cheap.id else None
+                    fleet.submit(r.pool, Job(family, a.config, proto, owner=r, tag=a))
+                r.outstanding = len(asks)
+            if all(r.done for r in runners):
+                return
+            for job, m in fleet.pump(0.5):
+                r = job.owner
+                fault_point("profile")
+                r.loop.tell(job.tag, m)
+                r.outstanding -= 1
+                bar.update(1)
+            for r in runners:
+                if r.done or not r.outstanding:
+                    continue
+                try:
+                    fleet.check_alive(r.pool)
+                except FleetError as e:
+                    log.warning("campaign %s stops: %s", r.loop.spec.name, e)
+                    r.error, r.done, r.outstanding = str(e), True, 0
+                    fleet.cancel(r)
+                    r.loop.finish("stopped")
+            if progress:
+                states = ", ".join(f"{r.loop.spec.name}: {_state(r)}" for r in runners)
+                bar.set_postfix_str(f"{states} | {fleet.postfix()}", refresh=False)
+    finally:
+        bar.close()
+
+
+def _state(r: _Runner) -> str:
+    if r.error:
+        return "no device"
+    if r.done:
+        return r.loop.state or "done"
+    rec = r.loop.records[-1] if r.loop.records else None
+    return f"rho {rec.spearman:.3f} at {rec.n_train}" if rec is not None and rec.spearman == rec.spearman else \
+        "designing"
+
+
+def _store_sources(store: Store, family: Any, platform: str, spec: Any, platforms: Sequence[str]) -> list[Any]:
+    if spec.transfer == "none":
+        return []
+    from acquisition.transfer import store_sources
+
+    return store_sources(store, family, platform, list(platforms) if platforms else "auto")
+
+
+def _source_rows(sources: Sequence[Any]) -> dict[str, int]:
+    return {s.name: len(s.configs) for s in sources}
+
+
+def _refresh_sources(store: Store, family: Any, r: _Runner) -> None:
+    """Read the store's sources again before a fit: a platform that reached enough rows joins, one that grew
+    by half is refitted (the engine judges them all again)."""
+    if not r.auto_sources:
+        return
+    now = _store_sources(store, family, r.loop.platform, r.loop.spec, ())
+    rows = _source_rows(now)
+    grew = set(rows) != set(r.source_rows) or any(n >= 1.5 * r.source_rows.get(k, 0) for k, n in rows.items())
+    if not grew:
+        return
+    log.info("campaign %s: transfer sources now %s", r.loop.spec.name, ", ".join(f"{k} ({n} rows)"
+                                                                                 for k, n in rows.items()))
+    r.source_rows = rows
+    r.loop.sources = now + r.fixed_sources
+    r.loop.fitted_sources = None
+    r.loop.source_models = None
