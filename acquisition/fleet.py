@@ -208,6 +208,10 @@ def device_actor_specs(device: Any, *, actors: int | None = None, protocol: Any 
         return [ActorSpec(target, num_cpus=1, num_gpus=1, **common) for _ in range(n)]
     threads = int(getattr(device, "threads", 1))
     if actors is not None:
+        cpus = sum(n.get("Resources", {}).get("CPU", 0) for n in nodes)
+        if int(actors) * threads > cpus:
+            raise FleetError(f"{actors} CPU device(s) of {threads} thread(s) need {int(actors) * threads} CPUs; the "
+                             f"Ray cluster has {cpus:g}: ask for fewer --actors or --threads")
         return [ActorSpec(device, num_cpus=threads, **common) for _ in range(int(actors))]
     specs = []
     for node in nodes:

@@ -52,36 +52,40 @@ def check_fleet_args(args: argparse.Namespace) -> bool:
 
 
 @contextlib.contextmanager
-def ray_connection(args: argparse.Namespace) -> Iterator[None]:
-    """Connected to ``--ray-address`` inside (checked before the database is opened); a ``local`` instance started
-    here stops on exit."""
-    from acquisition.fleet import FleetError, connect, disconnect
+def ray_connection(args: argparse.Namespace, *, protocol: Any = None, timeout_s: float | None = None
+                   ) -> Iterator[list[Any]]:
+    """Connected to ``--ray-address`` inside, yielding the device actors to start there (both checked before
+    the database is opened: an unreachable cluster or devices it does not have are one-line errors); a ``local``
+    instance started here stops on exit."""
+    from acquisition.fleet import FleetError, connect, device_actor_specs, disconnect
 
     try:
         started = connect(args.ray_address)
     except FleetError as e:
         raise CliError(str(e)) from None
     try:
-        yield
+        device = _cluster_device(args)
+        try:
+            specs = device_actor_specs(device, actors=args.actors, protocol=protocol, timeout_s=timeout_s,
+                                       plugins=tuple(args.plugin))
+        except FleetError as e:  # what was asked for does not exist on this cluster: bad input
+            raise CliError(str(e)) from None
+        yield specs
     finally:
         if started:
             disconnect()
 
 
 @contextlib.contextmanager
-def open_fleet(args: argparse.Namespace, *, protocol: Any = None, timeout_s: float | None = None,
-               progress: bool = True) -> Iterator[Any]:
-    """Start the device actors on the connected cluster and yield the :class:`acquisition.fleet.Fleet`; the
-    actors end on exit."""
-    from acquisition.fleet import Fleet, device_actor_specs
+def open_fleet(specs: list[Any], *, progress: bool = True) -> Iterator[Any]:
+    """Start the device actors ``specs`` on the connected cluster and yield the :class:`acquisition.fleet.Fleet`;
+    the actors end on exit."""
+    from acquisition.fleet import Fleet
 
-    device = _cluster_device(args)
-    specs = device_actor_specs(device, actors=args.actors, protocol=protocol, timeout_s=timeout_s,
-                               plugins=tuple(args.plugin))
     if progress:
         import sys
 
-        print(f"starting {len(specs)} {device.spec} device actor(s) on the Ray cluster ...", file=sys.stderr)
+        print(f"starting {len(specs)} device actor(s) on the Ray cluster ...", file=sys.stderr)
     with Fleet(specs) as fleet:
         yield fleet
 

@@ -140,8 +140,8 @@ def _run_fleet(args: argparse.Namespace, spec: Any, family: Any, bundles: list[A
     from acquisition.noise import noise_ceiling
     from acquisition.store import Store
 
-    with ray_connection(args), RunLock(args.db), Store(args.db) as store, \
-            open_fleet(args, progress=not args.no_progress) as fleet:
+    with ray_connection(args) as specs, RunLock(args.db), Store(args.db) as store, \
+            open_fleet(specs, progress=not args.no_progress) as fleet:
         results = run_fleet(store, spec, fleet, family, bundle_dir=bundle_dir, progress=not args.no_progress,
                             sources=bundles if spec.transfer != "none" else [], transfer_platforms=platforms)
         db_path = os.path.abspath(store.path)

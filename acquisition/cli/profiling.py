@@ -49,8 +49,8 @@ def cmd_profile(args: argparse.Namespace) -> int:
         from acquisition.cli._fleet import open_fleet, print_throughput, ray_connection
         from acquisition.fleet_run import profile_fleet
 
-        with ray_connection(args), Store(args.db) as store, RunLock(store.path), \
-                open_fleet(args, protocol=protocol, timeout_s=args.timeout, progress=not args.no_progress) as fleet:
+        with ray_connection(args, protocol=protocol, timeout_s=args.timeout) as specs, Store(args.db) as store, \
+                RunLock(store.path), open_fleet(specs, progress=not args.no_progress) as fleet:
             sums = profile_fleet(store, fleet, family, configs, retry_failed=args.retry_failed,
                                  progress=not args.no_progress)
             db_path = os.path.abspath(store.path)

@@ -146,3 +146,15 @@ def test_gpu_actor_measures_on_the_gpu_ray_gives_it(local_ray, tmp_path, capsys)
         states = [json.loads(r[0]) for r in store.db.execute("select device_state from measurements")]
         assert all("fleet" in s for s in states)
         assert len({s["fleet"]["actor"] for s in states}) == min(4, torch.cuda.device_count())
+
+
+def test_more_cpu_devices_than_the_cluster_has_is_refused_at_once(local_ray, tmp_path, capsys):
+    db = tmp_path / "a.sqlite"
+    assert main(["profile", "--ray-address", "local", "--actors", "3", "--db", str(db), "--n", "2",
+                 "--no-progress"]) == 2
+    err = _err(capsys)
+    assert "need 3 CPUs" in err and "has 2" in err and len(err.splitlines()) == 1
+    if not _has_cuda():
+        assert main(["run", "--ray-address", "local", "--device", "cuda", "--db", str(db), "--no-progress"]) == 2
+        assert "has no GPU" in _err(capsys)
+    assert not db.exists()  # checked before the database is opened
