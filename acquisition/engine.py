@@ -115,6 +115,7 @@ class CampaignResult:
     # the noise floor the campaign ran under (acquisition.campaign.noise_floor_of) and the targets it flagged
     noise_floor: dict[str, Any] = field(default_factory=dict)
     noise_warnings: list[str] = field(default_factory=list)
+    fleet_error: str | None = None  # a fleet campaign that stopped because its platform had no device left
 
     @property
     def met(self) -> bool:

@@ -247,7 +247,6 @@ class _Slot:
     info: dict[str, Any]
     inflight: list[tuple[Any, Job, float]] = field(default_factory=list)  # (ref, job, sent at), in call order
     since: float = 0.0  # when the actor began its current job
-    families: set[int] = field(default_factory=set)
     measurements: int = 0
     device_s: float = 0.0
     started: float = field(default_factory=time.perf_counter)
@@ -623,18 +622,12 @@ class Fleet:
                          "run again to resume")
 
     # -- figures --------------------------------------------------------------------------------------------
-    def busy(self) -> bool:
-        """Jobs queued or in flight anywhere."""
-        return any(p.queue or any(s.inflight for s in p.slots) for p in self.pools.values())
-
     def throughput(self) -> list[dict[str, Any]]:
         """One row per actor (current and retired): measurements, device seconds, measurements per minute of
         the time it was in the fleet."""
         now = time.perf_counter()
         rows = []
         for slot in itertools.chain((s for p in self.pools.values() for s in p.slots), self.retired):
-            if slot.end_reason == "closed" and any(slot is s for p in self.pools.values() for s in p.slots):
-                continue
             wall = max(1e-9, (slot.ended or now) - slot.started)
             rows.append({"actor": slot.label, "platform": slot.info["platform"], "host": slot.info["host"],
                          "measurements": slot.measurements, "device_s": slot.device_s,

@@ -145,7 +145,6 @@ class _Runner:
     outstanding: int = 0
     done: bool = False
     error: str | None = None
-    result: Any = None
     source_rows: dict[str, int] = field(default_factory=dict)
     fixed_sources: list[Any] = field(default_factory=list)
     auto_sources: bool = True
@@ -169,7 +168,6 @@ def run_fleet(store: Store, spec: Any, fleet: Any, family: Any, *, bundle_dir: s
     t_wall = time.perf_counter()
     names = campaign_names(spec.name, list(fleet.pools), store)
     runners: list[_Runner] = []
-    by_campaign: dict[str, _Runner] = {}
     with threadpool_limits(limits=1):  # one thread: see acquisition.engine
         for plat, pool in fleet.pools.items():
             store.ensure_platform(plat, pool.fingerprint, pool.device.spec)
@@ -183,15 +181,14 @@ def run_fleet(store: Store, spec: Any, fleet: Any, family: Any, *, bundle_dir: s
                                   sources=first + r.fixed_sources if sp.transfer != "none" else [],
                                   judge=judge, max_fits=max_iterations)
             runners.append(r)
-            by_campaign[sp.name] = r
         fleet.on_lost = lost_charger(store, family, lambda job: job.owner.loop.spec.name
                                      if isinstance(job.owner, _Runner) else None)
         _drive(store, fleet, family, runners, progress)
+        results = {}
         for r in runners:
-            if r.result is None:
-                r.result = r.loop.result(r.bundle, t_wall)
-            r.result.fleet_error = r.error
-    return {r.pool.platform_id: r.result for r in runners}
+            res = results[r.pool.platform_id] = r.loop.result(r.bundle, t_wall)
+            res.fleet_error = r.error
+    return results
 
 
 def _drive(store: Store, fleet: Any, family: Any, runners: list[_Runner], progress: bool) -> None:
