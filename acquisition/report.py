@@ -121,7 +121,27 @@ def build_report(store: Any, campaign: str | None = None) -> dict[str, Any]:
         "platforms": [p for pid, p in platforms.items() if pid in used],
         "campaigns": campaigns,
         "noise": [{**r, "platform_label": label(r["platform"])} for r in noise],
+        "devices": [{**r, "platform_label": label(r["platform"])} for r in _device_rows(store, campaign)],
     }
+
+
+def _device_rows(store: Any, campaign: str | None) -> list[dict[str, Any]]:
+    """Per fleet device actor (``device_state.fleet``, :mod:`acquisition.fleet`): the measurements it took and
+    their device hours, with each platform's device time lost on actors that died (``lost_profile``)."""
+    where, args = "", []
+    if campaign:
+        where, args = ("and id in (select measurement_id from campaign_measurements where campaign = ?)",
+                       [campaign])
+    rows = store.db.execute(
+        "select platform, json_extract(device_state, '$.fleet.actor') as actor, "
+        "json_extract(device_state, '$.fleet.host') as host, count(*), coalesce(sum(cost_s), 0) from measurements "
+        f"where json_extract(device_state, '$.fleet.actor') is not null {where} group by platform, actor, host "
+        "order by platform, actor", args).fetchall()
+    lost_where, lost_args = ("and campaign = ?", [campaign]) if campaign else ("", [])
+    lost = dict(store.db.execute(f"select platform, sum(seconds) from ledger where activity = 'lost_profile' "
+                                 f"{lost_where} group by platform", lost_args).fetchall())
+    return [{"platform": p, "actor": a, "host": h, "measurements": n, "hours": sec / 3600,
+             "platform_lost_hours": (lost.get(p) or 0.0) / 3600} for p, a, h, n, sec in rows]
 
 
 def _noise_rows(store: Any) -> list[dict[str, Any]]:
@@ -216,6 +236,15 @@ def render_markdown(rep: dict[str, Any], plots: dict[str, list[str]] | None = No
                   f"{_fmt(r['spearman'])} |" for r in rep["noise"]]
     else:
         lines += ["", "Noise ceiling: not measured (`python -m acquisition remeasure` measures it)."]
+    if rep.get("devices"):
+        lines += ["", "## Fleet devices", "",
+                  "Measurements taken by each device actor of a Ray fleet (`--ray-address`), and the device time "
+                  "each platform lost on actors that died mid-block (charged as `lost_profile`; those blocks were "
+                  "measured again elsewhere).", "",
+                  "| platform | device actor | host | measurements | device h | platform's lost h |",
+                  "| --- | --- | --- | --- | --- | --- |"]
+        lines += [f"| {_platform(r.get('platform_label'), r['platform'])} | {r['actor']} | {r['host'] or '–'} | "
+                  f"{r['measurements']} | {r['hours']:.4f} | {r['platform_lost_hours']:.4f} |" for r in rep["devices"]]
     lines += ["", "## Hours by activity", "", "| activity | rows | hours |", "| --- | --- | --- |"]
     lines += [f"| {r['activity']} | {r['rows']} | {r['hours']:.4f} |" for r in rep["by_activity"]]
     lines += ["", "## Hours by platform, family and activity", "", "| platform | family | activity | rows | hours |",

@@ -243,6 +243,15 @@ def test_an_actor_killed_mid_batch_is_replaced_and_nothing_is_lost(cluster: str,
         assert len(new) == 2 and pool.replacements == 1
         m = pool.measure(FAM, t.configs[20])
         assert m.ok
+        # the cost report: one row per device actor that measured, the platform's lost time beside them
+        from acquisition.report import build_report, render_markdown
+
+        rep = build_report(store)
+        devices = {r["actor"]: r for r in rep["devices"]}
+        assert sum(r["measurements"] for r in devices.values()) == 16  # what was stored (measure() stores nothing)
+        assert set(devices) <= {r["actor"] for r in rows} and len(devices) >= 1
+        assert all(r["platform_lost_hours"] == pytest.approx(fleet.lost_s / 3600) for r in devices.values())
+        assert "## Fleet devices" in render_markdown(rep)
 
 
 def test_all_devices_of_a_platform_gone_is_a_fleet_error(cluster: str, tmp_path: Path) -> None:
