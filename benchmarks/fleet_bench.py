@@ -25,8 +25,8 @@ and each does one untimed warm-up block.
   blocks: wall ms per measurement (with actors that answer at once, the coordinator's loop time), the driver
   process's CPU ms per measurement (``time.process_time``: Python and Ray's threads in the coordinator), and,
   apart, ``Store.record`` alone of the same measurements into a fresh store (wall and CPU ms per record; again
-  with ``PRAGMA synchronous = NORMAL``, to size that possible fix). "Largest fleet it can keep busy", by
-  calculation: block cost / coordinator seconds per measurement at the largest size (CPU, and wall: the
+  with ``PRAGMA synchronous = FULL``, the store's setting before it chose ``NORMAL``). "Largest fleet it can keep
+  busy", by calculation: block cost / coordinator seconds per measurement at the largest size (CPU, and wall: the
   coordinator's thread also waits on the store's commit), for the TF-NAS median cost, a 1 s and a 0.05 s block;
   by measurement: realtime actors whose every block costs ``--fast-cost-ms`` (20 ms), so that the coordinator
   and not the actors is the bottleneck, with 1 (the per-call overhead alone), 4, 8, 16, 32 actors, one run per
@@ -227,7 +227,7 @@ def scaling(oracle: ReplayOracle, sizes: list[int], per_actor: int, repeats: int
 def store_alone(oracle: ReplayOracle, configs: list[dict[str, Any]], tmp: str, tag: str,
                 synchronous: str | None = None) -> dict[str, Any]:
     """``Store.record`` alone: the measurements the actors would return, recorded one by one into a fresh store
-    (``synchronous``: a ``PRAGMA synchronous`` to try instead of the store's own, e.g. ``NORMAL``)."""
+    (``synchronous``: a ``PRAGMA synchronous`` to try instead of the store's own ``NORMAL``, e.g. ``FULL``)."""
     family = oracle.table.family
     ms = []
     for cfg in configs:
@@ -264,13 +264,13 @@ def overhead(oracle: ReplayOracle, sizes: list[int], blocks: int, repeats: int, 
                      "cpu_ms_per_meas": statistics.median(r["cpu_ms_per_meas"] for r in mine),
                      "throughput": statistics.median(r["throughput"] for r in mine)})
     store_rows = {}
-    for sync in (None, "NORMAL"):
+    for sync in (None, "FULL"):
         stores = [store_alone(oracle, draw(table, blocks, seed=3000 + rep)[0], tmp, f"store-{sync}-{rep}", sync)
                   for rep in range(repeats)]
         store_rows[sync or "default"] = {
             "wall_ms_per_record": statistics.median(s["wall_ms_per_record"] for s in stores),
             "cpu_ms_per_record": statistics.median(s["cpu_ms_per_record"] for s in stores), "runs": stores}
-    store_row, normal = store_rows["default"], store_rows["NORMAL"]
+    store_row, full = store_rows["default"], store_rows["FULL"]
     print(f"\noverhead: actors that answer at once, {blocks} blocks per run, median of {repeats} run(s)")
     print(f"{'actors':>6s} {'meas/s':>8s} {'wall ms/meas':>12s} {'cpu ms/meas':>11s} {'cpu ms w/o store':>16s}")
     for r in rows:
@@ -278,8 +278,8 @@ def overhead(oracle: ReplayOracle, sizes: list[int], blocks: int, repeats: int, 
               f"{r['cpu_ms_per_meas'] - store_row['cpu_ms_per_record']:16.2f}")
     print(f"{'store':>6s} {'':8s} {store_row['wall_ms_per_record']:12.2f} {store_row['cpu_ms_per_record']:11.2f}"
           "   (Store.record alone, measurement + ledger row in one transaction)")
-    print(f"{'NORMAL':>6s} {'':8s} {normal['wall_ms_per_record']:12.2f} {normal['cpu_ms_per_record']:11.2f}"
-          "   (the same with PRAGMA synchronous = NORMAL: WAL synced at checkpoints, not at each commit)")
+    print(f"{'FULL':>6s} {'':8s} {full['wall_ms_per_record']:12.2f} {full['cpu_ms_per_record']:11.2f}"
+          "   (the same with PRAGMA synchronous = FULL, the store's setting before: an fsync at each commit)")
     # by calculation: a block's cost over the coordinator's seconds per measurement, at the largest size
     big = rows[-1]
     calc = []
