@@ -6,6 +6,7 @@ Run it alone on the machine (it times wall clock; anything else running distorts
     python benchmarks/fleet_bench.py scaling --repeats 3     # throughput with 1, 2, 4, 8 actors
     python benchmarks/fleet_bench.py overhead                # coordinator ms per measurement, largest fleet
     python benchmarks/fleet_bench.py fault                   # an actor killed mid-run: requested = stored = charged
+    python benchmarks/fleet_bench.py campaign                # a campaign's wall time with 1, 2, 4, 8 actors
     python benchmarks/fleet_bench.py all --quick             # a dry run: fewer blocks, sizes and repeats
 
 Every actor is replay-backed (:class:`studies.replay.ReplayOracle` over the TF-NAS ``xeon`` rows of
@@ -40,6 +41,11 @@ and each does one untimed warm-up block.
   measurements charged twice: must be 0), lost_profile seconds (the killed actor's unfinished block, charged
   apart), jobs requeued, replacements requested and the pool's size at the end.
 
+- ``campaign``: a TF-NAS campaign (``run_fleet``, ``--campaign-budget`` samples, no stop on the target) with 1, 2,
+  4, 8 realtime actors at the default batch of 20, then 8 actors with a batch of 80: wall time and its speed-up,
+  the engine's seconds (fits, verification, queries run in the coordinator while the devices wait) and the device
+  seconds.
+
 A compact table per section goes to stdout, progress to stderr, and each section's figures (every run's too)
 to ``--out``/``fleet_SECTION.json``.
 """
@@ -72,7 +78,7 @@ from studies.replay import ProtocolCost, ReplayOracle, ReplayTable  # noqa: E402
 TFNAS = os.path.join(ROOT, "..", "shared", "data", "tfnas_mbconv_latency.csv")
 XEON = "xeon_gold6130_bs1_1thread_pytorch1.1"
 TFNAS_PARAMS = ["input_hw", "cin", "mid_channels", "se_channels", "cout", "kernel", "stride", "act"]
-SECTIONS = ("scaling", "overhead", "fault")
+SECTIONS = ("scaling", "overhead", "fault", "campaign")
 
 
 def log(msg: str) -> None:
@@ -436,6 +442,39 @@ def fault(oracle: ReplayOracle, actors: int, blocks: int, budget: int, tmp: str)
     return {"actors": actors, "profile_configs": prof, "campaign": camp, "ok": ok}
 
 
+def campaign(oracle: ReplayOracle, sizes: list[int], budget: int, wide_batch: int, tmp: str) -> dict[str, Any]:
+    """A TF-NAS campaign (``run_fleet``, ``budget`` samples, no stop on the target: the same work for every size)
+    with 1, 2, 4, 8 realtime actors at the default batch of 20, then the largest size with a batch of
+    ``wide_batch``: the wall time, its speed-up against 1 actor, and the coordinator's own seconds (fit, verify,
+    query: while it fits, the devices wait once their two queued blocks are done)."""
+    from acquisition.campaign import CampaignSpec
+
+    family = oracle.table.family
+    runs = []
+    plan = [(n, 20) for n in sizes] + [(sizes[-1], wide_batch)]
+    for n, batch in plan:
+        spec = CampaignSpec(name="bench", family=family.name, budget_samples=budget, stop_on_target=False,
+                            batch_size=batch, initial_size=20, pool_size=2000, seed=0)
+        with Store(os.path.join(tmp, f"campaign-{n}-{batch}.sqlite")) as store, \
+                started([ActorSpec(oracle, num_cpus=0, realtime=True) for _ in range(n)]) as fleet:
+            t0 = time.perf_counter()
+            res = next(iter(run_fleet(store, spec, fleet, family).values()))
+            wall = time.perf_counter() - t0
+        runs.append({"actors": n, "batch": batch, "wall_s": wall, "engine_s": res.engine_s,
+                     "device_s": 3600 * res.profiling_hours, "n_train": res.n_train, "state": res.state,
+                     "iterations": len(res.iterations)})
+        log(f"campaign: {n} actor(s), batch {batch}: {wall:.1f} s wall, {res.engine_s:.1f} s engine, "
+            f"{3600 * res.profiling_hours:.1f} device s")
+    base = runs[0]["wall_s"]
+    print(f"\ncampaign: TF-NAS, {budget} samples (no stop on target), realtime actors")
+    print(f"{'actors':>6s} {'batch':>5s} {'wall s':>7s} {'speed-up':>8s} {'engine s':>8s} {'device s':>8s} "
+          f"{'device s / actors':>17s}")
+    for r in runs:
+        print(f"{r['actors']:6d} {r['batch']:5d} {r['wall_s']:7.1f} {base / r['wall_s']:8.2f} {r['engine_s']:8.1f} "
+              f"{r['device_s']:8.1f} {r['device_s'] / r['actors']:17.1f}")
+    return {"budget": budget, "runs": runs}
+
+
 def _sizes(text: str) -> list[int]:
     try:
         out = [int(x) for x in text.split(",") if x.strip()]
@@ -462,6 +501,8 @@ def main() -> int:
     ap.add_argument("--fault-actors", type=int, default=4)
     ap.add_argument("--fault-blocks", type=int, default=None, help="(default 120; --quick 36)")
     ap.add_argument("--fault-budget", type=int, default=None, help="campaign budget_samples (default 200; --quick 60)")
+    ap.add_argument("--campaign-budget", type=int, default=None, help="campaign section's budget_samples (default "
+                    "200; --quick 60)")
     ap.add_argument("--depth", type=int, default=2, help="calls in flight per actor (Fleet's depth) in scaling and "
                     "overhead")
     ap.add_argument("--num-cpus", type=int, default=None, help="CPUs of the local Ray instance (default: all)")
@@ -499,9 +540,11 @@ def main() -> int:
                     res = overhead(oracle, sizes, pick(args.overhead_blocks, 400, 100), repeats,
                                    pick(args.fast_sizes, [1, 4, 8, 16, 32], [1, 4, 8]),
                                    pick(args.fast_blocks_per_actor, 100, 25), args.fast_cost_ms, tmp)
-                else:
+                elif section == "fault":
                     res = fault(oracle, args.fault_actors, pick(args.fault_blocks, 120, 36),
                                 pick(args.fault_budget, 200, 60), tmp)
+                else:
+                    res = campaign(oracle, sizes, pick(args.campaign_budget, 200, 60), 80, tmp)
                 res = {"section": section, **meta, "section_s": time.perf_counter() - t0, **res}
                 path = os.path.join(args.out, f"fleet_{section}.json")
                 with open(path, "w") as f:
