@@ -245,7 +245,7 @@ class _Slot:
     handle: Any
     spec: ActorSpec
     info: dict[str, Any]
-    inflight: list[tuple[Any, Job, float]] = field(default_factory=list)  # (ref, job, sent at), in call order
+    inflight: list[tuple[Any, Job]] = field(default_factory=list)  # (ref, job), in call order
     since: float = 0.0  # when the actor began its current job
     measurements: int = 0
     device_s: float = 0.0
@@ -489,7 +489,7 @@ class Fleet:
         """Drop ``owner``'s queued jobs; results of its jobs in flight are dropped when they arrive."""
         for pool in self.pools.values():
             pool.queue = deque(j for j in pool.queue if j.owner is not owner)
-            if any(j.owner is owner for s in pool.slots for _, j, _ in s.inflight) and not self._dropped(owner):
+            if any(j.owner is owner for s in pool.slots for _, j in s.inflight) and not self._dropped(owner):
                 self._cancelled.append(owner)
 
     def _family_ref(self, family: Any) -> Any:
@@ -501,10 +501,9 @@ class Fleet:
     def _send(self, slot: _Slot, job: Job) -> None:
         fam = self._family_ref(job.family)
         ref = slot.handle.measure.remote(fam, job.config, job.protocol)
-        now = time.perf_counter()
         if not slot.inflight:
-            slot.since = now
-        slot.inflight.append((ref, job, now))
+            slot.since = time.perf_counter()
+        slot.inflight.append((ref, job))
 
     def _fill(self) -> None:
         for pool in self.pools.values():
@@ -520,7 +519,7 @@ class Fleet:
         arriving replacements; return the ``(job, measurement)`` pairs that arrived."""
         self._fill()
         where = {ref: (pool, slot) for pool in self.pools.values() for slot in pool.slots
-                 for ref, _, _ in slot.inflight}
+                 for ref, _ in slot.inflight}
         refs = list(where) + list(self._starting)
         out: list[tuple[Job, Any]] = []
         if refs:
@@ -539,7 +538,7 @@ class Fleet:
         self._fill()
         if self._cancelled:
             out = [(job, m) for job, m in out if not self._dropped(job.owner)]
-            flying = [j.owner for p in self.pools.values() for s in p.slots for _, j, _ in s.inflight]
+            flying = [j.owner for p in self.pools.values() for s in p.slots for _, j in s.inflight]
             self._cancelled = [c for c in self._cancelled if any(c is o for o in flying)]  # the rest is done
         return out
 
@@ -547,7 +546,7 @@ class Fleet:
         return any(owner is c for c in self._cancelled)
 
     def _arrived(self, pool: Pool, slot: _Slot, ref: Any) -> list[tuple[Job, Any]]:
-        idx = next(i for i, (r, _, _) in enumerate(slot.inflight) if r == ref)
+        idx = next(i for i, (r, _) in enumerate(slot.inflight) if r == ref)
         try:
             m = self._ray.get(ref)
         except Exception as e:
@@ -558,7 +557,7 @@ class Fleet:
                 return []
             raise FleetError(f"actor {slot.label} failed on {slot.inflight[idx][1].config}: {_first_line(e)}") \
                 from None
-        _, job, _ = slot.inflight.pop(idx)
+        _, job = slot.inflight.pop(idx)
         now = time.perf_counter()
         slot.since = now
         slot.measurements += 1
@@ -571,7 +570,7 @@ class Fleet:
         if slot not in pool.slots:
             return
         pool.slots.remove(slot)
-        jobs = [j for _, j, _ in slot.inflight]
+        jobs = [j for _, j in slot.inflight]
         lost_s = max(0.0, time.perf_counter() - slot.since) if jobs else 0.0
         log.warning("actor %s of platform %s lost (%s): %d configuration(s) back in the queue", slot.label,
                     pool.platform_id, reason, len(jobs))
