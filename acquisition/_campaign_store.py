@@ -1,4 +1,4 @@
-"""Campaign tables of the store (schema 7): campaigns, their measurements, iterations, predictors, sources, asks.
+"""Campaign tables of the store (schema 9): campaigns, their measurements, iterations, predictors, sources, asks.
 
 Mixed into :class:`acquisition.store.Store`; every write is one transaction. A database of schema 1 gains these
 tables (empty) the first time it is opened for writing; opened read-only, it simply has no campaigns. Schema 3
@@ -14,7 +14,11 @@ adds, per iteration, the model the campaign kept (``transfer:gbt`` when it stand
 created with: a resume with another is refused) and ``campaign_asks``: every configuration a campaign asked to
 have measured (role, how it was drawn, protocol, and the batch that asked it: ``validation``, ``initial`` or the
 iteration). An ask is *pending* until the campaign holds a measurement of its key with its protocol, so a crash
-between asking and measuring re-asks the same configurations (:mod:`acquisition.ask_tell`).
+between asking and measuring re-asks the same configurations (:mod:`acquisition.ask_tell`). Schema 9 adds,
+per ask, the log-latency the asking iteration's model predicted before the configuration was measured and that
+model's number of training rows (``pred_log``, ``pred_n``: prequential evidence, :mod:`acquisition.verification`),
+and per iteration the stop rule, whether it fired, the bounds it read (``acc10_lo``, ``mape_hi``; ``spearman_lo``
+and ``spearman_hi`` are one-sided 95 % bounds since then) and the committee's out-of-fold ρ (``cv_spearman``).
 """
 
 from __future__ import annotations
@@ -35,10 +39,13 @@ ITERATION_COLUMNS: dict[str, type] = {
     "fidelity": str, "fidelity_pairs": int, "fidelity_offset": float, "fidelity_noise": float,
     # schema 6
     "model": str, "transfer_gain": float,
+    # schema 9
+    "stop_rule": str, "fired": int, "acc10_lo": float, "mape_hi": float, "cv_spearman": float,
 }
 SCHEMA3_ITERATION_COLUMNS = ("verification", "n_verify", "test_spearman", "test_acc10", "test_mape")
 SCHEMA4_ITERATION_COLUMNS = ("fidelity", "fidelity_pairs", "fidelity_offset", "fidelity_noise")
 SCHEMA6_ITERATION_COLUMNS = ("model", "transfer_gain")
+SCHEMA9_ITERATION_COLUMNS = ("stop_rule", "fired", "acc10_lo", "mape_hi", "cv_spearman")
 SOURCE_COLUMNS: dict[str, type] = {
     "campaign": str, "name": str, "kind": str, "rows": int, "agreement": float, "used": int, "reason": str,
     "detail": str, "created_at": str,
@@ -47,6 +54,9 @@ DRAWN = ("random", "strategy", "initial", "validation", "probe")
 ASK_COLUMNS: dict[str, type] = {
     "id": int, "campaign": str, "key": str, "protocol": str, "config": str, "role": str, "drawn": str, "batch": str,
     "created_at": str,
+    # schema 9: the log-latency the model of the asking iteration predicted before the row was measured, and how
+    # many training rows that model had (prequential verification, acquisition.verification)
+    "pred_log": float, "pred_n": int,
 }
 
 
@@ -55,11 +65,12 @@ def _now() -> str:
 
 
 def migrate_campaign_tables(db: Any) -> None:
-    """Schema 2..6 -> 7 (inside the caller's transaction): new columns, NULL in existing rows, new tables."""
+    """Schema 2..8 -> 9 (inside the caller's transaction): new columns, NULL in existing rows, new tables."""
     if "drawn" not in db["campaign_measurements"].columns_dict:
         db["campaign_measurements"].add_column("drawn", str)
     cols = db["iterations"].columns_dict
-    for c in SCHEMA3_ITERATION_COLUMNS + SCHEMA4_ITERATION_COLUMNS + SCHEMA6_ITERATION_COLUMNS:
+    for c in (SCHEMA3_ITERATION_COLUMNS + SCHEMA4_ITERATION_COLUMNS + SCHEMA6_ITERATION_COLUMNS
+              + SCHEMA9_ITERATION_COLUMNS):
         if c not in cols:
             db["iterations"].add_column(c, ITERATION_COLUMNS[c])
     if "campaign_sources" not in db.table_names():
@@ -67,6 +78,9 @@ def migrate_campaign_tables(db: Any) -> None:
     if "protocol" not in db["campaigns"].columns_dict:
         db["campaigns"].add_column("protocol", str)
     _create_asks(db)
+    for c in ("pred_log", "pred_n"):
+        if c not in db["campaign_asks"].columns_dict:
+            db["campaign_asks"].add_column(c, ASK_COLUMNS[c])
 
 
 def _create_asks(db: Any) -> None:
@@ -207,7 +221,8 @@ class CampaignTables:
     def _ask_rows(self, campaign: str, asks: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return [{"campaign": campaign, "key": a["key"], "protocol": a["protocol"],
                  "config": json.dumps(a["config"]), "role": a["role"], "drawn": a.get("drawn"),
-                 "batch": None if a.get("batch") is None else str(a["batch"]), "created_at": _now()} for a in asks]
+                 "batch": None if a.get("batch") is None else str(a["batch"]), "created_at": _now(),
+                 "pred_log": a.get("pred_log"), "pred_n": a.get("pred_n")} for a in asks]
 
     def add_asks(self, campaign: str, asks: list[dict[str, Any]]) -> None:
         """Record configurations the campaign asks to have measured (``key``, ``config``, ``protocol``, ``role``,

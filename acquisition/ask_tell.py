@@ -45,6 +45,7 @@ from typing import IO, Any
 
 from acquisition.campaign import CampaignError, CampaignSpec
 from acquisition.engine import END_STATES, Asked, CampaignLoop, check_resume, open_campaign
+from acquisition.stopping import get_stop_rule
 
 __all__ = ["DEFAULT_PROTOCOL", "Asked", "Campaign", "CampaignStatus", "CsvTold", "Platform", "write_asks_csv"]
 
@@ -53,7 +54,7 @@ DEFAULT_PROTOCOL = "external"  # the protocol id of measurements told without on
 ASK_TELL_DEFAULTS = {"fidelity": "full", "transfer": "auto"}
 SETTINGS = ("strategy", "model", "target_spearman", "target_acc10", "target_mape", "budget_hours", "budget_samples",
             "batch_size", "initial_size", "validation_size", "pool_size", "seed", "confirm", "verification", "folds",
-            "random_share", "stop_on_target", "transfer")
+            "random_share", "stop_on_target", "transfer", "stop_rule")
 LATENCY, COST, FAILED, KEY = "latency_ms", "cost_s", "failed", "key"  # the CSV columns besides the parameters
 _PLATFORM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:+\- ]{0,63}$")
 
@@ -222,9 +223,10 @@ class Campaign:
             campaign) or a function of the latency in ms (this session only).
         target_spearman, target_acc10, target_mape, budget_hours, budget_samples, strategy, model, batch_size,
         initial_size, validation_size, pool_size, seed, confirm, verification, folds, random_share,
-        stop_on_target, transfer: the campaign's settings (:class:`~acquisition.campaign.CampaignSpec`; ``None``
-            keeps the stored value, or the default for a new campaign). ``transfer`` defaults to ``"auto"``:
-            the family's measurements on the database's other platforms are priors (:mod:`acquisition.transfer`).
+        stop_on_target, transfer, stop_rule: the campaign's settings
+            (:class:`~acquisition.campaign.CampaignSpec`; ``None`` keeps the stored value, or the default for a new
+            campaign). ``transfer`` defaults to ``"auto"``: the family's measurements on the database's other
+            platforms are priors (:mod:`acquisition.transfer`).
 
     Use it as a context manager (or call :meth:`close`).
 
@@ -588,10 +590,11 @@ class Campaign:
         failed = {r["key"] for r in members if r["status"] == "failed"}
         bill_s = campaign_bill(store, self.name).total_s
         its = store.iterations(self.name)
-        metrics = ({k: its[-1][k] for k in ("spearman", "mape", "acc10", "n_verify")} if its else {})
+        metrics = ({k: its[-1][k] for k in ("spearman", "spearman_lo", "mape", "acc10", "n_verify")} if its else {})
         targets = {"spearman": spec.target_spearman, "acc10": spec.target_acc10, "mape": spec.target_mape}
         left = {k: v for k, v in _budget_left(spec, len(keys), bill_s).items() if k != "exhausted"}
-        met = row["state"] == "met" or any(r["met_streak"] >= spec.confirm for r in its)
+        needed = get_stop_rule(spec.stop_rule).needed(spec)
+        met = row["state"] == "met" or any(r["met_streak"] >= needed for r in its)
         return CampaignStatus(self.name, self.family.name, self.platform, self.protocol, row["state"], len(keys),
                               len(failed), len(store.pending_asks(self.name)), len(its), bill_s / 3600, metrics,
                               {k: v for k, v in targets.items() if v is not None}, met, left)

@@ -32,7 +32,10 @@ __all__ = ["AUTO_MODELS", "DEFAULT_STRATEGY", "RECORDED_KEYS", "TRANSFERS", "VER
            "CampaignSpec", "describe_floor", "floor_identity", "noise_floor_lines", "noise_floor_of"]
 
 DEFAULT_STRATEGY = "representative"
-VERIFICATIONS = ("cv", "holdout")
+# cv: out-of-fold predictions of the random share (the default: measured closest to the never-seen truth);
+# prequential: each batch's random share scored by the model fitted before it was measured; holdout: a validation
+# set (acquisition.verification)
+VERIFICATIONS = ("cv", "prequential", "holdout")
 # model="auto": every iteration fits each of these (each in its K-fold committee) and keeps the one whose
 # out-of-fold ρ on the random share is highest, so the model is re-selected as data grow; linear costs ~nothing
 AUTO_MODELS = ("gbt", "linear")
@@ -87,8 +90,9 @@ class CampaignSpec:
     validation_size: int = 200
     pool_size: int = 4000
     seed: int = 0
-    confirm: int = 2  # consecutive iterations meeting the target before the campaign stops
-    verification: str = "cv"  # cv: out-of-fold on the random share, no device time; holdout: a validation set
+    confirm: int = 2  # the streak rule: consecutive iterations meeting the target before the campaign stops
+    verification: str = "cv"  # cv / prequential: the random share, no device time; holdout: a validation set
+    stop_rule: str = "bound"  # when the targets count as met (acquisition.stopping): bound, streak or a plug-in
     folds: int = 5  # K of the committee / cross-validation
     random_share: float = 0.5  # share of every batch drawn at random (the rest: the strategy)
     fidelity: str = "auto"  # auto: cheap measurements while the model is far off (acquisition.fidelity); full
@@ -123,8 +127,8 @@ class CampaignSpec:
         r = self.random_share
         if not isinstance(r, int | float) or isinstance(r, bool) or not (0 <= r <= 1):
             raise CampaignError(f"random_share={r!r} is not allowed: expected a number in [0, 1]")
-        if self.verification == "cv" and r == 0 and self.strategy != "random":
-            raise CampaignError("random_share=0 is not allowed with verification='cv': cross-validation scores "
+        if self.verification != "holdout" and r == 0 and self.strategy != "random":
+            raise CampaignError(f"random_share=0 is not allowed with verification={self.verification!r}: it scores "
                                 "the randomly drawn share of each batch (use verification='holdout')")
         from acquisition.fidelity import FIDELITIES
 
@@ -140,12 +144,18 @@ class CampaignSpec:
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
             raise CampaignError(f"seed={self.seed!r} is not allowed: expected an integer >= 0")
         get_strategy(self.strategy)  # unknown -> StrategyError naming it
+        from acquisition.stopping import StopRuleError, get_stop_rule
+
+        try:
+            get_stop_rule(self.stop_rule)
+        except StopRuleError as e:
+            raise CampaignError(str(e)) from None
         if self.model != "auto" and self.model not in list_models():
             raise CampaignError(f"model {self.model!r} is unknown: available models are auto, "
                                 f"{', '.join(list_models())}")
-        if self.model == "auto" and self.verification != "cv":
-            raise CampaignError("model='auto' needs verification='cv' (it is chosen on out-of-fold predictions; "
-                                "a holdout set used for choosing could not also judge the choice)")
+        if self.model == "auto" and self.verification == "holdout":
+            raise CampaignError("model='auto' needs verification='prequential' or 'cv' (it is chosen on out-of-fold "
+                                "predictions; a holdout set used for choosing could not also judge the choice)")
         if self.budget_hours is None and self.budget_samples is None:
             self.budget_samples = DEFAULT_BUDGET_SAMPLES  # a campaign always ends
         if self.budget_samples is not None and self.budget_samples < self.initial_size:
@@ -165,6 +175,8 @@ class CampaignSpec:
             d["fidelity"] = "full"
         if "transfer" not in d:  # a campaign stored before transfer: seed-dependent initial design, no source
             d["transfer"] = "none"
+        if "stop_rule" not in d:  # a campaign stored before stop rules: the target on `confirm` iterations
+            d["stop_rule"] = "streak"
         return cls(**{k: v for k, v in d.items() if k in names})
 
     def conflicts(self, stored: CampaignSpec, given: set[str]) -> list[str]:

@@ -13,7 +13,7 @@ iteration (fit -> verify -> stop? -> query). *Tell* (:meth:`CampaignLoop.tell`):
 configuration and charge it. :func:`run_campaign` is this loop with a profiler as the measurer;
 :class:`acquisition.Campaign` is the same loop for a device the user measures with a tool of their own.
 
-**Verification** (``spec.verification``):
+**Verification** (``spec.verification``, :mod:`acquisition.verification`):
 
 - ``cv`` (the default): no device second is spent on verification. The model is a
   :class:`~surrogates.models.committee.CommitteeRegressor` (the chosen model plus its K fold models); ρ, MAPE
@@ -21,20 +21,27 @@ configuration and charge it. :func:`run_campaign` is this loop with a profiler a
   the candidates (the random share of every batch), i.e. an unbiased sample of what the predictor will be
   asked about. The fold models saw (K-1)/K of the rows, so the estimate is slightly pessimistic: the stop rule
   errs on the safe side. The exported model is fitted on everything measured.
+- ``prequential``: no device second either. When an iteration queries its batch, its model predicts every
+  configuration of it before it is measured (stored with the ask, in every mode); the randomly drawn rows of the
+  batches measured since, scored against those predictions, are truly unseen checks of models at most a few
+  batches older than the current one (those fitted on at least half its rows). Measured against never-seen rows
+  it lags more than ``cv`` (older models, fewer rows; ``docs/design-notes.md``), so it is not the default.
 - ``holdout``: the naive way, kept as the baseline of studies: a random validation set of ``validation_size``
   configurations (its own seed stream) is profiled first and the model is judged on it; the exported model is
   then refitted on training + validation rows, so those device seconds are not thrown away.
 
-**Stop rule.** The target counts as met only when the verified ρ (and ±10 % accuracy / MAPE, if targeted) meets
-it on ``confirm`` (default 2) consecutive iterations, each fitted on more data, with at least
-``MIN_VERIFY_ROWS`` verification rows: one lucky fit, or a model that crosses the line and falls back, does not
-stop the campaign. Each iteration also stores the bootstrap 95 % interval of ρ. With ``stop_on_target=False``
-(studies) the campaign goes on to its budget and ends as ``met`` if the rule fired on the way.
+**Stop rule** (``spec.stop_rule``, :mod:`acquisition.stopping`, pluggable). ``bound`` (the default): every
+target's one-sided 95 % confidence bound meets it (ρ's lower bound ≥ the ρ target, and so on), with no fixed
+number of rows: a model far above its target is claimed from a few dozen rows, one near it keeps measuring.
+``streak``: the point estimates on ``confirm`` consecutive iterations with at least 50 verification rows (the
+rule before bounds; the naive baseline's). Each iteration stores the bounds it read and whether the rule fired.
+With ``stop_on_target=False`` (studies) the campaign goes on to its budget and ends as ``met`` if the rule fired
+on the way.
 
 **The batch.** ``random_share`` of every batch is drawn uniformly from the candidates (``drawn = random``); the
 strategy picks the rest from the remaining candidates (``drawn = strategy``). The random share keeps the
 training set dense where the predictor is judged (strategies alone over-sample the sparse corners) and is what
-``cv`` verification scores. The ``random`` strategy draws the whole batch at random.
+``prequential`` and ``cv`` verification score. The ``random`` strategy draws the whole batch at random.
 
 **Candidates** come from the oracle when it has a pool of its own (a replay table's unmeasured rows, see
 :mod:`studies.replay`), else fresh random configurations of the family's space; a campaign with no candidate
@@ -61,6 +68,7 @@ import numpy as np
 from acquisition.bill import campaign_bill
 from acquisition.campaign import CampaignSpec
 from acquisition.fidelity import Fidelity
+from acquisition.stopping import MIN_VERIFY_ROWS, get_stop_rule
 from acquisition.store import fault_point
 
 __all__ = ["END_STATES", "MIN_VERIFY_ROWS", "Asked", "CampaignLoop", "CampaignResult", "IterationRecord", "StopCheck",
@@ -94,6 +102,11 @@ class IterationRecord:
     fidelity_noise: float | None = None
     model: str | None = None  # the model the iteration kept (transfer:<name> when it stands on sources)
     transfer_gain: float | None = None  # out-of-fold rho of the transfer model minus the plain model's
+    stop_rule: str | None = None
+    fired: bool = False  # the stop rule fired at this iteration
+    acc10_lo: float | None = None  # one-sided lower bound of ±10 % accuracy (acquisition.verification)
+    mape_hi: float | None = None  # one-sided upper bound of MAPE
+    cv_spearman: float | None = None  # the committee's out-of-fold rho on the random share (a diagnostic)
 
 
 @dataclass
@@ -126,15 +139,6 @@ class CampaignResult:
         return self.engine_s / self.wall_s if self.wall_s > 0 else float("nan")
 
 
-def _targets_met(spec: CampaignSpec, m: dict[str, float]) -> bool:
-    ok = m["spearman"] >= spec.target_spearman
-    if spec.target_acc10 is not None:
-        ok = ok and m["acc10"] >= spec.target_acc10
-    if spec.target_mape is not None:
-        ok = ok and m["mape"] <= spec.target_mape
-    return bool(ok)
-
-
 class _CostModel:
     """Estimated profiling seconds of a configuration, learned from what the ledger charged so far: gradient
     boosting on log-seconds (no uncertainty needed, so one fit), the median charge until 10 rows exist."""
@@ -165,7 +169,6 @@ class _CostModel:
 # other, over gbt and over a ridge prior + correction)
 TRANSFER_BASE = "linear-gbt"
 TRANSFER_MARGIN = 0.01  # out-of-fold rho by which the plain model must beat the transfer model to replace it
-MIN_VERIFY_ROWS = 50  # fewer verification rows than this never meet the target (ρ from 30 rows is ±0.01 at 0.98)
 # The engine fits with one OpenMP/BLAS thread: at campaign sizes (tens to a few thousand rows) scikit-learn's
 # histogram boosting is faster on one thread than on two (0.58 s against 3.3 s for 300 trees on 300 rows on
 # this 2-core machine beside other work), and the profiler's worker is another process.
@@ -179,7 +182,9 @@ class Asked:
     ``key`` is the family's canonical key of ``config``. ``role`` is ``train``, or ``validation`` for a holdout
     campaign's validation set; ``drawn`` says how it was chosen (``initial``, ``random``, ``strategy``,
     ``validation`` or ``probe``); ``protocol`` is the id of the protocol to measure it with; ``batch`` is what
-    asked for it: ``validation``, ``initial`` or the number of the iteration.
+    asked for it: ``validation``, ``initial`` or the number of the iteration. ``pred_log``: the log-latency the
+    asking iteration's model predicted before it was measured, fitted on ``pred_n`` rows (prequential
+    verification); ``None`` for the design and probes.
     """
 
     key: str
@@ -188,14 +193,17 @@ class Asked:
     drawn: str | None = None
     protocol: str = ""
     batch: str = ""
+    pred_log: float | None = None
+    pred_n: int | None = None
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Asked:
-        return cls(row["key"], row["config"], row["role"], row["drawn"], row["protocol"], row["batch"] or "")
+        return cls(row["key"], row["config"], row["role"], row["drawn"], row["protocol"], row["batch"] or "",
+                   row.get("pred_log"), row.get("pred_n"))
 
     def as_row(self) -> dict[str, Any]:
         return {"key": self.key, "config": self.config, "role": self.role, "drawn": self.drawn,
-                "protocol": self.protocol, "batch": self.batch}
+                "protocol": self.protocol, "batch": self.batch, "pred_log": self.pred_log, "pred_n": self.pred_n}
 
 
 def run_campaign(store: Any, spec: CampaignSpec, profiler: Any, family: Any, *,
@@ -216,7 +224,7 @@ def run_campaign(store: Any, spec: CampaignSpec, profiler: Any, family: Any, *,
     platform = profiler.platform_id
     store.ensure_platform(platform, profiler.fingerprint, profiler.device.spec)
     spec = open_campaign(store, spec, platform, protocol=profiler.protocol.id)
-    with threadpool_limits(limits=1):  # one thread: see the note under MIN_VERIFY_ROWS
+    with threadpool_limits(limits=1):  # one thread: see the note under TRANSFER_MARGIN
         loop = CampaignLoop(store, spec, profiler, family, progress=progress, sources=list(sources or []),
                             judge=judge, max_fits=max_iterations)
         while asks := loop.next_asks():
@@ -261,6 +269,7 @@ class StopCheck:
     n_asked: int  # training configurations the campaign holds (failed ones too)
     budget_left: dict[str, Any]
     state: str | None
+    fired: bool = False  # the rule fired at this iteration
 
 
 class CampaignLoop:
@@ -510,9 +519,11 @@ class CampaignLoop:
         rec = IterationRecord(it, len(data.train), check.bill_s, m["spearman"], m["spearman_lo"], m["spearman_hi"],
                               m["mape"], m["acc10"], m["coverage80"], fit_s, 0.0, check.ok_now, spec.verification,
                               int(m["n_verify"]), m.get("test_spearman"), m.get("test_acc10"), m.get("test_mape"),
-                              model=self.model_name, transfer_gain=self.last_gain)
+                              model=self.model_name, transfer_gain=self.last_gain, stop_rule=spec.stop_rule,
+                              fired=check.fired, acc10_lo=_finite(m.get("acc10_lo")),
+                              mape_hi=_finite(m.get("mape_hi")), cv_spearman=_finite(m.get("cv_spearman")))
         state = check.state
-        picked: list[tuple[dict[str, Any], str]] = []
+        picked: list[tuple[dict[str, Any], str, float | None]] = []
         cheap = False
         if state is None:
             cheap = self.fid.next_is_cheap(data.rows, m["mape"])
@@ -527,7 +538,8 @@ class CampaignLoop:
             state = "met" if check.reached else "exhausted"
             log.warning("campaign %s: no candidate left to profile (the replay table is used up)", spec.name)
         proto = self.cheap_protocol.id if cheap and self.cheap_protocol else self.full_id
-        asks = [Asked(self.family.key(c), c, "train", drawn, proto, str(it)) for c, drawn in picked]
+        asks = [Asked(self.family.key(c), c, "train", drawn, proto, str(it), pred, len(data.train))
+                for c, drawn, pred in picked]
         store.add_iteration(spec.name, rec.__dict__, met_streak=check.met_streak, asks=[a.as_row() for a in asks])
         self.records.append(rec)
         self.bar.update(rec, check.budget_left)
@@ -549,24 +561,24 @@ class CampaignLoop:
                      np.asarray([r["min_ms"] for r in val]), rows, row_noise(train))
 
     def stop_check(self, m: dict[str, float], data: _Data) -> StopCheck:
-        """The stop rule (module docstring): the verified targets on ``confirm`` consecutive iterations, each on
-        more rows, with enough verification rows; or a budget spent."""
+        """The stop rule (``spec.stop_rule``, :mod:`acquisition.stopping`): it passes this iteration or not, and
+        fires after as many consecutive passes (each on more rows) as it needs; or a budget is spent."""
         store, spec = self.store, self.spec
-        floor = MIN_VERIFY_ROWS if spec.verification == "cv" else min(MIN_VERIFY_ROWS, spec.validation_size)
-        ok_now = m["n_verify"] >= floor and _targets_met(spec, m)
+        rule = get_stop_rule(spec.stop_rule)
+        ok_now = rule.passes(m, spec)
         met_streak = _met_streak(store, spec, len(data.train)) + 1 if ok_now else 0
+        fired = met_streak >= rule.needed(spec)
         bill_s = campaign_bill(store, spec.name).total_s
         # configurations asked for (failed ones too; a probe re-measures one, it is not another sample)
         n_asked = len({r["key"] for r in store.members(spec.name, "train")})
         budget_left = _budget_left(spec, n_asked, bill_s)
-        reached = met_streak >= spec.confirm or any(r["met_streak"] >= spec.confirm
-                                                    for r in store.iterations(spec.name))
+        reached = fired or any(r["met_streak"] >= rule.needed(spec) for r in store.iterations(spec.name))
         state = None
-        if met_streak >= spec.confirm and spec.stop_on_target:
+        if fired and spec.stop_on_target:
             state = "met"
         elif budget_left["exhausted"]:
             state = "met" if reached else "budget"
-        return StopCheck(bool(ok_now), met_streak, reached, bill_s, n_asked, budget_left, state)
+        return StopCheck(bool(ok_now), met_streak, reached, bill_s, n_asked, budget_left, state, fired)
 
 
     def transfer_sources(self, data: _Data) -> Any:
@@ -600,10 +612,13 @@ class CampaignLoop:
         """Fit the campaign's model; with ``model="auto"`` fit each of :data:`AUTO_MODELS` and keep the one
         whose out-of-fold ρ on the randomly drawn rows is highest (the first until there are enough rows).
 
-        With transfer sources in use (those the rows measured so far agree with), a
-        :class:`~surrogates.models.transfer.TransferRegressor` on :data:`TRANSFER_BASE` is fitted beside the
-        plain model and kept, unless the plain model's out-of-fold ρ on enough random rows beats it by
-        :data:`TRANSFER_MARGIN`; the difference is recorded every iteration (``transfer_gain``)."""
+        With transfer sources in use (those the rows measured so far agree with), two
+        :class:`~surrogates.models.transfer.TransferRegressor` s are fitted beside the plain model: the prior alone
+        (``transfer:prior``: the sources mapped by a scale and an offset) and the prior with a correction on
+        :data:`TRANSFER_BASE`. The correction is kept only when its out-of-fold ρ beats the prior's (on a few
+        rows it overfits the probes), and the transfer model is kept unless the plain model's out-of-fold ρ on
+        enough random rows beats it by :data:`TRANSFER_MARGIN`; the difference is recorded every iteration
+        (``transfer_gain``)."""
         from acquisition.campaign import AUTO_MODELS
         from surrogates.metrics import spearman
 
@@ -612,8 +627,8 @@ class CampaignLoop:
         names = AUTO_MODELS if self.spec.model == "auto" else (self.spec.model,)
         candidates: list[tuple[str, Any]] = [(n, make_model(self.spec, self.strategy, name=n)) for n in names]
         if sources is not None:
-            candidates.append((f"transfer:{TRANSFER_BASE}",
-                               make_model(self.spec, self.strategy, name=TRANSFER_BASE, sources=sources)))
+            candidates += [(f"transfer:{kind}", make_model(self.spec, self.strategy, name=f"transfer:{kind}",
+                                                           sources=sources)) for kind in ("prior", TRANSFER_BASE)]
         rows = np.asarray([r.get("drawn") == "random" for r in data.train])
         enough = rows.sum() >= MIN_VERIFY_ROWS
         if sources is not None and not enough:
@@ -626,9 +641,11 @@ class CampaignLoop:
         plain = max(names, key=lambda n: (rhos[n], -names.index(n)))  # the first while nothing can tell them apart
         pick, self.last_gain = plain, None
         if sources is not None:
-            # the transfer model, unless the plain one beats it by TRANSFER_MARGIN on enough random rows: an
-            # out-of-fold rho from a few dozen rows is too noisy to overrule the sources' agreement
-            transfer = candidates[-1][0]
+            # the correction only where it is seen to help; then the transfer model, unless the plain one beats it
+            # by TRANSFER_MARGIN on enough random rows: an out-of-fold rho from a few dozen rows is too noisy to
+            # overrule the sources' agreement
+            prior, corrected = candidates[-2][0], candidates[-1][0]
+            transfer = corrected if rhos[corrected] > rhos[prior] else prior
             self.last_gain = float(rhos[transfer] - rhos[plain]) if scored else None
             beaten = enough and self.last_gain is not None and self.last_gain < -TRANSFER_MARGIN
             pick = plain if beaten else transfer
@@ -640,30 +657,41 @@ class CampaignLoop:
         return best, fit_s
 
     def verify(self, model: Any, data: _Data) -> dict[str, float]:
-        """Metrics the stop rule reads: on the holdout set, or on the out-of-fold predictions of the randomly
-        drawn training rows (module docstring)."""
-        from surrogates import evaluate
+        """Metrics the stop rule reads (:func:`acquisition.verification.score`: point estimates and one-sided
+        bounds): on the prequential evidence, the out-of-fold predictions of the randomly drawn training rows, or
+        the holdout set (module docstring). ``cv_spearman`` and ``coverage80`` come from the committee's
+        out-of-fold predictions of the random rows, when the model is a committee."""
+        from acquisition.verification import estimate, prequential_evidence, score
+        from surrogates.metrics import coverage
         from surrogates.models import LogLatencyDist
 
         t0 = time.perf_counter()
-        if self.spec.verification == "holdout":
-            m = evaluate(data.y_val, model.predict_dist(data.X_val), ci=True)
+        mode = self.spec.verification
+        rows = np.asarray([r.get("drawn") == "random" for r in data.train], dtype=bool)
+        oof = getattr(model, "oof_log_", None)
+        cv: dict[str, float] = {"cv_spearman": float("nan"), "coverage80": float("nan")}
+        if oof is not None and rows.sum() >= 3:
+            full = model.predict_dist(data.X[rows])
+            dist = LogLatencyDist(oof[rows], full.std, {}, full.epistemic)
+            cv_m = score(data.y[rows], np.exp(oof[rows]))
+            cv = {"cv_spearman": cv_m["spearman"], "coverage80": coverage(data.y[rows], dist, 0.8), **(
+                cv_m if mode == "cv" else {})}
+        if mode == "holdout":
+            dist_val = model.predict_dist(data.X_val)
+            m = {**score(data.y_val, dist_val.latency), "coverage80": coverage(data.y_val, dist_val, 0.8)}
+        elif mode == "prequential":
+            labels = {r["key"]: float(r["y"]) for r in data.train}
+            m = {**estimate(prequential_evidence(self.store.asks(self.spec.name), labels), len(data.train)),
+                 **{k: cv[k] for k in ("cv_spearman", "coverage80")}}
         else:
-            rows = np.asarray([r.get("drawn") == "random" for r in data.train])
-            oof, y = model.oof_log_[rows], data.y[rows]
-            if len(y) >= 3:
-                full = model.predict_dist(data.X[rows])
-                m = evaluate(y, LogLatencyDist(oof, full.std, {}, full.epistemic), ci=True)
-            else:
-                m = {k: float("nan") for k in ("spearman", "spearman_lo", "spearman_hi", "mape", "acc10",
-                                               "coverage80")}
-        m["n_verify"] = float(len(data.y_val) if self.spec.verification == "holdout" else rows.sum())
+            m = {**score([], []), **cv}  # cv already holds the out-of-fold scores when there are enough rows
         self.charge("evaluate", time.perf_counter() - t0)
         return m
 
     def query(self, model: Any, data: _Data, it: int, k: int, cheap: bool = False
-              ) -> list[tuple[dict[str, Any], str]]:
-        """The next batch: ``random_share`` of it uniformly from the candidates, the rest by the strategy."""
+              ) -> list[tuple[dict[str, Any], str, float]]:
+        """The next batch: ``random_share`` of it uniformly from the candidates, the rest by the strategy; each
+        with the model's predicted log-latency (stored with the ask: prequential evidence)."""
         from acquisition.strategies import QueryContext
 
         t0 = time.perf_counter()
@@ -693,9 +721,12 @@ class CampaignLoop:
             ctx = QueryContext(candidates=rest, X=X_pool, cost_s=pool_cost,  # fitted only if the strategy asks
                                rng=rng, model=model, X_train=data.X, y_train=data.y)
             chosen += [(rest[i], "strategy") for i in self.strategy(ctx, k - n_rand)]
+        # the model's prediction of every row before it is measured: prequential evidence (acquisition.verification)
+        pred = (model.predict_dist(self.encoder.transform([c for c, _ in chosen], validated=True)).mean if chosen
+                else [])
         self.last_query_s = time.perf_counter() - t0
         self.charge("query", self.last_query_s)
-        return chosen
+        return [(c, drawn, float(p)) for (c, drawn), p in zip(chosen, pred, strict=True)]
 
 
     # -- tell and measure ------------------------------------------------------------------------------------
@@ -754,9 +785,8 @@ class CampaignLoop:
         if spec.verification == "holdout":
             val = store.members(spec.name, "validation", status="ok")
             rows = rows + [dict(r, y=r["min_ms"]) for r in val]
-            name = self.model_name.removeprefix("transfer:")
             srcs = self.source_models if self.model_name.startswith("transfer:") else None
-            model = make_model(spec, self.strategy, name=name, sources=srcs).fit(
+            model = make_model(spec, self.strategy, name=self.model_name, sources=srcs).fit(
                 self.encode(rows), np.asarray([r["y"] for r in rows]), **noise_kw(row_noise(rows)))
         last = last.__dict__ if isinstance(last, IterationRecord) else last
         metrics = ({"spearman": last["spearman"], "spearman_lo": last["spearman_lo"], "mape": last["mape"],
@@ -802,19 +832,24 @@ class CampaignLoop:
 def make_model(spec: CampaignSpec, strategy: Any = None, name: str | None = None, sources: Any = None) -> Any:
     """The campaign's model (``name``, default ``spec.model``) seeded, wrapped in a K-fold committee when the
     verification or the strategy needs one (``cv`` verification; a strategy that reads the epistemic std).
-    With ``sources`` (:class:`~surrogates.models.transfer.SourceModels`), that model on top of them."""
+    With ``sources`` (:class:`~surrogates.models.transfer.SourceModels`), a transfer model on them: ``name``
+    ``transfer:prior`` is the prior alone, ``transfer:BASE`` (or a plain ``BASE``) the prior with a ``BASE``
+    correction."""
     from surrogates import get_model
     from surrogates.models import CommitteeRegressor
 
     if sources is not None:
         from surrogates.models.transfer import TransferRegressor
 
-        model = TransferRegressor(sources=sources, base=name or spec.model)
+        base = (name or spec.model).removeprefix("transfer:")
+        model = (TransferRegressor(sources=sources, method="prior") if base == "prior"
+                 else TransferRegressor(sources=sources, base=base))
     else:
         model = get_model(name or spec.model)
     if "random_state" in model.get_params():
         model.set_params(random_state=spec.seed)
-    needs = spec.verification == "cv" or (getattr(strategy, "needs_epistemic", False) and not model.has_epistemic)
+    # the committee gives out-of-fold predictions (cv verification; choosing between models) and the epistemic std
+    needs = spec.verification != "holdout" or (getattr(strategy, "needs_epistemic", False) and not model.has_epistemic)
     if needs:
         model = CommitteeRegressor(model, n_folds=spec.folds, random_state=spec.seed)
     return model
@@ -900,6 +935,10 @@ def _stream(seed: int, *parts: Any) -> int:
 
     h = hashlib.sha256(repr((seed, *parts)).encode()).digest()
     return int.from_bytes(h[:4], "little")
+
+
+def _finite(v: Any) -> float | None:
+    return float(v) if v is not None and np.isfinite(v) else None
 
 
 def _met_streak(store: Any, spec: CampaignSpec, n_train: int) -> int:

@@ -282,7 +282,8 @@ def _plots(store: Any, rep: dict[str, Any], out_dir: str) -> dict[str, list[str]
                 ax.set_xlim(0, max(max(h), c["profiling_hours"]) * 1.05 or 1e-6)
                 ax.set_xlabel(xlabel)
             a1.plot(h, col("spearman"), marker="o", label=f"verified ρ ({c['verification']})")
-            a1.fill_between(h, col("spearman_lo"), col("spearman_hi"), alpha=0.2, label="95 % bootstrap interval")
+            a1.fill_between(h, col("spearman_lo"), col("spearman_hi"), alpha=0.2,
+                            label="one-sided 95 % bounds (the stop rule reads the lower)")
             a1.axhline(c["target_spearman"], color="k", ls="--", lw=1, label="target")
             a1.set_ylabel("Spearman ρ")
             a2.plot(h, col("mape"), marker="o", color="C1", label="MAPE")

@@ -35,12 +35,14 @@ from acquisition._campaign_store import CampaignTables, create_campaign_tables, 
 
 __all__ = ["APPLICATION_ID", "PROFILE_ACTIVITIES", "SCHEMA_VERSION", "Store", "StoreError", "fault_point"]
 
-SCHEMA_VERSION = 8  # 1: platforms, measurements, ledger; 2: + campaigns, campaign_measurements, iterations, predictors;
+SCHEMA_VERSION = 9  # 1: platforms, measurements, ledger; 2: + campaigns, campaign_measurements, iterations, predictors;
 # 3: + campaign_measurements.drawn, iterations.verification / n_verify / test_*; 4: + iterations.fidelity*;
 # 5: + repeats (stored measurements measured again in a fresh process: the noise ceiling);
 # 6: + iterations.model / transfer_gain, campaign_sources (acquisition.transfer);
 # 7: + campaigns.protocol, campaign_asks (asked configurations, pending until measured: acquisition.ask_tell)
 # 8: + measurements.noise / placements, repeats.noise, noise_floors (acquisition.doctor)
+# 9: + campaign_asks.pred_log / pred_n (prequential predictions), iterations.stop_rule / fired / acc10_lo /
+#    mape_hi / cv_spearman (acquisition.verification, acquisition.stopping)
 APPLICATION_ID = 0x4C414351  # "LACQ"
 SQLITE_HEADER = b"SQLite format 3\x00"
 PROFILE_ACTIVITIES = ("profile", "validation_profile", "network_profile", "noise_profile", "lost_profile")
@@ -237,6 +239,11 @@ class Store(CampaignTables):
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+    def transaction(self) -> Any:
+        """A context manager: everything written inside it is one transaction (nested ones are savepoints)."""
+        self._writable()
+        return self.db.atomic()
 
     def _writable(self) -> None:
         if self.readonly:

@@ -10,6 +10,8 @@ A package registers its plug-ins in its ``pyproject.toml``; every command then f
     my-model = "my_models:MyRegressor"      # a LatencyRegressor subclass or factory, registered as "my-model"
     [project.entry-points."latency_acquisition.strategies"]
     fast-first = "my_strategy:FastFirst"    # a Strategy subclass or factory, registered as "fast-first"
+    [project.entry-points."latency_acquisition.stop_rules"]
+    two-sided = "my_rules:TwoSided"         # a stop rule (class or instance: acquisition.stopping's contract)
 
 Each registry loads its group the first time it is asked for a name or the list of names, once per process. An
 entry point whose module cannot be imported, or whose object cannot be registered, costs one line of warning
@@ -27,7 +29,7 @@ from typing import Any
 __all__ = ["GROUPS", "load_entry_points", "loaded_groups"]
 
 GROUPS = {"families": "latency_acquisition.families", "models": "latency_acquisition.models",
-          "strategies": "latency_acquisition.strategies"}
+          "strategies": "latency_acquisition.strategies", "stop_rules": "latency_acquisition.stop_rules"}
 
 log = logging.getLogger("latency_acquisition.plugins")
 _LOADED: set[str] = set()

@@ -16,6 +16,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from acquisition.campaign import VERIFICATIONS
 from acquisition.cli import (
     CliError,
     Parser,
@@ -143,9 +144,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
                   budget_samples=args.budget_samples, budget_hours=args.budget_hours, model=args.model,
                   batch_size=args.batch_size, initial_size=args.initial_size or args.batch_size,
                   validation_size=args.validation_size, pool_size=args.pool_size, db=db, acc10_at=args.acc10_at,
-                  run_to_budget=not args.stop_at_target, random_share=args.random_share, test_size=args.test_size,
+                  run_to_budget=not args.stop_at_target, random_share=args.random_share,
+                  verification=args.verification, stop_rule=args.stop_rule, test_size=args.test_size,
                   transfer_where=list(args.transfer_where or []), transfer_db=args.transfer_db,
-                  transfer_shuffle=args.transfer_shuffle)
+                  transfer_shuffle=args.transfer_shuffle, transfer_by=args.transfer_by)
     study.validate()
     os.makedirs(out, exist_ok=True)
     result = study.run(n_jobs=args.jobs, progress=not args.json)
@@ -167,6 +169,31 @@ def cmd_report(args: argparse.Namespace) -> int:
     result = load_study(args.db, args.study)
     paths = write_report(result, args.out, baseline=args.baseline, acc10_at=args.acc10_at)
     with open(paths["json" if args.json else "markdown"]) as fh:
+        print(fh.read())
+    if not args.json:
+        print(f"report: {', '.join(paths.values())}")
+    return 0
+
+
+def cmd_transfer(args: argparse.Namespace) -> int:
+    from studies.transfer_study import run_transfer_study, write_transfer_report
+
+    if not os.path.isfile(args.csv):
+        raise CliError(f"--csv {args.csv!r} does not exist")
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise CliError(f"--out {args.out!r} exists and is not a directory")
+    at = [int(x) for x in _names(args.at)] if args.at else None
+    if at is not None and (not at or any(x <= 0 for x in at)):
+        raise CliError(f"--at {args.at!r} is not allowed: expected sample counts > 0, comma-separated")
+    rows = run_transfer_study(
+        args.csv, params=_names(args.params), latency_col=args.latency_col, device_col=args.device_col,
+        targets=_names(args.targets) if args.targets else None, where=list(args.where or []), unit=args.unit,
+        categorical=_names(args.categorical or ""), numeric=_names(args.numeric or ""), duplicates=args.duplicates,
+        seeds=args.seeds, target_spearman=args.target_spearman, budget_samples=args.budget_samples,
+        batch_size=args.batch_size, initial_size=args.initial_size, **({"at": at} if at else {}), out=args.out,
+        n_jobs=args.jobs, progress=not args.json)
+    paths = write_transfer_report(rows, args.out, args.target_spearman)
+    with open(paths["json" if args.json else "md"]) as fh:
         print(fh.read())
     if not args.json:
         print(f"report: {', '.join(paths.values())}")
@@ -254,7 +281,12 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--budget-hours", type=positive_float, help="device hours budget per run (default: none)")
     st.add_argument("--model", default="gbt", help="model of the non-default arms (default gbt): {models}")
     st.add_argument("--random-share", type=_share, default=None,
-                    help="share of each batch drawn at random in strategy arms (default: the engine's, 0.5)")
+                    help="share of each batch drawn at random in the default and strategy arms (default: the "
+                         "engine's, 0.5)")
+    st.add_argument("--verification", choices=VERIFICATIONS, default=None,
+                    help="the default arm's verification (default: the engine's, prequential)")
+    st.add_argument("--stop-rule", default=None,
+                    help="the default arm's stop rule (default: the engine's, bound): {stop_rules}")
     st.add_argument("--test-size", type=positive_int, default=300,
                     help="live sources: never-seen test configurations per seed")
     st.add_argument("--batch-size", type=positive_int, default=50, help="configurations per iteration")
@@ -268,6 +300,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="replay: the table's rows where COL=VALUE are a source platform (repeatable)")
     tr.add_argument("--transfer-db", metavar="DB",
                     help="the other platforms' measurements of the family in DB are sources")
+    tr.add_argument("--transfer-by", metavar="COL",
+                    help="replay: each other value of the table's column COL is a source platform of its own (the "
+                         "source is one value of it: --where COL=VALUE; the other filters apply to the sources too)")
     tr.add_argument("--transfer-shuffle", action="store_true",
                     help="shuffle the sources' latencies: an unrelated source (checks that transfer does no harm)")
     st.add_argument("--stop-at-target", action="store_true",
@@ -278,6 +313,34 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--json", action="store_true", help="print the summary as JSON")
     add_plugin_arg(st)
     c.set_defaults(func=cmd_compare)
+
+    t = sub.add_parser("transfer", help="leave-one-device-out transfer study on a many-device table",
+                       description="Each device of a recorded table in turn is the new device, every other device a "
+                                   "transfer source of its own: per target, the never-seen rho at a few sample "
+                                   "counts with and without transfer and of the best source alone, and the samples "
+                                   "and hours to a verified target (HELP's and NASFLAT's protocol).")
+    t.add_argument("--csv", required=True, help="the table: parameter columns, a latency column, a device column")
+    t.add_argument("--params", required=True, help="parameter columns, comma-separated")
+    t.add_argument("--device-col", required=True, help="the column naming each row's device")
+    t.add_argument("--targets", help="devices to learn in turn, comma-separated (default: every device)")
+    t.add_argument("--where", action="append", metavar="COL=VALUE", help="keep only these rows (repeatable)")
+    t.add_argument("--latency-col", default="latency_ms", help="the table's latency column")
+    t.add_argument("--unit", default="ms", choices=["ms", "s", "us", "ns"], help="unit of the latency column")
+    t.add_argument("--categorical", help="parameter columns to treat as categorical (default: inferred)")
+    t.add_argument("--numeric", help="parameter columns to treat as numeric (default: inferred)")
+    t.add_argument("--duplicates", default="error", choices=["error", "median", "min", "first"],
+                   help="one configuration recorded twice for a device with different latencies")
+    t.add_argument("--seeds", type=_seeds, default=[0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+                   help="N (seeds 0..N-1), or a comma-separated list")
+    t.add_argument("--target-spearman", type=_unit_float, default=0.98, help="target Spearman rho on never-seen rows")
+    t.add_argument("--budget-samples", type=positive_int, default=100, help="training samples per campaign")
+    t.add_argument("--batch-size", type=positive_int, default=5, help="configurations per iteration")
+    t.add_argument("--initial-size", type=positive_int, default=5, help="initial design (the probe set)")
+    t.add_argument("--at", default="5,10,20,50", help="sample counts the never-seen rho is reported at")
+    t.add_argument("--jobs", type=int, default=-1, help="parallel seeds (-1 = all cores)")
+    t.add_argument("--out", default="transfer-study", help="report directory (one study database per target)")
+    t.add_argument("--json", action="store_true", help="print the rows as JSON")
+    t.set_defaults(func=cmd_transfer)
 
     rp = sub.add_parser("reproduce", help="run a paper reproduction study by name (table3)")
     rp.add_argument("name", help="table3: block-level Spearman rho per predictor and family")
@@ -311,8 +374,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     from studies.replay import ReplayError
     from studies.study import StudyError
+    from studies.transfer_study import TransferStudyError
 
-    return run_command(build_parser(), argv, extra_errors=(StudyError, ReplayError),
+    return run_command(build_parser(), argv, extra_errors=(StudyError, ReplayError, TransferStudyError),
                        interrupted="finished seeds are stored, run the same command to resume")
 
 

@@ -54,7 +54,7 @@ from profiler.space import SpaceError
 from profiler.tabular import TabularFamily, parse_number
 from profiler.worker import Measurement
 
-__all__ = ["LedgerCost", "ProtocolCost", "ReplayError", "ReplayOracle", "ReplayTable", "parse_where"]
+__all__ = ["LedgerCost", "ProtocolCost", "ReplayError", "ReplayOracle", "ReplayTable", "column_values", "parse_where"]
 
 log = logging.getLogger("latency_acquisition.studies")
 
@@ -179,6 +179,23 @@ def parse_where(items: Iterable[str] | Mapping[str, str] | None) -> dict[str, li
             raise ReplayError(f"filter {item!r} is not allowed: expected COLUMN=VALUE")
         out.setdefault(col.strip(), []).append(val.strip())
     return out
+
+
+def column_values(path: str | os.PathLike[str], column: str, where: Mapping[str, Sequence[str]] | None = None
+                  ) -> list[str]:
+    """The distinct values of ``column`` in the CSV table at ``path`` (among the rows ``where`` keeps), sorted."""
+    path = os.fspath(path)
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            reader = csv.DictReader(fh)
+            cols = reader.fieldnames or []
+            for c in (column, *(where or {})):
+                if c not in cols:
+                    raise ReplayError(f"column {c!r} is not in the table: columns are {', '.join(cols)}")
+            return sorted({str(r[column]).strip() for r in reader
+                           if all(str(r[c]).strip() in vs for c, vs in (where or {}).items())})
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise ReplayError(f"table {path!r} cannot be read as CSV: {e}") from None
 
 
 @dataclass

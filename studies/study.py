@@ -3,8 +3,9 @@
 A :class:`Study` runs one ordinary campaign per **arm** and seed on the same source (a replayed table or a
 live device) with the same budget, target and batch sizes. An arm is
 
-- ``default``: ``run``'s whole default configuration (strategy, random share, model, verification, fidelity)
-  — what a user gets without choosing anything (a replayed table has one fidelity: there ``auto`` is full);
+- ``default``: ``run``'s whole default configuration (strategy, random share, model, verification, stop rule,
+  fidelity) — what a user gets without choosing anything (a replayed table has one fidelity: there ``auto`` is
+  full); ``random_share``, ``verification`` and ``stop_rule`` override it, for studies that choose those;
 - ``random``: the naive baseline — random sampling, every block at full fidelity and a held-out random
   validation set of ``validation_size`` configurations, judged on it (as one would do by hand); the ratio
   against it is what a user saves;
@@ -72,10 +73,10 @@ from studies.sources import LiveSource, ReplaySource, source_from_dict
 __all__ = ["Study", "StudyError", "StudyResult", "load_study"]
 
 log = logging.getLogger("latency_acquisition.studies")
-STUDY_SCHEMA = 2  # 2: arms, the one bill (hours), never-seen metrics
+STUDY_SCHEMA = 3  # 2: arms, the one bill (hours), never-seen metrics; 3: + records.fired (pluggable stop rules)
 RECORD_FIELDS = ("arm", "seed", "iteration", "n_train", "hours", "spearman", "spearman_lo", "mape", "acc10",
                  "coverage80", "n_verify", "met", "met_streak", "test_spearman", "test_acc10", "test_mape", "fit_s",
-                 "query_s")
+                 "query_s", "fired")
 BASELINE = "random"
 DEFAULT_ARM = "default"
 TRANSFER_SUFFIX = "+transfer"
@@ -103,7 +104,9 @@ class Study:
     validation_size: int = 500
     pool_size: int = 4000
     confirm: int = 2
-    random_share: float | None = None  # of strategy arms; None: the engine's default
+    random_share: float | None = None  # of the default and strategy arms; None: the engine's default
+    verification: str | None = None  # of the default arm; None: the engine's default
+    stop_rule: str | None = None  # of the default arm; None: the engine's default
     run_to_budget: bool = True
     test_size: int = 300  # live sources: the never-seen test set per seed
     db: str = "study.sqlite"
@@ -111,6 +114,7 @@ class Study:
     transfer_where: Sequence[str] = ()  # replay: rows of the same table matching these filters are a source
     transfer_db: str | None = None  # a store whose other platforms' measurements of the family are sources
     transfer_shuffle: bool = False  # shuffle the sources' latencies: an unrelated source (the no-harm check)
+    transfer_by: str | None = None  # replay: each other value of this column of the table is a source of its own
 
     def __post_init__(self) -> None:
         if isinstance(self.seeds, int):
@@ -124,7 +128,7 @@ class Study:
     @property
     def transfers(self) -> bool:
         """Whether the study has transfer sources: then every arm ``A`` runs twice, as ``A`` and ``A+transfer``."""
-        return bool(self.transfer_where or self.transfer_db)
+        return bool(self.transfer_where or self.transfer_db or self.transfer_by)
 
     @property
     def all_arms(self) -> list[str]:
@@ -147,11 +151,12 @@ class Study:
                       budget_hours=self.budget_hours, batch_size=self.batch_size, initial_size=self.initial_size,
                       validation_size=self.validation_size, pool_size=self.pool_size, seed=seed,
                       confirm=self.confirm, stop_on_target=not self.run_to_budget)
-        if arm == DEFAULT_ARM:
-            return CampaignSpec(**common)
         share = {} if self.random_share is None else {"random_share": self.random_share}
-        return CampaignSpec(strategy=arm, model=self.model, verification="holdout", fidelity="full", **share,
-                            **common)
+        if arm == DEFAULT_ARM:
+            own = {k: getattr(self, k) for k in ("verification", "stop_rule") if getattr(self, k) is not None}
+            return CampaignSpec(**share, **own, **common)
+        return CampaignSpec(strategy=arm, model=self.model, verification="holdout", fidelity="full",
+                            stop_rule="streak", **share, **common)
 
     def validate(self) -> Study:
         from acquisition.campaign import CampaignError
@@ -174,6 +179,8 @@ class Study:
                              "has transfer sources (transfer_where / transfer_db), not named as arms")
         if self.transfer_where and getattr(self.source, "csv", None) is None:
             raise StudyError("transfer_where needs a replayed CSV table as the source (--csv)")
+        if self.transfer_by:
+            self._check_transfer_by()
         if self.transfer_db and not os.path.isfile(self.transfer_db):
             raise StudyError(f"transfer_db {self.transfer_db!r} does not exist")
         if self.transfer_db:
@@ -199,6 +206,26 @@ class Study:
             except (CampaignError, StrategyError) as e:
                 raise StudyError(str(e)) from None
         return self
+
+    def _check_transfer_by(self) -> None:
+        """``transfer_by``: a column of the replayed CSV that the source's filter names (the target device), with
+        at least one other value among the rows the other filters keep."""
+        from studies.replay import ReplayError, column_values, parse_where
+
+        src, col = self.source, self.transfer_by
+        if getattr(src, "csv", None) is None:
+            raise StudyError("transfer_by needs a replayed CSV table as the source (--csv)")
+        where = parse_where(src.where)
+        if col not in where:
+            raise StudyError(f"transfer_by {col!r}: the source must be one value of it (e.g. --where {col}=VALUE)")
+        try:
+            others = transfer_by_values(src.csv, col, src.where)
+        except ReplayError as e:
+            raise StudyError(f"transfer_by {col!r}: {e}") from None
+        if not others:
+            values = column_values(src.csv, col)
+            raise StudyError(f"transfer_by {col!r}: the table has no other value of it to learn from (values: "
+                             f"{', '.join(values)})")
 
     def settings(self) -> dict[str, Any]:
         d = asdict(self)
@@ -290,29 +317,59 @@ def _run_seed(settings: dict[str, Any], seed: int, cdir: str, threads: int | Non
     return seed, runs, records
 
 
+def transfer_by_values(csv_path: str, column: str, where: Sequence[str]) -> list[str]:
+    """The values of ``column`` other than the source's own (``where`` names it) among the rows the other filters
+    of ``where`` keep, sorted: each is a transfer source with ``transfer_by``."""
+    from studies.replay import column_values, parse_where
+
+    w = parse_where(where)
+    own = set(w.pop(column, []))
+    return [v for v in column_values(csv_path, column, w) if v not in own]
+
+
+def _table_source(study: Study, family: Any, where: list[str], name: str) -> Any:
+    """Rows of the study's replayed CSV matching ``where`` as a source, mapped onto the target's ``family`` (rows
+    outside its space are dropped); ``None`` when fewer than a source needs remain."""
+    from acquisition.transfer import MIN_SOURCE_ROWS, TransferSource
+    from studies.replay import ReplayTable
+
+    src = study.source
+    t = ReplayTable.from_csv(src.csv, params=src.params, latency_col=src.latency_col, unit=src.unit, where=where,
+                             categorical=src.categorical, numeric=src.numeric, duplicates=src.duplicates,
+                             bad_rows=src.bad_rows)
+    cfgs, lats = [], []
+    for c, y in zip(t.configs, t.latency_ms, strict=True):
+        try:
+            cfgs.append(family.validate(c))
+        except ValueError:
+            continue
+        lats.append(y)
+    if len(cfgs) < MIN_SOURCE_ROWS:
+        log.warning("source %s: %d rows in the target's space, fewer than %d: not used", name, len(cfgs),
+                    MIN_SOURCE_ROWS)
+        return None
+    return TransferSource(name, "table", cfgs, np.asarray(lats), {"where": list(where)})
+
+
 def study_sources(study: Study, oracle: Any, family: Any) -> list[Any]:
     """The transfer sources of a study: the replayed table's rows matching ``transfer_where`` (configurations
-    mapped onto the target table's family; rows outside its space are dropped) and the other platforms of
+    mapped onto the target table's family; rows outside its space are dropped), with ``transfer_by`` each other
+    value of that column as a source of its own (the other filters kept), and the other platforms of
     ``transfer_db``; with ``transfer_shuffle`` their latencies are shuffled (an unrelated source)."""
     from acquisition.store import Store
-    from acquisition.transfer import TransferSource, store_sources
-    from studies.replay import ReplayTable
+    from acquisition.transfer import store_sources
+    from studies.replay import parse_where
 
     out: list[Any] = []
     if study.transfer_where:
-        src = study.source
-        t = ReplayTable.from_csv(src.csv, params=src.params, latency_col=src.latency_col, unit=src.unit,
-                                 where=study.transfer_where, categorical=src.categorical, numeric=src.numeric,
-                                 duplicates=src.duplicates, bad_rows=src.bad_rows)
-        cfgs, lats = [], []
-        for c, y in zip(t.configs, t.latency_ms, strict=True):
-            try:
-                cfgs.append(family.validate(c))
-            except ValueError:
-                continue
-            lats.append(y)
-        out.append(TransferSource("table:" + ",".join(study.transfer_where), "table", cfgs, np.asarray(lats),
-                                  {"where": list(study.transfer_where)}))
+        s = _table_source(study, family, list(study.transfer_where), "table:" + ",".join(study.transfer_where))
+        out += [s] if s is not None else []
+    if study.transfer_by:
+        col = study.transfer_by
+        rest = [f"{c}={v}" for c, vs in parse_where(study.source.where).items() if c != col for v in vs]
+        for value in transfer_by_values(study.source.csv, col, study.source.where):
+            s = _table_source(study, family, [*rest, f"{col}={value}"], f"table:{col}={value}")
+            out += [s] if s is not None else []
     if study.transfer_db:
         with Store(study.transfer_db, readonly=True) as st:
             out += store_sources(st, family, oracle.platform_id, "auto")
@@ -370,7 +427,7 @@ def _records(store: Any, campaign: str, arm: str, seed: int) -> list[dict[str, A
                     "coverage80": it["coverage80"], "n_verify": it["n_verify"], "met": int(it["met"]),
                     "met_streak": int(it["met_streak"]), "test_spearman": it["test_spearman"],
                     "test_acc10": it["test_acc10"], "test_mape": it["test_mape"], "fit_s": it["fit_s"],
-                    "query_s": it["query_s"]})
+                    "query_s": it["query_s"], "fired": int(it["fired"] or 0) if it.get("stop_rule") else None})
     return out
 
 
@@ -398,9 +455,13 @@ class _StudyStore:
         version = self.db.execute("pragma user_version").fetchone()[0]
         if version > STUDY_SCHEMA:
             raise StudyError(f"{path!r} has study schema {version}, newer than this code ({STUDY_SCHEMA})")
-        if 0 < version < STUDY_SCHEMA:
+        if 0 < version < 2:
             raise StudyError(f"{path!r} has study schema {version}, from before arms, the one bill and never-seen "
                              f"metrics (schema {STUDY_SCHEMA}): run the study again into a new database")
+        if version == 2 and not readonly:  # records gain `fired` (NULL: the stop was met_streak >= confirm)
+            with self.db.conn:
+                self.db["study_records"].add_column("fired", float)
+                self.db.execute(f"pragma user_version = {STUDY_SCHEMA}")
         if "studies" not in self.db.table_names():
             if self.db.table_names():
                 raise StudyError(f"{path!r} is another kind of database (tables {', '.join(self.db.table_names())})")
@@ -484,7 +545,8 @@ class StudyResult:
     @property
     def arms(self) -> list[str]:
         arms = list(self.settings["arms"])
-        if self.settings.get("transfer_where") or self.settings.get("transfer_db"):
+        if (self.settings.get("transfer_where") or self.settings.get("transfer_db")
+                or self.settings.get("transfer_by")):
             arms = [a for arm in arms for a in (arm, arm + TRANSFER_SUFFIX)]
         return arms
 
@@ -509,7 +571,9 @@ class StudyResult:
         confirm = int(self.settings.get("confirm", 2))
         out = {}
         for seed, recs in self.curves(arm).items():
-            hit = next((r for r in recs if r["met_streak"] >= confirm), None)
+            # the iteration where the campaign's own rule fired (recorded since stop rules; before: the streak)
+            hit = next((r for r in recs if (r["met_streak"] >= confirm if r.get("fired") is None else r["fired"])),
+                       None)
             streak, oracle = 0, None
             for r in recs:
                 streak = streak + 1 if self._verified(r) else 0
@@ -591,11 +655,14 @@ class StudyResult:
                 "source": self.settings["source"], "model": self.settings["model"],
                 "validation_size": self.settings.get("validation_size"), "arms": out,
                 **({"transfer": {"where": self.settings.get("transfer_where"), "db": self.settings.get("transfer_db"),
+                                 "by": self.settings.get("transfer_by"),
                                  "shuffled": bool(self.settings.get("transfer_shuffle")),
                                  "sources": ", ".join(self.settings.get("transfer_where") or [])
-                                 or self.settings.get("transfer_db"),
+                                 or self.settings.get("transfer_db")
+                                 or f"every other {self.settings.get('transfer_by')} of the table",
                                  "ratios": "each +transfer arm against the same arm without transfer"}}
-                   if self.settings.get("transfer_where") or self.settings.get("transfer_db") else {})}
+                   if (self.settings.get("transfer_where") or self.settings.get("transfer_db")
+                       or self.settings.get("transfer_by")) else {})}
 
 
 def paired_ratio(result: StudyResult, arm: str, baseline: str, which: int, level: float) -> dict[str, Any]:

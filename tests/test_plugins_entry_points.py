@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+import acquisition.stopping as stopping
 import acquisition.strategies._base as strategies_base
 import profiler.families._base as families_base
 import profiler.plugins
@@ -29,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 PLUGIN_MODULE = '''
 """A plug-in: one block family, one model, one strategy (none registers itself: the entry points do)."""
+from acquisition.stopping import BoundRule
 from acquisition.strategies import RandomStrategy
 from profiler.families.mbconv import MBConvFamily
 from surrogates.models import GBTRegressor
@@ -48,6 +50,12 @@ class PlugStrategy(RandomStrategy):
     """random under another name."""
 
     name = "plug-random"
+
+
+class PlugRule(BoundRule):
+    """the bound rule under another name."""
+
+    name = "plug-bound"
 '''
 
 ENTRY_POINTS = """\
@@ -59,6 +67,9 @@ plug-gbt = tinyplug:PlugGBT
 
 [latency_acquisition.strategies]
 plug-random = tinyplug:PlugStrategy
+
+[latency_acquisition.stop_rules]
+plug-bound = tinyplug:PlugRule
 """
 
 BROKEN_ENTRY_POINTS = """\
@@ -89,10 +100,11 @@ def fresh_registries(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(families_base, "_REGISTRY", dict(families_base._REGISTRY))
     monkeypatch.setattr(models_registry, "_REGISTRY", dict(models_registry._REGISTRY))
     monkeypatch.setattr(strategies_base, "_REGISTRY", dict(strategies_base._REGISTRY))
+    monkeypatch.setattr(stopping, "_RULES", dict(stopping._RULES))
 
 
 @pytest.mark.usefixtures("fresh_registries")
-def test_entry_points_register_a_family_a_model_and_a_strategy(tmp_path: Path,
+def test_entry_points_register_a_family_a_model_a_strategy_and_a_stop_rule(tmp_path: Path,
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     from acquisition.strategies import get_strategy, list_strategies
     from profiler.families import get_family, list_families
@@ -102,6 +114,8 @@ def test_entry_points_register_a_family_a_model_and_a_strategy(tmp_path: Path,
     assert "plugconv" in list_families() and get_family("plugconv").name == "plugconv"
     assert list_models()[-1] == "plug-gbt" and type(get_model("plug-gbt")).__name__ == "PlugGBT"
     assert "plug-random" in list_strategies() and type(get_strategy("plug-random")).__name__ == "PlugStrategy"
+    assert "plug-bound" in stopping.list_stop_rules()
+    assert type(stopping.get_stop_rule("plug-bound")).__name__ == "PlugRule"
     assert profiler.plugins.loaded_groups() == set(profiler.plugins.GROUPS.values())
     # once per process: a second ask loads nothing again
     assert profiler.plugins.load_entry_points(profiler.plugins.GROUPS["families"], lambda n, o: None) == []

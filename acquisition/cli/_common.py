@@ -37,6 +37,10 @@ def _registry_names(kind: str) -> str:
             from surrogates import list_models
 
             names = list_models()
+        elif kind == "stop_rules":
+            from acquisition.stopping import list_stop_rules
+
+            names = list_stop_rules()
         else:
             from acquisition.strategies import list_strategies
 
@@ -46,7 +50,8 @@ def _registry_names(kind: str) -> str:
     return ", ".join(names)
 
 
-_PLACEHOLDERS = {"{families}": "families", "{models}": "models", "{strategies}": "strategies"}
+_PLACEHOLDERS = {"{families}": "families", "{models}": "models", "{strategies}": "strategies",
+                 "{stop_rules}": "stop_rules"}
 
 
 def _expand(text: str, *, escape: bool) -> str:

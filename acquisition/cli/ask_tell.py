@@ -29,7 +29,7 @@ __all__ = ["DEFAULT_ASK", "cmd_ask", "cmd_tell", "platform_fields", "register"]
 # the campaign settings ask's flags set (flag dest = CampaignSpec field)
 ASK_FIELDS = ("strategy", "model", "target_spearman", "target_acc10", "target_mape", "budget_hours", "budget_samples",
               "batch_size", "initial_size", "validation_size", "pool_size", "seed", "confirm", "verification", "folds",
-              "random_share", "transfer")
+              "random_share", "transfer", "stop_rule")
 # a new campaign's defaults where they differ from acquisition.Campaign's: run's target and samples budget (no
 # hours budget by default: an external device's seconds are whatever its tool takes)
 DEFAULT_ASK = {"target_spearman": 0.98, "budget_samples": 400}
@@ -190,9 +190,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", dest="batch_size", type=int, default=None, help="configs per iteration (default 20)")
     p.add_argument("--initial-size", dest="initial_size", type=int, default=None,
                    help="initial design size (default 20)")
-    p.add_argument("--verification", default=None, choices=("cv", "holdout"),
-                   help="cv: cross-validation on the randomly drawn rows; holdout: a validation set is asked for "
-                        "first (default cv)")
+    p.add_argument("--verification", default=None, choices=("cv", "prequential", "holdout"),
+                   help="cv: cross-validation on the randomly drawn rows; prequential: each batch's random rows, "
+                        "predicted before they were told; holdout: a validation set is asked for first (default cv)")
+    p.add_argument("--stop-rule", dest="stop_rule", default=None,
+                   help="when the target counts as met: bound, streak or a plug-in (default bound): {stop_rules}")
     p.add_argument("--validation-size", dest="validation_size", type=int, default=None,
                    help="validation set size with --verification holdout (default 200)")
     p.add_argument("--folds", type=int, default=None, help="folds of the cross-validation committee (default 5)")
@@ -200,7 +202,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="share of every batch drawn at random (default 0.5)")
     p.add_argument("--pool-size", dest="pool_size", type=int, default=None, help="candidates per query (default 4000)")
     p.add_argument("--confirm", type=int, default=None,
-                   help="consecutive iterations meeting the target (default 2)")
+                   help="consecutive iterations meeting the target, with --stop-rule streak (default 2)")
     p.add_argument("--seed", type=int, default=None, help="seed, >= 0 (default 0)")
     p.add_argument("--transfer", default=None, choices=("auto", "none"),
                    help="auto: the family's measurements on the database's other platforms are priors (default "

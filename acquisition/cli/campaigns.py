@@ -26,7 +26,7 @@ RUN_FIELDS = {"family": "family", "strategy": "strategy", "model": "model", "tar
               "budget_samples": "budget_samples", "batch_size": "batch_size", "initial_size": "initial_size",
               "validation_size": "validation_size", "pool_size": "pool_size", "seed": "seed", "confirm": "confirm",
               "verification": "verification", "folds": "folds", "random_share": "random_share",
-              "fidelity": "fidelity", "transfer": "transfer"}
+              "fidelity": "fidelity", "transfer": "transfer", "stop_rule": "stop_rule"}
 # where run's defaults differ from CampaignSpec's; run_defaults() merges the two: the one set of defaults a new
 # campaign gets, whatever other flags are given, and what `run --help` shows
 DEFAULT_RUN = {"family": "mbconv", "target_spearman": 0.98, "budget_hours": 0.12, "budget_samples": 400,
@@ -219,13 +219,17 @@ def _print_summary(res: Any, db_path: str) -> None:
     m = res.metrics
     print(f"campaign {res.name}: {state}")
     if m and res.iterations:
-        how = (f"cross-validated on {res.iterations[-1].n_verify} randomly drawn training rows"
-               if s.verification == "cv" else f"on {res.n_validation} holdout validation rows")
+        last = res.iterations[-1]
+        how = {"cv": f"cross-validated on {last.n_verify} randomly drawn training rows",
+               "prequential": f"on {last.n_verify} randomly drawn rows, each predicted before it was measured"
+               }.get(s.verification, f"on {res.n_validation} holdout validation rows")
+        lo = "" if last.spearman_lo is None or last.spearman_lo != last.spearman_lo else (
+            f", 95 % lower bound {last.spearman_lo:.4f}")
         acc10 = f" (target {100 * s.target_acc10:g} %)" if s.target_acc10 is not None else ""
         mape = f" (target <= {s.target_mape:g} %)" if s.target_mape is not None else ""
-        print(f"  rho {m['spearman']:.4f} (target {s.target_spearman}) {how}, MAPE {m['mape']:.2f} %{mape}, "
-              f"within +-10 % {100 * m['acc10']:.1f} %{acc10}")
-    elif s.verification == "cv":
+        print(f"  rho {m['spearman']:.4f}{lo} (target {s.target_spearman}, stop rule {s.stop_rule}) {how}, MAPE "
+              f"{m['mape']:.2f} %{mape}, within +-10 % {100 * m['acc10']:.1f} %{acc10}")
+    elif s.verification != "holdout":
         print(f"  not verified yet: fewer randomly drawn training rows than cross-validation needs (target rho "
               f"{s.target_spearman})")
     val = (f" (validation {res.validation_hours:.4f} h, {res.n_validation} blocks)" if res.n_validation else "")
@@ -316,10 +320,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help=f"configs per iteration (default {d['batch_size']})")
     p.add_argument("--initial-size", dest="initial_size", type=int, default=None,
                    help=f"initial design size (default {d['initial_size']})")
-    p.add_argument("--verification", default=None, choices=("cv", "holdout"),
+    p.add_argument("--verification", default=None, choices=("cv", "prequential", "holdout"),
                    help=f"cv: judge the model by cross-validation on the randomly drawn training rows, no device "
-                        "time spent on it; holdout: profile a random validation set first (default "
+                        "time spent on it; prequential: on each batch's random rows, predicted before they were "
+                        "measured; holdout: profile a random validation set first (default "
                         f"{d['verification']})")
+    p.add_argument("--stop-rule", dest="stop_rule", default=None,
+                   help="when the target counts as met: bound (its one-sided 95 %% confidence bound meets it), "
+                        f"streak (the estimate, --confirm times, >= 50 rows) or a plug-in (default {d['stop_rule']}): "
+                        "{stop_rules}")
     p.add_argument("--folds", type=int, default=None,
                    help=f"folds of the cross-validation committee (default {d['folds']})")
     p.add_argument("--random-share", dest="random_share", type=float, default=None,
@@ -340,7 +349,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pool-size", dest="pool_size", type=int, default=None,
                    help=f"candidates per query (default {d['pool_size']})")
     p.add_argument("--confirm", type=int, default=None,
-                   help=f"consecutive iterations meeting the target (default {d['confirm']})")
+                   help=f"consecutive iterations meeting the target, with --stop-rule streak (default {d['confirm']})")
     p.add_argument("--seed", type=int, default=None, help=f"seed, >= 0 (default {d['seed']})")
     p.add_argument("--bundle", default=None,
                    help="where to export the predictor (default CAMPAIGN.bundle next to the database; with "

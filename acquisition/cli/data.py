@@ -1,4 +1,4 @@
-"""``status`` and ``measurements``: read what the database holds (read-only)."""
+"""``status`` and ``measurements``: read what the database holds (read-only); ``import``: a recorded table."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 
 from acquisition.cli._common import DEFAULT_DB, CliError, add_plugin_arg, listed, load_plugins
 
-__all__ = ["FIXED_COLUMNS", "cmd_measurements", "cmd_status", "register"]
+__all__ = ["FIXED_COLUMNS", "cmd_import", "cmd_measurements", "cmd_status", "register"]
 
 FIXED_COLUMNS = ["family", "key", "platform", "protocol", "status", "reason", "min_ms", "median_ms", "p10_ms",
                  "p90_ms", "mean_ms", "n", "timed_s", "cost_s", "attempts", "stable", "unstable_reason",
@@ -89,8 +89,37 @@ def cmd_measurements(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import(args: argparse.Namespace) -> int:
+    """Import a recorded many-device table: one ``recorded`` platform per device (:mod:`acquisition.importing`)."""
+    from acquisition._lock import RunLock
+    from acquisition.importing import TableImportError, import_table
+    from acquisition.store import Store
+    from profiler.families import get_family
+
+    load_plugins(args.plugin)
+    family = get_family(args.family)
+    where: dict[str, list[str]] = {}
+    for item in args.where or []:
+        col, sep, val = item.partition("=")
+        if not sep or not col.strip():
+            raise CliError(f"--where {item!r} is not allowed: expected COLUMN=VALUE")
+        where.setdefault(col.strip(), []).append(val.strip())
+    params = [p.strip() for p in args.params.split(",") if p.strip()] if args.params else None
+    with RunLock(args.db), Store(args.db) as store:
+        try:
+            done = import_table(store, args.csv, family, device_col=args.device_col, params=params,
+                                latency_col=args.latency_col, unit=args.unit, cost_col=args.cost_col, where=where)
+        except TableImportError as e:
+            raise CliError(str(e)) from None
+    for d in done:
+        print(f"{d.device}: platform {d.platform}, {d.added} measurement(s) added, {d.kept} already stored")
+    print(f"{sum(d.added for d in done)} measurement(s) of {family.name!r} on {len(done)} recorded platform(s) in "
+          f"{args.db}: `run --transfer auto` learns from them")
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add ``status`` and ``measurements`` to the subparsers ``sub``."""
+    """Add ``status``, ``measurements`` and ``import`` to the subparsers ``sub``."""
     p = sub.add_parser("status", help="platforms, families, measurement counts and profiling hours",
                        description="Summarise a database: platforms, families, measurements, failures, hours.")
     p.add_argument("--db", default=DEFAULT_DB, help="SQLite database file")
@@ -106,3 +135,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--csv", required=True, metavar="OUT", help="output CSV file, or - for standard output")
     add_plugin_arg(p, "block families")
     p.set_defaults(func=cmd_measurements)
+
+    p = sub.add_parser("import", help="load a recorded many-device latency table as platforms",
+                       description="Import a table of block latencies recorded on several devices (one column names "
+                                   "the device): each device becomes a platform of kind 'recorded', each row a "
+                                   "measurement of the family, so that campaigns learn from them (--transfer "
+                                   "auto). Importing again adds only what is new; a bad row stores nothing.")
+    p.add_argument("--csv", required=True, help="the table: parameter columns, a latency column, a device column")
+    p.add_argument("--family", required=True, help="the block family of the rows: {families}")
+    p.add_argument("--device-col", required=True, help="the column naming each row's device")
+    p.add_argument("--params", default=None, help="parameter columns, comma-separated (default: the family's "
+                                                  "parameter names)")
+    p.add_argument("--latency-col", default="latency_ms", help="the latency column")
+    p.add_argument("--unit", default="ms", choices=["ms", "s", "us", "ns"], help="unit of the latency column")
+    p.add_argument("--cost-col", default=None, help="seconds each row cost to measure (default: none, 0 s)")
+    p.add_argument("--where", action="append", metavar="COL=VALUE", help="import only these rows (repeatable)")
+    p.add_argument("--db", default=DEFAULT_DB, help="SQLite database file")
+    add_plugin_arg(p, "block families")
+    p.set_defaults(func=cmd_import)

@@ -80,7 +80,8 @@ def test_a_whole_campaign_through_tell_without_a_profiler(tmp_path: Path, monkey
         assert campaign.ask() == []  # an ended campaign asks for nothing more
         bundle = campaign.export(tmp_path / "pixel.bundle")
     assert st.state == "met" and st.met and st.done and st.pending == 0 and st.failed == 0
-    assert st.samples == told < 200 and st.metrics["spearman"] >= 0.95 and st.metrics["n_verify"] >= 50
+    # the bound rule: the lower bound of the verified rho meets the target, from however few rows prove it
+    assert st.samples == told < 200 and st.metrics["spearman_lo"] >= 0.95 and st.metrics["n_verify"] >= 15
     assert st.device_hours == pytest.approx(told * 1.5 / 3600)
     with Store(db, readonly=True) as store:
         plat = {p["id"]: p for p in store.platforms()}[PHONE.id]
@@ -90,7 +91,7 @@ def test_a_whole_campaign_through_tell_without_a_profiler(tmp_path: Path, monkey
         assert len(rows) == told and all(r["min_ms"] == pytest.approx(my_latency_ms(r["config"])) for r in rows)
         assert store.profiling_seconds(campaign="pixel") == pytest.approx(told * 1.5)  # charged once each
         its = store.iterations("pixel")
-        assert its[-1]["met_streak"] >= 2 and [r["n_train"] for r in its] == sorted(r["n_train"] for r in its)
+        assert its[-1]["fired"] and [r["n_train"] for r in its] == sorted(r["n_train"] for r in its)
         acts = {r[0] for r in store.db.execute("select distinct activity from ledger where campaign = 'pixel'")}
         assert {"profile", "fit", "evaluate", "query", "export"} <= acts
         assert store.get_campaign("pixel")["protocol"] == "external"
@@ -370,7 +371,9 @@ def test_schema_6_database_gains_asks_and_an_old_campaign_resumes(tmp_path: Path
         assert ro.schema_version == 6 and ro.pending_asks("old") == []
         assert ro.get_campaign("old").get("protocol") is None
     with Store(db) as store:
-        assert store.schema_version == SCHEMA_VERSION == 8 and "campaign_asks" in store.db.table_names()
+        assert store.schema_version == SCHEMA_VERSION == 9 and "campaign_asks" in store.db.table_names()
+        assert {"pred_log", "pred_n"} <= set(store.db["campaign_asks"].columns_dict)
+        assert {"stop_rule", "fired", "cv_spearman"} <= set(store.db["iterations"].columns_dict)
         assert store.get_campaign("old")["protocol"] is None
         spec.budget_samples = 40
         res = run_campaign(store, spec, SyntheticProfiler(), FAM)  # finds its initial design measured

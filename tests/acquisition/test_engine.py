@@ -22,7 +22,7 @@ FAM = get_family("mbconv")
 def spec(name: str = "c1", **kw) -> CampaignSpec:
     base = {"name": name, "family": "mbconv", "strategy": "uncertainty", "model": "gbt", "target_spearman": 0.97,
             "budget_samples": 400, "batch_size": 20, "initial_size": 20, "validation_size": 60, "pool_size": 500,
-            "verification": "holdout"}
+            "verification": "holdout", "stop_rule": "streak"}
     base.update(kw)
     return CampaignSpec(**base)
 

@@ -30,7 +30,8 @@ def spec(name: str = "v1", **kw) -> CampaignSpec:
 
 def test_cv_campaign_profiles_no_validation_set_and_verifies_on_its_random_share(tmp_path: Path) -> None:
     with Store(tmp_path / "a.sqlite") as store:
-        res = run_campaign(store, spec(), SyntheticProfiler(), FAM, bundle_path=str(tmp_path / "v1.bundle"))
+        res = run_campaign(store, spec(verification="cv", stop_rule="streak"), SyntheticProfiler(), FAM,
+                           bundle_path=str(tmp_path / "v1.bundle"))
         assert res.state == "met" and res.n_validation == 0 and res.validation_hours == 0
         members = store.members("v1")
         assert {m["role"] for m in members} == {"train"}
@@ -55,8 +56,8 @@ def test_cv_campaign_profiles_no_validation_set_and_verifies_on_its_random_share
 
 def test_random_strategy_draws_the_whole_batch_at_random(tmp_path: Path) -> None:
     with Store(tmp_path / "r.sqlite") as store:
-        run_campaign(store, spec(strategy="random", budget_samples=80, target_spearman=0.9999), SyntheticProfiler(),
-                     FAM)
+        run_campaign(store, spec(strategy="random", budget_samples=80, target_spearman=0.9999, verification="cv"),
+                     SyntheticProfiler(), FAM)
         drawn = [m["drawn"] for m in store.members("v1")]
         assert drawn == ["initial"] * 20 + ["random"] * 60
         assert [it["n_verify"] for it in store.iterations("v1")] == [0, 20, 40, 60]
@@ -93,6 +94,7 @@ def test_judge_scores_every_iteration_without_touching_the_bill(tmp_path: Path) 
 
 def test_models_are_wrapped_in_a_committee_when_needed() -> None:
     assert isinstance(make_model(spec()), CommitteeRegressor)  # cv verification
+    assert isinstance(make_model(spec(verification="prequential")), CommitteeRegressor)  # out-of-fold choices
     holdout = spec(verification="holdout")
     assert not isinstance(make_model(holdout, get_strategy("random")), CommitteeRegressor)
     assert isinstance(make_model(holdout, get_strategy("uncertainty")), CommitteeRegressor)  # gbt has no epistemic
@@ -101,7 +103,8 @@ def test_models_are_wrapped_in_a_committee_when_needed() -> None:
 
 
 @pytest.mark.parametrize(("kw", "needle"), [
-    ({"verification": "prequential"}, "verification='prequential'"), ({"folds": 1}, "folds=1"),
+    ({"verification": "bogus"}, "verification='bogus'"), ({"folds": 1}, "folds=1"),
+    ({"stop_rule": "bogus"}, "stop rule 'bogus' is unknown: available stop rules are bound, streak"),
     ({"random_share": 1.5}, "random_share=1.5"), ({"random_share": True}, "random_share=True"),
 ])
 def test_bad_verification_settings(kw, needle: str) -> None:
@@ -111,10 +114,10 @@ def test_bad_verification_settings(kw, needle: str) -> None:
 
 def test_a_campaign_stored_before_schema_3_resumes_the_holdout_way() -> None:
     old = spec().as_dict()
-    for k in ("verification", "folds", "random_share"):
+    for k in ("verification", "folds", "random_share", "stop_rule"):
         old.pop(k)
     s = CampaignSpec.from_dict(old)
-    assert s.verification == "holdout" and s.random_share == 0.0
+    assert s.verification == "holdout" and s.random_share == 0.0 and s.stop_rule == "streak"
 
 
 def test_auto_model_keeps_the_candidate_with_the_best_out_of_fold_rho(tmp_path: Path) -> None:
@@ -139,14 +142,49 @@ def test_auto_model_keeps_the_candidate_with_the_best_out_of_fold_rho(tmp_path: 
 
 
 def test_auto_model_needs_cross_validation() -> None:
-    with pytest.raises(CampaignError, match="model='auto' needs verification='cv'"):
+    with pytest.raises(CampaignError, match="model='auto' needs verification='prequential' or 'cv'"):
         spec(model="auto", verification="holdout").validate()
 
 
 def test_cv_needs_a_random_share_and_a_batch_of_one_is_drawn_at_random(tmp_path: Path) -> None:
     with pytest.raises(CampaignError, match="random_share=0 is not allowed with verification='cv'"):
         spec(random_share=0.0).validate()
+    with pytest.raises(CampaignError, match="random_share=0 is not allowed with verification='prequential'"):
+        spec(random_share=0.0, verification="prequential").validate()
     spec(random_share=0.0, strategy="random").validate()
     with Store(tmp_path / "one.sqlite") as store:
         run_campaign(store, spec(batch_size=1, budget_samples=23, target_spearman=0.9999), SyntheticProfiler(), FAM)
         assert [m["drawn"] for m in store.members("v1")][20:] == ["random"] * 3
+
+
+def test_prequential_scores_each_random_row_with_the_model_fitted_before_it_was_measured(tmp_path: Path) -> None:
+    from acquisition.engine import CampaignLoop
+    from acquisition.verification import WINDOW, Evidence, estimate, prequential_evidence
+
+    prof = SyntheticProfiler()
+    with Store(tmp_path / "p.sqlite") as store:
+        s = spec(name="p1", budget_samples=100, target_spearman=0.9999, verification="prequential")
+        store.ensure_platform(prof.platform_id, prof.fingerprint, prof.device.spec)
+        store.create_campaign(s.name, s.family, prof.platform_id, s.validate().as_dict(), protocol=prof.protocol.id)
+        loop = CampaignLoop(store, s, prof, FAM)
+        loop.measure(prof, loop.next_asks())  # the initial design: nothing predicted it
+        batch = loop.next_asks()  # iteration 0's batch, asked with its model's predictions, not measured yet
+        assert batch and all(a.pred_log is not None and a.pred_n == 20 for a in batch)
+        stored = {r["key"]: r for r in store.asks("p1", "0")}
+        assert all(stored[a.key]["pred_log"] == pytest.approx(a.pred_log) for a in batch)
+        assert not store.members("p1", "train")[20:], "predicted before anything of the batch was measured"
+        expected = loop.model.predict_dist(loop.encode([{"key": a.key, "config": a.config} for a in batch])).mean
+        assert np.allclose([a.pred_log for a in batch], expected)
+        while asks := loop.next_asks():
+            loop.measure(prof, asks)
+        its = store.iterations("p1")
+        rows = store.members("p1", "train", status="ok")
+        labels = {r["key"]: r["min_ms"] for r in rows}
+        ev = prequential_evidence(store.asks("p1"), labels)
+        assert len(ev) == sum(r["drawn"] == "random" for r in rows) and isinstance(ev, Evidence)
+        last = estimate(ev, its[-1]["n_train"])
+        assert its[-1]["verification"] == "prequential" and its[-1]["n_verify"] == last["n_verify"]
+        assert its[-1]["spearman"] == pytest.approx(last["spearman"])
+        # only rows predicted by a model with at least WINDOW x the current rows count
+        assert last["n_verify"] == sum(1 for n in ev.pred_n if n >= WINDOW * its[-1]["n_train"])
+        assert all(it["cv_spearman"] is None or -1 <= it["cv_spearman"] <= 1 for it in its)

@@ -348,3 +348,39 @@ def test_cli_bad_transfer_where_is_one_line_exit_2(two_devices: Path, tmp_path: 
     err = capsys.readouterr().err
     assert rc == 2 and len(err.strip().splitlines()) == 1 and "device=gpu" in err
     assert not (tmp_path / "o" / "study.sqlite").exists()
+
+
+def test_a_stop_is_where_the_campaigns_own_rule_fired_and_a_schema_2_database_is_upgraded(table: Path,
+                                                                                          tmp_path: Path) -> None:
+    """The default arm stops by its bound (once); the study reads the recorded `fired`, not a streak of two.
+    The study's overrides reach the default arm's campaign; a study database of schema 2 gains the column."""
+    import sqlite3
+
+    db = tmp_path / "f.sqlite"
+    study = small_study(table, db, arms=["default"], seeds=2, stop_rule="bound", random_share=1.0)
+    assert study.campaign_spec("default", 0, "x").random_share == 1.0
+    assert study.campaign_spec("default", 0, "x").stop_rule == "bound"
+    assert study.campaign_spec("random", 0, "x").stop_rule == "streak"  # the naive way keeps its rule
+    res = study.run(n_jobs=1, progress=False)
+    for seed, st in res.stops("default").items():
+        curve = res.curves("default")[seed]
+        hit = next((r for r in curve if r["fired"]), None)
+        assert (hit is None and st["n"] is None) or hit["n_train"] == st["n"]
+    con = sqlite3.connect(db)
+    con.execute("create table r2 as select * from study_records")
+    con.execute("drop table study_records")
+    con.execute("create table study_records as select study, arm, seed, iteration, n_train, hours, spearman, "
+                "spearman_lo, mape, acc10, coverage80, n_verify, met, met_streak, test_spearman, test_acc10, "
+                "test_mape, fit_s, query_s from r2")
+    con.execute("drop table r2")
+    con.execute("pragma user_version = 2")
+    con.commit()
+    con.close()
+    old = load_study(str(db))  # read-only: the streak decides where nothing recorded `fired`
+    assert all(r.get("fired") is None for r in old.records)
+    small_study(table, db, arms=["default"], seeds=2, stop_rule="bound", random_share=1.0).run(n_jobs=1,
+                                                                                             progress=False)
+    con = sqlite3.connect(db)
+    assert con.execute("pragma user_version").fetchone()[0] == 3
+    assert "fired" in [r[1] for r in con.execute("pragma table_info(study_records)")]
+    con.close()

@@ -16,7 +16,7 @@ from surrogates.models.transfer import SourceModels, TransferRegressor
 from tests.surrogates.synthetic import block_dataset
 
 
-@parametrize_with_checks([TransferRegressor(random_state=0)])
+@parametrize_with_checks([TransferRegressor(random_state=0), TransferRegressor(method="prior")])
 def test_sklearn_estimator_checks(estimator, check) -> None:
     # Without sources it is its base model; every check runs.
     check(estimator)
@@ -109,3 +109,19 @@ def test_a_transfer_model_travels_in_a_bundle(platforms, tmp_path) -> None:
 def test_bad_parameters_are_named(params, message) -> None:
     with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
         TransferRegressor(**params).fit(np.ones((5, 2)), np.ones(5))
+
+
+def test_the_prior_alone_ranks_as_its_source_and_cannot_overfit_a_few_rows(platforms) -> None:
+    """One source, the prior alone: an increasing map of the source's prediction, so it ranks never-seen rows
+    exactly as the source does, from any handful of rows; the std is the prior's own residual spread."""
+    _, X, _, y_tgt, src = platforms
+    rest = np.arange(100, len(y_tgt))
+    src_rho = spearman(y_tgt[rest], src.predict(X[rest]))
+    for n in (5, 10, 20):
+        m = TransferRegressor(sources=SourceModels([src]), method="prior").fit(X[:n], y_tgt[:n])
+        assert m.model_ is None and m.coef_[0] > 0
+        assert spearman(y_tgt[rest], m.predict(X[rest])) == pytest.approx(src_rho, abs=1e-12)
+        d = m.predict_dist(X[rest[:3]])
+        assert np.all(d.std == d.std[0]) and d.std[0] == pytest.approx(m.prior_std_)
+    full = TransferRegressor(sources=SourceModels([src]), method="prior").fit(X[:100], y_tgt[:100])
+    assert _err(y_tgt[rest], full.predict(X[rest])) < 0.1  # the scale and offset are learned
