@@ -31,8 +31,9 @@ configuration and charge it. :func:`run_campaign` is this loop with a profiler a
   then refitted on training + validation rows, so those device seconds are not thrown away.
 
 **Stop rule** (``spec.stop_rule``, :mod:`acquisition.stopping`, pluggable). ``bound`` (the default): every
-target's one-sided 95 % confidence bound meets it (ρ's lower bound ≥ the ρ target, and so on), with no fixed
-number of rows: a model far above its target is claimed from a few dozen rows, one near it keeps measuring.
+target's one-sided 95 % confidence bound meets it (ρ's lower bound ≥ the ρ target, and so on) on ``confirm``
+(2) consecutive iterations, with no fixed number of rows: a model far above its target is claimed from a few
+dozen rows, one near it keeps measuring.
 ``streak``: the point estimates on ``confirm`` consecutive iterations with at least 50 verification rows (the
 rule before bounds; the naive baseline's). Each iteration stores the bounds it read and whether the rule fired.
 With ``stop_on_target=False`` (studies) the campaign goes on to its budget and ends as ``met`` if the rule fired

@@ -202,7 +202,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="share of every batch drawn at random (default 0.5)")
     p.add_argument("--pool-size", dest="pool_size", type=int, default=None, help="candidates per query (default 4000)")
     p.add_argument("--confirm", type=int, default=None,
-                   help="consecutive iterations meeting the target, with --stop-rule streak (default 2)")
+                   help="consecutive iterations whose verified target is met before it counts (default 2)")
     p.add_argument("--seed", type=int, default=None, help="seed, >= 0 (default 0)")
     p.add_argument("--transfer", default=None, choices=("auto", "none"),
                    help="auto: the family's measurements on the database's other platforms are priors (default "

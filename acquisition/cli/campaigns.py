@@ -349,7 +349,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pool-size", dest="pool_size", type=int, default=None,
                    help=f"candidates per query (default {d['pool_size']})")
     p.add_argument("--confirm", type=int, default=None,
-                   help=f"consecutive iterations meeting the target, with --stop-rule streak (default {d['confirm']})")
+                   help=f"consecutive iterations whose verified target is met before it counts (default "
+                        f"{d['confirm']})")
     p.add_argument("--seed", type=int, default=None, help=f"seed, >= 0 (default {d['seed']})")
     p.add_argument("--bundle", default=None,
                    help="where to export the predictor (default CAMPAIGN.bundle next to the database; with "

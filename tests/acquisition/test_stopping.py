@@ -81,7 +81,7 @@ def test_bound_reads_the_bounds_and_streak_the_points() -> None:
     ok = {"spearman_lo": 0.99, "acc10_lo": 0.91, "mape_hi": 4.0, "n_verify": 60.0}
     assert bound.passes(ok, both)
     assert not bound.passes({**ok, "acc10_lo": 0.85}, both) and not bound.passes({**ok, "mape_hi": 6.0}, both)
-    assert bound.needed(s) == 1 and streak.needed(spec(confirm=3)) == 3
+    assert bound.needed(s) == 2 and bound.needed(spec(confirm=1)) == 1 and streak.needed(spec(confirm=3)) == 3
 
 
 def test_unknown_and_broken_rules_are_named() -> None:
@@ -117,7 +117,7 @@ def test_the_engine_stops_when_a_plugged_rule_fires(tmp_path: Path) -> None:
 
 def test_bound_claims_a_good_model_before_the_streak_floor(tmp_path: Path) -> None:
     with Store(tmp_path / "b.sqlite") as store:
-        res = run_campaign(store, spec(name="b", strategy="random"), SyntheticProfiler(), FAM)
+        res = run_campaign(store, spec(name="b", strategy="random", confirm=1), SyntheticProfiler(), FAM)
         its = store.iterations("b")
         assert res.state == "met" and its[-1]["fired"] and its[-1]["stop_rule"] == "bound"
         assert its[-1]["spearman_lo"] >= 0.97 > min(it["spearman_lo"] if it["spearman_lo"] is not None else 0
