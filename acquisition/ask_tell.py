@@ -168,8 +168,9 @@ class CsvTold:
 
 
 @dataclass(frozen=True)
-class _ToldTiming:
-    """The timing of a told measurement: its latency; the other statistics are the user's tool's business."""
+class LatencyOnly:
+    """The timing of a measurement known only by its latency (told by the user's tool, or read from a recorded
+    table: ``stop = "recorded"``); the other statistics are not known."""
 
     min_ms: float
     median_ms: float | None = None
@@ -534,7 +535,7 @@ class Campaign:
         m = Measurement(family=self.family.name, key=asked.key, config=self.family.validate(asked.config),
                         protocol=asked.protocol, platform=self.platform, status="failed" if failed else "ok",
                         cost_s=cost, reason=failed.strip() if failed else None,
-                        timing=None if failed else _ToldTiming(latency_ms),  # type: ignore[arg-type]
+                        timing=None if failed else LatencyOnly(latency_ms),  # type: ignore[arg-type]
                         device_state={"source": "tell"})
         return asked, m
 

@@ -169,6 +169,11 @@ class _CostModel:
 # the transfer model's own learner (surrogates.models.transfer: chosen on the TF-NAS table, one device from the
 # other, over gbt and over a ridge prior + correction)
 TRANSFER_BASE = "linear-gbt"
+# the transfer model's forms fitted every iteration (the best out-of-fold rho is kept). The prior alone
+# ("prior") was tried beside the corrected form and dropped: chosen by out-of-fold rho on 20-40 rows it lost
+# more than it saved (never-seen rho at 40 samples 0.855 against 0.89 without it on the TF-NAS table,
+# docs/design-notes.md)
+TRANSFER_FORMS = (TRANSFER_BASE,)
 TRANSFER_MARGIN = 0.01  # out-of-fold rho by which the plain model must beat the transfer model to replace it
 # The engine fits with one OpenMP/BLAS thread: at campaign sizes (tens to a few thousand rows) scikit-learn's
 # histogram boosting is faster on one thread than on two (0.58 s against 3.3 s for 300 trees on 300 rows on
@@ -613,12 +618,10 @@ class CampaignLoop:
         """Fit the campaign's model; with ``model="auto"`` fit each of :data:`AUTO_MODELS` and keep the one
         whose out-of-fold ρ on the randomly drawn rows is highest (the first until there are enough rows).
 
-        With transfer sources in use (those the rows measured so far agree with), two
-        :class:`~surrogates.models.transfer.TransferRegressor` s are fitted beside the plain model: the prior alone
-        (``transfer:prior``: the sources mapped by a scale and an offset) and the prior with a correction on
-        :data:`TRANSFER_BASE`. The correction is kept only when its out-of-fold ρ beats the prior's (on a few
-        rows it overfits the probes), and the transfer model is kept unless the plain model's out-of-fold ρ on
-        enough random rows beats it by :data:`TRANSFER_MARGIN`; the difference is recorded every iteration
+        With transfer sources in use (those the rows measured so far agree with), the forms of
+        :class:`~surrogates.models.transfer.TransferRegressor` in :data:`TRANSFER_FORMS` are fitted beside the
+        plain model; the one with the best out-of-fold ρ is kept unless the plain model's out-of-fold ρ on enough
+        random rows beats it by :data:`TRANSFER_MARGIN`; the difference is recorded every iteration
         (``transfer_gain``)."""
         from acquisition.campaign import AUTO_MODELS
         from surrogates.metrics import spearman
@@ -629,7 +632,7 @@ class CampaignLoop:
         candidates: list[tuple[str, Any]] = [(n, make_model(self.spec, self.strategy, name=n)) for n in names]
         if sources is not None:
             candidates += [(f"transfer:{kind}", make_model(self.spec, self.strategy, name=f"transfer:{kind}",
-                                                           sources=sources)) for kind in ("prior", TRANSFER_BASE)]
+                                                           sources=sources)) for kind in TRANSFER_FORMS]
         rows = np.asarray([r.get("drawn") == "random" for r in data.train])
         enough = rows.sum() >= MIN_VERIFY_ROWS
         if sources is not None and not enough:
@@ -642,11 +645,10 @@ class CampaignLoop:
         plain = max(names, key=lambda n: (rhos[n], -names.index(n)))  # the first while nothing can tell them apart
         pick, self.last_gain = plain, None
         if sources is not None:
-            # the correction only where it is seen to help; then the transfer model, unless the plain one beats it
-            # by TRANSFER_MARGIN on enough random rows: an out-of-fold rho from a few dozen rows is too noisy to
-            # overrule the sources' agreement
-            prior, corrected = candidates[-2][0], candidates[-1][0]
-            transfer = corrected if rhos[corrected] > rhos[prior] else prior
+            # the best transfer form, unless the plain one beats it by TRANSFER_MARGIN on enough random rows: an
+            # out-of-fold rho from a few dozen rows is too noisy to overrule the sources' agreement
+            forms = [name for name, _ in candidates[len(names):]]
+            transfer = max(forms, key=lambda n: (rhos[n], -forms.index(n)))
             self.last_gain = float(rhos[transfer] - rhos[plain]) if scored else None
             beaten = enough and self.last_gain is not None and self.last_gain < -TRANSFER_MARGIN
             pick = plain if beaten else transfer

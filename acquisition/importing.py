@@ -57,19 +57,6 @@ class Imported:
     kept: int
 
 
-@dataclass(frozen=True)
-class _RecordedTiming:
-    min_ms: float
-    median_ms: float | None = None
-    p10_ms: float | None = None
-    p90_ms: float | None = None
-    mean_ms: float | None = None
-    n: int | None = None
-    timed_s: float | None = None
-    warmup_s: float | None = None
-    stop: str = "recorded"
-
-
 def recorded_platform(device: str, table: str) -> tuple[str, dict[str, Any]]:
     """``(platform id, fingerprint)`` of device ``device`` of the table file ``table`` (its base name counts)."""
     from profiler.devices import platform_id
@@ -92,6 +79,7 @@ def import_table(store: Any, csv_path: str | os.PathLike[str], family: Any, *, d
     """Import the table at ``csv_path`` into ``store`` as measurements of ``family``, one platform per value of
     ``device_col`` (module docstring). ``params``: the parameter columns (default: the family's parameters);
     ``where``: keep only rows whose column holds one of the values. Returns one :class:`Imported` per device."""
+    from acquisition.ask_tell import LatencyOnly
     from profiler.worker import Measurement
 
     path = os.fspath(csv_path)
@@ -154,7 +142,7 @@ def import_table(store: Any, csv_path: str | os.PathLike[str], family: Any, *, d
                 out[device].kept += 1
                 continue
             m = Measurement(family=family.name, key=key, config=cfg, protocol=RECORDED_PROTOCOL, platform=pid,
-                            status="ok", cost_s=cost, timing=_RecordedTiming(min_ms=ms))
+                            status="ok", cost_s=cost, timing=LatencyOnly(min_ms=ms, stop="recorded"))
             store.record(m, activity="import")
             out[device].added += 1
     return sorted(out.values(), key=lambda i: i.device)

@@ -119,10 +119,14 @@ def main() -> None:
     ap.add_argument("--arm", default="default")
     ap.add_argument("--target", type=float, required=True)
     ap.add_argument("--json", default=None, help="write the figures here too")
+    ap.add_argument("--pair", default=None, help="another arm of the same studies (e.g. default, for the "
+                                                  "default+transfer arm): paired hours ratios, each arm stopped by "
+                                                  "the same rule")
     ap.add_argument("--baseline", default=None, help="an arm of the same studies (e.g. random): paired hours ratios "
                                                       "of each rule's verified stops against its verified stops")
     args = ap.parse_args()
     trajs = []
+    pair: dict[tuple[str, int], list[dict]] = {}  # (study, seed) -> the paired arm's trajectory
     base: dict[tuple[str, int], float] = {}  # (study, seed) -> the baseline's hours at a verified stop (inf: none)
     base_end: dict[tuple[str, int], float] = {}  # (study, seed) -> the baseline's whole run
     for db in args.db:
@@ -130,6 +134,10 @@ def main() -> None:
             t = trajectory(path, name)
             if t:
                 trajs.append((os.path.basename(db), seed, t))
+            if args.pair:
+                pt = trajectory(path, f"{args.pair.replace('+', '.')}-s{seed}")
+                if pt:
+                    pair[(os.path.basename(db), seed)] = pt
         if args.baseline:
             from studies.study import load_study
 
@@ -173,7 +181,7 @@ def main() -> None:
     all_rules = {"streak (cv, 50 rows, x2)": ("streak", 0.0, 2), **rules()}
     for label, (est, level, k) in all_rules.items():
         false = never = 0
-        ratio_n, ratio_h, paired = [], [], []
+        ratio_n, ratio_h, paired, vs_pair = [], [], [], []
         for study, seed, traj in trajs:
             i = first_stop(traj, args.target, est, level, k)
             o = oracle(traj, args.target)
@@ -182,6 +190,13 @@ def main() -> None:
             if base and not (math.isinf(b) and not verified):  # censored on one side: a bound, as the studies do
                 paired.append((traj[i]["hours"] if verified else traj[-1]["hours"])
                               / (b if math.isfinite(b) else base_end[(study, seed)]))
+            pt = pair.get((study, seed))
+            if pt is not None:
+                j = first_stop(pt, args.target, est, level, k)
+                ok_j = j is not None and pt[j]["truth"] is not None and pt[j]["truth"] >= args.target
+                if verified or ok_j:  # both censored: unknown, left out (as the studies do)
+                    vs_pair.append((traj[i]["hours"] if verified else traj[-1]["hours"])
+                                   / (pt[j]["hours"] if ok_j else pt[-1]["hours"]))
             if i is None:
                 never += 1
                 continue
@@ -193,11 +208,13 @@ def main() -> None:
         med_n = float(np.median(ratio_n)) if ratio_n else float("nan")
         med_h = float(np.median(ratio_h)) if ratio_h else float("nan")
         pr = f"   {float(np.median(paired)):.2f} ({len(paired)})" if paired else ""
+        pr += f"   vs {args.pair}: {float(np.median(vs_pair)):.2f} ({len(vs_pair)})" if vs_pair else ""
         print(f"{label:<26}{false:>3}/{len(trajs):<3}      {never:>3}/{len(trajs):<3}          {med_n:>6.2f}"
               f"                  {med_h:>6.2f}{pr}")
         figures["rules"][label] = {"false_stops": false, "runs": len(trajs), "never": never,
                                    "samples_ratio": med_n, "hours_ratio": med_h,
-                                   "baseline_ratio": float(np.median(paired)) if paired else None}
+                                   "baseline_ratio": float(np.median(paired)) if paired else None,
+                                   "pair_ratio": float(np.median(vs_pair)) if vs_pair else None}
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(figures, fh, indent=1)
