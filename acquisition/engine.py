@@ -166,15 +166,28 @@ class _CostModel:
         return np.exp(self.model.predict(X))
 
 
-# the transfer model's own learner (surrogates.models.transfer: chosen on the TF-NAS table, one device from the
-# other, over gbt and over a ridge prior + correction)
+# the transfer model's correction of its sources' prior (surrogates.models.transfer): a Gaussian process while
+# it is cheap (where the rows say nothing it fades back to the prior instead of extrapolating the probe corners:
+# never-seen rho on the TF-NAS table from the 20 probes 0.85-0.91 against 0.78-0.88 for linear leaves, and as
+# good or better up to 300 rows, docs/design-notes.md), linear-leaf trees beyond. A GP fit costs about
+# rows^2 x features (its likelihood gradient): the bound, 300 rows of the TF-NAS table's 10 columns, is 1-2 s a
+# fit here; 158 rows of a live mbconv campaign's 36. The prior alone was tried as a second form chosen by
+# out-of-fold rho and dropped (it lost more than it saved on 20-40 rows).
 TRANSFER_BASE = "linear-gbt"
-# the transfer model's forms fitted every iteration (the best out-of-fold rho is kept). The prior alone
-# ("prior") was tried beside the corrected form and dropped: chosen by out-of-fold rho on 20-40 rows it lost
-# more than it saved (never-seen rho at 40 samples 0.855 against 0.89 without it on the TF-NAS table,
-# docs/design-notes.md)
-TRANSFER_FORMS = (TRANSFER_BASE,)
-TRANSFER_MARGIN = 0.01  # out-of-fold rho by which the plain model must beat the transfer model to replace it
+TRANSFER_GP_COST = 300**2 * 10
+
+
+def transfer_base(n_rows: int, n_features: int) -> str:
+    """The transfer model's correction learner for ``n_rows`` rows of ``n_features`` columns (the block's
+    features and one per source): ``gp`` while ``n_rows² · n_features`` ≤ :data:`TRANSFER_GP_COST`, else
+    :data:`TRANSFER_BASE`."""
+    return "gp" if n_rows**2 * n_features <= TRANSFER_GP_COST else TRANSFER_BASE
+
+
+# the plain model replaces the transfer model only where it ranks the random rows better out of fold with 95 %
+# confidence (a paired bootstrap, acquisition.verification.paired_gain_lower). A fixed margin (0.01) on the
+# out-of-fold rho switched 2 of 10 TF-NAS transfer runs to a model 0.06 worse on never-seen rows at 120-200 rows.
+TRANSFER_MARGIN = 0.0
 # The engine fits with one OpenMP/BLAS thread: at campaign sizes (tens to a few thousand rows) scikit-learn's
 # histogram boosting is faster on one thread than on two (0.58 s against 3.3 s for 300 trees on 300 rows on
 # this 2-core machine beside other work), and the profiler's worker is another process.
@@ -618,12 +631,13 @@ class CampaignLoop:
         """Fit the campaign's model; with ``model="auto"`` fit each of :data:`AUTO_MODELS` and keep the one
         whose out-of-fold ρ on the randomly drawn rows is highest (the first until there are enough rows).
 
-        With transfer sources in use (those the rows measured so far agree with), the forms of
-        :class:`~surrogates.models.transfer.TransferRegressor` in :data:`TRANSFER_FORMS` are fitted beside the
-        plain model; the one with the best out-of-fold ρ is kept unless the plain model's out-of-fold ρ on enough
-        random rows beats it by :data:`TRANSFER_MARGIN`; the difference is recorded every iteration
+        With transfer sources in use (those the rows measured so far agree with), a
+        :class:`~surrogates.models.transfer.TransferRegressor` (its correction on :func:`transfer_base`) is fitted
+        beside the plain model and kept unless the plain model ranks enough random rows better out of fold with 95 %
+        confidence (:data:`TRANSFER_MARGIN`); the difference of the two out-of-fold ρ is recorded every iteration
         (``transfer_gain``)."""
         from acquisition.campaign import AUTO_MODELS
+        from acquisition.verification import paired_gain_lower
         from surrogates.metrics import spearman
 
         sources = self.transfer_sources(data)
@@ -631,8 +645,8 @@ class CampaignLoop:
         names = AUTO_MODELS if self.spec.model == "auto" else (self.spec.model,)
         candidates: list[tuple[str, Any]] = [(n, make_model(self.spec, self.strategy, name=n)) for n in names]
         if sources is not None:
-            candidates += [(f"transfer:{kind}", make_model(self.spec, self.strategy, name=f"transfer:{kind}",
-                                                           sources=sources)) for kind in TRANSFER_FORMS]
+            transfer = f"transfer:{transfer_base(len(data.train), data.X.shape[1] + len(sources))}"
+            candidates.append((transfer, make_model(self.spec, self.strategy, name=transfer, sources=sources)))
         rows = np.asarray([r.get("drawn") == "random" for r in data.train])
         enough = rows.sum() >= MIN_VERIFY_ROWS
         if sources is not None and not enough:
@@ -645,12 +659,12 @@ class CampaignLoop:
         plain = max(names, key=lambda n: (rhos[n], -names.index(n)))  # the first while nothing can tell them apart
         pick, self.last_gain = plain, None
         if sources is not None:
-            # the best transfer form, unless the plain one beats it by TRANSFER_MARGIN on enough random rows: an
+            # the transfer model, unless the plain one ranks enough random rows better with 95 % confidence: an
             # out-of-fold rho from a few dozen rows is too noisy to overrule the sources' agreement
-            forms = [name for name, _ in candidates[len(names):]]
-            transfer = max(forms, key=lambda n: (rhos[n], -forms.index(n)))
             self.last_gain = float(rhos[transfer] - rhos[plain]) if scored else None
-            beaten = enough and self.last_gain is not None and self.last_gain < -TRANSFER_MARGIN
+            beaten = enough and self.last_gain is not None and self.last_gain < 0 and paired_gain_lower(
+                np.log(data.y[rows]), models[plain].oof_log_[rows], models[transfer].oof_log_[rows],
+                seed=self.spec.seed) > TRANSFER_MARGIN
             pick = plain if beaten else transfer
         best, self.model_name = models[pick], pick
         fault_point("fit")

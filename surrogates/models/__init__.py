@@ -22,6 +22,7 @@ from surrogates.models._base import LatencyRegressor, LogLatencyDist, check_rang
 from surrogates.models.boosting import GBTRegressor, QuantileGBTRegressor
 from surrogates.models.committee import CommitteeRegressor
 from surrogates.models.forest import ForestRegressor
+from surrogates.models.gp import GPRegressor
 from surrogates.models.linear import ExpLinearRegressor
 from surrogates.models.linear_tree import LinearTreeGBTRegressor
 from surrogates.models.mlp import MLPLatencyRegressor
@@ -33,6 +34,7 @@ __all__ = [
     "ExpLinearRegressor",
     "ForestRegressor",
     "GBTRegressor",
+    "GPRegressor",
     "LatencyRegressor",
     "LinearTreeGBTRegressor",
     "LogLatencyDist",
@@ -111,3 +113,5 @@ register_model("ngboost", NGBoostRegressor, "NGBoost, log-normal latency")
 register_model("ngboost-ensemble", NGBoostEnsembleRegressor, "bootstrap ensemble of NGBoost models")
 register_model("linear-gbt", LinearTreeGBTRegressor, "gradient boosting with linear leaves (LightGBM); constant "
                "held-out std")
+register_model("gp", GPRegressor, "Gaussian process (ARD RBF + white noise), for a few hundred rows; posterior std; "
+               "the transfer model's correction on few rows")

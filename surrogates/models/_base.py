@@ -243,6 +243,11 @@ class LatencyRegressor(RegressorMixin, BaseEstimator):
         return bool(getattr(self, "_epistemic", False))
 
     # -- for subclasses ------------------------------------------------------------------------------------
+    def _warm_from(self, fitted: LatencyRegressor) -> None:
+        """Called on an unfitted copy before it is fitted on a subset of the rows that ``fitted`` (same parameters)
+        was fitted on (a committee's fold models): a model whose fit searches hyperparameters may start the search
+        where ``fitted`` ended. Default: nothing."""
+
     def _fit_log(self, X: np.ndarray, z: np.ndarray) -> None:
         raise NotImplementedError
 

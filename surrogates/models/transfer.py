@@ -10,9 +10,13 @@
 - ``method="feature"``: the base model alone on the block's features and the ``s_j``, no prior;
 - ``method="prior"``: the ridge prior alone — each source mapped to the target by a scale and an offset in log
   space, the sources weighted by how well they explain the rows. Nothing is learned per configuration, so it
-  cannot overfit a few rows: a correction fitted on 20 probe rows ranked worse than the source alone on the
-  TF-NAS table (ρ 0.78 against 0.86, never-seen). The engine fits it beside ``residual`` and lets the
-  correction in only where the out-of-fold predictions show it helps (:mod:`acquisition.engine`).
+  cannot overfit a few rows, and it cannot learn where the sources mislead either.
+
+**The correction on few rows** (``base="gp"``). Trees fitted on the 20 probes (Sobol corners of the space)
+extrapolate what they saw there to the whole space: on the TF-NAS table the ``linear-gbt`` correction ranked the
+never-seen rows worse than the source alone (ρ 0.78 against 0.86). A Gaussian process correction fades back to
+the prior where the rows say nothing, and ranked them at 0.91 from the same probes; the engine uses it up to a
+few hundred rows (:func:`acquisition.engine.transfer_base`).
 
 Chosen on the shared TF-NAS table (one device for the other, ρ 0.86 between them; 10 random draws per training
 size; never-seen ρ): samples to ρ 0.95 / 0.98 as a share of plain ``gbt``'s, Titan RTX from Xeon and Xeon from
@@ -163,6 +167,9 @@ class TransferRegressor(LatencyRegressor):
         if "calibrate" in model.get_params():
             model.set_params(calibrate=False)
         model._validate_params()
+        warm = getattr(self, "_warm_base", None)
+        if warm is not None and type(warm) is type(model):
+            model._warm_from(warm)
         Xa = np.column_stack([X, S])
         w = sample_weight if model._supports_weight() else None
         model._fit_log_weighted(Xa, z - prior, w, mean_only=mean_only)
@@ -177,6 +184,10 @@ class TransferRegressor(LatencyRegressor):
         out = np.asarray(out, dtype=float)
         mean = prior + out if self.method != "feature" else out
         return mean, mean - prior, np.asarray(std, dtype=float)
+
+    def _warm_from(self, fitted: TransferRegressor) -> None:
+        # a committee's fold model: its correction starts where the one fitted on all rows ended
+        self._warm_base = getattr(fitted, "model_", None)
 
     def _prior_only(self) -> bool:
         """``method="prior"`` with sources (without any, every method is the base model)."""

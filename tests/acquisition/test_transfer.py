@@ -128,7 +128,7 @@ def test_a_campaign_learns_from_a_related_platform(source_db: Path, tmp_path: Pa
         rep = build_report(store)
         by = {c["name"]: c for c in rep["campaigns"]}
         assert by["with"]["sources"][0]["used"] and by["without"]["sources"] == []
-        assert by["with"]["final_model"] in ("transfer:prior", "transfer:linear-gbt")
+        assert by["with"]["final_model"] in ("transfer:gp", "transfer:linear-gbt")
         md = render_markdown(rep)
         assert "## Transfer sources" in md and f"| with | store:{SOURCE['platform']} | store | 300 |" in md
     pred, plain = load_bundle(tmp_path / "w.bundle", family="mbconv"), load_bundle(tmp_path / "p.bundle")

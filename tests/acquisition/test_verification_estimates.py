@@ -15,6 +15,7 @@ from acquisition.verification import (
     accuracy_lower,
     estimate,
     mape_upper,
+    paired_gain_lower,
     prequential_evidence,
     score,
     spearman_lower,
@@ -73,3 +74,16 @@ def test_prequential_evidence_keeps_random_predicted_measured_rows_once() -> Non
     ev = prequential_evidence(asks, {"a": 1.0, "b": 2.0, "c": 3.0, "d": math.e})
     assert len(ev) == 2 and list(ev.pred_log) == [0.1, 0.5] and list(ev.y_log) == [0.0, 1.0]
     assert list(ev.pred_n) == [20, 40] and list(ev.batch) == [0, 1]
+
+
+def test_the_paired_gain_bound_says_better_only_when_it_is() -> None:
+    """Predictions that rank clearly better get a positive lower bound; two predictors of the same quality get
+    a positive bound in about 5 % of draws (the level), not more; below MIN_EVIDENCE rows it is undefined."""
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=120)
+    assert paired_gain_lower(y, y + rng.normal(0, 0.2, 120), y + rng.normal(0, 0.6, 120)) > 0.02
+    same = [paired_gain_lower(y, y + r.normal(0, 0.4, 120), y + r.normal(0, 0.4, 120), n_resamples=199)
+            for r in (np.random.default_rng(s) for s in range(40))]
+    assert sum(g > 0 for g in same) <= 6  # 2 expected at the 95 % level; more than 6 has odds of 0.3 %
+    assert math.isnan(paired_gain_lower(y[: MIN_EVIDENCE - 1], y[: MIN_EVIDENCE - 1], y[: MIN_EVIDENCE - 1]))
+    assert paired_gain_lower(y, y, y) == pytest.approx(0.0)

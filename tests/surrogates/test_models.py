@@ -15,6 +15,7 @@ from surrogates.models import (
     ExpLinearRegressor,
     ForestRegressor,
     GBTRegressor,
+    GPRegressor,
     LinearTreeGBTRegressor,
     MLPLatencyRegressor,
     NGBoostEnsembleRegressor,
@@ -23,7 +24,7 @@ from surrogates.models import (
 )
 from tests.surrogates.synthetic import block_dataset
 
-BUILTIN = ["linear", "rf", "gbt", "mlp", "quantile-gbt", "ngboost", "ngboost-ensemble", "linear-gbt"]
+BUILTIN = ["linear", "rf", "gbt", "mlp", "quantile-gbt", "ngboost", "ngboost-ensemble", "linear-gbt", "gp"]
 
 # small versions so that scikit-learn's ~40 checks per estimator stay fast
 FAST = [
@@ -36,6 +37,7 @@ FAST = [
     NGBoostEnsembleRegressor(n_members=2, n_estimators=20, random_state=0),
     CommitteeRegressor(GBTRegressor(max_iter=20), n_folds=3, random_state=0),
     LinearTreeGBTRegressor(n_estimators=30, random_state=0),
+    GPRegressor(n_restarts=0, random_state=0),
 ]
 
 
@@ -151,6 +153,8 @@ def test_seeded_models_are_reproducible(mbconv_data) -> None:
     (MLPLatencyRegressor(hidden_layer_sizes=()), "hidden_layer_sizes=()"),
     (MLPLatencyRegressor(validation_fraction=0.9), "validation_fraction=0.9"),
     (ExpLinearRegressor(max_iter=2.5), "max_iter=2.5"),
+    (GPRegressor(n_restarts=-1), "n_restarts=-1"),
+    (GPRegressor(ard="yes"), "ard='yes'"),
 ])
 def test_bad_parameters_name_the_parameter(model, needle: str) -> None:
     X = np.random.default_rng(0).uniform(1, 2, (30, 2))
@@ -164,6 +168,35 @@ def test_non_positive_latencies_are_refused(bad: float) -> None:
     y = np.array([1.0, 2.0, bad, 3.0, 4.0])
     with pytest.raises(ValueError):
         GBTRegressor(max_iter=5).fit(X, y)
+
+
+def test_a_gp_knows_where_it_has_no_rows() -> None:
+    """Fitted on one side of the input space, it follows its rows there and its epistemic std is wider on the
+    other side."""
+    X = np.random.default_rng(0).uniform(1, 3, (200, 2))
+    z = 0.3 * np.sin(4 * X[:, 1]) + 0.2 * X[:, 0]
+    near, far = np.flatnonzero(X[:, 1] < 1.8)[:40], np.flatnonzero(X[:, 1] > 2.6)
+    m = GPRegressor(random_state=0).fit(X[near], np.exp(z[near]))
+    d_near, d_far = m.predict_dist(X[near]), m.predict_dist(X[far])
+    assert np.median(d_far.epistemic) > 5 * np.median(d_near.epistemic)
+    assert np.all(d_near.epistemic <= d_near.std)
+    assert spearman(z[near], d_near.mean) > 0.95
+
+
+def test_a_gp_committee_starts_its_fold_searches_where_the_full_fit_ended() -> None:
+    """Each fold model starts from the hyperparameters fitted on all rows and still maximises its own rows'
+    likelihood: it ends where a search from the default start on the same rows ends."""
+    from sklearn.model_selection import KFold
+
+    X = np.random.default_rng(1).uniform(1, 3, (80, 3))
+    y = np.exp(0.3 * np.sin(3 * X[:, 0]) + 0.5 * X[:, 1])
+    c = CommitteeRegressor(GPRegressor(random_state=0), n_folds=4, random_state=0).fit(X, y)
+    splits = KFold(4, shuffle=True, random_state=0).split(X)
+    for member, (rows, _) in zip(c.members_, splits, strict=True):
+        assert member._init_kernel is c.model_.kernel_
+        cold = GPRegressor(random_state=0).fit(X[rows], y[rows])
+        assert member.model_.log_marginal_likelihood_value_ == pytest.approx(
+            cold.model_.log_marginal_likelihood_value_, rel=1e-3)
 
 
 def test_predicting_with_other_feature_count_is_an_error(mbconv_data) -> None:

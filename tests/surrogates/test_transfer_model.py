@@ -125,3 +125,24 @@ def test_the_prior_alone_ranks_as_its_source_and_cannot_overfit_a_few_rows(platf
         assert np.all(d.std == d.std[0]) and d.std[0] == pytest.approx(m.prior_std_)
     full = TransferRegressor(sources=SourceModels([src]), method="prior").fit(X[:100], y_tgt[:100])
     assert _err(y_tgt[rest], full.predict(X[rest])) < 0.1  # the scale and offset are learned
+
+
+def test_a_gp_correction_fades_back_to_the_prior_where_the_rows_say_nothing() -> None:
+    """Rows from one side only, where the target leaves its source by a wave: the GP's correction follows the
+    wave there and returns to the prior far from the rows (beyond its length scale); linear leaves extrapolate
+    it."""
+    rng = np.random.default_rng(0)
+    X = rng.uniform(1, 3, (400, 2))
+    z_src = X[:, 0] * X[:, 1]
+    src = GBTRegressor(random_state=0).fit(X, np.exp(z_src))
+    wave = np.where(X[:, 1] < 1.8, 0.3 * np.sin(4 * X[:, 1]), 0.0)
+    y = np.exp(np.log(2.0) + z_src + wave)
+    near, far = np.flatnonzero(X[:, 1] < 1.8)[:30], np.flatnonzero(X[:, 1] > 2.6)
+    gp = TransferRegressor(sources=SourceModels([src]), base="gp", random_state=0).fit(X[near], y[near])
+    lg = TransferRegressor(sources=SourceModels([src]), base="linear-gbt", random_state=0).fit(X[near], y[near])
+
+    def correction(m, idx):
+        return np.log(m.predict(X[idx])) - (m._S(X[idx]) @ m.coef_ + m.intercept_)
+
+    assert spearman(wave[near], correction(gp, near)) > 0.8  # it learns the wave where the rows are
+    assert np.median(np.abs(correction(gp, far))) < 0.5 * np.median(np.abs(correction(lg, far)))
