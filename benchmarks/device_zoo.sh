@@ -4,9 +4,9 @@
 # platform can be the new device with the seven others as its sources (`run --transfer auto`, or replayed with
 # `studies compare --replay-db ... --transfer-db ...`). Then one CSV per family with a `platform_label` column,
 # the table `python -m studies transfer --device-col platform_label` learns each platform from the others.
-# Alone on the machine (two measurements at once distort each other): mbconv at N=150 took 15 minutes here.
+# Alone on the machine (two measurements at once distort each other): at N=150 mbconv took 15 minutes here, resv1 13.
 #   bash benchmarks/device_zoo.sh                       # N=200, mbconv and resv1, into benchmarks/out/zoo
-#   N=150 FAMILIES=mbconv bash benchmarks/device_zoo.sh  # what the design notes report
+#   N=150 bash benchmarks/device_zoo.sh                 # what the design notes report
 #   N=400 FAMILIES=resv1 bash benchmarks/device_zoo.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
