@@ -66,6 +66,16 @@ def _le(v: Any, target: float) -> bool:
     return v is not None and math.isfinite(float(v)) and float(v) <= target
 
 
+def _meets(metrics: dict[str, float], spec: Any, rho: str, acc10: str, mape: str) -> bool:
+    """Whether the metrics named ``rho``, ``acc10`` and ``mape`` meet the spec's targets (those it sets)."""
+    ok = _ge(metrics.get(rho), spec.target_spearman)
+    if spec.target_acc10 is not None:
+        ok = ok and _ge(metrics.get(acc10), spec.target_acc10)
+    if spec.target_mape is not None:
+        ok = ok and _le(metrics.get(mape), spec.target_mape)
+    return bool(ok)
+
+
 class BoundRule:
     """Every target's one-sided confidence bound meets it, on ``spec.confirm`` consecutive iterations (see the
     module docstring)."""
@@ -73,12 +83,7 @@ class BoundRule:
     name = "bound"
 
     def passes(self, metrics: dict[str, float], spec: Any) -> bool:
-        ok = _ge(metrics.get("spearman_lo"), spec.target_spearman)
-        if spec.target_acc10 is not None:
-            ok = ok and _ge(metrics.get("acc10_lo"), spec.target_acc10)
-        if spec.target_mape is not None:
-            ok = ok and _le(metrics.get("mape_hi"), spec.target_mape)
-        return bool(ok)
+        return _meets(metrics, spec, "spearman_lo", "acc10_lo", "mape_hi")
 
     def needed(self, spec: Any) -> int:
         return int(spec.confirm)
@@ -92,12 +97,7 @@ class StreakRule:
 
     def passes(self, metrics: dict[str, float], spec: Any) -> bool:
         floor = MIN_VERIFY_ROWS if spec.verification != "holdout" else min(MIN_VERIFY_ROWS, spec.validation_size)
-        ok = float(metrics.get("n_verify") or 0) >= floor and _ge(metrics.get("spearman"), spec.target_spearman)
-        if spec.target_acc10 is not None:
-            ok = ok and _ge(metrics.get("acc10"), spec.target_acc10)
-        if spec.target_mape is not None:
-            ok = ok and _le(metrics.get("mape"), spec.target_mape)
-        return bool(ok)
+        return float(metrics.get("n_verify") or 0) >= floor and _meets(metrics, spec, "spearman", "acc10", "mape")
 
     def needed(self, spec: Any) -> int:
         return int(spec.confirm)
