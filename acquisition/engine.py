@@ -67,7 +67,7 @@ from typing import Any
 import numpy as np
 
 from acquisition.bill import campaign_bill
-from acquisition.campaign import CampaignSpec
+from acquisition.campaign import AUTO_MODELS, CampaignSpec
 from acquisition.fidelity import Fidelity
 from acquisition.stopping import MIN_VERIFY_ROWS, get_stop_rule
 from acquisition.store import fault_point
@@ -175,6 +175,23 @@ class _CostModel:
 # out-of-fold rho and dropped (it lost more than it saved on 20-40 rows).
 TRANSFER_BASE = "linear-gbt"
 TRANSFER_GP_COST = 300**2 * 10
+
+
+def auto_models(n_rows: int) -> tuple[str, ...]:
+    """The models ``model="auto"`` fits on ``n_rows`` rows: :data:`AUTO_MODELS`, ``gp`` up to
+    :data:`AUTO_GP_ROWS` rows (its hyperparameters are searched on a bounded subset, but conditioning on every row
+    costs n³ and its memory n²).
+
+        >>> auto_models(100), auto_models(5000)
+        (('gbt', 'linear', 'gp'), ('gbt', 'linear'))
+    """
+    return tuple(m for m in AUTO_MODELS if m != "gp" or n_rows <= AUTO_GP_ROWS)
+
+
+AUTO_GP_ROWS = 2000
+# model="auto" chooses on the out-of-fold ρ of the rows drawn independently of the models (the initial design
+# and the random share) once it has this many; before, the first of AUTO_MODELS
+AUTO_MIN_ROWS = 15
 
 
 def transfer_base(n_rows: int, n_features: int) -> str:
@@ -628,21 +645,21 @@ class CampaignLoop:
         return self.source_models or None
 
     def fit(self, data: _Data) -> tuple[Any, float]:
-        """Fit the campaign's model; with ``model="auto"`` fit each of :data:`AUTO_MODELS` and keep the one
-        whose out-of-fold ρ on the randomly drawn rows is highest (the first until there are enough rows).
+        """Fit the campaign's model; with ``model="auto"`` fit each of :func:`auto_models` and keep the one
+        whose out-of-fold ρ on the rows drawn independently of the models (the initial design and the random share:
+        the cv verification's evidence) is highest, from :data:`AUTO_MIN_ROWS` such rows (before: the first).
 
         With transfer sources in use (those the rows measured so far agree with), a
         :class:`~surrogates.models.transfer.TransferRegressor` (its correction on :func:`transfer_base`) is fitted
         beside the plain model and kept unless the plain model ranks enough random rows better out of fold with 95 %
         confidence (:data:`TRANSFER_MARGIN`); the difference of the two out-of-fold ρ is recorded every iteration
         (``transfer_gain``)."""
-        from acquisition.campaign import AUTO_MODELS
         from acquisition.verification import paired_gain_lower
         from surrogates.metrics import spearman
 
         sources = self.transfer_sources(data)
         t0 = time.perf_counter()
-        names = AUTO_MODELS if self.spec.model == "auto" else (self.spec.model,)
+        names = auto_models(len(data.train)) if self.spec.model == "auto" else (self.spec.model,)
         candidates: list[tuple[str, Any]] = [(n, make_model(self.spec, self.strategy, name=n)) for n in names]
         if sources is not None:
             transfer = f"transfer:{transfer_base(len(data.train), data.X.shape[1] + len(sources))}"
@@ -652,11 +669,18 @@ class CampaignLoop:
         if sources is not None and not enough:
             rows = np.ones(len(data.train), dtype=bool)  # the gain is recorded from the start, on every row
         scored = len(candidates) > 1 and rows.sum() >= (3 if sources is not None else MIN_VERIFY_ROWS)
-        models, rhos = {}, {}
+        # auto's evidence: the rows no model chose (a strategy's picks are where some model was unsure)
+        unbiased = np.asarray([r.get("drawn") in ("random", "initial") for r in data.train])
+        choose = len(names) > 1 and unbiased.sum() >= AUTO_MIN_ROWS
+        models, rhos, plain_rhos = {}, {}, {}
         for name, model in candidates:
             models[name] = model.fit(data.X, data.y, **data.fit_kw())
             rhos[name] = spearman(data.y[rows], np.exp(model.oof_log_[rows])) if scored else -np.inf
-        plain = max(names, key=lambda n: (rhos[n], -names.index(n)))  # the first while nothing can tell them apart
+            if name in names:
+                plain_rhos[name] = (spearman(data.y[unbiased], np.exp(model.oof_log_[unbiased])) if choose
+                                    else -np.inf)
+        # the first while nothing can tell them apart (a constant prediction has no ρ: it never wins)
+        plain = max(names, key=lambda n: (np.nan_to_num(plain_rhos[n], nan=-np.inf), -names.index(n)))
         pick, self.last_gain = plain, None
         if sources is not None:
             # the transfer model, unless the plain one ranks enough random rows better with 95 % confidence: an
@@ -855,6 +879,8 @@ def make_model(spec: CampaignSpec, strategy: Any = None, name: str | None = None
     from surrogates import get_model
     from surrogates.models import CommitteeRegressor
 
+    if (name or spec.model) == "auto":
+        raise ValueError(f"model='auto' is a choice among {', '.join(AUTO_MODELS)}: name the model to make")
     if sources is not None:
         from surrogates.models.transfer import TransferRegressor
 
@@ -865,8 +891,10 @@ def make_model(spec: CampaignSpec, strategy: Any = None, name: str | None = None
         model = get_model(name or spec.model)
     if "random_state" in model.get_params():
         model.set_params(random_state=spec.seed)
-    # the committee gives out-of-fold predictions (cv verification; choosing between models) and the epistemic std
-    needs = spec.verification != "holdout" or (getattr(strategy, "needs_epistemic", False) and not model.has_epistemic)
+    # the committee gives out-of-fold predictions (cv verification; auto's choice, also beside a holdout set, which
+    # then judges the choice and never makes it) and the epistemic std
+    needs = (spec.verification != "holdout" or spec.model == "auto"
+             or (getattr(strategy, "needs_epistemic", False) and not model.has_epistemic))
     if needs:
         model = CommitteeRegressor(model, n_folds=spec.folds, random_state=spec.seed)
     return model

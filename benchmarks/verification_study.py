@@ -34,6 +34,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from acquisition.stopping import MIN_VERIFY_ROWS
 from acquisition.verification import Evidence, estimate, spearman_lower
+from studies.study import campaign_stem
 
 WINDOWS = (0.0, 0.25, 0.5, 0.75)
 
@@ -43,7 +44,7 @@ def campaigns(study_db: str, arm: str) -> list[tuple[str, int, str]]:
     out = []
     for path in sorted(glob.glob(study_db + ".campaigns/seed-*.sqlite")):
         seed = int(os.path.basename(path)[5:-7])
-        out.append((path, seed, f"{arm.replace('+', '.')}-s{seed}"))
+        out.append((path, seed, f"{campaign_stem(arm)}-s{seed}"))
     return out
 
 
@@ -135,7 +136,7 @@ def main() -> None:
             if t:
                 trajs.append((os.path.basename(db), seed, t))
             if args.pair:
-                pt = trajectory(path, f"{args.pair.replace('+', '.')}-s{seed}")
+                pt = trajectory(path, f"{campaign_stem(args.pair)}-s{seed}")
                 if pt:
                     pair[(os.path.basename(db), seed)] = pt
         if args.baseline:

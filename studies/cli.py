@@ -267,10 +267,10 @@ def build_parser() -> argparse.ArgumentParser:
     st = c.add_argument_group("study")
     st.add_argument("--name", help="study name (default: compare)")
     st.add_argument("--arms", "--strategies", dest="arms", default="default,random",
-                    help="comma-separated arms: 'default' (run's whole default configuration), 'random' (the naive "
-                         "baseline: random sampling judged on a holdout validation set) or a strategy name (that "
-                         "strategy with the baseline's holdout verification): {strategies}; default: "
-                         "default,random")
+                    help="comma-separated arms: 'default' (run's whole default configuration), 'default:MODEL' "
+                         "(the same with another model, or auto), 'random' (the naive baseline: random sampling "
+                         "judged on a holdout validation set) or a strategy name (that strategy with the baseline's "
+                         "holdout verification): {strategies}; default: default,random")
     st.add_argument("--seeds", type=_seeds, default=list(range(10)),
                     help="count (10: seeds 0-9), list (0,3,5) or range (0-4) (default 10)")
     st.add_argument("--target-spearman", type=_unit_float, default=0.99,
@@ -284,7 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="share of each batch drawn at random in the default and strategy arms (default: the "
                          "engine's, 0.5)")
     st.add_argument("--verification", choices=VERIFICATIONS, default=None,
-                    help="the default arm's verification (default: the engine's, prequential)")
+                    help="the default arm's verification (default: the engine's, cv)")
     st.add_argument("--stop-rule", default=None,
                     help="the default arm's stop rule (default: the engine's, bound): {stop_rules}")
     st.add_argument("--test-size", type=positive_int, default=300,

@@ -6,6 +6,8 @@ live device) with the same budget, target and batch sizes. An arm is
 - ``default``: ``run``'s whole default configuration (strategy, random share, model, verification, stop rule,
   fidelity) — what a user gets without choosing anything (a replayed table has one fidelity: there ``auto`` is
   full); ``random_share``, ``verification`` and ``stop_rule`` override it, for studies that choose those;
+- ``default:MODEL``: the default configuration with the model ``MODEL`` (a registered model or ``auto``), for
+  studies that choose the default model;
 - ``random``: the naive baseline — random sampling, every block at full fidelity and a held-out random
   validation set of ``validation_size`` configurations, judged on it (as one would do by hand); the ratio
   against it is what a user saves;
@@ -80,6 +82,12 @@ RECORD_FIELDS = ("arm", "seed", "iteration", "n_train", "hours", "spearman", "sp
 BASELINE = "random"
 DEFAULT_ARM = "default"
 TRANSFER_SUFFIX = "+transfer"
+MODEL_SEP = ":"  # default:MODEL, the default configuration with another model
+
+
+def campaign_stem(arm: str) -> str:
+    """The campaign name of ``arm`` without its seed: campaign names allow no '+' or ':'."""
+    return arm.replace("+", ".").replace(MODEL_SEP, "_")
 
 
 class StudyError(ValueError):
@@ -144,7 +152,7 @@ class Study:
         from acquisition.campaign import CampaignSpec
 
         transfer = "auto" if arm.endswith(TRANSFER_SUFFIX) else "none"
-        name = f"{arm.replace('+', '.')}-s{seed}"  # campaign names allow no '+'
+        name = f"{campaign_stem(arm)}-s{seed}"
         arm = arm.removesuffix(TRANSFER_SUFFIX)
         common = dict(name=name, family=family, transfer=transfer, target_spearman=self.target_spearman,
                       target_acc10=self.target_acc10, budget_samples=self.budget_samples,
@@ -152,8 +160,10 @@ class Study:
                       validation_size=self.validation_size, pool_size=self.pool_size, seed=seed,
                       confirm=self.confirm, stop_on_target=not self.run_to_budget)
         share = {} if self.random_share is None else {"random_share": self.random_share}
-        if arm == DEFAULT_ARM:
+        if arm == DEFAULT_ARM or arm.startswith(DEFAULT_ARM + MODEL_SEP):
             own = {k: getattr(self, k) for k in ("verification", "stop_rule") if getattr(self, k) is not None}
+            if arm != DEFAULT_ARM:
+                own["model"] = arm[len(DEFAULT_ARM) + 1:]
             return CampaignSpec(**share, **own, **common)
         return CampaignSpec(strategy=arm, model=self.model, verification="holdout", fidelity="full",
                             stop_rule="streak", **share, **common)

@@ -26,6 +26,14 @@ from acquisition.cli._common import (
 
 __all__ = ["DEFAULT_ASK", "cmd_ask", "cmd_tell", "platform_fields", "register"]
 
+def _spec_default(name: str) -> Any:
+    from dataclasses import fields
+
+    from acquisition.campaign import CampaignSpec
+
+    return next(f.default for f in fields(CampaignSpec) if f.name == name)
+
+
 # the campaign settings ask's flags set (flag dest = CampaignSpec field)
 ASK_FIELDS = ("strategy", "model", "target_spearman", "target_acc10", "target_mape", "budget_hours", "budget_samples",
               "batch_size", "initial_size", "validation_size", "pool_size", "seed", "confirm", "verification", "folds",
@@ -186,7 +194,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--budget-samples", dest="budget_samples", type=int, default=None,
                    help=f"training samples budget (default {DEFAULT_ASK['budget_samples']})")
     p.add_argument("--strategy", default=None, help="query strategy (default representative): {strategies}")
-    p.add_argument("--model", default=None, help="surrogate model (default gbt): {models}")
+    p.add_argument("--model", default=None,
+                   help=f"surrogate model (default {_spec_default('model')}: re-chosen every iteration): {{models}}")
     p.add_argument("--batch-size", dest="batch_size", type=int, default=None, help="configs per iteration (default 20)")
     p.add_argument("--initial-size", dest="initial_size", type=int, default=None,
                    help="initial design size (default 20)")

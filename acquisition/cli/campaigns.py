@@ -284,6 +284,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``run`` and ``report`` to the subparsers ``sub``."""
+    from acquisition.campaign import AUTO_MODELS
+    from acquisition.engine import AUTO_GP_ROWS
+
     d = run_defaults()
     p = sub.add_parser("run", help="run (or resume) an acquisition campaign: fit, query, profile until the target",
                        description="Run an acquisition campaign: profile an initial design, then fit -> verify -> "
@@ -314,8 +317,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--strategy", default=None,
                    help=f"query strategy (default {d['strategy']}): {{strategies}}")
     p.add_argument("--model", default=None,
-                   help=f"surrogate model (default {d['model']}; auto: re-chosen each iteration among gbt and "
-                        "linear by out-of-fold rho): {models}")
+                   help=f"surrogate model (default {d['model']}; auto: re-chosen each iteration among "
+                        f"{', '.join(AUTO_MODELS)} by out-of-fold rho; gp up to {AUTO_GP_ROWS} rows): {{models}}")
     p.add_argument("--batch-size", dest="batch_size", type=int, default=None,
                    help=f"configs per iteration (default {d['batch_size']})")
     p.add_argument("--initial-size", dest="initial_size", type=int, default=None,

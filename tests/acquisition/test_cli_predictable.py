@@ -85,7 +85,7 @@ def _spec(*argv: str) -> CampaignSpec:
 
 @pytest.mark.parametrize("flags", [["--batch-size", "10"], ["--verification", "holdout"], ["--budget-hours", "1"],
                                    ["--target-acc10", "0.8"], ["--family", "resv1"], ["--seed", "3"],
-                                   ["--model", "auto"], ["--budget-samples", "100"]])
+                                   ["--model", "gbt"], ["--budget-samples", "100"]])
 def test_giving_a_flag_changes_no_other_default(flags: list[str]) -> None:
     bare, given = _spec(), _spec(*flags)
     assert (bare.validation_size, bare.budget_samples, bare.budget_hours) == (200, 400, 0.12)

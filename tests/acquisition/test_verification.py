@@ -93,13 +93,15 @@ def test_judge_scores_every_iteration_without_touching_the_bill(tmp_path: Path) 
 
 
 def test_models_are_wrapped_in_a_committee_when_needed() -> None:
-    assert isinstance(make_model(spec()), CommitteeRegressor)  # cv verification
-    assert isinstance(make_model(spec(verification="prequential")), CommitteeRegressor)  # out-of-fold choices
-    holdout = spec(verification="holdout")
+    assert isinstance(make_model(spec(model="gbt")), CommitteeRegressor)  # cv verification
+    assert isinstance(make_model(spec(model="gbt", verification="prequential")), CommitteeRegressor)
+    holdout = spec(model="gbt", verification="holdout")
     assert not isinstance(make_model(holdout, get_strategy("random")), CommitteeRegressor)
     assert isinstance(make_model(holdout, get_strategy("uncertainty")), CommitteeRegressor)  # gbt has no epistemic
     assert not isinstance(make_model(spec(verification="holdout", model="rf"), get_strategy("uncertainty")),
                           CommitteeRegressor)  # rf has its own
+    with pytest.raises(ValueError, match="model='auto' is a choice among"):
+        make_model(spec(model="auto"))  # the engine names each candidate
 
 
 @pytest.mark.parametrize(("kw", "needle"), [
@@ -121,7 +123,7 @@ def test_a_campaign_stored_before_schema_3_resumes_the_holdout_way() -> None:
 
 
 def test_auto_model_keeps_the_candidate_with_the_best_out_of_fold_rho(tmp_path: Path) -> None:
-    from acquisition.campaign import AUTO_MODELS
+    from acquisition.engine import auto_models
     from surrogates.metrics import spearman
 
     with Store(tmp_path / "m.sqlite") as store:
@@ -130,20 +132,35 @@ def test_auto_model_keeps_the_candidate_with_the_best_out_of_fold_rho(tmp_path: 
         rows = store.members("v1", "train", status="ok")
     pred = load_bundle(tmp_path / "m.bundle")
     chosen = pred.manifest["model"]["name"]
-    assert chosen in AUTO_MODELS and pred.manifest["extra"]["model_setting"] == "auto"
-    y = np.array([r["min_ms"] for r in rows])
-    rnd = np.array([r["drawn"] == "random" for r in rows])
     X = pred.encoder.transform([r["config"] for r in rows])
+    names = auto_models(len(rows))
+    assert chosen in names and pred.manifest["extra"]["model_setting"] == "auto"
+    y = np.array([r["min_ms"] for r in rows])
+    # judged on the rows no model chose: the initial design and the random share
+    unbiased = np.array([r["drawn"] in ("random", "initial") for r in rows])
     rho = {}
-    for name in AUTO_MODELS:
+    for name in names:
         m = make_model(spec(model="auto"), name=name).fit(X, y)
-        rho[name] = spearman(y[rnd], np.exp(m.oof_log_[rnd]))
+        rho[name] = spearman(y[unbiased], np.exp(m.oof_log_[unbiased]))
     assert rho[chosen] == max(rho.values())
 
 
-def test_auto_model_needs_cross_validation() -> None:
-    with pytest.raises(CampaignError, match="model='auto' needs verification='prequential' or 'cv'"):
-        spec(model="auto", verification="holdout").validate()
+def test_auto_models_drop_the_gp_where_conditioning_on_every_row_would_be_dear() -> None:
+    from acquisition.engine import AUTO_GP_ROWS, auto_models
+
+    assert auto_models(AUTO_GP_ROWS) == ("gbt", "linear", "gp")
+    assert auto_models(AUTO_GP_ROWS + 1) == ("gbt", "linear")
+
+
+def test_auto_model_chooses_out_of_fold_beside_a_holdout_set(tmp_path: Path) -> None:
+    """With a holdout set the choice is still made on the committees' out-of-fold predictions (of the initial
+    design and the random share); the holdout set only judges it."""
+    s = spec(model="auto", verification="holdout", strategy="random", budget_samples=60, target_spearman=0.9999)
+    assert isinstance(make_model(s.validate(), name="linear"), CommitteeRegressor)
+    with Store(tmp_path / "h.sqlite") as store:
+        run_campaign(store, s, SyntheticProfiler(), FAM, bundle_path=str(tmp_path / "h.bundle"))
+        kept = {it["model"] for it in store.iterations("v1")}
+    assert kept and kept <= {"gbt", "linear", "gp"}
 
 
 def test_cv_needs_a_random_share_and_a_batch_of_one_is_drawn_at_random(tmp_path: Path) -> None:

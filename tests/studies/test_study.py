@@ -384,3 +384,12 @@ def test_a_stop_is_where_the_campaigns_own_rule_fired_and_a_schema_2_database_is
     assert con.execute("pragma user_version").fetchone()[0] == 3
     assert "fired" in [r[1] for r in con.execute("pragma table_info(study_records)")]
     con.close()
+
+
+def test_a_default_model_arm_is_the_default_configuration_with_that_model(table: Path, tmp_path: Path) -> None:
+    study = small_study(table, tmp_path / "m.sqlite", arms=["default", "default:linear", "default:auto"])
+    d, lin, auto = (study.campaign_spec(a, 0, "f") for a in study.arms)
+    assert (lin.model, auto.model) == ("linear", "auto") and lin.name == "default_linear-s0"
+    assert {**lin.as_dict(), "model": d.model, "name": d.name} == d.as_dict()
+    with pytest.raises(StudyError, match="model 'nope' is unknown"):
+        small_study(table, tmp_path / "x.sqlite", arms=["default:nope"]).validate()

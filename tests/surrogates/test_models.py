@@ -154,6 +154,7 @@ def test_seeded_models_are_reproducible(mbconv_data) -> None:
     (MLPLatencyRegressor(validation_fraction=0.9), "validation_fraction=0.9"),
     (ExpLinearRegressor(max_iter=2.5), "max_iter=2.5"),
     (GPRegressor(n_restarts=-1), "n_restarts=-1"),
+    (GPRegressor(search_cost=0), "search_cost=0"),
     (GPRegressor(ard="yes"), "ard='yes'"),
 ])
 def test_bad_parameters_name_the_parameter(model, needle: str) -> None:
@@ -183,6 +184,19 @@ def test_a_gp_knows_where_it_has_no_rows() -> None:
     assert spearman(z[near], d_near.mean) > 0.95
 
 
+def test_a_gp_learns_a_table_of_many_one_hot_columns() -> None:
+    """Twenty categorical choices of six levels, one-hot (120 columns), latency additive in the choices: from a
+    start at length scale 1 the kernel was ~0 off the diagonal, the search had no gradient and the GP predicted
+    one constant; from sqrt(d) it ranks unseen rows."""
+    rng = np.random.default_rng(0)
+    choice = rng.integers(0, 6, (300, 20))
+    X = np.zeros((300, 120))
+    X[np.arange(300)[:, None], np.arange(20) * 6 + choice] = 1.0
+    y = np.exp(X @ rng.uniform(0.0, 0.1, 120))
+    m = GPRegressor(search_cost=None, random_state=0).fit(X[:120], y[:120])
+    assert spearman(y[120:], m.predict(X[120:])) > 0.8
+
+
 def test_a_gp_committee_starts_its_fold_searches_where_the_full_fit_ended() -> None:
     """Each fold model starts from the hyperparameters fitted on all rows and still maximises its own rows'
     likelihood: it ends where a search from the default start on the same rows ends."""
@@ -197,6 +211,27 @@ def test_a_gp_committee_starts_its_fold_searches_where_the_full_fit_ended() -> N
         cold = GPRegressor(random_state=0).fit(X[rows], y[rows])
         assert member.model_.log_marginal_likelihood_value_ == pytest.approx(
             cold.model_.log_marginal_likelihood_value_, rel=1e-3)
+
+
+def test_a_gp_on_many_rows_searches_on_a_subset_and_conditions_on_every_row() -> None:
+    """Beyond search_cost the hyperparameters come from a random subset (close to a GP fitted on that subset
+    alone: the features are standardised on every row), and the posterior uses every row: it interpolates rows the subset never held; the committee's fold
+    models keep the full model's hyperparameters."""
+    rng = np.random.default_rng(2)
+    X = rng.uniform(1, 3, (200, 2))
+    y = np.exp(0.3 * np.sin(3 * X[:, 0]) + 0.5 * X[:, 1])
+    m = GPRegressor(search_cost=60**2 * 2, random_state=0)
+    assert m.search_rows(200, 2) == 60 and m.search_rows(50, 2) == 50 and m.search_rows(10**6, 10**6) == 20
+    m.fit(X, y)
+    rows = np.random.default_rng(0).choice(200, 60, replace=False)
+    alone = GPRegressor(search_cost=None, random_state=0).fit(X[rows], y[rows])
+    assert m.model_.optimizer is None and np.allclose(m.kernel_.theta, alone.kernel_.theta, atol=0.1)
+    unseen = np.setdiff1d(np.arange(200), rows)
+    err_all = np.abs(np.log(m.predict(X[unseen]) / y[unseen]))
+    err_sub = np.abs(np.log(alone.predict(X[unseen]) / y[unseen]))
+    assert np.median(err_all) < np.median(err_sub)
+    c = CommitteeRegressor(GPRegressor(search_cost=60**2 * 2, random_state=0), n_folds=4, random_state=0).fit(X, y)
+    assert all(np.allclose(f.kernel_.theta, c.model_.kernel_.theta) for f in c.members_)
 
 
 def test_predicting_with_other_feature_count_is_an_error(mbconv_data) -> None:

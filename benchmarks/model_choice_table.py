@@ -1,0 +1,67 @@
+"""Tables of the model-choice study (``benchmarks/model_choice.sh``): per table and arm, the samples at which the
+never-seen ρ first met the target on ``confirm`` consecutive iterations (the oracle: what the model learned), the
+samples of a verified stop (what the campaign claimed; false stops and no stop censored), false stops, the
+never-seen ρ at given sample counts, the median fit seconds per iteration, and which models ``auto`` kept::
+
+    python benchmarks/model_choice_table.py benchmarks/out/model/cat-xeon.sqlite benchmarks/out/model/tfnas-xeon.sqlite
+"""
+
+from __future__ import annotations
+
+import glob
+import math
+import os
+import sqlite3
+import sys
+from collections import Counter
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+
+from studies import load_study
+from studies._stats import median_ci
+from studies.study import campaign_stem
+
+AT = (40, 80, 120, 200, 300)
+
+
+def fmt(med: float, lo: float, hi: float) -> str:
+    f = (lambda v: "–" if math.isinf(v) else f"{v:.0f}")
+    return f"{f(med)} [{f(lo)}, {f(hi)}]"
+
+
+def picks(db: str, arm: str) -> Counter:
+    """How many iterations of ``arm``'s campaigns kept each model."""
+    out: Counter = Counter()
+    for path in glob.glob(db + ".campaigns/seed-*.sqlite"):
+        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        out.update(m for (m,) in con.execute("select model from iterations where campaign like ?",
+                                             [campaign_stem(arm) + "-s%"]))
+        con.close()
+    return out
+
+
+def main(dbs: list[str]) -> int:
+    for db in dbs:
+        res = load_study(db)
+        target = res.settings["target_spearman"]
+        print(f"\n{res.name} (ρ {target}, {len(res.runs) // len(res.arms)} seeds)\n")
+        print("| arm | oracle samples | claimed samples | false stops | " + " | ".join(f"ρ at {n}" for n in AT)
+              + " | fit s / iteration | models kept (iterations) |")
+        print("|---" * (6 + len(AT)) + "|")
+        for arm in res.arms:
+            st = res.stops(arm)
+            oracle = [v["oracle_n"] if v["oracle_n"] is not None else math.inf for v in st.values()]
+            claimed = [v[0] for v in res.to_target(arm).values()]
+            false = sum(v["n"] is not None and not v["verified"] for v in st.values())
+            rho = [np.nanmedian(list(res.at_samples(arm, n, "test_spearman").values())) for n in AT]
+            fit = np.median([r["fit_s"] for r in res.records if r["arm"] == arm and r["fit_s"] is not None])
+            kept = ", ".join(f"{m} {c}" for m, c in picks(db, arm).most_common())
+            print(f"| {arm} | {fmt(*median_ci(oracle))} | {fmt(*median_ci(claimed))} | {false}/{len(st)} | "
+                  + " | ".join(f"{v:.3f}" for v in rho) + f" | {fit:.2f} | {kept} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
