@@ -26,9 +26,12 @@ from studies.study import campaign_stem
 AT = (40, 80, 120, 200, 300)
 
 
+def _n(v: float) -> str:
+    return "–" if math.isinf(v) else f"{v:.0f}"
+
+
 def fmt(med: float, lo: float, hi: float) -> str:
-    f = (lambda v: "–" if math.isinf(v) else f"{v:.0f}")
-    return f"{f(med)} [{f(lo)}, {f(hi)}]"
+    return f"{_n(med)} [{_n(lo)}, {_n(hi)}]"
 
 
 def picks(db: str, arm: str) -> Counter:

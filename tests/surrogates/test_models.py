@@ -215,8 +215,8 @@ def test_a_gp_committee_starts_its_fold_searches_where_the_full_fit_ended() -> N
 
 def test_a_gp_on_many_rows_searches_on_a_subset_and_conditions_on_every_row() -> None:
     """Beyond search_cost the hyperparameters come from a random subset (close to a GP fitted on that subset
-    alone: the features are standardised on every row), and the posterior uses every row: it interpolates rows the subset never held; the committee's fold
-    models keep the full model's hyperparameters."""
+    alone: the features are standardised on every row), and the posterior uses every row: it interpolates rows
+    the subset never held; the committee's fold models keep the full model's hyperparameters."""
     rng = np.random.default_rng(2)
     X = rng.uniform(1, 3, (200, 2))
     y = np.exp(0.3 * np.sin(3 * X[:, 0]) + 0.5 * X[:, 1])
