@@ -9,7 +9,9 @@ without transfer and ``default+transfer``, over the same seeds. Per target it re
   **best source alone**: the source whose latencies agree best (Spearman) with the rows the transfer campaign
   had measured at that point, read as the target's prediction (any monotone map of it ranks the same), scored
   on the rows the campaign never saw — what a transfer model must never fall below;
-- whether the transfer model's never-seen ρ ever *fell* as samples grew (per seed, by more than ``fall_tol``);
+- whether the transfer model's never-seen ρ ever *fell* as samples grew (per seed, by more than ``fall_tol``),
+  and beside it the same check of one fixed predictor on the same never-seen rows: those rows change as the
+  campaign measures them, which moves ρ on a small table with no model changing (the check's noise floor);
 - samples and hours to a verified target and false stops, with and without transfer.
 
 Each target's study lives in its own database (``OUT/<target>/study.sqlite``); running again resumes.
@@ -40,7 +42,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["AT_SAMPLES", "TransferStudyError", "run_transfer_study", "transfer_markdown", "write_transfer_report"]
+__all__ = ["AT_SAMPLES", "TransferStudyError", "fell", "run_transfer_study", "transfer_markdown",
+           "write_transfer_report"]
 
 AT_SAMPLES = (5, 10, 20, 50)
 FALL_TOL = 0.005  # a never-seen ρ lower than an earlier one of the same seed by more than this is a fall
@@ -48,6 +51,16 @@ FALL_TOL = 0.005  # a never-seen ρ lower than an earlier one of the same seed b
 
 class TransferStudyError(ValueError):
     """Bad arguments of a transfer study (an unknown device, a table without the device column)."""
+
+
+def fell(values: Sequence[float], tol: float = FALL_TOL) -> bool:
+    """Whether a sequence (a seed's never-seen ρ, iteration by iteration) ever drops more than ``tol`` below its
+    running maximum.
+
+    >>> fell([0.90, 0.95, 0.946, 0.96]), fell([0.90, 0.95, 0.94])
+    (False, True)
+    """
+    return any(v < max(values[:i]) - tol for i, v in enumerate(values) if i)
 
 
 def _safe(name: str) -> str:
@@ -102,7 +115,7 @@ def _target_row(target: str, study: Any, result: Any, at: Sequence[int], fall_to
 
     s = result.summary()["arms"]
     with_arm, without = "default" + TRANSFER_SUFFIX, "default"
-    best = _best_source_curves(study, result, at)
+    best, control_falls = _best_source_curves(study, result, at, fall_tol)
     rho_at: dict[str, dict[str, float]] = {}
     for n in at:
         cell = {}
@@ -115,51 +128,81 @@ def _target_row(target: str, study: Any, result: Any, at: Sequence[int], fall_to
     falls = 0
     for recs in result.curves(with_arm).values():
         vals = [r["test_spearman"] for r in recs if r["test_spearman"] is not None]
-        falls += any(v < max(vals[:i]) - fall_tol for i, v in enumerate(vals) if i)
+        falls += fell(vals, fall_tol)
     return {"target": target, "rho_at": rho_at, "seeds": len(result.curves(with_arm)),
-            "transfer_falls": falls,
+            "transfer_falls": falls, "control_falls": control_falls,
             **{f"{k}_{label}": s[arm][k] for label, arm in (("without", without), ("with", with_arm))
                for k in ("samples_to_target", "hours_to_target", "false_stops", "met", "runs")},
             "hours_ratio": s[with_arm].get("hours_ratio")}
 
 
-def _best_source_curves(study: Any, result: Any, at: Sequence[int]) -> dict[int, list[float]]:
-    """Per ``n`` in ``at``, per seed: the never-seen ρ of the source that agrees best with the first ``n`` rows the
-    transfer campaign measured (sources read from the table: each device's recorded latency of a configuration)."""
+def _trajectories(study: Any, result: Any) -> tuple[dict[str, float], list[dict[str, float]], dict[int, list[str]]]:
+    """The target's recorded latencies by key, each source's, and per seed of the transfer arm the keys its
+    campaign measured, in order."""
     from studies.study import TRANSFER_SUFFIX, study_sources
-    from surrogates.metrics import spearman
 
     oracle, family = study.source.open()
     table = oracle.table
     truth = dict(zip(table.keys, table.latency_ms, strict=True))
     sources = [{family.key(c): y for c, y in zip(s.configs, s.latency_ms, strict=True)}
                for s in study_sources(study, oracle, family)]
-    out: dict[int, list[float]] = {n: [] for n in at}
     name = ("default" + TRANSFER_SUFFIX).replace("+", ".")
+    measured: dict[int, list[str]] = {}
     for seed in result.curves("default" + TRANSFER_SUFFIX):
         path = os.path.join(study.db + ".campaigns", f"seed-{seed}.sqlite")
         con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-        keys = [r[0] for r in con.execute(
+        measured[seed] = [r[0] for r in con.execute(
             "select m.key from campaign_measurements cm join measurements m on m.id = cm.measurement_id where "
             "cm.campaign = ? and cm.role = 'train' and m.status = 'ok' order by cm.rowid", [f"{name}-s{seed}"])]
         con.close()
+    return truth, sources, measured
+
+
+def _unseen_rho(truth: dict[str, float], src: dict[str, float], seen: Sequence[str]) -> float:
+    from surrogates.metrics import spearman
+
+    skip = set(seen)
+    rest = [k for k in truth if k not in skip and k in src]
+    return float(spearman([truth[k] for k in rest], [src[k] for k in rest])) if len(rest) > 2 else float("nan")
+
+
+def _agreement(truth: dict[str, float], src: dict[str, float], keys: Sequence[str]) -> float:
+    from surrogates.metrics import spearman
+
+    common = [k for k in keys if k in src]
+    if len(common) < 3:
+        return -math.inf
+    return float(spearman([truth[k] for k in common], [src[k] for k in common]))
+
+
+def _best_source_curves(study: Any, result: Any, at: Sequence[int], fall_tol: float = FALL_TOL
+                        ) -> tuple[dict[int, list[float]], int]:
+    """Per ``n`` in ``at``, per seed: the never-seen ρ of the source that agrees best with the first ``n`` rows the
+    transfer campaign measured (sources read from the table: each device's recorded latency of a configuration).
+
+    And the control of the fall check: on how many seeds one *fixed* predictor (the source that agrees best with
+    the whole target table) falls by more than ``fall_tol`` on the same never-seen rows at every iteration. The
+    never-seen rows are those the campaign has not measured yet, so they change as it measures: on a small table
+    this moves ρ without any model changing."""
+    from studies.study import TRANSFER_SUFFIX
+
+    truth, sources, measured = _trajectories(study, result)
+    out: dict[int, list[float]] = {n: [] for n in at}
+    control_falls = 0
+    for seed, keys in measured.items():
         for n in at:
             seen = keys[:n]
             if len(seen) < n or not sources:
                 out[n].append(float("nan"))
                 continue
-
-            def agreement(src: dict[str, float], ks: list[str]) -> float:
-                common = [k for k in ks if k in src]
-                if len(common) < 3:
-                    return -math.inf
-                return float(spearman([truth[k] for k in common], [src[k] for k in common]))
-
-            best = max(sources, key=lambda src: agreement(src, seen))
-            rest = [k for k in truth if k not in set(seen) and k in best]
-            out[n].append(float(spearman([truth[k] for k in rest], [best[k] for k in rest])) if len(rest) > 2
-                          else float("nan"))
-    return out
+            best = max(sources, key=lambda src, seen=seen: _agreement(truth, src, seen))
+            out[n].append(_unseen_rho(truth, best, seen))
+        if sources:
+            fixed = max(sources, key=lambda src: _agreement(truth, src, list(truth)))
+            ns = [r["n_train"] for r in result.curves("default" + TRANSFER_SUFFIX)[seed]]
+            vals = [v for v in (_unseen_rho(truth, fixed, keys[:n]) for n in ns) if not math.isnan(v)]
+            control_falls += fell(vals, fall_tol)
+    return out, control_falls
 
 
 def transfer_markdown(rows: Sequence[dict[str, Any]], target_spearman: float) -> str:
@@ -168,7 +211,8 @@ def transfer_markdown(rows: Sequence[dict[str, Any]], target_spearman: float) ->
 
     at = list(rows[0]["rho_at"]) if rows else []
     head = ["target", *[f"ρ at {n}: without / with / best source" for n in at],
-            "falls (seeds)", f"samples to ρ {target_spearman}: without / with", "hours ratio with / without",
+            "falls (seeds): transfer / a fixed predictor", f"samples to ρ {target_spearman}: without / with",
+            "hours ratio with / without",
             "false stops without / with"]
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
 
@@ -178,7 +222,7 @@ def transfer_markdown(rows: Sequence[dict[str, Any]], target_spearman: float) ->
     for r in rows:
         cells = [r["target"], *[" / ".join(f(r["rho_at"][n][k]) for k in ("without", "with", "best_source"))
                                 for n in at],
-                 f"{r['transfer_falls']}/{r['seeds']}",
+                 f"{r['transfer_falls']} / {r.get('control_falls', 'n/a')} of {r['seeds']}",
                  f"{fmt_ci(r['samples_to_target_without'])} / {fmt_ci(r['samples_to_target_with'])}",
                  fmt_ci(r["hours_ratio"], 2) if r.get("hours_ratio") else "n/a",
                  f"{r['false_stops_without']} / {r['false_stops_with']}"]

@@ -15,6 +15,9 @@ constant prediction. The search's cost grows as rows² · features per step: bey
 random subset of that size, and the GP is then conditioned on every row with the hyperparameters found (n³ once:
 milliseconds at a thousand rows). On ten numeric features this ranks as well as the full search at a fraction of
 its time; on a hundred one-hot columns the subset is small and ranks worse (figures: ``docs/design-notes.md``).
+``shrink`` pulls the log length scales toward their common mean (a prior, whose weight stays fixed while the
+likelihood's grows with the rows): on a few rows of many features, maximum likelihood picks a few features to
+explain noise by (figures: ``docs/design-notes.md``).
 ``predict_dist`` reports the GP's posterior std of the latent function as its epistemic part.
 
 Example:
@@ -49,20 +52,51 @@ def _fit(gpr: GaussianProcessRegressor, X: np.ndarray, z: np.ndarray) -> Gaussia
     with warnings.catch_warnings():
         # a length scale at its bound means the feature does not matter: the fit is still the optimum
         warnings.simplefilter("ignore", ConvergenceWarning)
-        return gpr.fit(X, z)
+        gpr.fit(X, z)
+    if callable(gpr.optimizer):
+        gpr.optimizer = "fmin_l_bfgs_b"  # what was searched is in kernel_; an exported model holds no closure
+    return gpr
+
+
+class _ShrunkSearch:
+    """L-BFGS-B on the negative log marginal likelihood plus a Gaussian prior that pulls the log length scales
+    (``theta[lo:hi]``) toward their own mean with std ``tau``: on a few rows, one length scale per feature is more
+    hyperparameters than the rows can pin down, and a maximum-likelihood search lands on a different corner with
+    every batch; the prior's weight is constant while the likelihood's grows with the rows."""
+
+    def __init__(self, tau: float, lo: int, hi: int) -> None:
+        self.tau, self.lo, self.hi = tau, lo, hi
+
+    def __call__(self, obj_func, initial_theta, bounds):
+        from scipy.optimize import minimize
+
+        def f(theta):
+            val, grad = obj_func(theta, eval_gradient=True)
+            ell = theta[self.lo:self.hi]
+            dev = ell - ell.mean()
+            g = np.array(grad, dtype=float)
+            g[self.lo:self.hi] += dev / self.tau**2
+            return val + 0.5 * float(dev @ dev) / self.tau**2, g
+
+        res = minimize(f, initial_theta, method="L-BFGS-B", jac=True, bounds=bounds)
+        return res.x, res.fun
 
 
 class GPRegressor(LatencyRegressor):
     """Gaussian process, ``C · RBF + White`` kernel; ``ard``: one length scale per feature (else one for all);
     ``n_restarts``: extra optimiser starts from random hyperparameters (scikit-learn's
     ``n_restarts_optimizer``); ``search_cost``: the hyperparameters are searched on at most as many rows as
-    keep rows² · features within it (:meth:`search_rows`; ``None``: on every row)."""
+    keep rows² · features within it (:meth:`search_rows`; ``None``: on every row); ``shrink``: with ``ard``, a
+    Gaussian prior of this std on the log length scales around their mean (a maximum a posteriori search; ``None``:
+    maximum likelihood). The transfer model's correction uses it: on a few rows of many features, one free length
+    scale per feature lets the likelihood find a correction in noise."""
 
     _epistemic = True
 
     def __init__(self, ard: bool = True, n_restarts: int = 0, search_cost: int | None = SEARCH_COST,
-                 random_state: int | None = None) -> None:
+                 shrink: float | None = None, random_state: int | None = None) -> None:
         self.ard = ard
+        self.shrink = shrink
         self.n_restarts = n_restarts
         self.search_cost = search_cost
         self.random_state = random_state
@@ -73,6 +107,8 @@ class GPRegressor(LatencyRegressor):
         check_range("n_restarts", self.n_restarts, low=0, integer=True)
         if self.search_cost is not None:
             check_range("search_cost", self.search_cost, low=1, integer=True)
+        if self.shrink is not None:
+            check_range("shrink", self.shrink, low=0.0, low_open=True)
 
     def search_rows(self, n_rows: int, n_features: int) -> int:
         """How many of ``n_rows`` rows the hyperparameter search reads: all while ``rows² · features`` ≤
@@ -107,16 +143,19 @@ class GPRegressor(LatencyRegressor):
             # the hyperparameters from a random subset, then the GP conditioned on every row with them: the
             # search's cost stays bounded, the posterior uses all the rows (n³ once, milliseconds at 1,000 rows)
             rows = np.random.default_rng(self.random_state).choice(n, m, replace=False)
-            kernel = _fit(self._gpr(kernel), Xs[rows], z[rows]).kernel_
+            kernel = _fit(self._gpr(kernel, d=d), Xs[rows], z[rows]).kernel_
             search = False
-        self.model_ = _fit(self._gpr(kernel, search), Xs, z)
+        self.model_ = _fit(self._gpr(kernel, search, d), Xs, z)
         self.kernel_ = self.model_.kernel_
         # the white-noise part, on the scale of z: what a measurement adds to the latent function's std
         self.noise_std_ = float(np.sqrt(self.kernel_.k2.noise_level) * np.atleast_1d(self.model_._y_train_std)[0])
 
-    def _gpr(self, kernel, search: bool = True) -> GaussianProcessRegressor:
+    def _gpr(self, kernel, search: bool = True, d: int = 1) -> GaussianProcessRegressor:
+        optimizer = "fmin_l_bfgs_b"
+        if self.shrink is not None and self.ard and d > 1:
+            optimizer = _ShrunkSearch(float(self.shrink), 1, 1 + d)  # theta: log amplitude, d log lengths, log noise
         return GaussianProcessRegressor(kernel, normalize_y=True, n_restarts_optimizer=int(self.n_restarts),
-                                        optimizer="fmin_l_bfgs_b" if search else None, random_state=self.random_state)
+                                        optimizer=optimizer if search else None, random_state=self.random_state)
 
     def _predict_log(self, X):
         mean, std = self.model_.predict(self.scaler_.transform(X), return_std=True)

@@ -16,7 +16,9 @@
 extrapolate what they saw there to the whole space: on the TF-NAS table the ``linear-gbt`` correction ranked the
 never-seen rows worse than the source alone (ρ 0.78 against 0.86). A Gaussian process correction fades back to
 the prior where the rows say nothing, and ranked them at 0.91 from the same probes; the engine uses it up to a
-few hundred rows (:func:`acquisition.engine.transfer_base`).
+few hundred rows (:func:`acquisition.engine.transfer_base`). Its length scales are searched under a prior that
+pulls them toward their common mean (:data:`CORRECTION_SHRINK`): on 5-10 rows of many features a free search
+explains noise by a few features, and the correction then ranks below the prior it corrects.
 
 Chosen on the shared TF-NAS table (one device for the other, ρ 0.86 between them; 10 random draws per training
 size; never-seen ρ): samples to ρ 0.95 / 0.98 as a share of plain ``gbt``'s, Titan RTX from Xeon and Xeon from
@@ -91,12 +93,20 @@ class SourceModels:
         return f"SourceModels({self.names})"
 
 
+# the GP correction's prior on its log length scales (GPRegressor's ``shrink``): on the device zoo's 35 features
+# the maximum-likelihood correction of 5-10 rows ranked below the prior alone; with it, it is the prior there and
+# as good as the free search or better from 20 rows (figures: docs/design-notes.md)
+CORRECTION_SHRINK = 1.0
+
+
 def _base_model(name: str, random_state):
     from surrogates.models import get_model
 
     m = get_model(name)
     if "random_state" in m.get_params():
         m.set_params(random_state=random_state)
+    if "shrink" in m.get_params():
+        m.set_params(shrink=CORRECTION_SHRINK)
     return m
 
 

@@ -15,7 +15,7 @@ import pytest
 from studies.cli import main
 from studies.sources import ReplaySource
 from studies.study import Study, StudyError, study_sources, transfer_by_values
-from studies.transfer_study import TransferStudyError, run_transfer_study, transfer_markdown
+from studies.transfer_study import TransferStudyError, _unseen_rho, fell, run_transfer_study, transfer_markdown
 
 DEVICES = {"fast": 1.0, "slow": 3.0, "odd": None}  # odd: latencies unrelated to the others
 
@@ -73,7 +73,8 @@ def test_leave_one_device_out(zoo: Path, tmp_path: Path) -> None:
     cell = row["rho_at"]["10"]
     # the best source alone is the related device ("fast", a scaled copy): it ranks the target almost perfectly
     assert cell["best_source"] > 0.95 and cell["with"] > cell["without"] - 0.05
-    assert all(0 <= row[k] <= 2 for k in ("false_stops_with", "false_stops_without", "transfer_falls"))
+    assert all(0 <= row[k] <= 2 for k in ("false_stops_with", "false_stops_without", "transfer_falls",
+                                          "control_falls"))
     md = transfer_markdown(rows, 0.9)
     assert md.startswith("| target | ρ at 5: without / with / best source") and "| slow |" in md
     # resumed: the same command reads the finished seeds back
@@ -107,3 +108,14 @@ def test_the_cli_writes_the_report_and_refuses_bad_input(zoo: Path, tmp_path: Pa
     with pytest.raises(TransferStudyError, match="holds 1 device"):
         run_transfer_study(str(one), params=["hw", "c", "k"], latency_col="ms", device_col="device",
                            out=str(tmp_path / "o"), seeds=[0])
+
+
+def test_the_fall_check_and_its_control() -> None:
+    assert fell([0.90, 0.95, 0.946, 0.96]) is False and fell([0.90, 0.95, 0.94]) is True
+    # one fixed predictor, scored on the rows not measured yet: measuring the rows it ranks best lowers its rho
+    # with no model changing, which is what the control column counts
+    truth = {f"k{i}": float(i) for i in range(40)}
+    pred = {k: v + (0.0 if i < 20 else (-1) ** i * 3.0) for i, (k, v) in enumerate(truth.items())}
+    seen = [f"k{i}" for i in range(20)]
+    rhos = [_unseen_rho(truth, pred, seen[:n]) for n in (0, 10, 20)]
+    assert fell(rhos) and rhos[0] > rhos[2]

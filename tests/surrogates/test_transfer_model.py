@@ -146,3 +146,28 @@ def test_a_gp_correction_fades_back_to_the_prior_where_the_rows_say_nothing() ->
 
     assert spearman(wave[near], correction(gp, near)) > 0.8  # it learns the wave where the rows are
     assert np.median(np.abs(correction(gp, far))) < 0.5 * np.median(np.abs(correction(lg, far)))
+
+
+def test_a_gp_correction_of_few_rows_of_many_features_stays_near_the_prior(monkeypatch) -> None:
+    """Eight rows of thirty features, the target its source rescaled plus noise: the correction's length scales
+    are searched under a prior on their spread (``CORRECTION_SHRINK``), so the noise of eight rows is not explained
+    by a few features and the model ranks unseen rows as its prior does; a free search strays from the prior about
+    four times as far (six draws)."""
+    import surrogates.models.transfer as transfer
+
+    def stray(shrink: float | None) -> float:
+        monkeypatch.setattr(transfer, "CORRECTION_SHRINK", shrink)
+        out = []
+        for seed in range(4, 10):
+            rng = np.random.default_rng(seed)
+            X = rng.uniform(0, 1, (300, 30))
+            z_src = 2 * X[:, 0] + np.sin(3 * X[:, 1]) + 0.5 * X[:, 2]
+            src = GBTRegressor(random_state=0).fit(X, np.exp(z_src))
+            y = np.exp(0.8 * z_src + 0.2 + rng.normal(0, 0.05, 300))
+            m = TransferRegressor(sources=SourceModels([src]), base="gp", random_state=0).fit(X[:8], y[:8])
+            assert m.model_.shrink == shrink
+            out.append(1 - spearman(m._S(X[8:]) @ m.coef_ + m.intercept_, np.log(m.predict(X[8:]))))
+        return float(np.mean(out))
+
+    default = transfer.CORRECTION_SHRINK
+    assert default is not None and stray(default) < 0.5 * stray(None)
