@@ -174,7 +174,6 @@ class _CostModel:
 # fit here; 158 rows of a live mbconv campaign's 36. The prior alone was tried as a second form chosen by
 # out-of-fold rho and dropped (it lost more than it saved on 20-40 rows).
 TRANSFER_BASE = "linear-gbt"
-TRANSFER_GP_COST = 300**2 * 10
 
 
 def auto_models(n_rows: int) -> tuple[str, ...]:
@@ -196,9 +195,11 @@ AUTO_MIN_ROWS = 15
 
 def transfer_base(n_rows: int, n_features: int) -> str:
     """The transfer model's correction learner for ``n_rows`` rows of ``n_features`` columns (the block's
-    features and one per source): ``gp`` while ``n_rows² · n_features`` ≤ :data:`TRANSFER_GP_COST`, else
-    :data:`TRANSFER_BASE`."""
-    return "gp" if n_rows**2 * n_features <= TRANSFER_GP_COST else TRANSFER_BASE
+    features and one per source): ``gp`` while ``n_rows² · n_features`` is within the GP's own bound on a full
+    hyperparameter search (:data:`surrogates.models.gp.SEARCH_COST`), else :data:`TRANSFER_BASE`."""
+    from surrogates.models.gp import SEARCH_COST  # here: the engine's import stays free of scikit-learn's GP
+
+    return "gp" if n_rows**2 * n_features <= SEARCH_COST else TRANSFER_BASE
 
 
 # the plain model replaces the transfer model only where it ranks the random rows better out of fold with 95 %
