@@ -54,7 +54,10 @@ def _fit(gpr: GaussianProcessRegressor, X: np.ndarray, z: np.ndarray) -> Gaussia
         warnings.simplefilter("ignore", ConvergenceWarning)
         gpr.fit(X, z)
     if callable(gpr.optimizer):
-        gpr.optimizer = "fmin_l_bfgs_b"  # what was searched is in kernel_; an exported model holds no closure
+        # the search minimised likelihood + prior: report the likelihood itself, as scikit-learn's attribute says;
+        # what was searched is in kernel_, and an exported model holds no closure
+        gpr.log_marginal_likelihood_value_ = float(gpr.log_marginal_likelihood(gpr.kernel_.theta))
+        gpr.optimizer = "fmin_l_bfgs_b"
     return gpr
 
 

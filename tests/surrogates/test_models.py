@@ -251,6 +251,8 @@ def test_a_shrunk_gp_does_not_explain_noise_by_a_few_features() -> None:
         m = GPRegressor(shrink=shrink, search_cost=None, random_state=0).fit(X[:10], y[:10])
         spread[shrink] = float(np.std(np.log(m.kernel_.k1.k2.length_scale)))
         assert m.model_.optimizer == "fmin_l_bfgs_b" and pickle.loads(pickle.dumps(m)).predict(X[:2]).shape == (2,)
+        assert m.model_.log_marginal_likelihood_value_ == pytest.approx(
+            m.model_.log_marginal_likelihood(m.kernel_.theta))
     assert spread[1.0] < 0.5 * spread[None]
     many = {s: GPRegressor(shrink=s, search_cost=None, random_state=0).fit(X, y).kernel_.k1.k2.length_scale
             for s in (None, 1.0)}
