@@ -55,7 +55,10 @@ def main(argv: list[str]) -> int:
     ap.add_argument("dbs", nargs="+", metavar="STUDY_DB")
     ap.add_argument("--at", default=",".join(map(str, AT)), help="sample counts of the ρ columns")
     args = ap.parse_args(argv)
-    at = [int(v) for v in args.at.split(",")]
+    try:
+        at = [int(v) for v in args.at.split(",")]
+    except ValueError:
+        ap.error(f"--at {args.at!r} is not allowed: expected comma-separated sample counts, e.g. 20,40,100")
     for db in args.dbs:
         res = load_study(db)
         target = res.settings["target_spearman"]
