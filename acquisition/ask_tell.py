@@ -1,4 +1,4 @@
-"""Ask/tell: the engine as an advisor for devices the profiler cannot drive (DESIGN §5).
+"""Ask/tell: the engine as an advisor for devices the profiler cannot drive (docs/design.md §5).
 
 Phones, edge boards and accelerators behind a vendor tool are measured by *their* tools. A :class:`Campaign`
 says what to measure next (:meth:`Campaign.ask`), the user measures it anywhere and tells the engine the result
@@ -222,12 +222,13 @@ class Campaign:
             identity, like the platform.
         cost_s: the device seconds charged per told measurement that gives none: a number (stored with the
             campaign) or a function of the latency in ms (this session only).
-        target_spearman, target_acc10, target_mape, budget_hours, budget_samples, strategy, model, batch_size,
-        initial_size, validation_size, pool_size, seed, confirm, verification, folds, random_share,
-        stop_on_target, transfer, stop_rule: the campaign's settings
-            (:class:`~acquisition.campaign.CampaignSpec`; ``None`` keeps the stored value, or the default for a new
-            campaign). ``transfer`` defaults to ``"auto"``: the family's measurements on the database's other
-            platforms are priors (:mod:`acquisition.transfer`).
+
+    The other keyword arguments (``target_spearman``, ``target_acc10``, ``target_mape``, ``budget_hours``,
+    ``budget_samples``, ``strategy``, ``model``, ``batch_size``, ``initial_size``, ``validation_size``,
+    ``pool_size``, ``seed``, ``confirm``, ``verification``, ``folds``, ``random_share``, ``stop_on_target``,
+    ``transfer``, ``stop_rule``) are the campaign's settings (:class:`~acquisition.campaign.CampaignSpec`;
+    ``None`` keeps the stored value, or the default for a new campaign). ``transfer`` defaults to ``"auto"``: the
+    family's measurements on the database's other platforms are priors (:mod:`acquisition.transfer`).
 
     Use it as a context manager (or call :meth:`close`).
 
@@ -251,7 +252,7 @@ class Campaign:
         (20, 20, 0, 40.0, 'running')
 
     Driven to its end, the loop is ``while not campaign.done: for a in campaign.ask(): campaign.tell(...)``,
-    then ``campaign.export(path)`` (the README has it whole, and the shell's ``ask``/``tell``).
+    then ``campaign.export(path)`` (docs/guides/ask-tell.md has it whole, and the shell's ``ask``/``tell``).
     """
 
     def __init__(self, db: str | os.PathLike[str], name: str = "default", *, family: str | None = None,

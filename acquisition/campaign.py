@@ -1,4 +1,4 @@
-"""Campaigns: what a user asks the engine for (DESIGN §5), validated before anything is written.
+"""Campaigns: what a user asks the engine for (docs/design.md §5), validated before anything is written.
 
 A campaign is a family x platform x strategy x model x targets x budget x seed x batch size x validation size.
 Its whole state lives in the database (tables ``campaigns``, ``campaign_measurements``, ``iterations``,

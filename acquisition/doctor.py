@@ -326,7 +326,8 @@ def memory_windows(seconds: float = 2.0, window_s: float = 0.2, mib: int = 64) -
 def check_memory(windows_ms: Sequence[float]) -> Check:
     """How much the fastest copy of a memory-bound probe moves between short windows (p90 / p10 of the window
     minima). Other guests of the host, or other processes here, contending for the last-level cache and memory
-    bandwidth make memory-bound blocks' minima move by as much between processes (see the README: the tail)."""
+    bandwidth make memory-bound blocks' minima move by as much between processes
+    (docs/benchmarks/2026-11-30-noise.md)."""
     w = np.asarray([x for x in windows_ms if np.isfinite(x) and x > 0], dtype=float)
     if w.size < 5:
         return Check("memory contention", "info", "not measured")

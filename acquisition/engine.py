@@ -1,4 +1,4 @@
-"""The acquisition loop: fit -> verify -> stop? -> query -> profile (DESIGN §5).
+"""The acquisition loop: fit -> verify -> stop? -> query -> profile (docs/design.md §5).
 
 :func:`run_campaign` drives one campaign to its end (target met, budget spent) and exports its predictor.
 Every state change is one transaction in the store (a measurement, its ledger row and its campaign membership

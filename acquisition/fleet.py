@@ -1,4 +1,4 @@
-"""Profiling on a fleet: device actors on Ray, pooled by platform, driven by one coordinator (DESIGN §8).
+"""Profiling on a fleet: device actors on Ray, pooled by platform, driven by one coordinator (docs/design.md §8).
 
 Ray (the optional extra ``latency-acquisition[ray]``) places and runs the actors; this module is the
 coordinator's side of it. The coordinator stays the single writer of the store and the ledger: actors only

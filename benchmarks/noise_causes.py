@@ -1,4 +1,4 @@
-"""What makes a block's minimum disagree between processes? The experiments behind the README's "the tail".
+"""What makes a block's minimum disagree between processes? The experiments behind docs/benchmarks/2026-11-30-noise.md.
 
 Run it alone on the machine. Two experiments:
 

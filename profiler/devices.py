@@ -161,7 +161,7 @@ class CpuDevice(Device):
     ``pin`` (default True): the worker pins itself to the core it starts on (and the next ones, for more
     threads), so the scheduler never moves a measurement between cores. Measured (``benchmarks/noise_causes.py``,
     three fresh processes per set-up, alternating): the median difference between processes fell from
-    1.1-1.5 % to 0.8-0.9 %; the worst cases did not change (they are the host's, see the README).
+    1.1-1.5 % to 0.8-0.9 %; the worst cases did not change (they are the host's: docs/benchmarks/2026-11-30-noise.md).
     """
 
     threads: int = 1

@@ -1,4 +1,4 @@
-"""Tabular families: a space inferred from (or declared for) a table of recorded configurations (DESIGN §2).
+"""Tabular families: a space inferred from (or declared for) a table of recorded configurations (docs/design.md §2).
 
 A tabular family has a name and a :class:`~profiler.space.Space` but no ``build``: its configurations are rows
 of a recorded table (e.g. ``../shared/data/tfnas_mbconv_latency.csv``), used with replay and by the surrogate

@@ -1,4 +1,4 @@
-"""Budgeted studies and replay (DESIGN §7): how much profiling each strategy saves, measured over many seeds.
+"""Budgeted studies and replay (docs/design.md §7): how much profiling each strategy saves, measured over many seeds.
 
 Public API: :class:`Study` / :func:`load_study` / :class:`StudyResult` (studies), :class:`ReplaySource` /
 :class:`LiveSource` (where measurements come from), :class:`ReplayTable` / :class:`ReplayOracle` /

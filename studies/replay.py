@@ -1,4 +1,4 @@
-"""Replay: a recorded table of configurations and latencies as a family and a device (DESIGN §7).
+"""Replay: a recorded table of configurations and latencies as a family and a device (docs/design.md §7).
 
 A :class:`ReplayTable` holds one latency (and optionally one profiling cost) per configuration; a
 :class:`ReplayOracle` answers the engine's measurements from it, so a replay campaign is an ordinary campaign
@@ -111,9 +111,10 @@ class LedgerCost:
     (the protocol's floor below, its cap above). Use it instead of the documented :class:`ProtocolCost` to
     replay a table at the cost this machine's profiler would have paid.
 
-    >>> c = LedgerCost((0.0, 2.0), (-1.0, 0.0), {"rows": 2})
-    >>> [round(float(v), 3) for v in c([0.5, 1.0, np.exp(1.0), 100.0])]
-    [0.368, 0.368, 0.607, 1.0]
+    Examples:
+        >>> c = LedgerCost((0.0, 2.0), (-1.0, 0.0), {"rows": 2})
+        >>> [round(float(v), 3) for v in c([0.5, 1.0, np.exp(1.0), 100.0])]
+        [0.368, 0.368, 0.607, 1.0]
     """
 
     log_latency: tuple[float, ...]

@@ -1,4 +1,4 @@
-"""Budgeted studies: arms x seeds on one oracle, budget and target (DESIGN §7).
+"""Budgeted studies: arms x seeds on one oracle, budget and target (docs/design.md §7).
 
 A :class:`Study` runs one ordinary campaign per **arm** and seed on the same source (a replayed table or a
 live device) with the same budget, target and batch sizes. An arm is
@@ -40,7 +40,7 @@ runs that seed; the study database ``db`` is written only by the coordinator (th
 per finished seed: the study, its runs and their tidy per-iteration records. Running a study again resumes
 it: finished seeds are read back, unfinished ones resume their campaigns where they stopped.
 
-Example:
+Examples:
     >>> import csv, os, tempfile
     >>> from studies.sources import ReplaySource
     >>> d = tempfile.mkdtemp(); path = os.path.join(d, "blocks.csv")

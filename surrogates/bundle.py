@@ -1,4 +1,4 @@
-"""Predictor bundles: a fitted model plus everything needed to use it safely elsewhere (DESIGN §4).
+"""Predictor bundles: a fitted model plus everything needed to use it safely elsewhere (docs/design.md §4).
 
 A bundle is one zip file with two members:
 

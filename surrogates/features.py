@@ -1,4 +1,4 @@
-"""Feature encoders: configurations of a family -> a numeric feature matrix (DESIGN §4).
+"""Feature encoders: configurations of a family -> a numeric feature matrix (docs/design.md §4).
 
 An encoder has two parts:
 

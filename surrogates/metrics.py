@@ -1,4 +1,4 @@
-"""Metrics of latency predictions and of their predictive distributions (DESIGN §4).
+"""Metrics of latency predictions and of their predictive distributions (docs/design.md §4).
 
 Point metrics take measured and predicted latencies (same unit); distribution metrics take the measured
 latencies and a :class:`~surrogates.models.LogLatencyDist`. :func:`evaluate` computes them all at once.

@@ -1,4 +1,4 @@
-"""Query strategies: which configurations to profile next (DESIGN §5).
+"""Query strategies: which configurations to profile next (docs/design.md §5).
 
 Each strategy lives in its own module and follows the contract of :mod:`acquisition.strategies._base`.
 Add your own by subclassing :class:`Strategy` and calling :func:`register_strategy` (in a module imported with
