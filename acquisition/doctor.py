@@ -8,8 +8,9 @@ a :class:`Check` (``ok``, ``warn``, ``fail`` or ``info``, with its reading and t
 
 - **memory contention**: how much a memory-bound probe's fastest copy moves between short windows (the cache
   and memory bandwidth a VM shares with the host's other guests);
-- **load**: CPU time other processes used during the probe (``/proc/stat`` busy time minus this process's and its
-  workers'), in cores; **steal time**: the share of the CPUs' time the hypervisor gave to other guests;
+- **load**: CPU time other processes used during the probe (all CPUs' busy time, read by psutil, minus this
+  process's and its workers'), in cores; **steal time**: the share of the CPUs' time the hypervisor gave to other
+  guests;
 - **cpu frequency**: governors, the clock over the probe, turbo/boost (``/sys/devices/system/cpu``);
 - **threads**: the device's threads against the usable cores; **huge pages**: transparent huge pages;
 - on a GPU (through pynvml): throttle reasons, other processes computing on it, persistence mode, clocks;
@@ -48,7 +49,7 @@ import numpy as np
 __all__ = ["BUSY_CHECKS", "MAX_MEDIAN_DIFF", "MAX_WORST_DIFF", "MIN_SPEARMAN", "PROBE_FAMILY", "Check",
            "DoctorReport", "LoadSnapshot", "check_frequency", "check_load", "check_memory", "check_steal",
            "check_threads", "check_transparent_hugepages", "diagnose", "gpu_checks", "memory_windows",
-           "parse_proc_stat", "read_cpufreq", "read_gpu", "take_snapshot", "verdict_of"]
+           "read_cpufreq", "read_gpu", "take_snapshot", "verdict_of"]
 
 # The probe repeats when two fresh processes agree this closely (relative differences of min_ms). A machine
 # that meets them gives ground truth a ±10 % surrogate can be judged on: the issue's idle 2-core VM reached a
@@ -117,55 +118,31 @@ class LoadSnapshot:
     loadavg: float | None = None
 
 
-def parse_proc_stat(text: str, ticks: float = 100.0) -> tuple[float, float, int]:
-    """(busy seconds, steal seconds, number of CPUs) from ``/proc/stat``: busy = user + nice + system + irq +
-    softirq of the aggregate ``cpu`` line (guest time is inside user), steal its own column."""
-    busy = steal = None
-    cpus = 0
-    for line in text.splitlines():
-        parts = line.split()
-        if not parts:
-            continue
-        if parts[0] == "cpu":
-            v = [int(x) for x in parts[1:]] + [0] * 8
-            busy = (v[0] + v[1] + v[2] + v[5] + v[6]) / ticks
-            steal = v[7] / ticks
-        elif parts[0].startswith("cpu") and parts[0][3:].isdigit():
-            cpus += 1
-    if busy is None or steal is None:
-        raise ValueError("no aggregate 'cpu' line in /proc/stat")
-    return busy, steal, cpus
+def _pid_cpu_s(pid: int) -> float:
+    import psutil
 
-
-def _pid_cpu_s(root: str, pid: int, ticks: float) -> float:
-    text = _read(_join(root, f"/proc/{pid}/stat"))
-    if not text:
+    try:
+        t = psutil.Process(pid).cpu_times()
+    except (psutil.Error, OSError):  # gone, or not ours to read
         return 0.0
-    fields = text.rsplit(")", 1)[-1].split()  # after "pid (comm)": state is field 3, utime 14, stime 15
-    try:
-        return (int(fields[11]) + int(fields[12])) / ticks
-    except (IndexError, ValueError):
-        return 0.0
+    return t.user + t.system
 
 
-def take_snapshot(root: str = "/", pids: Sequence[int] = ()) -> LoadSnapshot | None:
-    """A :class:`LoadSnapshot` of this machine now, or ``None`` where ``/proc/stat`` cannot be read."""
-    ticks = float(os.sysconf("SC_CLK_TCK")) if hasattr(os, "sysconf") else 100.0
-    text = _read(_join(root, "/proc/stat"))
-    if text is None:
-        return None
+def take_snapshot(pids: Sequence[int] = ()) -> LoadSnapshot | None:
+    """A :class:`LoadSnapshot` of this machine now (psutil: ``/proc/stat`` on Linux), or ``None`` where the CPU
+    accounting cannot be read. Busy time is user + nice + system + irq + softirq of all CPUs (guest time is
+    inside user); steal time is the hypervisor's, where the platform reports it."""
+    import psutil
+
     try:
-        busy, steal, cpus = parse_proc_stat(text, ticks)
-    except ValueError:
+        cpu = psutil.cpu_times()
+        loadavg: float | None = psutil.getloadavg()[0]
+    except (OSError, AttributeError, NotImplementedError):
         return None
-    t = os.times()
-    own = t.user + t.system + t.children_user + t.children_system + sum(_pid_cpu_s(root, p, ticks) for p in pids)
-    la = _read(_join(root, "/proc/loadavg"))
-    try:
-        loadavg = float(la.split()[0]) if la else None
-    except (IndexError, ValueError):
-        loadavg = None
-    return LoadSnapshot(time.monotonic(), busy, steal, own, cpus, loadavg)
+    busy = cpu.user + getattr(cpu, "nice", 0.0) + cpu.system + getattr(cpu, "irq", 0.0) + getattr(cpu, "softirq", 0.0)
+    own = psutil.Process().cpu_times()
+    own_s = own.user + own.system + own.children_user + own.children_system + sum(_pid_cpu_s(p) for p in pids)
+    return LoadSnapshot(time.monotonic(), busy, getattr(cpu, "steal", 0.0), own_s, psutil.cpu_count() or 1, loadavg)
 
 
 def _cores(x: float) -> str:
@@ -176,7 +153,7 @@ def check_load(before: LoadSnapshot | None, after: LoadSnapshot | None) -> Check
     """Other processes' CPU use between two snapshots, in cores (busy CPU time minus this process's and its
     workers', over the wall time)."""
     if before is None or after is None or after.wall_s <= before.wall_s:
-        return Check("load", "info", "no /proc/stat: the load of other processes cannot be read")
+        return Check("load", "info", "no CPU accounting: the load of other processes cannot be read")
     wall = after.wall_s - before.wall_s
     other = max(0.0, (after.busy_s - before.busy_s) - (after.own_cpu_s - before.own_cpu_s)) / wall
     la = "" if before.loadavg is None else f"; load average {before.loadavg:.2f} before"
@@ -193,7 +170,7 @@ def check_load(before: LoadSnapshot | None, after: LoadSnapshot | None) -> Check
 def check_steal(before: LoadSnapshot | None, after: LoadSnapshot | None) -> Check:
     """Steal time between two snapshots as a share of the CPUs' time (the hypervisor ran other guests)."""
     if before is None or after is None or after.wall_s <= before.wall_s or after.cpus < 1:
-        return Check("steal time", "info", "no /proc/stat: steal time cannot be read")
+        return Check("steal time", "info", "no CPU accounting: steal time cannot be read")
     share = max(0.0, after.steal_s - before.steal_s) / ((after.wall_s - before.wall_s) * after.cpus)
     reading = f"{100 * share:.1f} % of the CPUs' time stolen by the hypervisor during the probe"
     if share >= STEAL_FAIL:
@@ -557,7 +534,7 @@ def diagnose(device: Any, *, store: Any = None, probe_n: int = 24, seed: int = 0
     device = parse_device(device) if isinstance(device, str) else device
     protocol = protocol if protocol is not None else AdaptiveProtocol()
     factory = profiler_factory or Profiler
-    take = snapshot or (lambda: take_snapshot(root))
+    take = snapshot or take_snapshot
     family, configs = _probe_configs(probe_n, seed)
 
     checks = [check_threads(device), check_transparent_hugepages(root)]

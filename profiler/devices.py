@@ -115,14 +115,13 @@ class Device:
                 "cpu_model": _cpu_model(), "machine": platform.machine()}
 
 
-def _current_cpu(stat: str | None = None) -> int | None:
-    """The CPU this process last ran on (field 39 of ``/proc/self/stat``), or None where it cannot be read."""
+def _current_cpu() -> int | None:
+    """The CPU this process last ran on (psutil), or None where the platform does not say."""
+    import psutil
+
     try:
-        if stat is None:
-            with open("/proc/self/stat") as f:
-                stat = f.read()
-        return int(stat.rsplit(")", 1)[1].split()[36])
-    except (OSError, IndexError, ValueError):
+        return int(psutil.Process().cpu_num())
+    except (AttributeError, psutil.Error, OSError, ValueError):  # cpu_num: Linux, FreeBSD, SunOS only
         return None
 
 

@@ -147,7 +147,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
                   run_to_budget=not args.stop_at_target, random_share=args.random_share,
                   verification=args.verification, stop_rule=args.stop_rule, test_size=args.test_size,
                   transfer_where=list(args.transfer_where or []), transfer_db=args.transfer_db,
-                  transfer_shuffle=args.transfer_shuffle, transfer_by=args.transfer_by)
+                  transfer_shuffle=args.transfer_shuffle, transfer_by=args.transfer_by, plugins=args.plugin)
     study.validate()
     os.makedirs(out, exist_ok=True)
     result = study.run(n_jobs=args.jobs, progress=not args.json)

@@ -58,6 +58,7 @@ Examples:
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import math
@@ -123,6 +124,9 @@ class Study:
     transfer_db: str | None = None  # a store whose other platforms' measurements of the family are sources
     transfer_shuffle: bool = False  # shuffle the sources' latencies: an unrelated source (the no-harm check)
     transfer_by: str | None = None  # replay: each other value of this column of the table is a source of its own
+    # modules imported first in every process that runs seeds (`--plugin`): parallel seeds run in fresh processes,
+    # which know only the installed plug-ins, not the ones a module registered in this one
+    plugins: Sequence[str] = ()
 
     def __post_init__(self) -> None:
         if isinstance(self.seeds, int):
@@ -130,6 +134,7 @@ class Study:
         self.seeds = [int(s) for s in self.seeds]
         self.arms = list(self.arms)
         self.transfer_where = list(self.transfer_where)
+        self.plugins = list(self.plugins)
         if self.transfer_db:
             self.transfer_db = os.path.abspath(self.transfer_db)
 
@@ -298,6 +303,8 @@ def _run_seed(settings: dict[str, Any], seed: int, cdir: str, threads: int | Non
     from acquisition.store import Store
 
     s = dict(settings)
+    for module in s.get("plugins") or ():  # a plug-in model, strategy or family registers itself on import
+        importlib.import_module(module)
     source = source_from_dict(s.pop("source"))
     study = Study(source=source, db="", **{k: v for k, v in s.items() if k in Study.__dataclass_fields__})
     limit = threadpool_limits(limits=threads) if threads else nullcontext()
@@ -498,7 +505,8 @@ class _StudyStore:
             return
         old = json.loads(row["settings"])
         grow = ("seeds",)  # adding seeds extends a study; anything else would mix two experiments
-        diff = [k for k in settings if k not in grow and old.get(k) != settings[k]]
+        how = ("plugins",)  # where the code comes from, not what the study measures
+        diff = [k for k in settings if k not in grow + how and old.get(k) != settings[k]]
         if diff:
             raise StudyError(f"study {name!r} exists in this database with other settings ({diff[0]}: "
                              f"{old.get(diff[0])!r}, now {settings[diff[0]]!r}): use another name or database")

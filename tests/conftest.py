@@ -20,3 +20,6 @@ def pytest_configure(config) -> None:
 
     torch.set_num_threads(1)
     config._thread_limits = threadpool_limits(limits=1)  # kept alive for the session
+
+
+import tests.quick_models  # noqa: E402,F401 - registers the tests' light model, gbt-quick

@@ -320,6 +320,7 @@ def test_csv_round_trip_names_bad_rows_and_stores_all_or_nothing(tmp_path: Path)
         assert store.profiling_seconds(campaign="pixel") == pytest.approx(18 * 3.0 + 9.5)
 
 
+@pytest.mark.slow
 def test_run_is_the_same_loop_and_a_kill_mid_batch_changes_nothing(tmp_path: Path) -> None:
     """run_campaign asks, profiles and tells: a run interrupted in the middle of a batch re-asks the pending
     configurations on resume, so it ends with exactly the measurements of an uninterrupted run."""
@@ -390,6 +391,7 @@ def test_import_acquisition_is_light_and_the_docstring_example_runs() -> None:
     assert result.attempted > 0 and result.failed == 0
 
 
+@pytest.mark.slow
 def test_the_readme_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                  capsys: pytest.CaptureFixture[str]) -> None:
     readme = (ROOT / "README.md").read_text()
@@ -400,6 +402,10 @@ def test_the_readme_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     exec(compile(code.replace("budget_samples=400", "budget_samples=40"), "README.md", "exec"), {})  # a short run
     out = capsys.readouterr().out
     assert out.startswith("campaign pixel: budget; 40 samples") and (tmp_path / "pixel.bundle").is_file()
+    # the README's predict example, on the bundle just exported (the same family)
+    predict = next(b for b in re.findall(r"```python\n(.*?)```", readme, flags=re.S) if "load_bundle(" in b)
+    exec(compile(predict.replace('"default.bundle"', '"pixel.bundle"'), "README.md", "exec"), {})
+    assert float(capsys.readouterr().out.strip().strip("[]")) > 0  # one latency in ms
 
 
 # -- the shell: python -m acquisition ask / tell -----------------------------------------------------------------

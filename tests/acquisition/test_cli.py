@@ -122,6 +122,7 @@ def profiled(tmp_path_factory: pytest.TempPathFactory) -> Profiled:
     return result
 
 
+@pytest.mark.slow
 def test_profile_stores_then_reuses(profiled: Profiled) -> None:
     for code, _, err in profiled.runs:
         assert code == 0, err

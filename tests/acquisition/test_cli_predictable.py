@@ -177,6 +177,7 @@ def test_predict_csv_keeps_a_measurements_export_intact(tmp_path: Path) -> None:
     assert set(json.loads(out)) >= set(PREDICT_COLUMNS)
 
 
+@pytest.mark.slow
 def test_predict_does_not_import_torch(tmp_path: Path) -> None:
     """A bundle of a built-in family and a scikit-learn model predicts without torch (a cold start of seconds)."""
     db = make_db(tmp_path / "acq.sqlite", n=40)

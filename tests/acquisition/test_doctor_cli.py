@@ -103,6 +103,7 @@ def test_a_database_being_run_is_refused(tmp_path: Path, stand_ins) -> None:
     assert_one_line_error(err, "is being run by another process")
 
 
+@pytest.mark.slow
 def test_a_real_doctor_run_on_a_tiny_probe(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Real workers and real /proc readings, a short protocol: the verdict depends on this machine's state, so
     only the shape of the result is asserted."""

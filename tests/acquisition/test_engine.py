@@ -15,12 +15,13 @@ from acquisition.strategies import list_strategies
 from profiler.families import get_family
 from surrogates import load_bundle
 from tests.acquisition.synthetic_profiler import SyntheticProfiler
+from tests.quick_models import QUICK
 
 FAM = get_family("mbconv")
 
 
 def spec(name: str = "c1", **kw) -> CampaignSpec:
-    base = {"name": name, "family": "mbconv", "strategy": "uncertainty", "model": "gbt", "target_spearman": 0.97,
+    base = {"name": name, "family": "mbconv", "strategy": "uncertainty", "model": QUICK, "target_spearman": 0.97,
             "budget_samples": 400, "batch_size": 20, "initial_size": 20, "validation_size": 60, "pool_size": 500,
             "verification": "holdout", "stop_rule": "streak"}
     base.update(kw)
@@ -36,6 +37,7 @@ def measured_cost(store: Store, campaign: str) -> float:
     return sum(r["cost_s"] for r in store.members(campaign))
 
 
+@pytest.mark.slow
 def test_reaches_the_target_and_exports(tmp_path: Path) -> None:
     db = tmp_path / "a.sqlite"
     with Store(db) as store:
@@ -56,6 +58,7 @@ def test_reaches_the_target_and_exports(tmp_path: Path) -> None:
     assert 0 < res.overhead_share < 1
 
 
+@pytest.mark.slow
 def test_budget_stops_and_a_resume_extends_it(tmp_path: Path) -> None:
     db = tmp_path / "b.sqlite"
     prof = SyntheticProfiler()
@@ -112,6 +115,7 @@ def test_failures_are_kept_but_not_fitted(tmp_path: Path) -> None:
         assert res.n_train == len(store.members("c1", "train", status="ok"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("strategy", list_strategies())
 def test_every_strategy_runs_in_the_loop(strategy: str, tmp_path: Path) -> None:
     with Store(tmp_path / "s.sqlite") as store:
@@ -132,6 +136,7 @@ def test_bad_specs(kw, needle: str, tmp_path: Path) -> None:
         spec(**kw).validate()
 
 
+@pytest.mark.slow
 def test_iterations_learn(tmp_path: Path) -> None:
     with Store(tmp_path / "l.sqlite") as store:
         run_campaign(store, spec(target_spearman=0.9999, budget_samples=120), SyntheticProfiler(), FAM)

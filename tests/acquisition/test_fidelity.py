@@ -21,6 +21,7 @@ from profiler.protocol import Timing
 from profiler.worker import Measurement
 from surrogates import load_bundle
 from tests.acquisition.synthetic_profiler import SyntheticProfiler
+from tests.quick_models import QUICK
 from tests.surrogates.synthetic import roofline_ms
 
 FAM = get_family("mbconv")
@@ -51,8 +52,8 @@ class TwoFidelityProfiler(SyntheticProfiler):
 
 
 def spec(name: str = "f1", **kw: Any) -> CampaignSpec:
-    base = {"name": name, "family": "mbconv", "target_spearman": 0.97, "budget_samples": 200, "batch_size": 20,
-            "initial_size": 20, "pool_size": 500, "folds": 3}
+    base = {"name": name, "family": "mbconv", "model": QUICK, "target_spearman": 0.97, "budget_samples": 200,
+            "batch_size": 20, "initial_size": 20, "pool_size": 500, "folds": 3}
     base.update(kw)
     return CampaignSpec(**base)
 
@@ -115,6 +116,7 @@ def test_switch_rule() -> None:
 
 
 # -- the campaign ------------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_auto_fidelity_campaign_measures_cheap_probes_and_predicts_full_fidelity(tmp_path: Path) -> None:
     prof = TwoFidelityProfiler()
     with Store(tmp_path / "f.sqlite") as store:
@@ -160,6 +162,7 @@ def test_auto_fidelity_campaign_measures_cheap_probes_and_predicts_full_fidelity
     assert abs(np.median(pred_ms / truth) - 1) < 0.035  # within the probes' error of the truth, not +6 %
 
 
+@pytest.mark.slow
 def test_auto_fidelity_costs_less_than_full_for_the_same_target(tmp_path: Path) -> None:
     bills = {}
     for fid in ("auto", "full"):
@@ -172,6 +175,7 @@ def test_auto_fidelity_costs_less_than_full_for_the_same_target(tmp_path: Path) 
     assert bills["auto"] < 0.6 * bills["full"]  # every batch at a fifth of the cost, plus the probes
 
 
+@pytest.mark.slow
 def test_resume_continues_at_the_stored_fidelity_without_measuring_twice(tmp_path: Path) -> None:
     prof = TwoFidelityProfiler()
     with Store(tmp_path / "r.sqlite") as store:

@@ -85,6 +85,7 @@ def test_fit_prints_test_metrics_and_charges_the_ledger(db: Path, bundle: Path) 
     assert {"fit", "export"} <= acts
 
 
+@pytest.mark.slow
 def test_fit_auto_selects_a_model(tmp_path: Path) -> None:
     path = make_db(tmp_path / "a.sqlite", n=60)
     with Store(path) as store:

@@ -164,6 +164,7 @@ def cluster() -> Iterator[str]:
 
 
 # -- profiling and campaigns -----------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_profile_configs_spreads_over_the_pool(cluster: str, tmp_path: Path) -> None:
     configs = T1.configs[:40]
     with Store(tmp_path / "p.sqlite") as store, Fleet(actors(T1, 2)) as fleet:
@@ -184,6 +185,7 @@ def test_profile_configs_spreads_over_the_pool(cluster: str, tmp_path: Path) -> 
         assert m.ok and m.timing.min_ms == pytest.approx(T1.latency_ms[50])
 
 
+@pytest.mark.slow
 def test_a_campaign_across_two_actors(cluster: str, tmp_path: Path) -> None:
     with Store(tmp_path / "c.sqlite") as store, Fleet(actors(T1, 2)) as fleet:
         plat = fleet.pool().platform_id
@@ -200,6 +202,7 @@ def test_a_campaign_across_two_actors(cluster: str, tmp_path: Path) -> None:
         assert campaign_bill(store, "one").total_s == pytest.approx(b["cost_s"])
 
 
+@pytest.mark.slow
 def test_two_platforms_at_once_learn_from_each_other(cluster: str, tmp_path: Path) -> None:
     with Store(tmp_path / "t.sqlite") as store, Fleet(actors(T1, 1) + actors(T2, 1)) as fleet:
         p1, p2 = ReplayOracle(T1).platform_id, ReplayOracle(T2).platform_id
@@ -220,6 +223,7 @@ def test_two_platforms_at_once_learn_from_each_other(cluster: str, tmp_path: Pat
 
 
 # -- faults ----------------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_an_actor_killed_mid_batch_is_replaced_and_nothing_is_lost(cluster: str, tmp_path: Path) -> None:
     t = table(cost_s=BLOCK_S)
     configs = t.configs[:16]
@@ -255,6 +259,7 @@ def test_an_actor_killed_mid_batch_is_replaced_and_nothing_is_lost(cluster: str,
         assert "## Fleet devices" in render_markdown(rep)
 
 
+@pytest.mark.slow
 def test_all_devices_of_a_platform_gone_is_a_fleet_error(cluster: str, tmp_path: Path) -> None:
     t = table(cost_s=BLOCK_S)
     with Store(tmp_path / "g.sqlite") as store, Fleet(actors(t, 2, realtime=True), replace=False) as fleet:
@@ -269,6 +274,7 @@ def test_all_devices_of_a_platform_gone_is_a_fleet_error(cluster: str, tmp_path:
         assert 1 <= b["stored"] < 16 and b["lost_rows"] >= 1 and b["lost_s"] > 0
 
 
+@pytest.mark.slow
 def test_profiling_two_platforms_one_loses_every_device(cluster: str, tmp_path: Path) -> None:
     t1, t2 = table(cost_s=BLOCK_S), table(scale=1.8, cost_s=BLOCK_S, family=FAM)
     specs = actors(t1, 1, realtime=True) + actors(t2, 1, realtime=True)
@@ -286,6 +292,7 @@ def test_profiling_two_platforms_one_loses_every_device(cluster: str, tmp_path: 
         assert b2["lost_rows"] == 1 and b2["lost_s"] > 0
 
 
+@pytest.mark.slow
 def test_campaigns_go_on_with_the_devices_left(cluster: str, tmp_path: Path) -> None:
     t1, t2 = table(cost_s=BLOCK_S), table(scale=1.8, cost_s=BLOCK_S, family=FAM)
     specs = actors(t1, 2, realtime=True) + actors(t2, 1, realtime=True)
@@ -314,6 +321,7 @@ def test_campaigns_go_on_with_the_devices_left(cluster: str, tmp_path: Path) -> 
         assert b2["lost_s"] > 0 and campaign_bill(store, r2.name).by_role["lost"] == pytest.approx(b2["lost_s"])
 
 
+@pytest.mark.slow
 def test_a_hung_actor_is_killed_and_its_job_measured_elsewhere(cluster: str, tmp_path: Path) -> None:
     configs = T1.configs[:12]
     hang = FAM.key(configs[0])
@@ -365,6 +373,7 @@ def coordinator(script: Path, address: str, tmp_path: Path, fault: str | None) -
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=240, check=False)
 
 
+@pytest.mark.slow
 def test_the_coordinator_killed_and_resumed(cluster: str, tmp_path: Path) -> None:
     script = tmp_path / "coordinator.py"
     script.write_text(COORDINATOR)

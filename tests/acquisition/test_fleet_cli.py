@@ -107,7 +107,7 @@ def test_end_to_end_real_blocks_on_a_cpu_actor(local_ray, tmp_path, capsys):
     assert "profiled 3 (3 ok" in out and "devices (1 platform(s)):" in out
     assert main(["run", "--ray-address", "local", "--family", "resv1", "--db", str(db), "--campaign", "fl",
                  "--budget-samples", "20", "--initial-size", "10", "--batch-size", "10", "--fidelity", "full",
-                 "--no-progress"]) == 0
+                 "--model", "gbt-quick", "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "campaign fl:" in out and "20 training samples" in out
     assert os.path.isfile(tmp_path / "fl.bundle")

@@ -115,6 +115,7 @@ def test_protocol_ids_map_back_to_protocols() -> None:
         protocol_from_id("synthetic-v1")
 
 
+@pytest.mark.slow
 def test_fit_prints_the_ceiling_of_its_test_rows(tmp_path: Path) -> None:
     db = make_db(tmp_path / "a.sqlite", n=200)
     out = tmp_path / "m.bundle"
@@ -133,6 +134,7 @@ def test_fit_prints_the_ceiling_of_its_test_rows(tmp_path: Path) -> None:
     assert load_bundle(str(out)).manifest["metrics"]["noise_n"] == 30
 
 
+@pytest.mark.slow
 def test_remeasure_cli_bad_input_is_one_line(tmp_path: Path) -> None:
     db = make_db(tmp_path / "a.sqlite", n=20)
     for argv, needle in ((("--db", str(tmp_path / "none.sqlite")), "does not exist"),

@@ -19,6 +19,7 @@ from acquisition.store import Store
 from profiler.families import get_family
 from surrogates import load_bundle
 from tests.acquisition.synthetic_profiler import SyntheticProfiler
+from tests.quick_models import QUICK
 
 FAM = get_family("mbconv")
 DOCTOR = {"id": 7, "platform": "5y57e71c0000", "created_at": "2026-11-30T06:00:00.000+00:00", "verdict": "ok",
@@ -37,7 +38,7 @@ class NoisyProfiler(SyntheticProfiler):
 
 
 def spec(name: str = "n1", **kw) -> CampaignSpec:
-    base = {"name": name, "family": "mbconv", "strategy": "random", "model": "gbt", "target_spearman": 0.97,
+    base = {"name": name, "family": "mbconv", "strategy": "random", "model": QUICK, "target_spearman": 0.97,
             "budget_samples": 80, "batch_size": 20, "initial_size": 20, "pool_size": 300, "fidelity": "full"}
     base.update(kw)
     return CampaignSpec(**base)
@@ -48,6 +49,7 @@ def with_doctor(store: Store, floor: dict[str, Any] | None) -> None:
     store.latest_noise_floor = lambda platform: floor if floor and platform == floor["platform"] else None
 
 
+@pytest.mark.slow
 def test_each_rows_noise_reaches_the_campaigns_model(tmp_path: Path) -> None:
     with Store(tmp_path / "a.sqlite") as store:
         run_campaign(store, spec(), NoisyProfiler(), FAM, bundle_path=str(tmp_path / "n1.bundle"))
@@ -56,12 +58,14 @@ def test_each_rows_noise_reaches_the_campaigns_model(tmp_path: Path) -> None:
     assert model.noise_var_ is not None  # the committee learned the measured noise
 
 
+@pytest.mark.slow
 def test_rows_without_noise_fit_the_plain_model(tmp_path: Path) -> None:
     with Store(tmp_path / "a.sqlite") as store:
         run_campaign(store, spec(), SyntheticProfiler(), FAM, bundle_path=str(tmp_path / "n1.bundle"))
     assert load_bundle(tmp_path / "n1.bundle").model.noise_var_ is None
 
 
+@pytest.mark.slow
 def test_fit_and_export_passes_the_stored_noise(tmp_path: Path) -> None:
     with Store(tmp_path / "a.sqlite") as store:
         run_campaign(store, spec(), NoisyProfiler(), FAM)
@@ -164,6 +168,7 @@ def test_the_stores_own_doctor_floor_is_read(tmp_path: Path) -> None:
     assert floor["source"] == "doctor" and floor["id"] == fid and floor["within10"] == 0.92
 
 
+@pytest.mark.slow
 def test_report_shows_the_floor_and_why_a_cell_is_empty(tmp_path: Path) -> None:
     with Store(tmp_path / "a.sqlite") as store:
         with_doctor(store, DOCTOR)

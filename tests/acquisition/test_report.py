@@ -17,6 +17,7 @@ from acquisition.store import Store
 from profiler.devices import CpuDevice, platform_id, platform_label
 from profiler.families import get_family
 from tests.acquisition.synthetic_profiler import SyntheticProfiler
+from tests.quick_models import QUICK
 
 CAMPAIGNS = (("one-thread-holdout", 1, "holdout"), ("two-threads-cv", 2, "cv"))
 
@@ -40,7 +41,7 @@ def build_store(path: Path) -> dict[str, dict]:
     with Store(path) as store:
         for name, threads, verification in CAMPAIGNS:
             prof = CpuLikeProfiler(threads)
-            spec = CampaignSpec(name=name, family="mbconv", strategy="representative", model="gbt",
+            spec = CampaignSpec(name=name, family="mbconv", strategy="representative", model=QUICK,
                                 target_spearman=0.9999, budget_samples=60, batch_size=20, initial_size=20,
                                 validation_size=30, pool_size=300, fidelity="full", verification=verification,
                                 stop_on_target=False)
@@ -55,6 +56,7 @@ def store_path(tmp_path_factory) -> tuple[Path, dict[str, dict]]:
     return path, build_store(path)
 
 
+@pytest.mark.slow
 def test_platforms_are_named_by_what_they_are(store_path) -> None:
     path, fps = store_path
     with Store(path, readonly=True) as store:
@@ -87,6 +89,7 @@ def test_learning_curve_hours_are_the_campaigns_bill(store_path) -> None:
     assert "validation set included" in render_markdown(rep)
 
 
+@pytest.mark.slow
 def test_html_tables_wrap_and_show_the_ids_small(store_path, tmp_path: Path) -> None:
     path, fps = store_path
     with Store(path, readonly=True) as store:

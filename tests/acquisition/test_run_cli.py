@@ -19,9 +19,9 @@ from tests.acquisition.test_cli import assert_one_line_error, run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ["--family", "mbconv", "--device", "cpu", "--campaign", "tiny", "--validation-size", "10", "--initial-size",
-        "5", "--batch-size", "5", "--budget-samples", "15", "--target-spearman", "0.9999", "--model", "gbt",
+        "5", "--batch-size", "5", "--budget-samples", "15", "--target-spearman", "0.9999", "--model", "gbt-quick",
         "--strategy", "uncertainty", "--pool-size", "200", "--verification", "holdout", "--fidelity", "full",
-        "--no-progress"]
+        "--no-progress", "--plugin", "tests.quick_models"]
 
 pytestmark = pytest.mark.slow  # real profiling in subprocesses
 

@@ -15,14 +15,15 @@ from acquisition.stopping import BoundRule, StopRuleError, get_stop_rule, list_s
 from acquisition.store import Store
 from profiler.families import get_family
 from tests.acquisition.synthetic_profiler import SyntheticProfiler
+from tests.quick_models import QUICK
 
 FAM = get_family("mbconv")
 NAN = float("nan")
 
 
 def spec(**kw) -> CampaignSpec:
-    base = {"name": "s1", "family": "mbconv", "target_spearman": 0.97, "budget_samples": 200, "batch_size": 20,
-            "initial_size": 20, "pool_size": 500, "folds": 3}
+    base = {"name": "s1", "family": "mbconv", "model": QUICK, "target_spearman": 0.97, "budget_samples": 200,
+            "batch_size": 20, "initial_size": 20, "pool_size": 500, "folds": 3}
     base.update(kw)
     return CampaignSpec(**base).validate()
 

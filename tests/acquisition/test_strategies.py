@@ -167,14 +167,14 @@ def test_contract_violations_are_caught(setup) -> None:
         get_strategy("nope")
 
 
-def test_readme_strategy_example_runs(setup) -> None:
+def test_the_guides_strategy_example_runs(setup) -> None:
     from pathlib import Path
 
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    block = next(b for b in readme.split("```python\n")[1:] if b.startswith("# my_strategy.py"))
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "guides" / "campaigns.md").read_text()
+    block = next(b for b in guide.split("```python\n")[1:] if b.startswith("# my_strategy.py"))
     code = block.split("```")[0]
     namespace: dict = {}
-    exec(compile(code, "README:my_strategy.py", "exec"), namespace)
+    exec(compile(code, "campaigns.md:my_strategy.py", "exec"), namespace)
     picked = get_strategy("fast-first")(ctx_for(setup, cost=np.arange(500.0)), 10)
     assert len(set(picked)) == 10 and all(i < 250 for i in picked)
 
@@ -202,6 +202,7 @@ def test_error_driven_refines_around_the_worst_out_of_fold_rows_without_refittin
     assert set(picked[5:]) == set(np.argsort(-std)[:5])  # the other half: the most uncertain candidates
 
 
+@pytest.mark.slow
 def test_error_driven_cross_validates_a_model_without_out_of_fold_predictions(setup, monkeypatch) -> None:
     from acquisition.strategies import error_driven
 

@@ -25,6 +25,7 @@ from acquisition.transfer import (
 from profiler.families import get_family
 from surrogates import FeatureEncoder, load_bundle
 from tests.acquisition.synthetic_profiler import SyntheticProfiler
+from tests.quick_models import QUICK
 
 FAM = get_family("mbconv")
 # the new platform computes 4x slower and moves memory 2x slower than the source: related, not proportional
@@ -37,7 +38,7 @@ def prof(which: dict, noise: float = 0.02) -> SyntheticProfiler:
 
 
 def spec(name: str = "t", **kw) -> CampaignSpec:
-    base = {"name": name, "family": "mbconv", "strategy": "random", "model": "gbt", "target_spearman": 0.99,
+    base = {"name": name, "family": "mbconv", "strategy": "random", "model": QUICK, "target_spearman": 0.99,
             "budget_samples": 120, "batch_size": 20, "initial_size": 20, "pool_size": 400, "fidelity": "full",
             "transfer": "auto", "stop_on_target": False}
     base.update(kw)
@@ -79,6 +80,7 @@ def test_bad_sources_are_refused_with_their_name() -> None:
         TransferSource("s", "table", cfgs, np.r_[np.ones(39), -1.0])
 
 
+@pytest.mark.slow
 def test_judging_keeps_agreeing_sources_and_ignores_the_rest(source_db: Path) -> None:
     enc = FeatureEncoder(FAM)
     with Store(source_db, readonly=True) as store:
@@ -104,6 +106,7 @@ def test_the_probe_set_is_the_same_for_every_seed_and_platform() -> None:
     assert a == b == draw(20, "sobol", PROBE_SEED, set())
 
 
+@pytest.mark.slow
 def test_a_campaign_learns_from_a_related_platform(source_db: Path, tmp_path: Path, capsys) -> None:
     db = tmp_path / "t.sqlite"
     with Store(source_db, readonly=True) as s:
@@ -122,7 +125,7 @@ def test_a_campaign_learns_from_a_related_platform(source_db: Path, tmp_path: Pa
         assert rec[0]["detail"]["platform"] == SOURCE["platform"]
         its = store.iterations("with")
         assert all(it["model"].startswith("transfer:") and it["transfer_gain"] > 0 for it in its)
-        assert all(it["model"] == "gbt" and it["transfer_gain"] is None for it in store.iterations("without"))
+        assert all(it["model"] == QUICK and it["transfer_gain"] is None for it in store.iterations("without"))
         acts = {r[0] for r in store.db.execute("select distinct activity from ledger where campaign = 'with'")}
         assert "transfer" in acts
         rep = build_report(store)
@@ -141,6 +144,7 @@ def test_a_campaign_learns_from_a_related_platform(source_db: Path, tmp_path: Pa
     assert err["with"] < 0.7 * err["no"], err
 
 
+@pytest.mark.slow
 def test_an_unrelated_source_is_not_used(source_db: Path, tmp_path: Path) -> None:
     with Store(source_db, readonly=True) as s:
         (src,) = store_sources(s, FAM, TARGET["platform"])
@@ -174,6 +178,7 @@ def test_a_bundle_is_a_source(source_db: Path, tmp_path: Path) -> None:
         bundle_source(tmp_path / "missing.bundle", FAM)
 
 
+@pytest.mark.slow
 def test_a_source_that_agreed_with_the_probes_by_chance_is_dropped_as_rows_come_in(tmp_path: Path) -> None:
     """The source knows the target's latency on the probe set and nothing elsewhere (random latencies): it
     passes the first judgement, and is dropped once the campaign's own rows show it."""
@@ -188,6 +193,6 @@ def test_a_source_that_agreed_with_the_probes_by_chance_is_dropped_as_rows_come_
         run_campaign(store, spec("l", budget_samples=100), target, FAM, sources=[lucky])
         its = store.iterations("l")
         assert its[0]["model"].startswith("transfer:"), "the probes alone vouch for it"
-        assert its[-1]["model"] == "gbt" and its[-1]["transfer_gain"] is None
+        assert its[-1]["model"] == QUICK and its[-1]["transfer_gain"] is None
         (rec,) = store.campaign_sources("l")
         assert not rec["used"] and rec["agreement"] < 0.5 and rec["detail"]["judged_on"] == 100

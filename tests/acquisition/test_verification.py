@@ -17,17 +17,19 @@ from profiler.families import get_family
 from surrogates import load_bundle
 from surrogates.models import CommitteeRegressor
 from tests.acquisition.synthetic_profiler import SyntheticProfiler
+from tests.quick_models import QUICK
 
 FAM = get_family("mbconv")
 
 
 def spec(name: str = "v1", **kw) -> CampaignSpec:
-    base = {"name": name, "family": "mbconv", "target_spearman": 0.97, "budget_samples": 200, "batch_size": 20,
-            "initial_size": 20, "validation_size": 60, "pool_size": 500, "folds": 3}
+    base = {"name": name, "family": "mbconv", "model": QUICK, "target_spearman": 0.97, "budget_samples": 200,
+            "batch_size": 20, "initial_size": 20, "validation_size": 60, "pool_size": 500, "folds": 3}
     base.update(kw)
     return CampaignSpec(**base)
 
 
+@pytest.mark.slow
 def test_cv_campaign_profiles_no_validation_set_and_verifies_on_its_random_share(tmp_path: Path) -> None:
     with Store(tmp_path / "a.sqlite") as store:
         res = run_campaign(store, spec(verification="cv", stop_rule="streak"), SyntheticProfiler(), FAM,
@@ -122,6 +124,7 @@ def test_a_campaign_stored_before_schema_3_resumes_the_holdout_way() -> None:
     assert s.verification == "holdout" and s.random_share == 0.0 and s.stop_rule == "streak"
 
 
+@pytest.mark.slow
 def test_auto_model_keeps_the_candidate_with_the_best_out_of_fold_rho(tmp_path: Path) -> None:
     from acquisition.engine import auto_models
     from surrogates.metrics import spearman
@@ -152,6 +155,7 @@ def test_auto_models_drop_the_gp_where_conditioning_on_every_row_would_be_dear()
     assert auto_models(AUTO_GP_ROWS + 1) == ("gbt", "linear")
 
 
+@pytest.mark.slow
 def test_auto_model_chooses_out_of_fold_beside_a_holdout_set(tmp_path: Path) -> None:
     """With a holdout set the choice is still made on the committees' out-of-fold predictions (of the initial
     design and the random share); the holdout set only judges it."""
@@ -174,6 +178,7 @@ def test_cv_needs_a_random_share_and_a_batch_of_one_is_drawn_at_random(tmp_path:
         assert [m["drawn"] for m in store.members("v1")][20:] == ["random"] * 3
 
 
+@pytest.mark.slow
 def test_prequential_scores_each_random_row_with_the_model_fitted_before_it_was_measured(tmp_path: Path) -> None:
     from acquisition.engine import CampaignLoop
     from acquisition.verification import WINDOW, Evidence, estimate, prequential_evidence

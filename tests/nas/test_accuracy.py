@@ -7,6 +7,7 @@ from nas.network import Head, Network, NetworkError
 from nas.spaces import get_space
 
 
+@pytest.mark.slow
 def test_digits_evaluator_really_trains_and_is_seeded() -> None:
     net = get_space("stacked-resv1").sample(1, seed=5)[0]
     ev = DigitsEvaluator(epochs=3, seed=1)

@@ -41,6 +41,7 @@ def test_bad_input_one_line_exit_2(bundle_dir: str, tmp_path: Path) -> None:
         assert_one_line_error(err, *needles)
 
 
+@pytest.mark.slow
 def test_bundles_of_another_platform_are_refused(bundle_dir: str, tmp_path: Path) -> None:
     db = tmp_path / "x.sqlite"
     code, _, err = run_nas("evaluate", "--bundle", os.path.join(bundle_dir, "resv1.bundle"), "--networks", "5",

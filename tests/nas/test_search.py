@@ -46,6 +46,7 @@ def test_pareto_mask() -> None:
     assert pareto_mask(acc, lat).tolist() == [True, True, True, False]
 
 
+@pytest.mark.slow
 def test_surrogate_search_resumes_and_plots(model, tmp_path) -> None:
     ev = FakeAccuracy()
     storage = str(tmp_path / "s.sqlite")
@@ -75,6 +76,7 @@ def test_pareto_objective_and_budget_constraint(model, tmp_path) -> None:
         run_search("stacked-resv1", source="hil", model=model)
 
 
+@pytest.mark.slow
 def test_hil_search_measures_and_compare_reports_hnq(model, tmp_path) -> None:
     prof = NetworkProfiler()
     with Store(str(tmp_path / "m.sqlite")) as store:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any, ClassVar
 
 import pytest
@@ -245,11 +246,10 @@ def test_cores_to_pin_start_at_the_current_core_and_wrap() -> None:
     assert cores_to_pin({0, 1, 2, 3}, 3, 2) == {3, 0}
     assert cores_to_pin({4, 6}, 5, 1) == {6}  # the current core not allowed: the last ones
     assert cores_to_pin({0, 1}, 0, 8) == {0, 1}  # never more than allowed
-    stat = "1234 (python (x) y) R " + " ".join(str(i) for i in range(4, 60))
-    assert _current_cpu(stat) == 39  # field 39 of /proc/<pid>/stat, names with spaces and parentheses included
-    assert _current_cpu("garbage") is None
+    assert _current_cpu() in os.sched_getaffinity(0)  # a core this process may run on
 
 
+@pytest.mark.slow
 def test_a_cpu_worker_pins_itself_unless_told_not_to() -> None:
     import os
     import subprocess

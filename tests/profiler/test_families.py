@@ -101,6 +101,7 @@ def _measure(fam: BlockFamily, cfg: dict[str, Any]) -> tuple[Counts, tuple[int, 
 
 
 # -- closed-form counts against the modules --------------------------------------------------------------------
+@pytest.mark.slow
 @pytest.mark.parametrize(("name", "cfg"), CASES)
 def test_counts_match_module_on_meta(name: str, cfg: dict[str, Any]) -> None:
     fam = get_family(name)

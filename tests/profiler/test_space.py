@@ -371,6 +371,7 @@ def test_key_pinned_literal_value() -> None:
     assert _fixed_result()["keys"][0] == PINNED_KEY
 
 
+@pytest.mark.slow
 def test_keys_hash_and_samples_are_stable_across_processes() -> None:
     here = _fixed_result()
     script = _FIXED_SRC + "\nimport json\nprint(json.dumps(result))\n"

@@ -14,6 +14,7 @@ from acquisition.campaign import CampaignSpec
 from acquisition.engine import run_campaign
 from acquisition.store import Store
 from studies.replay import ProtocolCost, ReplayError, ReplayOracle, ReplayTable, parse_where
+from tests.quick_models import QUICK
 
 PARAMS = ["hw", "cin", "k", "act"]
 
@@ -202,11 +203,12 @@ def smooth_table(n_side: int = 9) -> ReplayTable:
     return ReplayTable.from_rows("smooth", rows, params=["a", "b", "c"], latency_col="ms")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("strategy", ["random", "diverse"])
 def test_a_replay_campaign_is_an_ordinary_campaign(tmp_path: Path, strategy: str) -> None:
     t = smooth_table()
     o = ReplayOracle(t)
-    spec = CampaignSpec(name="r", family=t.family.name, strategy=strategy, model="gbt", target_spearman=0.95,
+    spec = CampaignSpec(name="r", family=t.family.name, strategy=strategy, model=QUICK, target_spearman=0.95,
                         budget_samples=150, batch_size=10, initial_size=10, validation_size=60, seed=1)
     with Store(tmp_path / "r.sqlite") as store:
         res = run_campaign(store, spec, o, t.family, bundle_path=str(tmp_path / "r.bundle"))

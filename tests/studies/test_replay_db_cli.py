@@ -29,6 +29,7 @@ def stores(tmp_path_factory) -> tuple[Path, Path]:
     return d / "target.sqlite", d / "sources.sqlite"
 
 
+@pytest.mark.slow
 def test_replay_db_study_runs_with_transfer_from_another_store(stores: tuple[Path, Path], tmp_path: Path,
                                                                capsys) -> None:
     target, sources = stores

@@ -14,6 +14,7 @@ import pytest
 from studies import ReplaySource, Study, StudyError, load_study, write_report
 from studies._stats import median_ci
 from studies.cli import main
+from tests.quick_models import QUICK
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +36,8 @@ def source(table: Path) -> ReplaySource:
 
 def small_study(table: Path, db: Path, **kw) -> Study:
     base = {"arms": ["random", "default"], "seeds": 3, "target_spearman": 0.95, "budget_samples": 60,
-            "batch_size": 10, "initial_size": 10, "validation_size": 40, "model": "gbt", "db": str(db),
-            "acc10_at": 40}
+            "batch_size": 10, "initial_size": 10, "validation_size": 40, "model": QUICK, "db": str(db),
+            "acc10_at": 40, "plugins": ["tests.quick_models"]}  # parallel seeds import it too
     base.update(kw)
     return Study("s", source(table), **base)
 
@@ -54,6 +55,7 @@ def test_median_ci_is_distribution_free_and_handles_censoring() -> None:
     assert np.mean(hits) >= 0.94
 
 
+@pytest.mark.slow
 def test_study_records_summary_and_report(table: Path, tmp_path: Path) -> None:
     res = small_study(table, tmp_path / "s.sqlite").run(n_jobs=1, progress=False)
     assert len(res.runs) == 6 and {r["state"] for r in res.runs} <= {"met", "budget", "exhausted"}
@@ -213,6 +215,7 @@ def test_accuracy_at_n_samples_is_unknown_for_campaigns_that_ended_before_n() ->
     assert res.summary(acc10_at=45)["arms"]["random"]["acc10_at_45"]["median"] == pytest.approx(0.45)
 
 
+@pytest.mark.slow
 def test_cli_compare_and_report(table: Path, tmp_path: Path, capsys) -> None:
     out = tmp_path / "out"
     rc = main(["compare", "--csv", str(table), "--params", "hw,cin,k,act", "--latency-col", "ms", "--arms",
@@ -268,6 +271,7 @@ def test_cli_without_a_source(capsys) -> None:
     assert "name a source" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_a_live_source_is_judged_on_a_test_set_profiled_once_outside_every_bill(tmp_path: Path) -> None:
     from acquisition.bill import campaign_bill
     from acquisition.engine import run_campaign
@@ -309,6 +313,7 @@ def two_devices(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_a_transfer_study_runs_each_arm_twice_and_compares_the_twins(two_devices: Path, tmp_path: Path) -> None:
     src = ReplaySource(csv=str(two_devices), params=["hw", "cin", "k", "act"], latency_col="ms",
                        where=["device=slow"])
@@ -350,6 +355,7 @@ def test_cli_bad_transfer_where_is_one_line_exit_2(two_devices: Path, tmp_path: 
     assert not (tmp_path / "o" / "study.sqlite").exists()
 
 
+@pytest.mark.slow
 def test_a_stop_is_where_the_campaigns_own_rule_fired_and_a_schema_2_database_is_upgraded(table: Path,
                                                                                           tmp_path: Path) -> None:
     """The default arm stops by its bound (once); the study reads the recorded `fired`, not a streak of two.

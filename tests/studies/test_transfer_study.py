@@ -63,6 +63,7 @@ def test_transfer_by_needs_the_source_to_be_one_value(zoo: Path, tmp_path: Path,
         Study("t", source(zoo, "slow"), arms=["default"], seeds=[0], db=str(tmp_path / "s.sqlite"), **kw).validate()
 
 
+@pytest.mark.slow
 def test_leave_one_device_out(zoo: Path, tmp_path: Path) -> None:
     out = tmp_path / "loo"
     rows = run_transfer_study(str(zoo), params=["hw", "c", "k"], latency_col="ms", device_col="device",
@@ -84,6 +85,7 @@ def test_leave_one_device_out(zoo: Path, tmp_path: Path) -> None:
     assert json.dumps(again, default=str) == json.dumps(rows, default=str)
 
 
+@pytest.mark.slow
 def test_the_cli_writes_the_report_and_refuses_bad_input(zoo: Path, tmp_path: Path, capsys) -> None:
     out = tmp_path / "cli"
     code = main(["transfer", "--csv", str(zoo), "--params", "hw,c,k", "--latency-col", "ms", "--device-col",

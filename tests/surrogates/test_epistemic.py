@@ -19,6 +19,7 @@ def _data(n: int = 200, seed: int = 0, noise: float = 0.05):
     return X, y
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(NATIVE))
 def test_models_with_a_committee_report_an_epistemic_part_within_the_std(name: str) -> None:
     X, y = _data()

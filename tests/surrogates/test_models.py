@@ -42,6 +42,7 @@ FAST = [
 ]
 
 
+@pytest.mark.slow
 @parametrize_with_checks(FAST)
 def test_sklearn_estimator_checks(estimator, check) -> None:
     # No check is skipped. The models regress log-latency, so they declare the `positive_only` target tag and
@@ -100,6 +101,7 @@ def test_models_learn_a_latency_law(name: str, mbconv_data) -> None:
     assert np.all(lo <= dist.latency) and np.all(dist.latency <= hi)
 
 
+@pytest.mark.slow
 def test_quantile_gbt_has_native_quantiles_and_per_input_std(mbconv_data) -> None:
     Xtr, ytr, Xte, _ = mbconv_data
     d = QuantileGBTRegressor(max_iter=100, random_state=0).fit(Xtr, ytr).predict_dist(Xte)
@@ -108,6 +110,7 @@ def test_quantile_gbt_has_native_quantiles_and_per_input_std(mbconv_data) -> Non
     assert np.ptp(d.std) > 0
 
 
+@pytest.mark.slow
 def test_ensemble_std_adds_member_disagreement_to_noise(mbconv_data) -> None:
     Xtr, ytr, Xte, _ = mbconv_data
     m = NGBoostEnsembleRegressor(n_members=3, n_estimators=100, random_state=0).fit(Xtr, ytr)
@@ -122,12 +125,14 @@ def test_ensemble_std_adds_member_disagreement_to_noise(mbconv_data) -> None:
     assert locs.var(axis=0).max() > 0  # bootstrap members disagree somewhere
 
 
+@pytest.mark.slow
 def test_calibration_makes_the_80_percent_interval_cover_about_80_percent() -> None:
     fam, cfgs, y = block_dataset("resv1", 900, seed=11, noise=0.05)
     X = FeatureEncoder(fam).transform(cfgs)
+    light = {"ngboost": {"n_estimators": 150}}  # the calibration does not depend on how many trees; 500 took 30 s
     for name in ("ngboost", "quantile-gbt", "rf"):
-        raw = get_model(name, calibrate=False, random_state=0).fit(X[:600], y[:600])
-        cal = get_model(name, calibrate=True, random_state=0).fit(X[:600], y[:600])
+        raw = get_model(name, calibrate=False, random_state=0, **light.get(name, {})).fit(X[:600], y[:600])
+        cal = get_model(name, calibrate=True, random_state=0, **light.get(name, {})).fit(X[:600], y[:600])
         cov = [np.mean((y[600:] >= lo) & (y[600:] <= hi))
                for lo, hi in (m.predict_dist(X[600:]).interval(0.8) for m in (raw, cal))]
         assert abs(cov[1] - 0.8) <= 0.1, f"{name}: calibrated coverage {cov[1]:.2f}"
@@ -135,6 +140,7 @@ def test_calibration_makes_the_80_percent_interval_cover_about_80_percent() -> N
         np.testing.assert_allclose(cal.predict(X[600:]), raw.predict(X[600:]))  # means are untouched
 
 
+@pytest.mark.slow
 def test_seeded_models_are_reproducible(mbconv_data) -> None:
     Xtr, ytr, Xte, _ = mbconv_data
     for model in (MLPLatencyRegressor(max_epochs=20, random_state=3), NGBoostRegressor(n_estimators=30, random_state=3),
@@ -186,6 +192,7 @@ def test_a_gp_knows_where_it_has_no_rows() -> None:
     assert spearman(z[near], d_near.mean) > 0.95
 
 
+@pytest.mark.slow
 def test_a_gp_learns_a_table_of_many_one_hot_columns() -> None:
     """Twenty categorical choices of six levels, one-hot (120 columns), latency additive in the choices: from a
     start at length scale 1 the kernel was ~0 off the diagonal, the search had no gradient and the GP predicted
@@ -236,6 +243,7 @@ def test_a_gp_on_many_rows_searches_on_a_subset_and_conditions_on_every_row() ->
     assert all(np.allclose(f.kernel_.theta, c.model_.kernel_.theta) for f in c.members_)
 
 
+@pytest.mark.slow
 def test_a_shrunk_gp_does_not_explain_noise_by_a_few_features() -> None:
     """Ten rows of thirty features, the target one smooth function of two of them plus noise: a free search lets
     a few length scales run to where they explain the noise, the prior on their spread keeps them together; with

@@ -44,6 +44,7 @@ def test_time_budget_stops_starting_new_folds(xy) -> None:
     assert sum(res.folds_done.values()) < 10
 
 
+@pytest.mark.slow
 def test_parallel_matches_serial(xy) -> None:
     X, y = xy
     kw = {"models": ["linear", "gbt"], "cv": 3, "seed": 1, "params": {"gbt": {"max_iter": 30}}}

@@ -38,6 +38,7 @@ def _err(y, p) -> float:
     return float(np.median(np.abs(p / y - 1)))
 
 
+@pytest.mark.slow
 def test_a_related_source_beats_the_plain_model_on_few_rows(platforms) -> None:
     _, X, _, y, src = platforms
     test = np.arange(200, 600)
@@ -51,6 +52,7 @@ def test_a_related_source_beats_the_plain_model_on_few_rows(platforms) -> None:
             assert t.source_weights_[0] > 0.5  # the prior leans on the source
 
 
+@pytest.mark.slow
 def test_a_shuffled_source_gets_little_weight_and_costs_little(platforms) -> None:
     _, X, y_src, y, _ = platforms
     bad = GBTRegressor(random_state=0).fit(X, np.random.default_rng(0).permutation(y_src))
@@ -148,6 +150,7 @@ def test_a_gp_correction_fades_back_to_the_prior_where_the_rows_say_nothing() ->
     assert np.median(np.abs(correction(gp, far))) < 0.5 * np.median(np.abs(correction(lg, far)))
 
 
+@pytest.mark.slow
 def test_a_gp_correction_of_few_rows_of_many_features_stays_near_the_prior(monkeypatch) -> None:
     """Eight rows of thirty features, the target its source rescaled plus noise: the correction's length scales
     are searched under a prior on their spread (``CORRECTION_SHRINK``), so the noise of eight rows is not explained
