@@ -126,7 +126,7 @@ def remeasure(store: Store, device: Any, family: Any, n: int, *, seed: int = 0, 
     (its platform must be the stored one). Returns the ceiling over every repeat of those rows' platform and
     protocol, this call's included.
     """
-    from acquisition.fitting import load_dataset
+    from acquisition.dataset import load_dataset
     from profiler.worker import Profiler
 
     if not isinstance(n, int) or n < 1:

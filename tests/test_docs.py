@@ -103,7 +103,7 @@ def test_the_site_builds_strictly(tmp_path: Path) -> None:
     assert 'id="acquisition.ask_tell.Campaign"' in api
 
 
-def test_the_layers_hold() -> None:
+def test_the_layers_hold_and_no_import_cycle_remains() -> None:
     lint = shutil.which("lint-imports", path=str(Path(sys.executable).parent))
     if lint is None:
         pytest.skip("import-linter is not installed (pip install -e '.[test]')")

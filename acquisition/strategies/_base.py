@@ -138,14 +138,11 @@ def register_strategy(name: str, factory: Callable[[], Strategy], *, replace: bo
 
 
 def get_strategy(name: str) -> Strategy:
-    from acquisition import strategies  # noqa: F401 - registers the built-ins
-
+    # the built-ins are registered by the package's __init__, which Python runs before this module is imported
     if name not in _REGISTRY:
         raise StrategyError(f"unknown strategy {name!r}: available strategies are {', '.join(list_strategies())}")
     return _REGISTRY[name]()
 
 
 def list_strategies() -> list[str]:
-    from acquisition import strategies  # noqa: F401
-
     return list(_REGISTRY)

@@ -261,9 +261,7 @@ def register_family(family: BlockFamily, *, replace: bool = False) -> BlockFamil
 
 def get_family(name: str) -> BlockFamily:
     """The registered family called ``name``; the error lists the known names."""
-    from profiler.families import _load_builtins
-
-    _load_builtins()
+    _load_plugins()
     try:
         return _REGISTRY[name]
     except KeyError:
@@ -271,10 +269,26 @@ def get_family(name: str) -> BlockFamily:
 
 
 def list_families() -> list[str]:
-    from profiler.families import _load_builtins
-
-    _load_builtins()
+    _load_plugins()
     return sorted(_REGISTRY)
+
+
+def _load_plugins() -> None:
+    """Register the installed plug-in families (entry point group ``latency_acquisition.families``), once per
+    process. The built-ins are registered by the package's ``__init__``, which Python runs before this module."""
+    from profiler.plugins import GROUPS, load_entry_points
+
+    load_entry_points(GROUPS["families"], _register_entry_point)
+
+
+def _register_entry_point(name: str, obj: object) -> None:
+    """An entry point's object: a :class:`BlockFamily` instance, or a subclass (instantiated without arguments)."""
+    family = obj() if isinstance(obj, type) and issubclass(obj, BlockFamily) else obj
+    if not isinstance(family, BlockFamily):
+        raise FamilyError(f"expected a BlockFamily subclass or instance, got {type(obj).__name__}")
+    if _REGISTRY.get(family.name) is not None and type(_REGISTRY[family.name]) is type(family):
+        return  # its module registered it when imported
+    register_family(family)
 
 
 

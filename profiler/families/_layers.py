@@ -1,10 +1,8 @@
 """Small building blocks shared by the built-in families, and the closed-form counting helper.
 
-Two halves that mirror each other:
+It mirrors :mod:`profiler.families._modules`, the leaf :class:`torch.nn.Module` s the blocks are built from
+(``Add``, ``Scale``, ``SqueezeExcite``, the activation table): counting imports no torch.
 
-- leaf :class:`torch.nn.Module` s used by the blocks (:class:`Add`, :class:`Scale`, :class:`SqueezeExcite`)
-  plus the activation table :data:`ACTIVATIONS`, defined in :mod:`profiler.families._modules` and imported from
-  there on first use (so that counting imports no torch);
 - :class:`Tally`, plain integer arithmetic that walks the same layer sequence as a built block and adds up
   MACs, parameters, moved elements (inputs + output + own parameters of every leaf module, exactly what
   :func:`profiler.families._base.module_counts` measures with forward hooks), layers and the largest
@@ -24,16 +22,16 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 from profiler.families._base import BYTES_PER_ELEMENT, Counts
 
-__all__ = [  # and, from profiler.families._modules on first use: ACTIVATIONS, Add, Scale, SqueezeExcite
+__all__ = [
     "ACTIVATION_LIMIT",
     "MACS_LIMIT",
     "Tally",
     "conv_out",
     "make_divisible",
+    "se_width",
 ]
 
 #: Largest activation tensor a block may hold (elements at batch 1): a 224 x 224 x 64 feature map.
@@ -60,6 +58,11 @@ def make_divisible(value: float, divisor: int = 8, min_value: int | None = None)
     if new < 0.9 * value:
         new += divisor
     return new
+
+
+def se_width(mid: int) -> int:
+    """Squeeze width of the squeeze-excite on ``mid`` channels: ``mid // 4`` rounded to a multiple of 8, >= 8."""
+    return make_divisible(mid // 4, 8)
 
 
 # -- closed-form counting ------------------------------------------------------------------------------------
@@ -136,14 +139,3 @@ class Tally:
         b = BYTES_PER_ELEMENT[dtype]
         return Counts(macs=self.macs, params=self.params, bytes_moved=self.elements * b, layers=self.layers,
                       work=tuple((k, m, e * b) for k, m, e in self.work), shapes=tuple(self.shapes))
-
-
-_TORCH_NAMES = ("ACTIVATIONS", "Add", "Scale", "SqueezeExcite")
-
-
-def __getattr__(name: str) -> Any:
-    if name in _TORCH_NAMES:  # the torch half, imported on first use
-        from profiler.families import _modules
-
-        return getattr(_modules, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from profiler.families.mbconv import se_width
+from profiler.families._layers import se_width
 
 __all__ = ["ACTIVATIONS", "Add", "MBConv", "ResV1Block", "ResV2Block", "Scale", "SqueezeExcite"]
 

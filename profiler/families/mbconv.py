@@ -29,18 +29,13 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from profiler.families._base import BlockFamily, Counts, get_family, register_family
-from profiler.families._layers import ACTIVATION_LIMIT, MACS_LIMIT, Tally, make_divisible
+from profiler.families._layers import ACTIVATION_LIMIT, MACS_LIMIT, Tally, se_width
 from profiler.space import Boolean, Categorical, Choice, Constraint, Integer, Space
 
 if TYPE_CHECKING:
     from profiler.families._modules import MBConv
 
 __all__ = ["MBConv", "MBConvFamily", "mbconv", "se_width"]
-
-
-def se_width(mid: int) -> int:
-    """Squeeze width of the squeeze-excite on ``mid`` channels: ``mid // 4`` rounded to a multiple of 8, >= 8."""
-    return make_divisible(mid // 4, 8)
 
 
 def _tally(cfg: Mapping[str, Any]) -> Tally:

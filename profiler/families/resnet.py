@@ -6,7 +6,7 @@ k x k convolution. The shortcut is the identity when stride == 1 and cin == cout
 convolution cin -> cout (option B).
 
 - ``resv1``: conv-BN-ReLU ... conv-BN on the residual branch, BN after the projection shortcut, then
-  :class:`~profiler.families._layers.Add` and a final ReLU.
+  :class:`~profiler.families._modules.Add` and a final ReLU.
 - ``resv2``: a BN-ReLU pre-activation on the input, shared by the residual branch and the projection shortcut
   (the identity shortcut takes the raw input), BN-ReLU before every further conv, no BN after the
   projection, Add and no final activation.

@@ -27,7 +27,8 @@ from profiler.families import (
     register_family,
 )
 from profiler.families import _base as families_base
-from profiler.families._layers import ACTIVATION_LIMIT, MACS_LIMIT, Add, Scale, conv_out, make_divisible
+from profiler.families._layers import ACTIVATION_LIMIT, MACS_LIMIT, conv_out, make_divisible
+from profiler.families._modules import Add, Scale
 from profiler.families.mbconv import se_width
 from profiler.space import Integer, Space, SpaceError
 
