@@ -37,7 +37,6 @@ import io
 import math
 import os
 import re
-import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import MISSING, dataclass, field, fields
 from types import SimpleNamespace
@@ -46,6 +45,7 @@ from typing import IO, Any
 from acquisition.campaign import CampaignError, CampaignSpec
 from acquisition.engine import END_STATES, Asked, CampaignLoop, check_resume, open_campaign
 from acquisition.stopping import get_stop_rule
+from profiler.files import atomic_write
 
 __all__ = ["DEFAULT_PROTOCOL", "Asked", "Campaign", "CampaignStatus", "CsvTold", "Platform", "write_asks_csv"]
 
@@ -633,16 +633,8 @@ def write_asks_csv(asks: Iterable[Asked], family: Any, out: str | os.PathLike[st
         out.write(text)  # type: ignore[union-attr]
         return n
     path = os.fspath(out)  # type: ignore[arg-type]
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=os.path.dirname(os.path.abspath(path)))
-    try:
-        with os.fdopen(fd, "w", newline="") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_write(path) as fh:
+        fh.write(text)
     return n
 
 

@@ -33,6 +33,7 @@ from typing import Any
 from acquisition.bill import campaign_bill
 from acquisition.campaign import describe_floor
 from acquisition.store import PROFILE_ACTIVITIES
+from profiler.files import atomic_write
 
 __all__ = ["ENGINE_ACTIVITIES", "build_report", "render_markdown", "write_report"]
 
@@ -295,7 +296,8 @@ def _plots(store: Any, rep: dict[str, Any], out_dir: str) -> dict[str, list[str]
                          f"{c['strategy']} + {c['model']}", fontsize="medium")
             fig.tight_layout(rect=(0, 0.07, 1, 1))
             f = os.path.join(out_dir, f"{c['name']}_learning_curve.png")
-            fig.savefig(f, dpi=110)
+            with atomic_write(f, "wb") as fh:
+                fig.savefig(fh, format="png", dpi=110)
             plt.close(fig)
             files.append(f)
         if c["bundle"] and os.path.exists(c["bundle"]):
@@ -333,7 +335,8 @@ def _plots(store: Any, rep: dict[str, Any], out_dir: str) -> dict[str, list[str]
                 ax.legend()
                 fig.tight_layout()
                 f = os.path.join(out_dir, f"{c['name']}_predicted_vs_measured.png")
-                fig.savefig(f, dpi=110)
+                with atomic_write(f, "wb") as fh:
+                    fig.savefig(fh, format="png", dpi=110)
                 plt.close(fig)
                 files.append(f)
         if files:
@@ -356,7 +359,7 @@ def write_report(store: Any, out_dir: str, *, fmt: str = "md", campaign: str | N
         text = render_markdown(rep, plots)
     else:
         text = _html(render_markdown(rep, plots))
-    with open(path, "w") as fh:
+    with atomic_write(path) as fh:
         fh.write(text)
     return [path] + [f for v in plots.values() for f in v]
 

@@ -36,6 +36,7 @@ from acquisition.cli import non_negative_int as _non_negative_int
 from acquisition.cli import positive_float as _positive_float
 from acquisition.cli import positive_int as _positive_int
 from nas.network import NetworkError
+from profiler.files import atomic_write
 
 __all__ = ["build_parser", "main"]
 
@@ -111,10 +112,8 @@ class _Device:
 
 def _dump(obj: Any, out: str | None, name: str) -> None:
     if out:
-        tmp = os.path.join(out, f".{name}.tmp")
-        with open(tmp, "w", encoding="utf-8") as fh:
+        with atomic_write(os.path.join(out, name)) as fh:
             json.dump(obj, fh, indent=2, default=str)
-        os.replace(tmp, os.path.join(out, name))
 
 
 # -- evaluate --------------------------------------------------------------------------------------------------

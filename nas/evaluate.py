@@ -26,6 +26,7 @@ import numpy as np
 
 from nas.latency import Calibration, NetworkLatencyModel
 from nas.network import Network, NetworkError
+from profiler.files import atomic_write
 
 __all__ = ["EvaluationResult", "evaluate_networks", "plot_evaluation"]
 
@@ -126,6 +127,7 @@ def plot_evaluation(result: EvaluationResult, path: str | os.PathLike[str]) -> s
     fig.suptitle(f"{result.space}: {result.n_eval} networks (calibration on {result.n_calibration} others)")
     fig.tight_layout()
     out = os.fspath(path)
-    fig.savefig(out, dpi=110)
+    with atomic_write(out, "wb") as fh:
+        fig.savefig(fh, format="png", dpi=110)
     plt.close(fig)
     return out

@@ -40,6 +40,7 @@ import numpy as np
 from scipy.stats import norm
 
 from nas.network import Network, NetworkError
+from profiler.files import atomic_write
 
 __all__ = ["ROBUST_SCALE", "Calibration", "NetworkLatency", "NetworkLatencyModel"]
 
@@ -98,10 +99,8 @@ class Calibration:
         return json.dumps(asdict(self), indent=2)
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        tmp = f"{os.fspath(path)}.tmp"
-        with open(tmp, "w", encoding="utf-8") as fh:
+        with atomic_write(path) as fh:
             fh.write(self.to_json())
-        os.replace(tmp, path)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Calibration:

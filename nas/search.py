@@ -43,6 +43,7 @@ import numpy as np
 from nas.accuracy import AccuracyCache, DigitsEvaluator, Evaluator, cached
 from nas.network import Network, NetworkError
 from nas.spaces import NetworkSpace, get_space
+from profiler.files import atomic_write
 
 __all__ = ["BALS_FLOOR", "OBJECTIVES", "SOURCES", "SearchResult", "bals", "default_tau_ref", "pareto_mask",
            "plot_search", "run_search"]
@@ -272,6 +273,7 @@ def plot_search(results: Sequence[SearchResult], path: str | os.PathLike[str], *
     ax.legend(fontsize=8)
     fig.tight_layout()
     out = os.fspath(path)
-    fig.savefig(out, dpi=110)
+    with atomic_write(out, "wb") as fh:
+        fig.savefig(fh, format="png", dpi=110)
     plt.close(fig)
     return out

@@ -26,6 +26,7 @@ from acquisition.cli import (
     positive_int,
     run_command,
 )
+from profiler.files import atomic_write
 
 __all__ = ["main"]
 
@@ -220,9 +221,9 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
                   csv=args.csv or None, seed=args.seed)
     os.makedirs(args.out, exist_ok=True)
     md = table3_markdown(rows)
-    with open(os.path.join(args.out, "table3.md"), "w") as fh:
+    with atomic_write(os.path.join(args.out, "table3.md")) as fh:
         fh.write(md)
-    with open(os.path.join(args.out, "table3.json"), "w") as fh:
+    with atomic_write(os.path.join(args.out, "table3.json")) as fh:
         json.dump(_jsonable(rows), fh, indent=2)
     print(json.dumps(_jsonable(rows), indent=2) if args.json else md)
     return 0

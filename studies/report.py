@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from profiler.files import atomic_write
 from studies._stats import quantile_band
 
 __all__ = ["fmt_ci", "plot_curves", "summary_markdown", "write_report"]
@@ -178,7 +179,8 @@ def plot_curves(result: Any, path: str) -> str:
     fig.suptitle(f"Study {result.name}, {len({r['seed'] for r in result.runs})} seeds. Top: median over seeds, "
                  "band = 95 % interval of the median (the range under 6 seeds). Bottom: each seed.")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    with atomic_write(path, "wb") as fh:
+        fig.savefig(fh, format="png", dpi=110)
     plt.close(fig)
     return path
 
@@ -199,22 +201,12 @@ def write_report(result: Any, out_dir: str, baseline: str = "random", acc10_at: 
         w = csv.DictWriter(buf, fieldnames=list(result.records[0]))
         w.writeheader()
         w.writerows(result.records)
-    _atomic_write(paths["markdown"], summary_markdown(summary))
-    _atomic_write(paths["json"], json.dumps(_jsonable(summary), indent=2))
-    _atomic_write(paths["records"], buf.getvalue())
-    tmp = paths["curves"] + ".tmp.png"
-    plot_curves(result, tmp)
-    os.replace(tmp, paths["curves"])
+    for key, text in (("markdown", summary_markdown(summary)), ("json", json.dumps(_jsonable(summary), indent=2)),
+                      ("records", buf.getvalue())):
+        with atomic_write(paths[key]) as fh:
+            fh.write(text)
+    plot_curves(result, paths["curves"])
     return paths
-
-
-def _atomic_write(path: str, text: str) -> None:
-    tmp = f"{path}.tmp"
-    with open(tmp, "w", newline="") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 def _jsonable(x: Any) -> Any:

@@ -238,12 +238,15 @@ def write_transfer_report(rows: Sequence[dict[str, Any]], out: str, target_spear
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from studies.report import _atomic_write, _jsonable
+    from profiler.files import atomic_write
+    from studies.report import _jsonable
 
     os.makedirs(out, exist_ok=True)
     paths = {k: os.path.join(out, f"transfer.{k}") for k in ("md", "json", "png")}
-    _atomic_write(paths["md"], transfer_markdown(rows, target_spearman))
-    _atomic_write(paths["json"], json.dumps(_jsonable(list(rows)), indent=2))
+    for key, text in (("md", transfer_markdown(rows, target_spearman)), ("json", json.dumps(_jsonable(list(rows)),
+                                                                                           indent=2))):
+        with atomic_write(paths[key]) as fh:
+            fh.write(text)
     fig, axes = plt.subplots(1, max(1, len(rows)), figsize=(3.2 * max(1, len(rows)), 3.2), squeeze=False,
                              sharey=True)
     for ax, r in zip(axes[0], rows, strict=False):
@@ -257,8 +260,7 @@ def write_transfer_report(rows: Sequence[dict[str, Any]], out: str, target_spear
     axes[0][0].set_ylabel("never-seen Spearman ρ (median over seeds)")
     axes[0][0].legend(fontsize=7)
     fig.tight_layout()
-    tmp = paths["png"] + ".tmp.png"
-    fig.savefig(tmp, dpi=110)
+    with atomic_write(paths["png"], "wb") as fh:
+        fig.savefig(fh, format="png", dpi=110)
     plt.close(fig)
-    os.replace(tmp, paths["png"])
     return paths

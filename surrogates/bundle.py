@@ -39,7 +39,6 @@ import hashlib
 import json
 import os
 import platform as _platform
-import tempfile
 import zipfile
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
@@ -48,6 +47,7 @@ from typing import Any
 
 import numpy as np
 
+from profiler.files import atomic_write
 from surrogates._errors import BundleError
 from surrogates.features import FeatureEncoder
 from surrogates.models import LatencyRegressor, LogLatencyDist
@@ -140,17 +140,12 @@ def export_bundle(path: str | os.PathLike[str], model: LatencyRegressor, encoder
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise BundleError(f"cannot write bundle {path!r}: directory {directory!r} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=".bundle-", dir=directory)
     try:
-        with os.fdopen(fd, "wb") as fh, zipfile.ZipFile(fh, "w", zipfile.ZIP_DEFLATED) as zf:
+        with atomic_write(path, "wb") as fh, zipfile.ZipFile(fh, "w", zipfile.ZIP_DEFLATED) as zf:
             zf.writestr(MANIFEST, json.dumps(manifest, indent=2, sort_keys=True))
             zf.writestr(PAYLOAD, payload)
-        os.replace(tmp, path)
     except OSError as exc:
         raise BundleError(f"cannot write bundle {path!r}: {exc.strerror or exc}") from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return manifest
 
 

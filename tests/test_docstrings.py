@@ -8,7 +8,7 @@ import importlib
 import pytest
 
 MODULES = [
-    "profiler.space", "profiler.tabular", "profiler.families._base", "profiler.families.mbconv",
+    "profiler.space", "profiler.files", "profiler.tabular", "profiler.families._base", "profiler.families.mbconv",
     "acquisition.store", "acquisition.dataset", "acquisition.fitting", "acquisition.campaign", "acquisition.report",
     "acquisition.strategies", "acquisition.strategies._base",
     "surrogates", "surrogates.features", "surrogates.metrics", "surrogates.selection", "surrogates.bundle",

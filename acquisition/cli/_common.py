@@ -7,13 +7,12 @@ way: bad input is a one-line error naming the value (exit code 2), ``--help`` sh
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib
 import os
-from collections.abc import Callable, Iterator, Sequence
-from typing import IO, Any
+from collections.abc import Callable, Sequence
+from typing import Any
 
-__all__ = ["DEFAULT_DB", "CliError", "HelpFormatter", "Parser", "add_device_args", "add_plugin_arg", "atomic_text",
+__all__ = ["DEFAULT_DB", "CliError", "HelpFormatter", "Parser", "add_device_args", "add_plugin_arg",
            "check_output", "device_from_args", "jobs", "load_plugins", "non_negative_int", "positive_float",
            "positive_int"]
 
@@ -218,21 +217,6 @@ def check_output(path: str, flag: str, *, db: str | None = None) -> None:
         raise CliError(f"{flag} {path!r} cannot be written")
 
 
-@contextlib.contextmanager
-def atomic_text(path: str) -> Iterator[IO[str]]:
-    """Write a text file under a temporary name and rename it into place only when everything succeeded."""
-    import tempfile
-
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=os.path.dirname(os.path.abspath(path)))
-    try:
-        with os.fdopen(fd, "w", newline="") as fh:
-            yield fh
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def listed(names: Sequence[str], limit: int = 10) -> str:
     """``names`` joined by commas; beyond ``limit``, the first ones and how many more there are."""
     names = [str(n) for n in names]
@@ -251,5 +235,4 @@ _positive_float = positive_float
 _jobs = jobs
 _load_plugins = load_plugins
 _check_output = check_output
-_atomic_text = atomic_text
 _int_arg = int_arg

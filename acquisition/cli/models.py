@@ -14,7 +14,6 @@ from acquisition.cli._common import (
     DEFAULT_DB,
     CliError,
     add_plugin_arg,
-    atomic_text,
     check_output,
     jobs,
     listed,
@@ -22,6 +21,7 @@ from acquisition.cli._common import (
     non_negative_int,
     positive_float,
 )
+from profiler.files import atomic_write
 
 __all__ = ["PREDICT_COLUMNS", "cmd_fit", "cmd_predict", "prediction_columns", "register"]
 
@@ -125,7 +125,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     names = prediction_columns(header)
     renamed = [f"{c} as {n}" for c, n in zip(PREDICT_COLUMNS, names, strict=True) if c != n]
     values = (np.column_stack([d.latency, *d.interval(0.8), d.std]) if d is not None else np.zeros((0, 4)))
-    with (contextlib.nullcontext(sys.stdout) if args.out == "-" else atomic_text(args.out)) as out:
+    with (contextlib.nullcontext(sys.stdout) if args.out == "-" else atomic_write(args.out)) as out:
         w = csv.DictWriter(out, header + names)
         w.writeheader()
         for row, v in zip(rows, values, strict=True):

@@ -20,4 +20,4 @@ __all__ = ["BlockFamily", "Counts", "FamilyError", "get_family", "list_families"
            "register_family"]
 
 # the built-in families register themselves when imported: here, before any other module of the package is used
-from profiler.families import mbconv, resnet  # noqa: E402,F401  (after _base: they import from it)
+from profiler.families import mbconv, resnet  # noqa: F401  (after _base: they import from it)
