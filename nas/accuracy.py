@@ -129,10 +129,11 @@ class AccuracyCache:
     """Accuracies by (evaluator id, network key) in an SQLite file (one writer: the search process)."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        import sqlite_utils
+        from acquisition.store import open_database
 
         self.path = os.fspath(path)
-        self.db = sqlite_utils.Database(self.path)
+        self.db = open_database(self.path)
+        self.db.enable_wal()
         if "accuracy" not in self.db.table_names():
             self.db["accuracy"].create({"evaluator": str, "network": str, "accuracy": float, "seconds": float,
                                         "spec": str}, pk=("evaluator", "network"))

@@ -453,17 +453,14 @@ class _StudyStore:
     """The study database (sqlite-utils, WAL, versioned): studies, study_runs, study_records."""
 
     def __init__(self, path: str, readonly: bool = False) -> None:
-        import sqlite3
-
-        import sqlite_utils
+        from acquisition.store import open_database
 
         if readonly and not os.path.isfile(path):
             raise StudyError(f"study database {path!r} does not exist")
         d = os.path.dirname(os.path.abspath(path))
         if not readonly and not os.path.isdir(d):
             raise StudyError(f"cannot create study database {path!r}: directory {d!r} does not exist")
-        conn = sqlite3.connect(f"file:{path}?mode=ro" if readonly else path, uri=readonly)
-        self.db = sqlite_utils.Database(conn)
+        self.db = open_database(path, readonly=readonly)
         if readonly:
             if "studies" not in self.db.table_names():
                 raise StudyError(f"{path!r} is not a study database (no studies table)")

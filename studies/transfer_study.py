@@ -36,7 +36,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
@@ -139,6 +138,7 @@ def _target_row(target: str, study: Any, result: Any, at: Sequence[int], fall_to
 def _trajectories(study: Any, result: Any) -> tuple[dict[str, float], list[dict[str, float]], dict[int, list[str]]]:
     """The target's recorded latencies by key, each source's, and per seed of the transfer arm the keys its
     campaign measured, in order."""
+    from acquisition.store import Store
     from studies.study import TRANSFER_SUFFIX, study_sources
 
     oracle, family = study.source.open()
@@ -150,11 +150,8 @@ def _trajectories(study: Any, result: Any) -> tuple[dict[str, float], list[dict[
     measured: dict[int, list[str]] = {}
     for seed in result.curves("default" + TRANSFER_SUFFIX):
         path = os.path.join(study.db + ".campaigns", f"seed-{seed}.sqlite")
-        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-        measured[seed] = [r[0] for r in con.execute(
-            "select m.key from campaign_measurements cm join measurements m on m.id = cm.measurement_id where "
-            "cm.campaign = ? and cm.role = 'train' and m.status = 'ok' order by cm.rowid", [f"{name}-s{seed}"])]
-        con.close()
+        with Store(path, readonly=True) as store:
+            measured[seed] = [m["key"] for m in store.members(f"{name}-s{seed}", role="train", status="ok")]
     return truth, sources, measured
 
 
