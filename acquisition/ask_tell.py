@@ -461,7 +461,7 @@ class Campaign:
                         f"{', '.join(str(ln) for ln, _ in errors[1:6])}{', ...' if len(errors) > 6 else ''})"
                         if len(errors) > 1 else "")
                 raise CampaignError(f"{label} line {errors[0][0]}: {errors[0][1]}{more}; nothing was stored")
-            with self.store.db.atomic():  # all rows or none
+            with self.store.transaction():  # all rows or none
                 for asked, m in prepared:
                     self.loop.tell(asked, m)
         for asked, _ in prepared:

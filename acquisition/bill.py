@@ -50,15 +50,7 @@ class Bill:
 
 def campaign_bill(store: Any, campaign: str) -> Bill:
     """The campaign's bill (see the module docstring)."""
-    if not store._has("campaign_measurements"):
-        return Bill()
-    cur = store.db.execute(
-        "select cm.role, coalesce(sum(m.cost_s), 0), count(*) from campaign_measurements cm join measurements m "
-        "on m.id = cm.measurement_id where cm.campaign = ? group by cm.role", [campaign])
-    rows = cur.fetchall()
-    by_role = {str(r): float(s) for r, s, _ in rows}
-    lost = store.db.execute("select coalesce(sum(seconds), 0) from ledger where campaign = ? and activity = "
-                            "'lost_profile'", [campaign]).fetchone()[0]
+    by_role, n, lost = store.campaign_costs(campaign)
     if lost:
-        by_role["lost"] = float(lost)
-    return Bill(by_role, int(sum(c for _, _, c in rows)))
+        by_role["lost"] = lost
+    return Bill(by_role, n)

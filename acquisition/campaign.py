@@ -207,7 +207,7 @@ def noise_floor_of(store: Any, platform: str, family: str, *, protocol: str | No
     row = store.latest_noise_floor(platform)
     if row:
         return {"source": "doctor", **{k: row.get(k) for k in DOCTOR_FIELDS}}
-    if "repeats" in store.db.table_names():
+    if store.has_table("repeats"):
         from acquisition.noise import noise_ceiling
 
         c = noise_ceiling(store, family, platform=platform, protocol=protocol)

@@ -106,7 +106,7 @@ def _noise(store: Any, ds: Dataset, test: np.ndarray, pred: np.ndarray) -> tuple
     the test rows were), and the model's ±10 % accuracy on those same test rows."""
     from surrogates.metrics import accuracy_within
 
-    if "repeats" not in store.db.table_names():  # an older database opened read-only
+    if not store.has_table("repeats"):  # an older database opened read-only
         return None, "", None
     keys = [ds.keys[i] for i in test]
     same = noise_ceiling(store, ds.family, platform=ds.platform, protocol=ds.protocol, keys=keys)

@@ -40,13 +40,8 @@ __all__ = ["ENGINE_ACTIVITIES", "build_report", "render_markdown", "write_report
 ENGINE_ACTIVITIES = ("fit", "evaluate", "query", "export", "transfer")
 
 
-def _group(store: Any, cols: list[str], where: str = "", args: tuple = ()) -> list[dict[str, Any]]:
-    sel = ", ".join(cols)
-    sql = (f"select {sel}, count(*) as rows, sum(seconds) as seconds from ledger {where} group by {sel} "
-           f"order by {sel}")
-    cur = store.db.execute(sql, args)
-    names = [d[0] for d in cur.description]
-    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+def _group(store: Any, cols: list[str], campaign: str | None = None) -> list[dict[str, Any]]:
+    return store.ledger_groups(cols, campaign=campaign)
 
 
 def _platforms(store: Any) -> dict[str, dict[str, Any]]:
@@ -59,13 +54,12 @@ def _platforms(store: Any) -> dict[str, dict[str, Any]]:
 
 def build_report(store: Any, campaign: str | None = None) -> dict[str, Any]:
     """All report figures as plain data (what ``--format json`` prints)."""
-    where, args = ("where campaign = ?", (campaign,)) if campaign else ("", ())
     platforms = _platforms(store)
 
     def label(pid: str | None) -> str | None:
         return platforms[pid]["label"] if pid in platforms else None
 
-    by_activity = _group(store, ["activity"], where, args)
+    by_activity = _group(store, ["activity"], campaign)
     profile_s = sum(r["seconds"] for r in by_activity if r["activity"] in PROFILE_ACTIVITIES)
     engine_s = sum(r["seconds"] for r in by_activity if r["activity"] in ENGINE_ACTIVITIES)
     n_profiled = sum(r["rows"] for r in by_activity if r["activity"] in PROFILE_ACTIVITIES
@@ -77,7 +71,7 @@ def build_report(store: Any, campaign: str | None = None) -> dict[str, Any]:
         if campaign and c["name"] != campaign:
             continue
         its = store.iterations(c["name"])
-        acts = {r["activity"]: r["seconds"] for r in _group(store, ["activity"], "where campaign = ?", (c["name"],))}
+        acts = {r["activity"]: r["seconds"] for r in _group(store, ["activity"], c["name"])}
         bill = campaign_bill(store, c["name"])  # the one bill: every device second of the campaign's measurements
         prof = bill.total_s
         eng = sum(v for k, v in acts.items() if k in ENGINE_ACTIVITIES)
@@ -105,7 +99,7 @@ def build_report(store: Any, campaign: str | None = None) -> dict[str, Any]:
             "noise_floor": c["spec"].get("noise_floor"), "noise_warnings": list(c["spec"].get("noise_warnings") or []),
         })
     by_platform_family = [{**r, "platform_label": label(r["platform"]), "hours": r["seconds"] / 3600}
-                          for r in _group(store, ["platform", "family", "activity"], where, args)]
+                          for r in _group(store, ["platform", "family", "activity"], campaign)]
     used = {c["platform"] for c in campaigns} | {r["platform"] for r in by_platform_family} | {
         r["platform"] for r in noise}
     return {
@@ -116,8 +110,8 @@ def build_report(store: Any, campaign: str | None = None) -> dict[str, Any]:
                    "measurements_charged": n_profiled,
                    "cost_per_measurement_s": profile_s / n_profiled if n_profiled else None},
         "by_activity": [{**r, "hours": r["seconds"] / 3600} for r in by_activity],
-        "by_campaign": [{**r, "hours": r["seconds"] / 3600} for r in _group(store, ["campaign", "activity"], where,
-                                                                            args)],
+        "by_campaign": [{**r, "hours": r["seconds"] / 3600} for r in _group(store, ["campaign", "activity"],
+                                                                                          campaign)],
         "by_platform_family": by_platform_family,
         "platforms": [p for pid, p in platforms.items() if pid in used],
         "campaigns": campaigns,
@@ -129,18 +123,8 @@ def build_report(store: Any, campaign: str | None = None) -> dict[str, Any]:
 def _device_rows(store: Any, campaign: str | None) -> list[dict[str, Any]]:
     """Per fleet device actor (``device_state.fleet``, :mod:`acquisition.fleet`): the measurements it took and
     their device hours, with each platform's device time lost on actors that died (``lost_profile``)."""
-    where, args = "", []
-    if campaign:
-        where, args = ("and id in (select measurement_id from campaign_measurements where campaign = ?)",
-                       [campaign])
-    rows = store.db.execute(
-        "select platform, json_extract(device_state, '$.fleet.actor') as actor, "
-        "json_extract(device_state, '$.fleet.host') as host, count(*), coalesce(sum(cost_s), 0) from measurements "
-        f"where json_extract(device_state, '$.fleet.actor') is not null {where} group by platform, actor, host "
-        "order by platform, actor", args).fetchall()
-    lost_where, lost_args = ("and campaign = ?", [campaign]) if campaign else ("", [])
-    lost = dict(store.db.execute(f"select platform, sum(seconds) from ledger where activity = 'lost_profile' "
-                                 f"{lost_where} group by platform", lost_args).fetchall())
+    rows = store.fleet_actor_rows(campaign=campaign)
+    lost = store.lost_seconds(campaign=campaign)
     return [{"platform": p, "actor": a, "host": h, "measurements": n, "hours": sec / 3600,
              "platform_lost_hours": (lost.get(p) or 0.0) / 3600} for p, a, h, n, sec in rows]
 
@@ -149,7 +133,7 @@ def _noise_rows(store: Any) -> list[dict[str, Any]]:
     """The noise ceiling of every platform and family with re-measured blocks (:mod:`acquisition.noise`)."""
     from acquisition.noise import noise_ceiling
 
-    if "repeats" not in store.db.table_names():  # an older database opened read-only
+    if not store.has_table("repeats"):  # an older database opened read-only
         return []
     pairs = sorted({(r["platform"], r["family"]) for r in store.repeats()})
     out = []

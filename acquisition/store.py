@@ -32,6 +32,7 @@ from typing import Any
 import sqlite_utils
 
 from acquisition._campaign_store import CampaignTables, create_campaign_tables, migrate_campaign_tables
+from acquisition._ledger_store import LedgerQueries
 
 __all__ = ["APPLICATION_ID", "PROFILE_ACTIVITIES", "SCHEMA_VERSION", "Store", "StoreError", "fault_point"]
 
@@ -164,7 +165,7 @@ def open_database(path: str, *, readonly: bool = False) -> sqlite_utils.Database
     return db
 
 
-class Store(CampaignTables):
+class Store(CampaignTables, LedgerQueries):
     """One latency-acquisition database file. Use as a context manager; see the module docstring.
 
     ``readonly=True`` opens an existing file without any write (the file must exist); otherwise the file is

@@ -135,10 +135,7 @@ class LedgerCost:
         path = os.fspath(db)
         try:
             with Store(path, readonly=True) as store:
-                rows = store.db.execute(
-                    "select m.min_ms, l.seconds, m.platform, m.protocol from ledger l join measurements m on "
-                    "m.id = l.measurement_id where m.status = 'ok' and l.activity in ('profile', "
-                    "'validation_profile', 'test_profile') and m.min_ms > 0 and l.seconds > 0").fetchall()
+                rows = store.charged_profiles()
         except StoreError as e:
             raise ReplayError(f"cost database: {e}") from None
         rows = [r for r in rows if platform in (None, r[2]) and protocol in (None, r[3])]
