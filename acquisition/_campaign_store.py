@@ -27,7 +27,8 @@ import json
 from datetime import datetime, timezone
 from typing import Any
 
-__all__ = ["CampaignTables", "create_campaign_tables"]
+__all__ = ["CampaignTables", "create_campaign_tables", "to_schema_3", "to_schema_4", "to_schema_6", "to_schema_7",
+           "to_schema_9"]
 
 ITERATION_COLUMNS: dict[str, type] = {
     "id": int, "campaign": str, "iteration": int, "n_train": int, "profiling_s": float, "spearman": float,
@@ -64,23 +65,43 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
-def migrate_campaign_tables(db: Any) -> None:
-    """Schema 2..8 -> 9 (inside the caller's transaction): new columns, NULL in existing rows, new tables."""
-    if "drawn" not in db["campaign_measurements"].columns_dict:
-        db["campaign_measurements"].add_column("drawn", str)
-    cols = db["iterations"].columns_dict
-    for c in (SCHEMA3_ITERATION_COLUMNS + SCHEMA4_ITERATION_COLUMNS + SCHEMA6_ITERATION_COLUMNS
-              + SCHEMA9_ITERATION_COLUMNS):
-        if c not in cols:
-            db["iterations"].add_column(c, ITERATION_COLUMNS[c])
-    if "campaign_sources" not in db.table_names():
-        _create_sources(db)
-    if "protocol" not in db["campaigns"].columns_dict:
-        db["campaigns"].add_column("protocol", str)
+def _add_columns(db: Any, table: str, names: tuple[str, ...], types: dict[str, type]) -> None:
+    have = db[table].columns_dict
+    for c in names:
+        if c not in have:
+            db[table].add_column(c, types[c])
+
+
+# The campaign tables' numbered migrations: each brings them from the schema before to the schema it is named
+# for (acquisition.store.MIGRATIONS runs them in order, inside one transaction). A step finds what a newer
+# create_campaign_tables made already and leaves it: existing rows get NULL in new columns, nothing is rewritten.
+def to_schema_3(db: Any) -> None:
+    """How each campaign measurement was drawn; how each iteration was verified, and its never-seen metrics."""
+    _add_columns(db, "campaign_measurements", ("drawn",), {"drawn": str})
+    _add_columns(db, "iterations", SCHEMA3_ITERATION_COLUMNS, ITERATION_COLUMNS)
+
+
+def to_schema_4(db: Any) -> None:
+    """The fidelity each iteration asked for and what its probes measured."""
+    _add_columns(db, "iterations", SCHEMA4_ITERATION_COLUMNS, ITERATION_COLUMNS)
+
+
+def to_schema_6(db: Any) -> None:
+    """The model each iteration kept, the transfer model's gain, and every source a campaign was given."""
+    _add_columns(db, "iterations", SCHEMA6_ITERATION_COLUMNS, ITERATION_COLUMNS)
+    _create_sources(db)
+
+
+def to_schema_7(db: Any) -> None:
+    """The protocol a campaign was created with, and what it asked to have measured."""
+    _add_columns(db, "campaigns", ("protocol",), {"protocol": str})
     _create_asks(db)
-    for c in ("pred_log", "pred_n"):
-        if c not in db["campaign_asks"].columns_dict:
-            db["campaign_asks"].add_column(c, ASK_COLUMNS[c])
+
+
+def to_schema_9(db: Any) -> None:
+    """Prequential predictions with each ask; the stop rule, its bounds and the out-of-fold ρ per iteration."""
+    _add_columns(db, "campaign_asks", ("pred_log", "pred_n"), ASK_COLUMNS)
+    _add_columns(db, "iterations", SCHEMA9_ITERATION_COLUMNS, ITERATION_COLUMNS)
 
 
 def _create_asks(db: Any) -> None:
@@ -99,7 +120,8 @@ def _create_sources(db: Any) -> None:
 
 
 def create_campaign_tables(db: Any) -> None:
-    """Create the schema-2 tables (inside the caller's transaction)."""
+    """Create the campaign tables as this schema has them (inside the caller's transaction); also the migration to
+    schema 2, after which the later steps find their columns and tables there."""
     db["campaigns"].create({"name": str, "family": str, "platform": str, "state": str, "spec": str,
                             "created_at": str, "updated_at": str, "protocol": str}, pk="name",
                            not_null={"family", "platform", "state", "spec", "created_at"})

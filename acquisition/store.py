@@ -25,13 +25,21 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timezone
 from typing import Any
 
 import sqlite_utils
 
-from acquisition._campaign_store import CampaignTables, create_campaign_tables, migrate_campaign_tables
+from acquisition._campaign_store import (
+    CampaignTables,
+    create_campaign_tables,
+    to_schema_3,
+    to_schema_4,
+    to_schema_6,
+    to_schema_7,
+    to_schema_9,
+)
 from acquisition._ledger_store import LedgerQueries
 
 __all__ = ["APPLICATION_ID", "PROFILE_ACTIVITIES", "SCHEMA_VERSION", "Store", "StoreError", "fault_point"]
@@ -84,8 +92,14 @@ def _create_noise_floors(db: Any) -> None:
     db["noise_floors"].create_index(["platform"])
 
 
-def _migrate_noise_columns(db: Any) -> None:
-    """Schema <= 7 -> 8 (inside the caller's transaction): the noise columns, NULL in existing rows."""
+def _create_repeats_if_missing(db: Any) -> None:
+    """Schema 5: stored measurements measured again in a fresh process (the noise ceiling)."""
+    if "repeats" not in db.table_names():
+        _create_repeats(db)
+
+
+def _add_noise(db: Any) -> None:
+    """Schema 8: each measurement's own noise and placements, a repeat's noise, and what ``doctor`` found."""
     for table, cols in (("measurements", ("noise", "placements")), ("repeats", ("noise",))):
         have = db[table].columns_dict
         for c in cols:
@@ -93,6 +107,14 @@ def _migrate_noise_columns(db: Any) -> None:
                 db[table].add_column(c, MEASUREMENT_COLUMNS[c])
     if "noise_floors" not in db.table_names():
         _create_noise_floors(db)
+
+
+#: The numbered migrations: ``MIGRATIONS[v]`` brings a database of schema ``v - 1`` to schema ``v``. Opening an older
+#: file for writing runs the steps after its version in order, in one transaction. A new schema is one new step.
+MIGRATIONS: dict[int, Callable[[Any], None]] = {
+    2: create_campaign_tables, 3: to_schema_3, 4: to_schema_4, 5: _create_repeats_if_missing, 6: to_schema_6,
+    7: to_schema_7, 8: _add_noise, 9: to_schema_9,
+}
 
 
 class StoreError(ValueError):
@@ -228,13 +250,8 @@ class Store(CampaignTables, LedgerQueries):
     def _migrate(self, version: int) -> None:
         """Bring an older database up to :data:`SCHEMA_VERSION` in one transaction (nothing is rewritten)."""
         with self.db.atomic():
-            if version < 2:
-                create_campaign_tables(self.db)
-            else:
-                migrate_campaign_tables(self.db)
-            if "repeats" not in self.db.table_names():
-                _create_repeats(self.db)
-            _migrate_noise_columns(self.db)
+            for step in range(version + 1, SCHEMA_VERSION + 1):
+                MIGRATIONS[step](self.db)
             self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     @property

@@ -499,3 +499,10 @@ def test_record_noise_floor_is_one_transaction(db_path: Path, monkeypatch: pytes
         with pytest.raises(RuntimeError):
             store.record_noise_floor(PLATFORM, _floor())
         assert store.noise_floors() == [] and count(store, "ledger") == 0
+
+
+def test_the_migrations_are_numbered_one_step_a_schema() -> None:
+    from acquisition.store import MIGRATIONS, SCHEMA_VERSION
+
+    assert sorted(MIGRATIONS) == list(range(2, SCHEMA_VERSION + 1))  # a new schema is one new step
+    assert all(callable(step) and step.__doc__ for step in MIGRATIONS.values())
