@@ -6,18 +6,20 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-from scipy.stats import binom
+from scipy.stats import quantile_test
 
 __all__ = ["median_ci", "quantile_band"]
 
 
 def median_ci(values: Sequence[float], level: float = 0.95) -> tuple[float, float, float]:
-    """Median and its distribution-free confidence interval from order statistics.
+    """Median and its distribution-free confidence interval from order statistics
+    (:func:`scipy.stats.quantile_test`'s interval for the 0.5 quantile).
 
     The interval ``[x_(j), x_(n-j+1)]`` with the largest ``j`` such that ``P(Bin(n, 1/2) < j) <= (1 - level)/2``
     covers the population median with probability at least ``level`` for any continuous distribution. Values
     may be ``inf`` (a censored run: the target not reached within the budget); with fewer than 6 values the
-    interval at 95 % is the whole range. Returns ``(median, lo, hi)``; NaNs for no values.
+    interval at 95 % cannot be bounded and is reported as the whole range. Returns ``(median, lo, hi)``; NaNs for
+    no values.
 
     >>> median_ci([5, 1, 4, 2, 3, 9, 8, 7, 6, 10])
     (5.5, 2.0, 9.0)
@@ -27,14 +29,11 @@ def median_ci(values: Sequence[float], level: float = 0.95) -> tuple[float, floa
     if n == 0:
         return float("nan"), float("nan"), float("nan")
     med = float(np.median(x)) if np.isfinite(x).all() else _median_with_inf(x)
-    alpha = (1 - level) / 2
-    j = 0
-    for cand in range(1, n // 2 + 1):
-        if binom.cdf(cand - 1, n, 0.5) <= alpha:
-            j = cand
-    if j == 0:
-        return med, float(x[0]), float(x[-1])
-    return med, float(x[j - 1]), float(x[n - j])
+    ci = quantile_test(x, q=med if math.isfinite(med) else x[0], p=0.5).confidence_interval(level)
+    # unbounded (too few values for the level): the range; an infinite upper end is a censored run's
+    lo = float(ci.low) if math.isfinite(ci.low) else float(x[0])
+    hi = float(ci.high) if math.isfinite(ci.high) else float(x[-1])
+    return med, lo, hi
 
 
 def _median_with_inf(x: np.ndarray) -> float:
