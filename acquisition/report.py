@@ -24,7 +24,6 @@ Example:
 
 from __future__ import annotations
 
-import html
 import json
 import os
 import re
@@ -349,7 +348,6 @@ def write_report(store: Any, out_dir: str, *, fmt: str = "md", campaign: str | N
 
 
 _NUMBER = re.compile(r"^[≤≥<>~+\-–]?\s*[\d.,]+(\s*(%|h|s))?$|^[–-]$")
-_INLINE = re.compile(r"`([^`]+)`|\*\*([^*]+)\*\*")
 
 #: Tables fill at most the page width and their cells wrap between words (long platform names), so no table runs
 #: off a 1280 px page; a wide table (many columns) gets a smaller font, and a container scrolls as a last resort.
@@ -371,52 +369,26 @@ img{max-width:100%;height:auto;display:block;margin:0.8em 0}
 """.strip()
 
 
-def _inline(text: str) -> str:
-    """Escape ``text``, then render its `code` spans (a platform's short id) and **bold** parts."""
-
-    def sub(m: re.Match) -> str:
-        return f"<code>{m.group(1)}</code>" if m.group(1) is not None else f"<strong>{m.group(2)}</strong>"
-
-    return _INLINE.sub(sub, html.escape(text))
-
-
 def _html(md: str) -> str:
-    """A small, dependency-free rendering of the report's markdown (headings, bullets, paragraphs, tables,
-    images) with a stylesheet that keeps every table within the page (:data:`STYLE`)."""
-    body: list[str] = []
-    rows: list[list[str]] = []
+    """The report's Markdown as one HTML page (markdown-it-py, CommonMark with tables), with a stylesheet that
+    keeps every table within the page (:data:`STYLE`): numeric cells right-aligned, tables of more than eight
+    columns in the smaller font, each table in a container that scrolls as a last resort."""
+    from markdown_it import MarkdownIt
 
-    def flush() -> None:
-        if not rows:
-            return
-        head, *rest = rows
-        wide = " class='wide'" if len(head) > 8 else ""
-        out = [f"<div class='table'><table{wide}>", "<tr>" + "".join(f"<th>{_inline(c)}</th>" for c in head) + "</tr>"]
-        for r in rest:
-            out.append("<tr>" + "".join(f"<td class='num'>{_inline(c)}</td>" if _NUMBER.match(c) else
-                                        f"<td>{_inline(c)}</td>" for c in r) + "</tr>")
-        body.append("\n".join(out) + "</table></div>")
-        rows.clear()
-
-    for line in md.splitlines():
-        if line.startswith("|"):
-            cells = [c.strip() for c in line.strip().strip("|").split("|")]
-            if not set("".join(cells)) <= set("- "):
-                rows.append(cells)
-            continue
-        flush()
-        if line.startswith("!["):
-            src = line[line.index("(") + 1:-1]
-            body.append(f'<img src="{html.escape(src)}" alt="{html.escape(src)}">')
-        elif line.startswith("## "):
-            body.append(f"<h2>{_inline(line[3:])}</h2>")
-        elif line.startswith("# "):
-            body.append(f"<h1>{_inline(line[2:])}</h1>")
-        elif line.startswith("- "):
-            body.append(f"<p>• {_inline(line[2:])}</p>")
-        elif line.strip():
-            body.append(f"<p>{_inline(line)}</p>")
-    flush()
+    parser = MarkdownIt("commonmark", {"html": False}).enable("table")
+    tokens = parser.parse(md)
+    for i, tok in enumerate(tokens):
+        if tok.type == "table_open":
+            head = next(j for j in range(i, len(tokens)) if tokens[j].type == "tr_close")
+            if sum(tokens[j].type == "th_open" for j in range(i, head)) > 8:
+                tok.attrSet("class", "wide")
+        elif tok.type == "td_open" and _NUMBER.match(tokens[i + 1].content.strip()):
+            tok.attrSet("class", "num")
+    attrs = parser.renderer.renderAttrs
+    rules = parser.renderer.rules
+    rules["table_open"] = lambda toks, idx, opts, env: f'<div class="table"><table{attrs(toks[idx])}>\n'
+    rules["table_close"] = lambda toks, idx, opts, env: "</table></div>\n"
+    body = parser.renderer.render(tokens, parser.options, {})
     return ("<!doctype html><html lang='en'><head><meta charset='utf-8'>"
             "<meta name='viewport' content='width=device-width, initial-scale=1'><title>Cost report</title>"
-            f"<style>{STYLE}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")
+            f"<style>{STYLE}</style></head><body>\n" + body + "</body></html>\n")
