@@ -236,12 +236,34 @@ def build_parser() -> argparse.ArgumentParser:
                       "(installed plug-ins included; --plugin MODULE adds more)")
     p.add_argument("-v", "--verbose", action="count", default=0, help="log more (-vv for debug)")
     sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
+    for add in (_add_compare, _add_transfer, _add_reproduce, _add_report):
+        add(sub)
+    return p
 
+
+
+def _add_compare(sub: Any) -> None:
     c = sub.add_parser("compare", help="run (or resume) a budgeted study and write its report",
                        description="Run every arm over every seed on one source (a replayed table or store, or a "
                                    "live device) with one budget and target, then write the report: samples and "
                                    "hours to a verified target per arm, paired ratios against the baseline, "
                                    "learning curves. A study that exists is resumed (finished seeds are read back).")
+    _add_sources(c)
+    st = _add_study_settings(c)
+    _add_transfer_sources(c)
+    st.add_argument("--stop-at-target", action="store_true",
+                    help="end each campaign at its target instead of running the whole budget")
+    st.add_argument("--jobs", type=int, default=-1, help="parallel seeds (replay only; -1 = all cores)")
+    st.add_argument("--db", help="study database (default: OUT/study.sqlite)")
+    st.add_argument("--out", default="study-report", help="report directory")
+    st.add_argument("--json", action="store_true", help="print the summary as JSON")
+    add_plugin_arg(st)
+    c.set_defaults(func=cmd_compare)
+
+
+
+def _add_sources(c: argparse.ArgumentParser) -> None:
+    """compare's sources: a replayed table, a replayed store or a live device."""
     src = c.add_argument_group("source: a replayed table")
     src.add_argument("--csv", help="table of configurations and latencies")
     src.add_argument("--params", help="parameter columns, comma-separated (needed with --csv)")
@@ -265,6 +287,10 @@ def build_parser() -> argparse.ArgumentParser:
     live = c.add_argument_group("source: a live device")
     live.add_argument("--family", help="block family to profile live (or to replay from --replay-db): {families}")
     live.add_argument("--device", default="cpu", help="device of a live source")
+
+
+def _add_study_settings(c: argparse.ArgumentParser) -> Any:
+    """compare's study settings (the group is returned: the output options join it)."""
     st = c.add_argument_group("study")
     st.add_argument("--name", help="study name (default: compare)")
     st.add_argument("--arms", "--strategies", dest="arms", default="default,random",
@@ -296,6 +322,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="holdout validation set of the baseline and strategy arms")
     st.add_argument("--pool-size", type=positive_int, default=4000, help="candidates per query")
     st.add_argument("--acc10-at", type=positive_int, default=500, help="report ±10 %% accuracy at this many samples")
+    return st
+
+
+def _add_transfer_sources(c: argparse.ArgumentParser) -> None:
     tr = c.add_argument_group("transfer: every arm also runs as ARM+transfer, its ratio against ARM")
     tr.add_argument("--transfer-where", action="append", metavar="COL=VALUE",
                     help="replay: the table's rows where COL=VALUE are a source platform (repeatable)")
@@ -306,15 +336,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "source is one value of it: --where COL=VALUE; the other filters apply to the sources too)")
     tr.add_argument("--transfer-shuffle", action="store_true",
                     help="shuffle the sources' latencies: an unrelated source (checks that transfer does no harm)")
-    st.add_argument("--stop-at-target", action="store_true",
-                    help="end each campaign at its target instead of running the whole budget")
-    st.add_argument("--jobs", type=int, default=-1, help="parallel seeds (replay only; -1 = all cores)")
-    st.add_argument("--db", help="study database (default: OUT/study.sqlite)")
-    st.add_argument("--out", default="study-report", help="report directory")
-    st.add_argument("--json", action="store_true", help="print the summary as JSON")
-    add_plugin_arg(st)
-    c.set_defaults(func=cmd_compare)
 
+
+def _add_transfer(sub: Any) -> None:
     t = sub.add_parser("transfer", help="leave-one-device-out transfer study on a many-device table",
                        description="Each device of a recorded table in turn is the new device, every other device a "
                                    "transfer source of its own: per target, the never-seen rho at a few sample "
@@ -343,6 +367,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--json", action="store_true", help="print the rows as JSON")
     t.set_defaults(func=cmd_transfer)
 
+
+
+def _add_reproduce(sub: Any) -> None:
     rp = sub.add_parser("reproduce", help="run a paper reproduction study by name (table3)")
     rp.add_argument("name", help="table3: block-level Spearman rho per predictor and family")
     rp.add_argument("--db", help="store with (or to receive) this CPU's measurements of the families")
@@ -360,6 +387,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_plugin_arg(rp, "block families or models")
     rp.set_defaults(func=cmd_reproduce)
 
+
+
+def _add_report(sub: Any) -> None:
     r = sub.add_parser("report", help="write the report of a stored study")
     r.add_argument("--db", required=True, help="study database")
     r.add_argument("--study", help="study name (default: the only one)")
@@ -369,7 +399,6 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", default="study-report", help="output directory")
     r.add_argument("--json", action="store_true", help="print the summary as JSON")
     r.set_defaults(func=cmd_report)
-    return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:

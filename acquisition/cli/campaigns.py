@@ -284,6 +284,11 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``run`` and ``report`` to the subparsers ``sub``."""
+    _add_run(sub)
+    _add_report(sub)
+
+
+def _add_run(sub: argparse._SubParsersAction) -> None:
     from acquisition.campaign import AUTO_MODELS
     from acquisition.engine import AUTO_GP_ROWS
 
@@ -302,18 +307,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_device_args(p)
     p.add_argument("--db", default=DEFAULT_DB, help="SQLite database file")
     p.add_argument("--campaign", default=None, help="campaign name (default 'default')")
-    p.add_argument("--target-spearman", dest="target_spearman", type=float, default=None,
-                   help=f"verified Spearman target in (0, 1] (default {d['target_spearman']})")
-    p.add_argument("--target-acc10", dest="target_acc10", type=float, default=None,
-                   help="also require this share of verified predictions within +-10 %% (0, 1] (default: not "
-                        "required)")
-    p.add_argument("--target-mape", dest="target_mape", type=float, default=None,
-                   help="also require MAPE (%%) <= this (default: not required)")
-    p.add_argument("--budget-hours", dest="budget_hours", type=float, default=None,
-                   help=f"budget in device hours, the campaign's whole bill (default {d['budget_hours']}; the "
-                        "campaign stops at whichever budget is spent first)")
-    p.add_argument("--budget-samples", dest="budget_samples", type=int, default=None,
-                   help=f"training samples budget (default {d['budget_samples']})")
+    _add_targets_and_budgets(p, d)
     p.add_argument("--strategy", default=None,
                    help=f"query strategy (default {d['strategy']}): {{strategies}}")
     p.add_argument("--model", default=None,
@@ -363,6 +357,25 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_run)
 
+
+
+def _add_targets_and_budgets(p: argparse.ArgumentParser, d: dict[str, Any]) -> None:
+    """run's targets and budgets (``d``: the defaults the help shows)."""
+    p.add_argument("--target-spearman", dest="target_spearman", type=float, default=None,
+                   help=f"verified Spearman target in (0, 1] (default {d['target_spearman']})")
+    p.add_argument("--target-acc10", dest="target_acc10", type=float, default=None,
+                   help="also require this share of verified predictions within +-10 %% (0, 1] (default: not "
+                        "required)")
+    p.add_argument("--target-mape", dest="target_mape", type=float, default=None,
+                   help="also require MAPE (%%) <= this (default: not required)")
+    p.add_argument("--budget-hours", dest="budget_hours", type=float, default=None,
+                   help=f"budget in device hours, the campaign's whole bill (default {d['budget_hours']}; the "
+                        "campaign stops at whichever budget is spent first)")
+    p.add_argument("--budget-samples", dest="budget_samples", type=int, default=None,
+                   help=f"training samples budget (default {d['budget_samples']})")
+
+
+def _add_report(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("report", help="cost report: profiling hours, overhead, learning curves (PNG)",
                        description="Write a cost report of a database: profiling hours by campaign, platform, "
                                    "family and activity, cost per sample, engine overhead share, and PNG plots of "
