@@ -241,90 +241,109 @@ def render_markdown(rep: dict[str, Any], plots: dict[str, list[str]] | None = No
 
 
 def _plots(store: Any, rep: dict[str, Any], out_dir: str) -> dict[str, list[str]]:
+    """Each campaign's learning curve and predicted-vs-measured plot (PNG); returns the files per campaign."""
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
     out: dict[str, list[str]] = {}
     for c in rep["campaigns"]:
         files = []
-        lc = c["learning_curve"]
-        if lc:
-            fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
-            h = [p["profiling_s"] / 3600 for p in lc]  # the bill at each iteration, as in the campaigns table
-
-            def col(k: str, lc: list = lc) -> np.ndarray:  # NULL (no verification rows yet) -> NaN: not drawn
-                return np.array([np.nan if p[k] is None else p[k] for p in lc], dtype=float)
-
-            xlabel = "device hours (the campaign's bill, validation included)"
-            for ax in (a1, a2):
-                if c["validation_hours"] > 0:
-                    ax.axvspan(0, c["validation_hours"], color="0.85", lw=0,
-                               label="validation set, measured before the first fit")
-                ax.set_xlim(0, max(max(h), c["profiling_hours"]) * 1.05 or 1e-6)
-                ax.set_xlabel(xlabel)
-            a1.plot(h, col("spearman"), marker="o", label=f"verified ρ ({c['verification']})")
-            a1.fill_between(h, col("spearman_lo"), col("spearman_hi"), alpha=0.2,
-                            label="one-sided 95 % bounds (the stop rule reads the lower)")
-            a1.axhline(c["target_spearman"], color="k", ls="--", lw=1, label="target")
-            a1.set_ylabel("Spearman ρ")
-            a2.plot(h, col("mape"), marker="o", color="C1", label="MAPE")
-            a2.set_ylabel("MAPE (%)")
-            handles, labels = a1.get_legend_handles_labels()
-            fig.legend([*handles, *a2.get_legend_handles_labels()[0][-1:]], [*labels, "MAPE"], loc="lower center",
-                       ncol=5, fontsize="small", frameon=False)  # below the plots: it hides no point
-            fig.suptitle(f"{c['name']}: {c['family']} on {c.get('platform_label') or c['platform']}, "
-                         f"{c['strategy']} + {c['model']}", fontsize="medium")
-            fig.tight_layout(rect=(0, 0.07, 1, 1))
-            f = os.path.join(out_dir, f"{c['name']}_learning_curve.png")
-            with atomic_write(f, "wb") as fh:
-                fig.savefig(fh, format="png", dpi=110)
-            plt.close(fig)
-            files.append(f)
-        if c["bundle"] and os.path.exists(c["bundle"]):
-            from surrogates import BundleError, load_bundle
-
-            try:
-                pred = load_bundle(c["bundle"])
-            except BundleError:
-                pred = None
-            val = store.members(c["name"], "validation", status="ok")
-            y = p = None
-            what = "validation"
-            if pred is not None and val:
-                y = np.array([r["min_ms"] for r in val])
-                p = pred.predict([r["config"] for r in val])
-            elif pred is not None and getattr(pred.model, "oof_log_", None) is not None:
-                # cv: each randomly drawn training row as predicted by the fold model that did not see it
-                rows = store.members(c["name"], "train", status="ok")
-                if len(rows) == len(pred.model.oof_log_):
-                    keep = np.array([r.get("drawn") == "random" for r in rows])
-                    if keep.sum() >= 3:
-                        y = np.array([r["min_ms"] for r in rows])[keep]
-                        p = pred.model.oof_latency_[keep]
-                        what = "out-of-fold, randomly drawn rows"
-            if y is not None and p is not None:
-                fig, ax = plt.subplots(figsize=(5, 5))
-                ax.loglog(y, p, ".", alpha=0.6)
-                lim = [min(y.min(), p.min()) * 0.8, max(y.max(), p.max()) * 1.25]
-                ax.plot(lim, lim, "k--", lw=1)
-                ax.fill_between(lim, [v * 0.9 for v in lim], [v * 1.1 for v in lim], color="k", alpha=0.08,
-                                label="±10 %")
-                ax.set_xlabel("measured latency (ms)")
-                ax.set_ylabel("predicted latency (ms)")
-                ax.set_title(f"{c['name']}: {what} ({len(y)})")
-                ax.legend()
-                fig.tight_layout()
-                f = os.path.join(out_dir, f"{c['name']}_predicted_vs_measured.png")
-                with atomic_write(f, "wb") as fh:
-                    fig.savefig(fh, format="png", dpi=110)
-                plt.close(fig)
-                files.append(f)
+        if c["learning_curve"]:
+            files.append(_learning_curve_png(c, out_dir))
+        pairs = _predicted_pairs(store, c)
+        if pairs is not None:
+            files.append(_predicted_png(c, *pairs, out_dir))
         if files:
             out[c["name"]] = files
     return out
+
+
+def _save(fig: Any, path: str) -> str:
+    import matplotlib.pyplot as plt
+
+    with atomic_write(path, "wb") as fh:
+        fig.savefig(fh, format="png", dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _learning_curve_png(c: dict[str, Any], out_dir: str) -> str:
+    """Verified ρ with its bounds and MAPE against the campaign's bill."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    lc = c["learning_curve"]
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
+    h = [p["profiling_s"] / 3600 for p in lc]  # the bill at each iteration, as in the campaigns table
+
+    def col(k: str) -> np.ndarray:  # NULL (no verification rows yet) -> NaN: not drawn
+        return np.array([np.nan if p[k] is None else p[k] for p in lc], dtype=float)
+
+    for ax in (a1, a2):
+        if c["validation_hours"] > 0:
+            ax.axvspan(0, c["validation_hours"], color="0.85", lw=0,
+                       label="validation set, measured before the first fit")
+        ax.set_xlim(0, max(max(h), c["profiling_hours"]) * 1.05 or 1e-6)
+        ax.set_xlabel("device hours (the campaign's bill, validation included)")
+    a1.plot(h, col("spearman"), marker="o", label=f"verified ρ ({c['verification']})")
+    a1.fill_between(h, col("spearman_lo"), col("spearman_hi"), alpha=0.2,
+                    label="one-sided 95 % bounds (the stop rule reads the lower)")
+    a1.axhline(c["target_spearman"], color="k", ls="--", lw=1, label="target")
+    a1.set_ylabel("Spearman ρ")
+    a2.plot(h, col("mape"), marker="o", color="C1", label="MAPE")
+    a2.set_ylabel("MAPE (%)")
+    handles, labels = a1.get_legend_handles_labels()
+    fig.legend([*handles, *a2.get_legend_handles_labels()[0][-1:]], [*labels, "MAPE"], loc="lower center",
+               ncol=5, fontsize="small", frameon=False)  # below the plots: it hides no point
+    fig.suptitle(f"{c['name']}: {c['family']} on {c.get('platform_label') or c['platform']}, "
+                 f"{c['strategy']} + {c['model']}", fontsize="medium")
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    return _save(fig, os.path.join(out_dir, f"{c['name']}_learning_curve.png"))
+
+
+def _predicted_pairs(store: Any, c: dict[str, Any]) -> tuple[Any, Any, str] | None:
+    """(measured, predicted, what) for the campaign's bundle: its validation set (holdout), else the out-of-fold
+    predictions of its randomly drawn training rows (cv); ``None`` where there is neither."""
+    import numpy as np
+
+    if not c["bundle"] or not os.path.exists(c["bundle"]):
+        return None
+    from surrogates import BundleError, load_bundle
+
+    try:
+        pred = load_bundle(c["bundle"])
+    except BundleError:
+        return None
+    val = store.members(c["name"], "validation", status="ok")
+    if val:
+        return np.array([r["min_ms"] for r in val]), pred.predict([r["config"] for r in val]), "validation"
+    if getattr(pred.model, "oof_log_", None) is None:
+        return None
+    # cv: each randomly drawn training row as predicted by the fold model that did not see it
+    rows = store.members(c["name"], "train", status="ok")
+    if len(rows) != len(pred.model.oof_log_):
+        return None
+    keep = np.array([r.get("drawn") == "random" for r in rows])
+    if keep.sum() < 3:
+        return None
+    return (np.array([r["min_ms"] for r in rows])[keep], pred.model.oof_latency_[keep],
+            "out-of-fold, randomly drawn rows")
+
+
+def _predicted_png(c: dict[str, Any], y: Any, p: Any, what: str, out_dir: str) -> str:
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.loglog(y, p, ".", alpha=0.6)
+    lim = [min(y.min(), p.min()) * 0.8, max(y.max(), p.max()) * 1.25]
+    ax.plot(lim, lim, "k--", lw=1)
+    ax.fill_between(lim, [v * 0.9 for v in lim], [v * 1.1 for v in lim], color="k", alpha=0.08, label="±10 %")
+    ax.set_xlabel("measured latency (ms)")
+    ax.set_ylabel("predicted latency (ms)")
+    ax.set_title(f"{c['name']}: {what} ({len(y)})")
+    ax.legend()
+    fig.tight_layout()
+    return _save(fig, os.path.join(out_dir, f"{c['name']}_predicted_vs_measured.png"))
 
 
 def write_report(store: Any, out_dir: str, *, fmt: str = "md", campaign: str | None = None) -> list[str]:
