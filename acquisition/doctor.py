@@ -508,6 +508,77 @@ def _probe_configs(probe_n: int, seed: int) -> tuple[Any, list[dict[str, Any]]]:
     return family, family.space.sample(probe_n, method="sobol", seed=seed, family=family.name)
 
 
+@dataclass
+class _Probe:
+    """The two runs of the probe, who ran them and how it ended."""
+
+    runs: list[list[Any]] = field(default_factory=lambda: [[], []])
+    worker_pids: set[int] = field(default_factory=set)
+    platform: str | None = None
+    fingerprint: dict[str, Any] | None = None
+    error: str | None = None
+
+    @property
+    def n_noises(self) -> int:
+        return len(self.noises())
+
+    def noises(self) -> list[float]:
+        return [m.timing.noise for r in self.runs for m in r if getattr(m.timing, "noise", None) is not None]
+
+
+def _run_probe(factory: Callable[[Any, Any], Any], device: Any, protocol: Any, family: Any, configs: list[Any],
+               progress: bool, between_runs: Callable[[], None]) -> _Probe:
+    """Measure ``configs`` twice, each time in a fresh worker process; stops at the first failure."""
+    from tqdm import tqdm
+
+    from profiler.worker import ProfilerError
+
+    probe = _Probe()
+    bar = tqdm(total=2 * len(configs), desc="doctor probe", unit="block", disable=not progress, file=sys.stderr,
+               dynamic_ncols=True, mininterval=0.5)
+    try:
+        for run in range(2):
+            try:
+                with factory(device, protocol) as prof:  # a fresh worker process per run
+                    probe.platform = probe.platform or prof.platform_id
+                    probe.fingerprint = probe.fingerprint or getattr(prof, "fingerprint", None)
+                    for cfg in configs:
+                        with contextlib.suppress(Exception):
+                            if getattr(prof, "pid", None):
+                                probe.worker_pids.add(int(prof.pid))
+                        m = prof.measure(family, cfg)
+                        bar.update(1)
+                        if not m.ok:
+                            probe.error = f"probe: {family.name} block {m.key} failed in run {run + 1}: {m.reason}"
+                            break
+                        probe.runs[run].append(m)
+                    if run == 0 and probe.error is None:
+                        between_runs()
+            except ProfilerError as exc:
+                probe.error = f"probe: the worker could not run ({exc})"
+            if probe.error is not None:
+                break
+    finally:
+        bar.close()
+    return probe
+
+
+def _probe_result(probe: _Probe, family: Any) -> tuple[float | None, Any, list[tuple[str, float, float]], str | None]:
+    """The median placement noise, the two runs' ceiling, their (key, first, second) pairs and the worst pair."""
+    from acquisition.noise import ceiling_of
+
+    noises = probe.noises()
+    placement = float(np.median(noises)) if noises else None
+    ceiling, pairs, worst = None, [], None
+    if probe.error is None:
+        pairs = [(a.key, a.timing.min_ms, b.timing.min_ms) for a, b in zip(probe.runs[0], probe.runs[1], strict=True)]
+        ceiling = ceiling_of(np.array([p[1] for p in pairs]), np.array([p[2] for p in pairs]))
+    if pairs:
+        k, a, b = max(pairs, key=lambda p: abs(p[2] / p[1] - 1))
+        worst = f"{family.name} block {k}: {a:.3g} then {b:.3g} ms"
+    return placement, ceiling, pairs, worst
+
+
 def diagnose(device: Any, *, store: Any = None, probe_n: int = 24, seed: int = 0, progress: bool = True,
              profiler_factory: Callable[[Any, Any], Any] | None = None, protocol: Any = None, root: str = "/",
              snapshot: Callable[[], LoadSnapshot | None] | None = None, nvml: Any = None,
@@ -521,12 +592,9 @@ def diagnose(device: Any, *, store: Any = None, probe_n: int = 24, seed: int = 0
     minima (:func:`memory_windows`) and ``nvml`` is the pynvml module (tests pass stand-ins). With ``store`` the
     result is stored with the platform (:meth:`Store.record_noise_floor`).
     """
-    from tqdm import tqdm
-
-    from acquisition.noise import ceiling_of
     from profiler.devices import parse_device
     from profiler.protocol import AdaptiveProtocol
-    from profiler.worker import Profiler, ProfilerError
+    from profiler.worker import Profiler
 
     if isinstance(probe_n, bool) or not isinstance(probe_n, int) or probe_n < 2:
         raise ValueError(f"probe_n={probe_n!r} is not allowed: expected an integer >= 2")
@@ -553,38 +621,12 @@ def diagnose(device: Any, *, store: Any = None, probe_n: int = 24, seed: int = 0
         memory = memory_windows
     memory_check = check_memory(memory())
 
-    runs: list[list[Any]] = [[], []]
-    worker_pids: set[int] = set()
-    platform = fingerprint = None
-    error = None
-    bar = tqdm(total=2 * len(configs), desc="doctor probe", unit="block", disable=not progress, file=sys.stderr,
-               dynamic_ncols=True, mininterval=0.5)
-    try:
-        for run in range(2):
-            try:
-                with factory(device, protocol) as prof:  # a fresh worker process per run
-                    platform = platform or prof.platform_id
-                    fingerprint = fingerprint or getattr(prof, "fingerprint", None)
-                    for cfg in configs:
-                        with contextlib.suppress(Exception):
-                            if getattr(prof, "pid", None):
-                                worker_pids.add(int(prof.pid))
-                        m = prof.measure(family, cfg)
-                        bar.update(1)
-                        if not m.ok:
-                            error = f"probe: {family.name} block {m.key} failed in run {run + 1}: {m.reason}"
-                            break
-                        runs[run].append(m)
-                    if run == 0 and error is None:
-                        freq.append(read_cpufreq(root))
-                        if gpu is not None:
-                            gpu_readings.append(read_gpu(*gpu))
-            except ProfilerError as exc:
-                error = f"probe: the worker could not run ({exc})"
-            if error is not None:
-                break
-    finally:
-        bar.close()
+    def between_runs() -> None:  # the clocks and the GPU's state while the probe runs
+        freq.append(read_cpufreq(root))
+        if gpu is not None:
+            gpu_readings.append(read_gpu(*gpu))
+
+    probe = _run_probe(factory, device, protocol, family, configs, progress, between_runs)
     after = take()
     freq.append(read_cpufreq(root))
     if gpu is not None:
@@ -592,20 +634,12 @@ def diagnose(device: Any, *, store: Any = None, probe_n: int = 24, seed: int = 0
 
     checks = [check_load(before, after), check_steal(before, after), memory_check, check_frequency(freq), *checks]
     if gpu is not None:
-        checks += gpu_checks(gpu_readings, worker_pids)
-    noises = [m.timing.noise for r in runs for m in r if getattr(m.timing, "noise", None) is not None]
-    placement = float(np.median(noises)) if noises else None
+        checks += gpu_checks(gpu_readings, probe.worker_pids)
+    placement, ceiling, pairs, worst = _probe_result(probe, family)
     checks.append(Check("placement noise", "info",
-                        f"median {100 * placement:.1f} % between a measurement's placements ({len(noises)} "
+                        f"median {100 * placement:.1f} % between a measurement's placements ({probe.n_noises} "
                         "measurements)" if placement is not None else "not estimated (one placement per measurement)"))
-    ceiling, pairs = None, []
-    if error is None:
-        pairs = [(a.key, a.timing.min_ms, b.timing.min_ms) for a, b in zip(runs[0], runs[1], strict=True)]
-        ceiling = ceiling_of(np.array([p[1] for p in pairs]), np.array([p[2] for p in pairs]))
-    worst = None
-    if pairs:
-        k, a, b = max(pairs, key=lambda p: abs(p[2] / p[1] - 1))
-        worst = f"{family.name} block {k}: {a:.3g} then {b:.3g} ms"
+    error, platform, fingerprint = probe.error, probe.platform, probe.fingerprint
     verdict, reasons = verdict_of(checks, ceiling, error, worst=worst)
     report = DoctorReport(verdict=verdict, reasons=reasons, checks=checks, ceiling=ceiling,
                           seconds=time.perf_counter() - t_start, platform=platform, device=device.spec,
