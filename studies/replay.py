@@ -196,6 +196,99 @@ def column_values(path: str | os.PathLike[str], column: str, where: Mapping[str,
         raise ReplayError(f"table {path!r} cannot be read as CSV: {e}") from None
 
 
+def _check_policies(unit: str, cost_unit: str, duplicates: str, bad_rows: str) -> None:
+    if unit not in UNITS:
+        raise ReplayError(f"unit={unit!r} is not allowed: expected one of {', '.join(UNITS)}")
+    if cost_unit not in UNITS:
+        raise ReplayError(f"cost_unit={cost_unit!r} is not allowed: expected one of {', '.join(UNITS)}")
+    if duplicates not in DUPLICATE_POLICIES:
+        raise ReplayError(f"duplicates={duplicates!r} is not allowed: expected one of {', '.join(DUPLICATE_POLICIES)}")
+    if bad_rows not in ("error", "drop"):
+        raise ReplayError(f"bad_rows={bad_rows!r} is not allowed: expected 'error' or 'drop'")
+
+
+def _kept_rows(rows: Sequence[Mapping[str, Any]], params: list[str], latency_col: str, cost_col: str | None,
+               where_d: dict[str, Any]) -> list[tuple[int, Mapping[str, Any]]]:
+    """(line in the file, row) of the rows the filters keep, after checking that every named column exists."""
+    if not params:
+        raise ReplayError("params must name at least one parameter column")
+    if not rows:
+        raise ReplayError("the table has no rows")
+    columns = list(rows[0])
+    for col in (*params, latency_col, *([cost_col] if cost_col else []), *where_d):
+        if col not in columns:
+            raise ReplayError(f"column {col!r} is not in the table: columns are {', '.join(columns)}")
+    if latency_col in params or (cost_col and cost_col in params):
+        raise ReplayError(f"column {latency_col if latency_col in params else cost_col!r} cannot be both a "
+                          "parameter and the latency or cost")
+    kept = [(i + 2, r) for i, r in enumerate(rows)  # line numbers as in the file (header = line 1)
+            if all(str(r[c]).strip() in vals for c, vals in where_d.items())]
+    if not kept:
+        detail = "; ".join(f"values of {c!r} are {_listed(sorted({str(r[c]).strip() for r in rows}))}"
+                           for c in where_d)
+        raise ReplayError(f"the filter {' and '.join(f'{c}={v}' for c, vs in where_d.items() for v in vs)} "
+                          f"matches no rows ({detail})")
+    return kept
+
+
+Row = tuple[int, Mapping[str, Any], float, float | None]  # (line in the file, row, latency ms, cost s)
+
+
+def _usable_rows(name: str, kept: list[tuple[int, Mapping[str, Any]]], latency_col: str, cost_col: str | None,
+                 bad_rows: str, unit: float, cost_unit: float) -> tuple[list[Row], int]:
+    """(line, row, latency ms, cost s or None) of the rows with a usable latency (and cost), and how many were
+    dropped (``bad_rows="drop"``; else the first bad one is an error naming its line)."""
+    good: list[Row] = []
+    dropped = 0
+    for line, r in kept:
+        lat, why = _positive_number(r[latency_col])
+        cost, cwhy = (None, None) if not cost_col else _positive_number(r[cost_col], allow_zero=True)
+        if why or cwhy:
+            if bad_rows == "drop":
+                dropped += 1
+                continue
+            col, val, w = (latency_col, r[latency_col], why) if why else (cost_col, r[cost_col], cwhy)
+            raise ReplayError(f"line {line}: {col}={val!r} {w} (pass bad_rows='drop' / --drop-bad-rows to skip "
+                              "such rows)")
+        good.append((line, r, lat * unit,  # type: ignore[operator]
+                     None if cost is None else cost * cost_unit / 1e3))
+    if dropped:
+        log.warning("replay table %s: dropped %d row(s) with a missing, non-numeric or non-positive latency/cost",
+                    name, dropped)
+    if not good:
+        raise ReplayError("no row of the table has a usable latency")
+    return good, dropped
+
+
+def _merge_duplicates(family: Any, good: list[Row], params: list[str], duplicates: str
+                      ) -> tuple[list[dict[str, Any]], list[str], list[float], list[float | None]]:
+    """One (configuration, key, latency, cost) per configuration: rows of the same configuration merged by the
+    ``duplicates`` policy (``error``: different latencies are an error naming both lines)."""
+    by_key: dict[str, list[tuple[int, dict[str, Any], float, float | None]]] = {}
+    for line, r, lat, cost in good:
+        try:
+            cfg = family.validate({p: r[p] for p in params})
+        except SpaceError as e:
+            raise ReplayError(f"line {line}: {e} (the row is outside family {family.name!r}'s space)") from None
+        by_key.setdefault(family.key(cfg), []).append((line, cfg, lat, cost))
+    configs, keys, lats, costs = [], [], [], []
+    for key, group in by_key.items():
+        vals = np.array([g[2] for g in group])
+        conflict = len(group) > 1 and not np.allclose(vals, vals[0], rtol=1e-9, atol=0)
+        if conflict and duplicates == "error":
+            a, b = group[0], next(g for g in group if not math.isclose(g[2], group[0][2], rel_tol=1e-9))
+            raise ReplayError(
+                f"lines {a[0]} and {b[0]} hold the same configuration {_short(a[1])} with different "
+                f"latencies ({a[2]:.6g} and {b[2]:.6g} ms): filter the table (e.g. by device) or pass "
+                "duplicates='median'|'min'|'first' (--duplicates)")
+        configs.append(group[0][1])
+        keys.append(key)
+        lats.append({"median": float(np.median(vals)), "min": float(vals.min())}.get(duplicates, float(vals[0])))
+        cs = [g[3] for g in group if g[3] is not None]
+        costs.append(float(np.median(cs)) if cs else None)
+    return configs, keys, lats, costs
+
+
 @dataclass
 class ReplayTable:
     """One latency (ms) and optionally one cost (s) per distinct configuration of ``family``."""
@@ -261,84 +354,19 @@ class ReplayTable:
 
         ``family``: use this family instead of inferring one (tables of one block family on several devices share
         it, so that one platform's rows can be another's transfer source); every row must lie in its space."""
-        if unit not in UNITS:
-            raise ReplayError(f"unit={unit!r} is not allowed: expected one of {', '.join(UNITS)}")
-        if cost_unit not in UNITS:
-            raise ReplayError(f"cost_unit={cost_unit!r} is not allowed: expected one of {', '.join(UNITS)}")
-        if duplicates not in DUPLICATE_POLICIES:
-            raise ReplayError(f"duplicates={duplicates!r} is not allowed: expected one of "
-                              f"{', '.join(DUPLICATE_POLICIES)}")
-        if bad_rows not in ("error", "drop"):
-            raise ReplayError(f"bad_rows={bad_rows!r} is not allowed: expected 'error' or 'drop'")
+        _check_policies(unit, cost_unit, duplicates, bad_rows)
         params = [p.strip() for p in params if p.strip()] if not isinstance(params, str) else \
             [p.strip() for p in params.split(",") if p.strip()]
-        if not params:
-            raise ReplayError("params must name at least one parameter column")
-        if not rows:
-            raise ReplayError("the table has no rows")
-        columns = list(rows[0])
         where_d = parse_where(where)
-        for col in (*params, latency_col, *([cost_col] if cost_col else []), *where_d):
-            if col not in columns:
-                raise ReplayError(f"column {col!r} is not in the table: columns are {', '.join(columns)}")
-        if latency_col in params or (cost_col and cost_col in params):
-            raise ReplayError(f"column {latency_col if latency_col in params else cost_col!r} cannot be both a "
-                              "parameter and the latency or cost")
-        kept = [(i + 2, r) for i, r in enumerate(rows)  # line numbers as in the file (header = line 1)
-                if all(str(r[c]).strip() in vals for c, vals in where_d.items())]
-        if not kept:
-            detail = "; ".join(f"values of {c!r} are {_listed(sorted({str(r[c]).strip() for r in rows}))}"
-                               for c in where_d)
-            raise ReplayError(f"the filter {' and '.join(f'{c}={v}' for c, vs in where_d.items() for v in vs)} "
-                              f"matches no rows ({detail})")
-        good: list[tuple[int, Mapping[str, Any], float, float | None]] = []
-        dropped = 0
-        for line, r in kept:
-            lat, why = _positive_number(r[latency_col])
-            cost, cwhy = (None, None) if not cost_col else _positive_number(r[cost_col], allow_zero=True)
-            if why or cwhy:
-                if bad_rows == "drop":
-                    dropped += 1
-                    continue
-                col, val, w = (latency_col, r[latency_col], why) if why else (cost_col, r[cost_col], cwhy)
-                raise ReplayError(f"line {line}: {col}={val!r} {w} (pass bad_rows='drop' / --drop-bad-rows to skip "
-                                  "such rows)")
-            good.append((line, r, lat * UNITS[unit],  # type: ignore[operator]
-                         None if cost is None else cost * UNITS[cost_unit] / 1e3))
-        if dropped:
-            log.warning("replay table %s: dropped %d row(s) with a missing, non-numeric or non-positive latency/cost",
-                        name, dropped)
-        if not good:
-            raise ReplayError("no row of the table has a usable latency")
+        kept = _kept_rows(rows, params, latency_col, cost_col, where_d)
+        good, dropped = _usable_rows(name, kept, latency_col, cost_col, bad_rows, UNITS[unit], UNITS[cost_unit])
         try:
             if family is None:
                 family = TabularFamily.from_rows(name, [g[1] for g in good], params=params, categorical=categorical,
                                                  numeric=numeric)
         except SpaceError as e:
             raise ReplayError(str(e)) from None
-        by_key: dict[str, list[tuple[int, dict[str, Any], float, float | None]]] = {}
-        for line, r, lat, cost in good:
-            try:
-                cfg = family.validate({p: r[p] for p in params})
-            except SpaceError as e:
-                raise ReplayError(f"line {line}: {e} (the row is outside family {family.name!r}'s space)") from None
-            by_key.setdefault(family.key(cfg), []).append((line, cfg, lat, cost))
-        configs, keys, lats, costs = [], [], [], []
-        for key, group in by_key.items():
-            vals = np.array([g[2] for g in group])
-            conflict = len(group) > 1 and not np.allclose(vals, vals[0], rtol=1e-9, atol=0)
-            if conflict and duplicates == "error":
-                a, b = group[0], next(g for g in group if not math.isclose(g[2], group[0][2], rel_tol=1e-9))
-                raise ReplayError(
-                    f"lines {a[0]} and {b[0]} hold the same configuration {_short(a[1])} with different "
-                    f"latencies ({a[2]:.6g} and {b[2]:.6g} ms): filter the table (e.g. by device) or pass "
-                    "duplicates='median'|'min'|'first' (--duplicates)")
-            pick = {"median": float(np.median(vals)), "min": float(vals.min())}.get(duplicates, float(vals[0]))
-            configs.append(group[0][1])
-            keys.append(key)
-            lats.append(pick)
-            cs = [g[3] for g in group if g[3] is not None]
-            costs.append(float(np.median(cs)) if cs else None)
+        configs, keys, lats, costs = _merge_duplicates(family, good, params, duplicates)
         src = dict(source or {})
         src.update({"params": list(params), "latency_col": latency_col, "unit": unit, "cost_col": cost_col,
                     "where": where_d, "duplicates": duplicates, "rows": len(good), "dropped": dropped,
