@@ -162,6 +162,35 @@ def _latency_fn(source: str, model: Any, store: Any, profiler: Any, budget_ms: f
     raise NetworkError(f"latency source {source!r} is unknown: expected one of {', '.join(SOURCES)}")
 
 
+def _open_study(name: str, storage_path: str, objective: str, trials: int, seed: int, space: str, source: str,
+                attrs: dict[str, Any]) -> Any:
+    """The Optuna study ``name`` in the SQLite file ``storage_path`` (created, or loaded to resume it): TPE on
+    BALS or NSGA-II on accuracy and latency. A stored study of another space, source or objective is an error."""
+    import optuna
+
+    if objective == "bals":
+        with warnings.catch_warnings():  # group= is "experimental" in Optuna; it handles conditional spaces
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            sampler: Any = optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True)
+        directions = ["maximize"]
+    else:
+        sampler = optuna.samplers.NSGAIISampler(seed=seed, population_size=max(4, min(20, trials // 3)))
+        directions = ["maximize", "minimize"]
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    rdb = optuna.storages.RDBStorage(f"sqlite:///{os.path.abspath(storage_path)}")
+    study = optuna.create_study(study_name=name, storage=rdb, sampler=sampler, directions=directions,
+                                load_if_exists=True)
+    stored = study.user_attrs
+    if stored and (stored.get("space") != space or stored.get("source") != source
+                   or stored.get("objective") != objective):
+        raise NetworkError(f"study {name!r} in {storage_path} is another search ({stored.get('space')}, "
+                           f"{stored.get('source')}, {stored.get('objective')}): choose another --study")
+    if not stored:
+        for k, v in {"space": space, "source": source, "objective": objective, **attrs}.items():
+            study.set_user_attr(k, v)
+    return study
+
+
 def run_search(space: str | NetworkSpace, *, trials: int = 50, objective: str = "bals", source: str = "surrogate",
                model: Any = None, store: Any = None, profiler: Any = None, evaluator: Evaluator | None = None,
                storage: str | os.PathLike[str] = "nas.sqlite", study_name: str | None = None,
@@ -188,27 +217,9 @@ def run_search(space: str | NetworkSpace, *, trials: int = 50, objective: str = 
     acc_of = cached(evaluator, cache)
     name = study_name or f"{space.name}-{source}-{objective}-s{seed}"
 
-    if objective == "bals":
-        with warnings.catch_warnings():  # group= is "experimental" in Optuna; it handles conditional spaces
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            sampler: Any = optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True)
-        directions = ["maximize"]
-    else:
-        sampler = optuna.samplers.NSGAIISampler(seed=seed, population_size=max(4, min(20, int(trials) // 3)))
-        directions = ["maximize", "minimize"]
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    rdb = optuna.storages.RDBStorage(f"sqlite:///{os.path.abspath(storage_path)}")
-    study = optuna.create_study(study_name=name, storage=rdb, sampler=sampler, directions=directions,
-                                load_if_exists=True)
-    stored = study.user_attrs
-    if stored and (stored.get("space") != space.name or stored.get("source") != source
-                   or stored.get("objective") != objective):
-        raise NetworkError(f"study {name!r} in {storage_path} is another search ({stored.get('space')}, "
-                           f"{stored.get('source')}, {stored.get('objective')}): choose another --study")
-    if not stored:
-        for k, v in {"space": space.name, "source": source, "objective": objective, "tau_ref_ms": tau_ref_ms,
-                     "budget_ms": budget_ms, "evaluator": str(getattr(evaluator, "id", "custom"))}.items():
-            study.set_user_attr(k, v)
+    study = _open_study(name, storage_path, objective, int(trials), seed, space.name, source,
+                        {"tau_ref_ms": tau_ref_ms, "budget_ms": budget_ms,
+                         "evaluator": str(getattr(evaluator, "id", "custom"))})
     tau_ref_ms = float(study.user_attrs.get("tau_ref_ms", tau_ref_ms))
     spent = {"eval": 0.0, "lat": 0.0}
 
