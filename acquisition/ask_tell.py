@@ -42,7 +42,7 @@ from dataclasses import MISSING, dataclass, field, fields
 from types import SimpleNamespace
 from typing import IO, Any
 
-from acquisition.campaign import CampaignError, CampaignSpec
+from acquisition.campaign import CampaignError, CampaignSpec, setting_fields
 from acquisition.engine import END_STATES, Asked, CampaignLoop, check_resume, open_campaign
 from acquisition.stopping import get_stop_rule
 from profiler.files import atomic_write
@@ -52,9 +52,8 @@ __all__ = ["DEFAULT_PROTOCOL", "Asked", "Campaign", "CampaignStatus", "CsvTold",
 DEFAULT_PROTOCOL = "external"  # the protocol id of measurements told without one declared
 # new ask/tell campaigns: one protocol (the user's), and sources from the store's other platforms when any
 ASK_TELL_DEFAULTS = {"fidelity": "full", "transfer": "auto"}
-SETTINGS = ("strategy", "model", "target_spearman", "target_acc10", "target_mape", "budget_hours", "budget_samples",
-            "batch_size", "initial_size", "validation_size", "pool_size", "seed", "confirm", "verification", "folds",
-            "random_share", "stop_on_target", "transfer", "stop_rule")
+# the settings a Campaign takes: CampaignSpec's user settings (acquisition.campaign.setting) and two of its own
+SETTINGS = (*(f.name for f in setting_fields()), "stop_on_target", "transfer")
 LATENCY, COST, FAILED, KEY = "latency_ms", "cost_s", "failed", "key"  # the CSV columns besides the parameters
 _PLATFORM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:+\- ]{0,63}$")
 

@@ -28,8 +28,21 @@ import re
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-__all__ = ["AUTO_MODELS", "DEFAULT_STRATEGY", "RECORDED_KEYS", "TRANSFERS", "VERIFICATIONS", "CampaignError",
-           "CampaignSpec", "describe_floor", "floor_identity", "noise_floor_lines", "noise_floor_of"]
+__all__ = [
+    "AUTO_MODELS",
+    "DEFAULT_STRATEGY",
+    "RECORDED_KEYS",
+    "TRANSFERS",
+    "VERIFICATIONS",
+    "CampaignError",
+    "CampaignSpec",
+    "describe_floor",
+    "floor_identity",
+    "noise_floor_lines",
+    "noise_floor_of",
+    "setting",
+    "setting_fields",
+]
 
 DEFAULT_STRATEGY = "representative"
 # cv: out-of-fold predictions of the random share (the default: measured closest to the never-seen truth);
@@ -72,6 +85,18 @@ def _positive(name: str, v: float | None, *, integer: bool = False, optional: bo
         raise CampaignError(f"{name}={v!r} is not allowed: expected {what} > {minimum:g}")
 
 
+def setting(default: Any, kind: type, help: str, *, choices: tuple[str, ...] | None = None) -> Any:
+    """A :class:`CampaignSpec` field that users set: its default, the type a command line parses it with, its help
+    (``{default}`` is filled with the command's default) and its choices. ``run`` and ``ask`` make their flags
+    from these (:func:`acquisition.cli.settings.add_setting_args`); ask/tell's settings are these fields."""
+    return field(default=default, metadata={"setting": True, "type": kind, "help": help, "choices": choices})
+
+
+def setting_fields() -> list[Any]:
+    """The :class:`CampaignSpec` fields a user sets (see :func:`setting`), in declaration order."""
+    return [f for f in fields(CampaignSpec) if f.metadata.get("setting")]
+
+
 @dataclass
 class CampaignSpec:
     """Everything that defines a campaign; :meth:`validate` checks it and returns it."""
@@ -79,23 +104,37 @@ class CampaignSpec:
     name: str
     family: str
     device: str = "cpu"
-    strategy: str = DEFAULT_STRATEGY
-    model: str = "auto"  # re-chosen every iteration among AUTO_MODELS (docs: the model-choice study)
-    target_spearman: float = 0.98
-    target_acc10: float | None = None
-    target_mape: float | None = None
-    budget_hours: float | None = None
-    budget_samples: int | None = None
-    batch_size: int = 20
-    initial_size: int = 20
-    validation_size: int = 200
-    pool_size: int = 4000
-    seed: int = 0
-    confirm: int = 2  # the streak rule: consecutive iterations meeting the target before the campaign stops
-    verification: str = "cv"  # cv / prequential: the random share, no device time; holdout: a validation set
-    stop_rule: str = "bound"  # when the targets count as met (acquisition.stopping): bound, streak or a plug-in
-    folds: int = 5  # K of the committee / cross-validation
-    random_share: float = 0.5  # share of every batch drawn at random (the rest: the strategy)
+    strategy: str = setting(DEFAULT_STRATEGY, str, "query strategy (default {default}): {{strategies}}")
+    # re-chosen every iteration among AUTO_MODELS (docs: the model-choice study)
+    model: str = setting("auto", str, "surrogate model (default {default}; auto: re-chosen each iteration among "
+                         f"{', '.join(AUTO_MODELS)} by out-of-fold rho): {{{{models}}}}")
+    target_spearman: float = setting(0.98, float, "verified Spearman target in (0, 1] (default {default})")
+    target_acc10: float | None = setting(None, float, "also require this share of verified predictions within "
+                                         "+-10 %% (0, 1] (default: not required)")
+    target_mape: float | None = setting(None, float, "also require MAPE (%%) <= this (default: not required)")
+    budget_hours: float | None = setting(None, float, "budget in device hours, the campaign's whole bill (default "
+                                         "{default}; the campaign stops at whichever budget is spent first)")
+    budget_samples: int | None = setting(None, int, "training samples budget (default {default})")
+    batch_size: int = setting(20, int, "configs per iteration (default {default})")
+    initial_size: int = setting(20, int, "initial design size (default {default})")
+    validation_size: int = setting(200, int, "validation set size with --verification holdout (default {default})")
+    pool_size: int = setting(4000, int, "candidates per query (default {default})")
+    seed: int = setting(0, int, "seed, >= 0 (default {default})")
+    # the streak rule: consecutive iterations meeting the target before the campaign stops
+    confirm: int = setting(2, int, "consecutive iterations whose verified target is met before it counts (default "
+                           "{default})")
+    # cv / prequential: the random share, no device time; holdout: a validation set
+    verification: str = setting("cv", str, "cv: judge the model by cross-validation on the randomly drawn training "
+                                "rows, no device time spent on it; prequential: on each batch's random rows, "
+                                "predicted before they were measured; holdout: profile a random validation set "
+                                "first (default {default})", choices=VERIFICATIONS)
+    # when the targets count as met (acquisition.stopping): bound, streak or a plug-in
+    stop_rule: str = setting("bound", str, "when the target counts as met: bound (its one-sided 95 %% confidence "
+                             "bound meets it), streak (the estimate, --confirm times, >= 50 rows) or a plug-in "
+                             "(default {default}): {{stop_rules}}")
+    folds: int = setting(5, int, "folds of the cross-validation committee (default {default})")  # K of the committee
+    random_share: float = setting(0.5, float, "share of every batch drawn at random; the strategy picks the rest "
+                                  "(default {default})")
     fidelity: str = "auto"  # auto: cheap measurements while the model is far off (acquisition.fidelity); full
     stop_on_target: bool = True  # False: keep acquiring to the budget (studies want whole learning curves)
     transfer: str = "none"  # auto: learn from the sources given to the run (acquisition.transfer); none: not

@@ -65,11 +65,12 @@ import math
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import numpy as np
 
+from acquisition.campaign import CampaignSpec
 from studies._stats import median_ci
 from studies.sources import LiveSource, ReplaySource, source_from_dict
 
@@ -95,6 +96,8 @@ class StudyError(ValueError):
     """Bad study arguments, or a study database that holds another study under the same name."""
 
 
+_SPEC_DEFAULTS = {f.name: f.default for f in fields(CampaignSpec)}
+
 @dataclass
 class Study:
     """Strategies x seeds on one source; see the module docstring."""
@@ -111,8 +114,10 @@ class Study:
     batch_size: int = 50
     initial_size: int = 50
     validation_size: int = 500
-    pool_size: int = 4000
-    confirm: int = 2
+    # the engine's own defaults (one source: acquisition.campaign); the sizes and targets above are the studies'
+    # (the TF-NAS benchmarks': batches of 50, a 500-row holdout for the naive way, rho 0.99)
+    pool_size: int = _SPEC_DEFAULTS["pool_size"]
+    confirm: int = _SPEC_DEFAULTS["confirm"]
     random_share: float | None = None  # of the default and strategy arms; None: the engine's default
     verification: str | None = None  # of the default arm; None: the engine's default
     stop_rule: str | None = None  # of the default arm; None: the engine's default

@@ -20,9 +20,9 @@ from acquisition.cli._common import (
     add_plugin_arg,
     check_output,
     load_plugins,
-    positive_float,
     positive_int,
 )
+from acquisition.cli.settings import SETTING_NAMES, add_setting_args
 
 __all__ = ["DEFAULT_ASK", "cmd_ask", "cmd_tell", "platform_fields", "register"]
 
@@ -35,9 +35,7 @@ def _spec_default(name: str) -> Any:
 
 
 # the campaign settings ask's flags set (flag dest = CampaignSpec field)
-ASK_FIELDS = ("strategy", "model", "target_spearman", "target_acc10", "target_mape", "budget_hours", "budget_samples",
-              "batch_size", "initial_size", "validation_size", "pool_size", "seed", "confirm", "verification", "folds",
-              "random_share", "transfer", "stop_rule")
+ASK_FIELDS = (*SETTING_NAMES, "transfer")
 # a new campaign's defaults where they differ from acquisition.Campaign's: run's target and samples budget (no
 # hours budget by default: an external device's seconds are whatever its tool takes)
 DEFAULT_ASK = {"target_spearman": 0.98, "budget_samples": 400}
@@ -183,36 +181,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cost-s", dest="cost_s", type=_seconds_arg, default=None,
                    help="device seconds charged per measurement that gives no cost_s of its own (kept with the "
                         "campaign; default: none, every row must give cost_s)")
-    p.add_argument("--target-spearman", dest="target_spearman", type=float, default=None,
-                   help=f"verified Spearman target in (0, 1] (default {DEFAULT_ASK['target_spearman']})")
-    p.add_argument("--target-acc10", dest="target_acc10", type=float, default=None,
-                   help="also require this share of verified predictions within +-10 %% (default: not required)")
-    p.add_argument("--target-mape", dest="target_mape", type=float, default=None,
-                   help="also require MAPE (%%) <= this (default: not required)")
-    p.add_argument("--budget-hours", dest="budget_hours", type=positive_float, default=None,
-                   help="budget in device hours (the costs told; default: none)")
-    p.add_argument("--budget-samples", dest="budget_samples", type=int, default=None,
-                   help=f"training samples budget (default {DEFAULT_ASK['budget_samples']})")
-    p.add_argument("--strategy", default=None, help="query strategy (default representative): {strategies}")
-    p.add_argument("--model", default=None,
-                   help=f"surrogate model (default {_spec_default('model')}: re-chosen every iteration): {{models}}")
-    p.add_argument("--batch-size", dest="batch_size", type=int, default=None, help="configs per iteration (default 20)")
-    p.add_argument("--initial-size", dest="initial_size", type=int, default=None,
-                   help="initial design size (default 20)")
-    p.add_argument("--verification", default=None, choices=("cv", "prequential", "holdout"),
-                   help="cv: cross-validation on the randomly drawn rows; prequential: each batch's random rows, "
-                        "predicted before they were told; holdout: a validation set is asked for first (default cv)")
-    p.add_argument("--stop-rule", dest="stop_rule", default=None,
-                   help="when the target counts as met: bound, streak or a plug-in (default bound): {stop_rules}")
-    p.add_argument("--validation-size", dest="validation_size", type=int, default=None,
-                   help="validation set size with --verification holdout (default 200)")
-    p.add_argument("--folds", type=int, default=None, help="folds of the cross-validation committee (default 5)")
-    p.add_argument("--random-share", dest="random_share", type=float, default=None,
-                   help="share of every batch drawn at random (default 0.5)")
-    p.add_argument("--pool-size", dest="pool_size", type=int, default=None, help="candidates per query (default 4000)")
-    p.add_argument("--confirm", type=int, default=None,
-                   help="consecutive iterations whose verified target is met before it counts (default 2)")
-    p.add_argument("--seed", type=int, default=None, help="seed, >= 0 (default 0)")
+    add_setting_args(p, DEFAULT_ASK)
     p.add_argument("--transfer", default=None, choices=("auto", "none"),
                    help="auto: the family's measurements on the database's other platforms are priors (default "
                         "auto)")

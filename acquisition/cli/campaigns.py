@@ -17,16 +17,12 @@ from acquisition.cli._common import (
     load_plugins,
 )
 from acquisition.cli._fleet import add_fleet_args, check_fleet_args
+from acquisition.cli.settings import SETTING_NAMES, add_setting_args
 
 __all__ = ["DEFAULT_RUN", "RUN_FIELDS", "cmd_report", "cmd_run", "register", "run_defaults", "run_spec"]
 
 # the CampaignSpec fields run's flags set (flag dest -> field)
-RUN_FIELDS = {"family": "family", "strategy": "strategy", "model": "model", "target_spearman": "target_spearman",
-              "target_acc10": "target_acc10", "target_mape": "target_mape", "budget_hours": "budget_hours",
-              "budget_samples": "budget_samples", "batch_size": "batch_size", "initial_size": "initial_size",
-              "validation_size": "validation_size", "pool_size": "pool_size", "seed": "seed", "confirm": "confirm",
-              "verification": "verification", "folds": "folds", "random_share": "random_share",
-              "fidelity": "fidelity", "transfer": "transfer", "stop_rule": "stop_rule"}
+RUN_FIELDS = {name: name for name in ("family", *SETTING_NAMES, "fidelity", "transfer")}
 # where run's defaults differ from CampaignSpec's; run_defaults() merges the two: the one set of defaults a new
 # campaign gets, whatever other flags are given, and what `run --help` shows
 DEFAULT_RUN = {"family": "mbconv", "target_spearman": 0.98, "budget_hours": 0.12, "budget_samples": 400,
@@ -289,9 +285,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_run(sub: argparse._SubParsersAction) -> None:
-    from acquisition.campaign import AUTO_MODELS
-    from acquisition.engine import AUTO_GP_ROWS
-
     d = run_defaults()
     p = sub.add_parser("run", help="run (or resume) an acquisition campaign: fit, query, profile until the target",
                        description="Run an acquisition campaign: profile an initial design, then fit -> verify -> "
@@ -307,30 +300,7 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     add_device_args(p)
     p.add_argument("--db", default=DEFAULT_DB, help="SQLite database file")
     p.add_argument("--campaign", default=None, help="campaign name (default 'default')")
-    _add_targets_and_budgets(p, d)
-    p.add_argument("--strategy", default=None,
-                   help=f"query strategy (default {d['strategy']}): {{strategies}}")
-    p.add_argument("--model", default=None,
-                   help=f"surrogate model (default {d['model']}; auto: re-chosen each iteration among "
-                        f"{', '.join(AUTO_MODELS)} by out-of-fold rho; gp up to {AUTO_GP_ROWS} rows): {{models}}")
-    p.add_argument("--batch-size", dest="batch_size", type=int, default=None,
-                   help=f"configs per iteration (default {d['batch_size']})")
-    p.add_argument("--initial-size", dest="initial_size", type=int, default=None,
-                   help=f"initial design size (default {d['initial_size']})")
-    p.add_argument("--verification", default=None, choices=("cv", "prequential", "holdout"),
-                   help=f"cv: judge the model by cross-validation on the randomly drawn training rows, no device "
-                        "time spent on it; prequential: on each batch's random rows, predicted before they were "
-                        "measured; holdout: profile a random validation set first (default "
-                        f"{d['verification']})")
-    p.add_argument("--stop-rule", dest="stop_rule", default=None,
-                   help="when the target counts as met: bound (its one-sided 95 %% confidence bound meets it), "
-                        f"streak (the estimate, --confirm times, >= 50 rows) or a plug-in (default {d['stop_rule']}): "
-                        "{stop_rules}")
-    p.add_argument("--folds", type=int, default=None,
-                   help=f"folds of the cross-validation committee (default {d['folds']})")
-    p.add_argument("--random-share", dest="random_share", type=float, default=None,
-                   help=f"share of every batch drawn at random; the strategy picks the rest (default "
-                        f"{d['random_share']})")
+    add_setting_args(p, d)
     p.add_argument("--transfer", nargs="+", default=None, metavar="auto|none|PLATFORM",
                    help="learn from other platforms' measurements of the family in this database: auto (every "
                         "one with enough rows), none, or platform ids (default auto)")
@@ -341,14 +311,6 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
                    help="auto: quick measurements (a short adaptive protocol) while the model is far off, the "
                         "offset to full fidelity learned from probes; full: every block at full fidelity (default "
                         f"{d['fidelity']})")
-    p.add_argument("--validation-size", dest="validation_size", type=int, default=None,
-                   help=f"validation set size with --verification holdout (default {d['validation_size']})")
-    p.add_argument("--pool-size", dest="pool_size", type=int, default=None,
-                   help=f"candidates per query (default {d['pool_size']})")
-    p.add_argument("--confirm", type=int, default=None,
-                   help=f"consecutive iterations whose verified target is met before it counts (default "
-                        f"{d['confirm']})")
-    p.add_argument("--seed", type=int, default=None, help=f"seed, >= 0 (default {d['seed']})")
     p.add_argument("--bundle", default=None,
                    help="where to export the predictor (default CAMPAIGN.bundle next to the database; with "
                         "--ray-address, the folder of every platform's CAMPAIGN.bundle)")
@@ -356,23 +318,6 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     add_plugin_arg(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_run)
-
-
-
-def _add_targets_and_budgets(p: argparse.ArgumentParser, d: dict[str, Any]) -> None:
-    """run's targets and budgets (``d``: the defaults the help shows)."""
-    p.add_argument("--target-spearman", dest="target_spearman", type=float, default=None,
-                   help=f"verified Spearman target in (0, 1] (default {d['target_spearman']})")
-    p.add_argument("--target-acc10", dest="target_acc10", type=float, default=None,
-                   help="also require this share of verified predictions within +-10 %% (0, 1] (default: not "
-                        "required)")
-    p.add_argument("--target-mape", dest="target_mape", type=float, default=None,
-                   help="also require MAPE (%%) <= this (default: not required)")
-    p.add_argument("--budget-hours", dest="budget_hours", type=float, default=None,
-                   help=f"budget in device hours, the campaign's whole bill (default {d['budget_hours']}; the "
-                        "campaign stops at whichever budget is spent first)")
-    p.add_argument("--budget-samples", dest="budget_samples", type=int, default=None,
-                   help=f"training samples budget (default {d['budget_samples']})")
 
 
 def _add_report(sub: argparse._SubParsersAction) -> None:
