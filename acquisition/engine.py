@@ -661,10 +661,13 @@ class CampaignLoop:
         sources = self.transfer_sources(data)
         t0 = time.perf_counter()
         names = auto_models(len(data.train)) if self.spec.model == "auto" else (self.spec.model,)
-        candidates: list[tuple[str, Any]] = [(n, make_model(self.spec, self.strategy, name=n)) for n in names]
+        compared = len(names) > 1 or sources is not None  # compared out of fold: each in a committee
+        candidates: list[tuple[str, Any]] = [(n, make_model(self.spec, self.strategy, name=n, committee=compared))
+                                             for n in names]
         if sources is not None:
             transfer = f"transfer:{transfer_base(len(data.train), data.X.shape[1] + len(sources))}"
-            candidates.append((transfer, make_model(self.spec, self.strategy, name=transfer, sources=sources)))
+            candidates.append((transfer, make_model(self.spec, self.strategy, name=transfer, sources=sources,
+                                                    committee=True)))
         rows = np.asarray([r.get("drawn") == "random" for r in data.train])
         enough = rows.sum() >= MIN_VERIFY_ROWS
         if sources is not None and not enough:
@@ -871,12 +874,13 @@ class CampaignLoop:
         return result
 
 
-def make_model(spec: CampaignSpec, strategy: Any = None, name: str | None = None, sources: Any = None) -> Any:
+def make_model(spec: CampaignSpec, strategy: Any = None, name: str | None = None, sources: Any = None, *,
+               committee: bool = False) -> Any:
     """The campaign's model (``name``, default ``spec.model``) seeded, wrapped in a K-fold committee when the
     verification or the strategy needs one (``cv`` verification; a strategy that reads the epistemic std).
     With ``sources`` (:class:`~surrogates.models.transfer.SourceModels`), a transfer model on them: ``name``
     ``transfer:prior`` is the prior alone, ``transfer:BASE`` (or a plain ``BASE``) the prior with a ``BASE``
-    correction."""
+    correction. ``committee``: wrap it whatever the settings (models compared out of fold need one)."""
     from surrogates import get_model
     from surrogates.models import CommitteeRegressor
 
@@ -894,7 +898,7 @@ def make_model(spec: CampaignSpec, strategy: Any = None, name: str | None = None
         model.set_params(random_state=spec.seed)
     # the committee gives out-of-fold predictions (cv verification; auto's choice, also beside a holdout set, which
     # then judges the choice and never makes it) and the epistemic std
-    needs = (spec.verification != "holdout" or spec.model == "auto"
+    needs = (committee or spec.verification != "holdout" or spec.model == "auto"
              or (getattr(strategy, "needs_epistemic", False) and not model.has_epistemic))
     if needs:
         model = CommitteeRegressor(model, n_folds=spec.folds, random_state=spec.seed)

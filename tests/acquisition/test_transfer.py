@@ -157,6 +157,21 @@ def test_an_unrelated_source_is_not_used(source_db: Path, tmp_path: Path) -> Non
         assert all(it["transfer_gain"] is None for it in store.iterations("u"))
 
 
+def test_a_holdout_campaign_of_one_model_compares_it_with_the_transfer_model_out_of_fold(
+        source_db: Path, tmp_path: Path) -> None:
+    """The naive way with transfer (one model, a validation set): both models are fitted in committees so that
+    they can be compared out of fold (this raised AttributeError: no oof_log_ on a bare model)."""
+    with Store(source_db, readonly=True) as s:
+        sources = store_sources(s, FAM, TARGET["platform"])
+    with Store(tmp_path / "h.sqlite") as store:
+        res = run_campaign(store, spec("h", verification="holdout", validation_size=20, budget_samples=60),
+                           prof(TARGET), FAM, sources=sources, bundle_path=str(tmp_path / "h.bundle"))
+        its = store.iterations("h")
+        assert res.n_validation == 20 and its and all(it["verification"] == "holdout" for it in its)
+        assert any(it["transfer_gain"] is not None for it in its)  # the two models were compared
+    assert load_bundle(tmp_path / "h.bundle").manifest["n_train"] == res.n_train + 20  # refitted with validation
+
+
 def test_sources_need_transfer_on(source_db: Path, tmp_path: Path) -> None:
     with Store(source_db, readonly=True) as s:
         sources = store_sources(s, FAM, TARGET["platform"])
