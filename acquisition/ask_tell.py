@@ -580,7 +580,7 @@ class Campaign:
     def status(self) -> CampaignStatus:
         """Samples, device hours, the last verified metrics, targets, budget left, state and pending asks."""
         from acquisition.bill import campaign_bill
-        from acquisition.engine import _budget_left
+        from acquisition.loop.stop import budget_left
 
         if self.store is None:
             raise CampaignError(f"campaign {self.name!r} is closed")
@@ -593,7 +593,7 @@ class Campaign:
         its = store.iterations(self.name)
         metrics = ({k: its[-1][k] for k in ("spearman", "spearman_lo", "mape", "acc10", "n_verify")} if its else {})
         targets = {"spearman": spec.target_spearman, "acc10": spec.target_acc10, "mape": spec.target_mape}
-        left = {k: v for k, v in _budget_left(spec, len(keys), bill_s).items() if k != "exhausted"}
+        left = {k: v for k, v in budget_left(spec, len(keys), bill_s).items() if k != "exhausted"}
         needed = get_stop_rule(spec.stop_rule).needed(spec)
         met = row["state"] == "met" or any(r["met_streak"] >= needed for r in its)
         return CampaignStatus(self.name, self.family.name, self.platform, self.protocol, row["state"], len(keys),

@@ -273,6 +273,4 @@ def _refresh_sources(store: Store, family: Any, r: _Runner) -> None:
     log.info("campaign %s: transfer sources now %s", r.loop.spec.name, ", ".join(f"{k} ({n} rows)"
                                                                                  for k, n in rows.items()))
     r.source_rows = rows
-    r.loop.sources = now + r.fixed_sources
-    r.loop.fitted_sources = None
-    r.loop.source_models = None
+    r.loop.sources = now + r.fixed_sources  # fitted again, and judged again, at the next fit

@@ -427,10 +427,10 @@ def _judge(store: Any, oracle: Any, family: Any, study: Study, seed: int) -> _Ju
     table = getattr(oracle, "table", None)
     if table is not None:
         return _Judge(family, table.configs, table.keys, table.latency_ms)
-    from acquisition.engine import _stream
+    from acquisition.loop.base import stream
     from acquisition.profiling import profile_configs
 
-    cfgs = family.space.sample(study.test_size, method="random", seed=_stream(seed, "study-test"),
+    cfgs = family.space.sample(study.test_size, method="random", seed=stream(seed, "study-test"),
                                family=family.name)
     profile_configs(store, oracle, family, cfgs, activity="test_profile", progress=False)
     rows = store.find(oracle.platform_id, family.name, oracle.protocol.id, [family.key(c) for c in cfgs])

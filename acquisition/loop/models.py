@@ -1,0 +1,200 @@
+"""Model choice: which model an iteration fits and keeps (plain, ``auto``, or transfer from other platforms).
+
+Contract: :meth:`ModelChoice.fit` fits on one iteration's :class:`~acquisition.loop.base.TrainingData` and returns
+the model kept and the seconds it took (charged as ``fit``); afterwards ``name`` says which model it kept
+(``transfer:<base>`` when it stands on sources), ``last_gain`` the transfer model's out-of-fold gain over the plain
+one (``None`` without sources) and ``rows`` how many rows the model saw.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from acquisition.campaign import AUTO_MODELS, CampaignSpec
+from acquisition.loop.base import TrainingData
+from acquisition.stopping import MIN_VERIFY_ROWS
+from acquisition.store import fault_point
+
+__all__ = ["AUTO_GP_ROWS", "AUTO_MIN_ROWS", "TRANSFER_BASE", "TRANSFER_MARGIN", "ModelChoice", "auto_models",
+           "make_model", "transfer_base"]
+
+log = logging.getLogger("latency_acquisition")
+
+# the transfer model's correction of its sources' prior (surrogates.models.transfer): a Gaussian process while
+# it is cheap (where the rows say nothing it fades back to the prior instead of extrapolating the probe corners:
+# never-seen rho on the TF-NAS table from the 20 probes 0.85-0.91 against 0.78-0.88 for linear leaves, and as
+# good or better up to 300 rows, docs/design-notes.md), linear-leaf trees beyond. A GP fit costs about
+# rows^2 x features (its likelihood gradient): the bound, 300 rows of the TF-NAS table's 10 columns, is 1-2 s a
+# fit here; 158 rows of a live mbconv campaign's 36. The prior alone was tried as a second form chosen by
+# out-of-fold rho and dropped (it lost more than it saved on 20-40 rows).
+TRANSFER_BASE = "linear-gbt"
+
+
+def auto_models(n_rows: int) -> tuple[str, ...]:
+    """The models ``model="auto"`` fits on ``n_rows`` rows: :data:`AUTO_MODELS`, ``gp`` up to
+    :data:`AUTO_GP_ROWS` rows (its hyperparameters are searched on a bounded subset, but conditioning on every row
+    costs n³ and its memory n²).
+
+        >>> auto_models(100), auto_models(5000)
+        (('gbt', 'linear', 'gp'), ('gbt', 'linear'))
+    """
+    return tuple(m for m in AUTO_MODELS if m != "gp" or n_rows <= AUTO_GP_ROWS)
+
+
+AUTO_GP_ROWS = 2000
+# model="auto" chooses on the out-of-fold ρ of the rows drawn independently of the models (the initial design
+# and the random share) once it has this many; before, the first of AUTO_MODELS
+AUTO_MIN_ROWS = 15
+
+
+def transfer_base(n_rows: int, n_features: int) -> str:
+    """The transfer model's correction learner for ``n_rows`` rows of ``n_features`` columns (the block's
+    features and one per source): ``gp`` while ``n_rows² · n_features`` is within the GP's own bound on a full
+    hyperparameter search (:data:`surrogates.models.gp.SEARCH_COST`), else :data:`TRANSFER_BASE`."""
+    from surrogates.models.gp import SEARCH_COST  # here: the engine's import stays free of scikit-learn's GP
+
+    return "gp" if n_rows**2 * n_features <= SEARCH_COST else TRANSFER_BASE
+
+
+# the plain model replaces the transfer model only where it ranks the random rows better out of fold with 95 %
+# confidence (a paired bootstrap, acquisition.verification.paired_gain_lower). A fixed margin (0.01) on the
+# out-of-fold rho switched 2 of 10 TF-NAS transfer runs to a model 0.06 worse on never-seen rows at 120-200 rows.
+TRANSFER_MARGIN = 0.0
+
+
+def make_model(spec: CampaignSpec, strategy: Any = None, name: str | None = None, sources: Any = None, *,
+               committee: bool = False) -> Any:
+    """The campaign's model (``name``, default ``spec.model``) seeded, wrapped in a K-fold committee when the
+    verification or the strategy needs one (``cv`` verification; a strategy that reads the epistemic std).
+    With ``sources`` (:class:`~surrogates.models.transfer.SourceModels`), a transfer model on them: ``name``
+    ``transfer:prior`` is the prior alone, ``transfer:BASE`` (or a plain ``BASE``) the prior with a ``BASE``
+    correction. ``committee``: wrap it whatever the settings (models compared out of fold need one)."""
+    from surrogates import get_model
+    from surrogates.models import CommitteeRegressor
+
+    if (name or spec.model) == "auto":
+        raise ValueError(f"model='auto' is a choice among {', '.join(AUTO_MODELS)}: name the model to make")
+    if sources is not None:
+        from surrogates.models.transfer import TransferRegressor
+
+        base = (name or spec.model).removeprefix("transfer:")
+        model = (TransferRegressor(sources=sources, method="prior") if base == "prior"
+                 else TransferRegressor(sources=sources, base=base))
+    else:
+        model = get_model(name or spec.model)
+    if "random_state" in model.get_params():
+        model.set_params(random_state=spec.seed)
+    # the committee gives out-of-fold predictions (cv verification; auto's choice, also beside a holdout set, which
+    # then judges the choice and never makes it) and the epistemic std
+    needs = (committee or spec.verification != "holdout" or spec.model == "auto"
+             or (getattr(strategy, "needs_epistemic", False) and not model.has_epistemic))
+    if needs:
+        model = CommitteeRegressor(model, n_folds=spec.folds, random_state=spec.seed)
+    return model
+
+
+class ModelChoice:
+    """The model of one campaign, fitted each iteration (see the module docstring).
+
+    ``sources``: :class:`acquisition.transfer.TransferSource` s (fitted once, at the first fit, and judged again
+    every iteration); ``charge(activity, seconds)`` puts the engine's seconds on the ledger.
+    """
+
+    def __init__(self, store: Any, spec: CampaignSpec, strategy: Any, encoder: Any, sources: Sequence[Any],
+                 charge: Callable[[str, float], None]) -> None:
+        self.store, self.spec, self.strategy, self.encoder, self.charge = store, spec, strategy, encoder, charge
+        self.model: Any = None
+        self.name = spec.model
+        self.rows = -1  # how many training rows self.model was fitted on
+        self.sources = list(sources)
+        self.fitted_sources: list[Any] | None = None  # one model per source, fitted at the first fit
+        self.source_models: Any = None  # SourceModels of the sources in use (judged again every iteration)
+        self.last_gain: float | None = None  # out-of-fold rho of the transfer model minus the plain model's
+
+    def transfer_sources(self, data: TrainingData) -> Any:
+        """The sources to use, judged on every row measured so far (at the first fit: the probe set) and
+        recorded in the store; ``None`` when the campaign has none (or none agrees). Judging again as rows come
+        in drops a source that agreed with the probes by chance: 20 probes leave a useless source's agreement
+        a spread of about ±0.23."""
+        if not self.sources:
+            return None
+        from acquisition.transfer import judge_sources
+        from surrogates.models.transfer import SourceModels
+
+        t0 = time.perf_counter()
+        if self.fitted_sources is None:
+            self.fitted_sources = [s.fit(self.encoder, self.spec.seed) for s in self.sources]
+        judged = judge_sources(self.sources, self.fitted_sources, self.encoder, [r["config"] for r in data.train],
+                               data.y, X=data.X)
+        used = [j.name for j in judged if j.used]
+        if self.source_models is None or used != self.source_models.names:
+            self.source_models = SourceModels([m for m, j in zip(self.fitted_sources, judged, strict=True)
+                                               if j.used], used)
+            for j in judged:
+                log.info("campaign %s: source %s agreement %.3f on %d rows: %s", self.spec.name, j.name,
+                         j.agreement, len(data.train), "used" if j.used else f"ignored ({j.reason})")
+        self.store.set_campaign_sources(self.spec.name, [{**s.as_dict(), **j.as_dict(), "judged_on": len(data.y)}
+                                                         for j, s in zip(judged, self.sources, strict=True)])
+        self.charge("transfer", time.perf_counter() - t0)
+        return self.source_models or None
+
+    def fit(self, data: TrainingData) -> tuple[Any, float]:
+        """Fit the campaign's model; with ``model="auto"`` fit each of :func:`auto_models` and keep the one
+        whose out-of-fold ρ on the rows drawn independently of the models (the initial design and the random share:
+        the cv verification's evidence) is highest, from :data:`AUTO_MIN_ROWS` such rows (before: the first).
+
+        With transfer sources in use (those the rows measured so far agree with), a
+        :class:`~surrogates.models.transfer.TransferRegressor` (its correction on :func:`transfer_base`) is fitted
+        beside the plain model and kept unless the plain model ranks enough random rows better out of fold with 95 %
+        confidence (:data:`TRANSFER_MARGIN`); the difference of the two out-of-fold ρ is recorded every iteration
+        (``transfer_gain``)."""
+        from acquisition.verification import paired_gain_lower
+        from surrogates.metrics import spearman
+
+        sources = self.transfer_sources(data)
+        t0 = time.perf_counter()
+        names = auto_models(len(data.train)) if self.spec.model == "auto" else (self.spec.model,)
+        compared = len(names) > 1 or sources is not None  # compared out of fold: each in a committee
+        candidates: list[tuple[str, Any]] = [(n, make_model(self.spec, self.strategy, name=n, committee=compared))
+                                             for n in names]
+        if sources is not None:
+            transfer = f"transfer:{transfer_base(len(data.train), data.X.shape[1] + len(sources))}"
+            candidates.append((transfer, make_model(self.spec, self.strategy, name=transfer, sources=sources,
+                                                    committee=True)))
+        rows = np.asarray([r.get("drawn") == "random" for r in data.train])
+        enough = rows.sum() >= MIN_VERIFY_ROWS
+        if sources is not None and not enough:
+            rows = np.ones(len(data.train), dtype=bool)  # the gain is recorded from the start, on every row
+        scored = len(candidates) > 1 and rows.sum() >= (3 if sources is not None else MIN_VERIFY_ROWS)
+        # auto's evidence: the rows no model chose (a strategy's picks are where some model was unsure)
+        unbiased = np.asarray([r.get("drawn") in ("random", "initial") for r in data.train])
+        choose = len(names) > 1 and unbiased.sum() >= AUTO_MIN_ROWS
+        models, rhos, plain_rhos = {}, {}, {}
+        for name, model in candidates:
+            models[name] = model.fit(data.X, data.y, **data.fit_kw())
+            rhos[name] = spearman(data.y[rows], np.exp(model.oof_log_[rows])) if scored else -np.inf
+            if name in names:
+                plain_rhos[name] = (spearman(data.y[unbiased], np.exp(model.oof_log_[unbiased])) if choose
+                                    else -np.inf)
+        # the first while nothing can tell them apart (a constant prediction has no ρ: it never wins)
+        plain = max(names, key=lambda n: (np.nan_to_num(plain_rhos[n], nan=-np.inf), -names.index(n)))
+        pick, self.last_gain = plain, None
+        if sources is not None:
+            # the transfer model, unless the plain one ranks enough random rows better with 95 % confidence: an
+            # out-of-fold rho from a few dozen rows is too noisy to overrule the sources' agreement
+            self.last_gain = float(rhos[transfer] - rhos[plain]) if scored else None
+            beaten = enough and self.last_gain is not None and self.last_gain < 0 and paired_gain_lower(
+                np.log(data.y[rows]), models[plain].oof_log_[rows], models[transfer].oof_log_[rows],
+                seed=self.spec.seed) > TRANSFER_MARGIN
+            pick = plain if beaten else transfer
+        best, self.name = models[pick], pick
+        fault_point("fit")
+        fit_s = time.perf_counter() - t0
+        self.charge("fit", fit_s)
+        self.model, self.rows = best, len(data.train)
+        return best, fit_s

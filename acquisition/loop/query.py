@@ -1,0 +1,100 @@
+"""The batch query: which configurations an iteration asks for, and the cost model its strategy reads.
+
+Contract: :meth:`BatchQuery.select` returns ``(config, drawn, predicted log-latency)`` for up to ``k`` candidates
+not measured yet: ``random_share`` of them drawn at random (``drawn = random``), the rest chosen by the campaign's
+strategy (``drawn = strategy``, :mod:`acquisition.strategies`), whose cost model (predicted profiling seconds,
+learned from what the ledger charged) is fitted only when the strategy asks for it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from acquisition.campaign import CampaignSpec
+from acquisition.loop.base import TrainingData, stream
+
+__all__ = ["BatchQuery", "CostModel"]
+
+
+class CostModel:
+    """Estimated profiling seconds of a configuration, learned from what the ledger charged so far: gradient
+    boosting on log-seconds (no uncertainty needed, so one fit), the median charge until 10 rows exist."""
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+        self.model: Any = None
+        self.fallback = 1.0
+
+    def fit(self, X: np.ndarray, cost_s: np.ndarray) -> None:
+        from sklearn.ensemble import HistGradientBoostingRegressor
+
+        cost_s = np.maximum(np.asarray(cost_s, dtype=float), 1e-3)
+        self.fallback = float(np.median(cost_s)) if len(cost_s) else 1.0
+        self.model = None
+        if len(cost_s) >= 10:
+            self.model = HistGradientBoostingRegressor(
+                max_iter=100, learning_rate=0.05, min_samples_leaf=max(1, min(5, len(cost_s) // 10)),
+                early_stopping=False, random_state=self.seed).fit(X, np.log(cost_s))
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        if self.model is None:
+            return np.full(len(X), self.fallback)
+        return np.exp(self.model.predict(X))
+
+
+class BatchQuery:
+    """One campaign's queries (see the module docstring). ``encode(rows)``: the features of stored measurements;
+    ``draw``: candidates (:func:`acquisition.loop.base.sampler`); the protocols say which fidelity's charges the
+    cost model learns from."""
+
+    def __init__(self, store: Any, spec: CampaignSpec, strategy: Any, encoder: Any,
+                 encode: Callable[[list[dict[str, Any]]], np.ndarray], draw: Any, full_protocol: Any,
+                 cheap_protocol: Any) -> None:
+        self.store, self.spec, self.strategy, self.encoder, self.encode = store, spec, strategy, encoder, encode
+        self.draw, self.full_protocol, self.cheap_protocol = draw, full_protocol, cheap_protocol
+        self.cost_model = CostModel(spec.seed)
+        self.rng_base = stream(spec.seed, "query")
+        self.last_s = 0.0
+
+    def select(self, model: Any, data: TrainingData, it: int, k: int, cheap: bool = False
+              ) -> list[tuple[dict[str, Any], str, float]]:
+        """The next batch: ``random_share`` of it uniformly from the candidates, the rest by the strategy; each
+        with the model's predicted log-latency (stored with the ask: prequential evidence)."""
+        from acquisition.strategies import QueryContext
+
+        t0 = time.perf_counter()
+        spec = self.spec
+        pool = self.draw(spec.pool_size, "random", stream(self.rng_base, it), set(self.store.member_keys(spec.name)))
+        if not pool or k <= 0:
+            self.last_s = 0.0
+            return []
+        rng = np.random.default_rng(stream(self.rng_base, it, 1))
+        n_rand = k if spec.strategy == "random" else (max(1, round(spec.random_share * k)) if spec.random_share
+                                                        else 0)
+        n_rand = min(n_rand, len(pool))
+        # the pool is a random sample of the candidates in random order: its first n_rand are a random draw
+        chosen = [(c, "random") for c in pool[:n_rand]]
+        rest = pool[n_rand:]
+        if k - n_rand > 0 and rest:
+            X_pool = self.encoder.transform(rest, validated=True)
+            all_rows = self.store.members(spec.name, "train")
+            proto = (self.cheap_protocol if cheap else self.full_protocol)
+            same = [r for r in all_rows if proto is not None and r["protocol"] == proto.id]
+            all_rows = same if len(same) >= 10 else all_rows  # costs at the fidelity the batch will be measured at
+
+            def pool_cost(rows: list[dict[str, Any]] = all_rows, X: np.ndarray = X_pool) -> np.ndarray:
+                self.cost_model.fit(self.encode(rows), np.asarray([r["cost_s"] for r in rows]))
+                return self.cost_model.predict(X)
+
+            ctx = QueryContext(candidates=rest, X=X_pool, cost_s=pool_cost,  # fitted only if the strategy asks
+                               rng=rng, model=model, X_train=data.X, y_train=data.y)
+            chosen += [(rest[i], "strategy") for i in self.strategy(ctx, k - n_rand)]
+        # the model's prediction of every row before it is measured: prequential evidence (acquisition.verification)
+        pred = (model.predict_dist(self.encoder.transform([c for c, _ in chosen], validated=True)).mean if chosen
+                else [])
+        self.last_s = time.perf_counter() - t0
+        return [(c, drawn, float(p)) for (c, drawn), p in zip(chosen, pred, strict=True)]

@@ -1,0 +1,124 @@
+"""The loop's named parts keep their contracts (acquisition/loop/*): the design, the model choice, verification,
+the stop decision and the batch query, each on its own, as the engine composes them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from acquisition.campaign import CampaignSpec
+from acquisition.engine import CampaignLoop
+from acquisition.loop.base import Asked, TrainingData
+from acquisition.loop.design import InitialDesign
+from acquisition.loop.models import ModelChoice
+from acquisition.loop.query import BatchQuery
+from acquisition.loop.stop import StopCheck, check_stop
+from acquisition.loop.verify import verify
+from acquisition.store import Store
+from profiler.families import get_family
+from tests.acquisition.synthetic_profiler import SyntheticProfiler
+from tests.quick_models import QUICK
+
+FAM = get_family("mbconv")
+
+
+def spec(**kw) -> CampaignSpec:
+    base = {"name": "p", "family": "mbconv", "model": QUICK, "target_spearman": 0.97, "budget_samples": 60,
+            "batch_size": 10, "initial_size": 10, "pool_size": 200, "folds": 3, "fidelity": "full"}
+    return CampaignSpec(**{**base, **kw}).validate()
+
+
+@pytest.fixture
+def measured(tmp_path: Path):
+    """A store holding one campaign after its initial design and one batch, and that campaign's loop."""
+    store = Store(tmp_path / "c.sqlite")
+    prof = SyntheticProfiler()
+    s = spec()
+    store.ensure_platform(prof.platform_id, prof.fingerprint, prof.device.spec)
+    store.create_campaign(s.name, s.family, prof.platform_id, s.as_dict(), protocol=prof.protocol.id)
+    loop = CampaignLoop(store, s, prof, FAM, max_fits=1)
+    while asks := loop.next_asks():
+        loop.measure(prof, asks)
+    yield store, s, loop
+    store.close()
+
+
+def test_the_design_asks_once_and_the_same_configurations_on_a_resume(tmp_path: Path) -> None:
+    prof = SyntheticProfiler()
+    s = spec(verification="holdout", validation_size=12)
+    with Store(tmp_path / "d.sqlite") as store:
+        store.ensure_platform(prof.platform_id, prof.fingerprint, prof.device.spec)
+        store.create_campaign(s.name, s.family, prof.platform_id, s.as_dict(), protocol=prof.protocol.id)
+        design = InitialDesign(store, s, FAM, lambda n, m, seed, ex: FAM.space.sample(n, method=m, seed=seed,
+                                                                                     exclude=ex, family=FAM.name),
+                               loop_fid(s), prof.protocol.id, None)
+        assert design.ask_missing()  # the validation set first
+        assert [a["role"] for a in store.pending_asks(s.name)] == ["validation"] * 12
+        assert design.ask_missing()  # then the initial design
+        assert not design.ask_missing() and not design.ask_probes()  # nothing more: one fidelity, no probes
+        again = InitialDesign(store, s, FAM, design.draw, loop_fid(s), prof.protocol.id, None)
+        assert [a.key for b in again.batches() for a in b] == [a.key for b in design.batches() for a in b]
+        assert not again.ask_missing()  # a resume finds the asks stored
+
+
+def loop_fid(s: CampaignSpec):
+    from acquisition.fidelity import Fidelity
+
+    return Fidelity(s.fidelity, cheap_id=None, full_id="synthetic-v1")
+
+
+def test_model_choice_fits_and_says_what_it_kept(measured) -> None:
+    store, s, loop = measured
+    data = loop.data()
+    charged: list[tuple[str, float]] = []
+    choice = ModelChoice(store, s, loop.strategy, loop.encoder, (), lambda a, sec: charged.append((a, sec)))
+    model, fit_s = choice.fit(data)
+    assert choice.model is model and choice.name == QUICK and choice.rows == len(data.train)
+    assert choice.last_gain is None  # no sources: nothing compared
+    assert charged == [("fit", fit_s)] and fit_s > 0
+    assert np.all(np.isfinite(model.predict(data.X)))
+
+
+@pytest.mark.parametrize("mode", ["cv", "prequential"])
+def test_verify_returns_what_the_stop_rule_reads(measured, mode: str) -> None:
+    store, s, loop = measured
+    data = loop.data()
+    m = verify(loop.current_model(), data, mode, lambda: store.asks(s.name))  # fitted on these rows
+    for k in ("spearman", "spearman_lo", "spearman_hi", "mape", "acc10", "n_verify", "cv_spearman", "coverage80"):
+        assert k in m, k
+    assert m["n_verify"] >= 0 and (np.isnan(m["spearman_lo"]) or m["spearman_lo"] <= m["spearman"])
+
+
+def test_the_stop_decision_reads_the_rule_and_the_budget(measured) -> None:
+    store, s, loop = measured
+    n = len(loop.data().train)
+    going = check_stop(store, s, {"spearman": 0.5, "spearman_lo": 0.4, "n_verify": 30}, n)
+    assert isinstance(going, StopCheck) and not going.ok_now and going.state is None and going.met_streak == 0
+    spent = check_stop(store, spec(budget_samples=n), {"spearman": 0.5, "spearman_lo": 0.4, "n_verify": 30}, n)
+    assert spent.state == "budget" and spent.budget_left["exhausted"]
+
+
+def test_the_query_draws_its_random_share_first_and_never_a_measured_configuration(measured) -> None:
+    store, s, loop = measured
+    data = loop.data()
+    q = BatchQuery(store, s, loop.strategy, loop.encoder, loop.encode, loop.draw, loop.full_protocol, None)
+    model = loop.current_model()
+    picked = q.select(model, data, it=7, k=10)
+    drawn = [d for _, d, _ in picked]
+    assert len(picked) == 10 and drawn == ["random"] * 5 + ["strategy"] * 5  # random_share 0.5
+    keys = {FAM.key(c) for c, _, _ in picked}
+    assert len(keys) == 10 and not keys & set(store.member_keys(s.name))
+    assert all(np.isfinite(p) for _, _, p in picked) and q.last_s > 0
+    again = BatchQuery(store, s, loop.strategy, loop.encoder, loop.encode, loop.draw, loop.full_protocol, None)
+    assert [FAM.key(c) for c, _, _ in again.select(model, data, it=7, k=10)] == [FAM.key(c) for c, _, _ in
+                                                                                     picked]  # seeded by iteration
+
+
+def test_one_iterations_data_holds_labels_features_and_noise(measured) -> None:
+    _, _, loop = measured
+    data = loop.data()
+    assert isinstance(data, TrainingData) and len(data.train) == len(data.y) == data.X.shape[0] >= 10
+    assert data.fit_kw() == {} or "sample_noise" in data.fit_kw()
+    assert all(isinstance(a, Asked) for a in loop.next_asks())  # the loop goes on from where the parts left it
