@@ -232,6 +232,28 @@ class CampaignTables:
             r["config"] = json.loads(r["config"])
         return rows
 
+    def join_stored(self, campaign: str, platform: str, family: str, asks: list[Any]) -> list[Any]:
+        """Make the stored measurements of ``asks`` (:class:`acquisition.loop.base.Asked`: key, protocol, role,
+        drawn) members of ``campaign`` (failed ones too: a failure is not retried) and return the asks still to
+        measure, as :func:`acquisition.profiling.profile_configs` reuses measurements."""
+        found: dict[tuple[str, str], dict[str, Any]] = {}
+        for proto in dict.fromkeys(a.protocol for a in asks):
+            rows = self.find(platform, family, proto, [a.key for a in asks if a.protocol == proto])
+            found.update({(proto, k): r for k, r in rows.items()})
+        if not found:
+            return asks
+        reused: dict[tuple[str, str | None], list[int]] = {}
+        todo = []
+        for a in asks:
+            row = found.get((a.protocol, a.key))
+            if row is None:
+                todo.append(a)
+            else:
+                reused.setdefault((a.role, a.drawn), []).append(int(row["id"]))
+        for (role, drawn), ids in reused.items():
+            self.add_members(campaign, ids, role, drawn=drawn)
+        return todo
+
     def member_keys(self, campaign: str) -> set[str]:
         if not self._has("campaign_measurements"):
             return set()

@@ -23,6 +23,7 @@ Example:
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 from dataclasses import asdict, dataclass, field, fields
@@ -59,6 +60,7 @@ DEFAULT_BUDGET_SAMPLES = 1000
 TRANSFERS = ("auto", "none")
 # what the engine records in the stored spec (not settings: a resume keeps them and never conflicts on them)
 RECORDED_KEYS = ("noise_floor", "noise_warnings")
+log = logging.getLogger("latency_acquisition")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 
 
@@ -306,3 +308,31 @@ def describe_floor(floor: dict[str, Any] | None) -> str:
     if floor["source"] == "doctor":
         return f"{floor.get('verdict')}: {figures} ({_where(floor)})"
     return f"no doctor run; {figures} ({_where(floor)})"
+
+
+def check_noise_floor(store: Any, spec: CampaignSpec, platform: str, family: str, protocol: str | None,
+                      first: bool) -> list[str]:
+    """Read the noise floor campaign ``spec`` runs under (:func:`noise_floor_of`) and record
+    it with the campaign when it is new; warn (log) for each target above it, or say (info) that no floor is
+    known. The first call of a session always logs; later calls (every iteration) only when a new floor
+    appeared (a doctor run, re-measured blocks where there were none), once. Never refuses to run.
+    Returns the warnings logged. ``first``: the first check of this session."""
+    row = store.get_campaign(spec.name)
+    if row is None:
+        return []
+    stored = row["spec"].get("noise_floor")
+    floor = noise_floor_of(store, platform, family, protocol=protocol)
+    new = floor_identity(floor) != floor_identity(stored)
+    if not (first or new):
+        return []
+    warnings, info = noise_floor_lines(spec, floor)
+    for line in warnings:
+        log.warning("%s", line)
+    for line in info:
+        log.info("%s", line)
+    if new and not getattr(store, "readonly", False):
+        told = list(row["spec"].get("noise_warnings") or [])
+        told += [w for w in warnings if w not in told]
+        store.update_campaign_spec(spec.name, {**row["spec"], "noise_floor": floor,
+                                                         "noise_warnings": told})
+    return warnings

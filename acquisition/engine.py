@@ -69,8 +69,9 @@ import numpy as np
 from acquisition.bill import campaign_bill
 from acquisition.campaign import CampaignSpec
 from acquisition.fidelity import Fidelity
-from acquisition.loop.base import Asked, TrainingData, finite, noise_kw, row_noise, sampler
+from acquisition.loop.base import Asked, TrainingData, finite, row_noise, sampler
 from acquisition.loop.design import InitialDesign
+from acquisition.loop.export import export_predictor
 from acquisition.loop.models import (  # noqa: F401 - re-exported: the engine's model choice, as before
     AUTO_GP_ROWS,
     AUTO_MIN_ROWS,
@@ -288,33 +289,12 @@ class CampaignLoop:
         self.store.set_campaign_state(self.spec.name, state)
 
     def check_noise_floor(self) -> list[str]:
-        """Read the noise floor the campaign runs under (:func:`acquisition.campaign.noise_floor_of`) and record
-        it with the campaign when it is new; warn (log) for each target above it, or say (info) that no floor is
-        known. The first call of a session always logs; later calls (every iteration) only when a new floor
-        appeared (a doctor run, re-measured blocks where there were none), once. Never refuses to run.
-        Returns the warnings logged."""
-        from acquisition.campaign import floor_identity, noise_floor_lines, noise_floor_of
+        """The noise floor the campaign runs under, recorded and warned about when new
+        (:func:`acquisition.campaign.check_noise_floor`; the first call of a session always logs)."""
+        from acquisition.campaign import check_noise_floor
 
         first, self._noise_checked = not self._noise_checked, True
-        row = self.store.get_campaign(self.spec.name)
-        if row is None:
-            return []
-        stored = row["spec"].get("noise_floor")
-        floor = noise_floor_of(self.store, self.platform, self.family.name, protocol=self.full_id or None)
-        new = floor_identity(floor) != floor_identity(stored)
-        if not (first or new):
-            return []
-        warnings, info = noise_floor_lines(self.spec, floor)
-        for line in warnings:
-            log.warning("%s", line)
-        for line in info:
-            log.info("%s", line)
-        if new and not getattr(self.store, "readonly", False):
-            told = list(row["spec"].get("noise_warnings") or [])
-            told += [w for w in warnings if w not in told]
-            self.store.update_campaign_spec(self.spec.name, {**row["spec"], "noise_floor": floor,
-                                                             "noise_warnings": told})
-        return warnings
+        return check_noise_floor(self.store, self.spec, self.platform, self.family.name, self.full_id or None, first)
 
     # -- ask ---------------------------------------------------------------------------------------------------
     def next_asks(self) -> list[Asked]:
@@ -338,28 +318,8 @@ class CampaignLoop:
     def pending(self) -> list[Asked]:
         """Asked and not measured yet, in the order asked. Stored measurements of them (another campaign's, a
         ``profile`` run's, on this platform and protocol) join the campaign first, at no cost."""
-        return self._attach_stored([Asked.from_row(r) for r in self.store.pending_asks(self.spec.name)])
-
-    def _attach_stored(self, asks: list[Asked]) -> list[Asked]:
-        """Attach the stored measurements of ``asks`` (failed ones too: a failure is not retried) and return the
-        rest, as :func:`acquisition.profiling.profile_configs` reuses them."""
-        found: dict[tuple[str, str], dict[str, Any]] = {}
-        for proto in dict.fromkeys(a.protocol for a in asks):
-            rows = self.store.find(self.platform, self.family.name, proto, [a.key for a in asks if a.protocol == proto])
-            found.update({(proto, k): r for k, r in rows.items()})
-        if not found:
-            return asks
-        reused: dict[tuple[str, str | None], list[int]] = {}
-        todo = []
-        for a in asks:
-            row = found.get((a.protocol, a.key))
-            if row is None:
-                todo.append(a)
-            else:
-                reused.setdefault((a.role, a.drawn), []).append(int(row["id"]))
-        for (role, drawn), ids in reused.items():
-            self.store.add_members(self.spec.name, ids, role, drawn=drawn)
-        return todo
+        pending = [Asked.from_row(r) for r in self.store.pending_asks(self.spec.name)]
+        return self.store.join_stored(self.spec.name, self.platform, self.family.name, pending)
 
     # -- one iteration -----------------------------------------------------------------------------------------
     def advance(self) -> list[Asked]:
@@ -473,8 +433,6 @@ class CampaignLoop:
     def export(self, bundle_path: str | None, last: IterationRecord | dict[str, Any] | None) -> str | None:
         """Export the predictor fitted on everything measured (a holdout campaign refits on training +
         validation rows first); ``last``: the last iteration, whose verified metrics the manifest carries."""
-        from surrogates import export_bundle
-
         if self.model is None or bundle_path is None:
             return None
         spec, store = self.spec, self.store
@@ -482,26 +440,13 @@ class CampaignLoop:
         rows = self.fid.labels(store.members(spec.name, "train", status="ok"))
         model = self.model
         if spec.verification == "holdout":
-            val = store.members(spec.name, "validation", status="ok")
-            rows = rows + [dict(r, y=r["min_ms"]) for r in val]
-            srcs = self.models.source_models if self.model_name.startswith("transfer:") else None
-            model = make_model(spec, self.strategy, name=self.model_name, sources=srcs).fit(
-                self.encode(rows), np.asarray([r["y"] for r in rows]), **noise_kw(row_noise(rows)))
-        last = last.__dict__ if isinstance(last, IterationRecord) else last
-        metrics = ({"spearman": last["spearman"], "spearman_lo": last["spearman_lo"], "mape": last["mape"],
-                    "acc10": last["acc10"], "coverage80": last["coverage80"], "verification": spec.verification,
-                    "n_verify": last["n_verify"]} if last else {})
-        export_bundle(bundle_path, model, self.encoder, model_name=self.model_name,
-                      platform={"id": self.platform, "fingerprint": self.profiler.fingerprint,
-                                "protocol": self.full_id},
-                      n_train=len(rows), metrics=metrics,
-                      extra={"campaign": spec.name, "strategy": spec.strategy, "model_setting": spec.model,
-                             "fidelity": self.fid.summary(store.members(spec.name, "train", status="ok")),
-                             "transfer": {"sources": [s["name"] for s in store.campaign_sources(spec.name)
-                                                      if s["used"]],
-                                          "model_uses_them": self.model_name.startswith("transfer:")}})
+            rows = rows + [dict(r, y=r["min_ms"]) for r in store.members(spec.name, "validation", status="ok")]
+            model = self.models.refit(self.encode(rows), np.asarray([r["y"] for r in rows]), row_noise(rows))
+        export_predictor(bundle_path, model, self.model_name, self.encoder, store=store, spec=spec, fid=self.fid,
+                         platform={"id": self.platform, "fingerprint": self.profiler.fingerprint,
+                                   "protocol": self.full_id},
+                         n_train=len(rows), last=last.__dict__ if isinstance(last, IterationRecord) else last)
         self.charge("export", time.perf_counter() - t0)
-        store.add_predictor(spec.name, bundle_path, metrics)
         return bundle_path
 
     def result(self, bundle_path: str | None, t_wall: float) -> CampaignResult:

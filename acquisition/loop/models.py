@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from acquisition.campaign import AUTO_MODELS, CampaignSpec
-from acquisition.loop.base import TrainingData
+from acquisition.loop.base import TrainingData, noise_kw
 from acquisition.stopping import MIN_VERIFY_ROWS
 from acquisition.store import fault_point
 
@@ -198,3 +198,9 @@ class ModelChoice:
         self.charge("fit", fit_s)
         self.model, self.rows = best, len(data.train)
         return best, fit_s
+
+    def refit(self, X: np.ndarray, y: np.ndarray, noise: np.ndarray) -> Any:
+        """The kept model, made again and fitted on ``X``, ``y`` (a holdout campaign's export: its training and
+        validation rows together), with the sources it stands on."""
+        srcs = self.source_models if self.name.startswith("transfer:") else None
+        return make_model(self.spec, self.strategy, name=self.name, sources=srcs).fit(X, y, **noise_kw(noise))
