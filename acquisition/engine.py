@@ -68,6 +68,7 @@ import numpy as np
 
 from acquisition.bill import campaign_bill
 from acquisition.campaign import CampaignSpec
+from acquisition.contracts import CampaignStore, Family, Measurer, MeasuringDevice
 from acquisition.fidelity import Fidelity
 from acquisition.loop.base import Asked, TrainingData, finite, row_noise, sampler
 from acquisition.loop.design import InitialDesign
@@ -162,7 +163,7 @@ class CampaignResult:
 END_STATES = ("met", "budget", "exhausted", "failed")  # a campaign in one of these states asks for nothing more
 
 
-def run_campaign(store: Any, spec: CampaignSpec, profiler: Any, family: Any, *,
+def run_campaign(store: CampaignStore, spec: CampaignSpec, profiler: Measurer, family: Family, *,
                  progress: bool | Callable[[dict[str, Any]], None] = False, bundle_path: str | None = None,
                  max_iterations: int = 10_000, judge: Callable[[Any, set[str]], dict[str, float]] | None = None,
                  sources: Sequence[Any] | None = None) -> CampaignResult:
@@ -206,7 +207,7 @@ class CampaignLoop:
     - :meth:`export`: the predictor bundle, fitted on everything measured.
     """
 
-    def __init__(self, store: Any, spec: CampaignSpec, measurer: Any, family: Any, *,
+    def __init__(self, store: CampaignStore, spec: CampaignSpec, measurer: MeasuringDevice, family: Family, *,
                  progress: bool | Callable[[dict[str, Any]], None] = False, sources: Sequence[Any] = (),
                  judge: Callable[[Any, set[str]], dict[str, float]] | None = None, max_fits: int | None = None,
                  state: str | None = None) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from acquisition.campaign import CampaignSpec
+from acquisition.contracts import CampaignStore, Family
 from acquisition.fidelity import Fidelity
 from acquisition.loop.base import Asked, stream
 
@@ -26,7 +27,7 @@ class InitialDesign:
     the cheap fidelity's protocol id, ``None`` when the campaign measures at one fidelity.
     """
 
-    def __init__(self, store: Any, spec: CampaignSpec, family: Any, draw: Any, fid: Fidelity, full_id: str,
+    def __init__(self, store: CampaignStore, spec: CampaignSpec, family: Family, draw: Any, fid: Fidelity, full_id: str,
                  cheap_id: str | None) -> None:
         self.store, self.spec, self.family, self.draw, self.fid = store, spec, family, draw, fid
         self.full_id, self.cheap_id = full_id, cheap_id

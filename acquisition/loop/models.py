@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from acquisition.campaign import AUTO_MODELS, CampaignSpec
+from acquisition.contracts import CampaignStore
 from acquisition.loop.base import TrainingData, noise_kw
 from acquisition.stopping import MIN_VERIFY_ROWS
 from acquisition.store import fault_point
@@ -105,7 +106,7 @@ class ModelChoice:
     every iteration); ``charge(activity, seconds)`` puts the engine's seconds on the ledger.
     """
 
-    def __init__(self, store: Any, spec: CampaignSpec, strategy: Any, encoder: Any, sources: Sequence[Any],
+    def __init__(self, store: CampaignStore, spec: CampaignSpec, strategy: Any, encoder: Any, sources: Sequence[Any],
                  charge: Callable[[str, float], None]) -> None:
         self.store, self.spec, self.strategy, self.encoder, self.charge = store, spec, strategy, encoder, charge
         self.model: Any = None

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from acquisition.campaign import CampaignSpec
+from acquisition.contracts import CampaignStore
 from acquisition.loop.base import TrainingData, stream
 
 __all__ = ["BatchQuery", "CostModel"]
@@ -51,7 +52,7 @@ class BatchQuery:
     ``draw``: candidates (:func:`acquisition.loop.base.sampler`); the protocols say which fidelity's charges the
     cost model learns from."""
 
-    def __init__(self, store: Any, spec: CampaignSpec, strategy: Any, encoder: Any,
+    def __init__(self, store: CampaignStore, spec: CampaignSpec, strategy: Any, encoder: Any,
                  encode: Callable[[list[dict[str, Any]]], np.ndarray], draw: Any, full_protocol: Any,
                  cheap_protocol: Any) -> None:
         self.store, self.spec, self.strategy, self.encoder, self.encode = store, spec, strategy, encoder, encode

@@ -12,6 +12,7 @@ from typing import Any
 
 from acquisition.bill import campaign_bill
 from acquisition.campaign import CampaignSpec
+from acquisition.contracts import CampaignStore
 from acquisition.stopping import get_stop_rule
 
 __all__ = ["StopCheck", "budget_left", "check_stop"]
@@ -31,7 +32,7 @@ class StopCheck:
     fired: bool = False  # the rule fired at this iteration
 
 
-def check_stop(store: Any, spec: CampaignSpec, m: dict[str, float], n_train: int) -> StopCheck:
+def check_stop(store: CampaignStore, spec: CampaignSpec, m: dict[str, float], n_train: int) -> StopCheck:
     """The stop rule (``spec.stop_rule``, :mod:`acquisition.stopping`): it passes this iteration or not, and
     fires after as many consecutive passes (each on more rows) as it needs; or a budget is spent. ``m``: the
     iteration's verified metrics; ``n_train``: its training rows."""
