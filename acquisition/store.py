@@ -25,169 +25,33 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator
-from datetime import datetime, timezone
+from collections.abc import Iterable, Iterator
 from typing import Any
 
-import sqlite_utils
-
-from acquisition._campaign_store import (
-    CampaignTables,
-    create_campaign_tables,
-    to_schema_3,
-    to_schema_4,
-    to_schema_6,
-    to_schema_7,
-    to_schema_9,
-)
+from acquisition._campaign_store import CampaignTables, create_campaign_tables
 from acquisition._ledger_store import LedgerQueries
+from acquisition._noise_store import NoiseTables
+from acquisition._schema import (  # noqa: F401 - the schema's names are the store's
+    APPLICATION_ID,
+    MEASUREMENT_COLUMNS,
+    MIGRATIONS,
+    NOISE_FLOOR_COLUMNS,
+    PROFILE_ACTIVITIES,
+    REPEAT_COLUMNS,
+    SCHEMA_VERSION,
+    StoreError,
+    _create_noise_floors,
+    _create_repeats,
+    check_file,
+    fault_point,
+    now,
+    open_database,
+)
 
-__all__ = ["APPLICATION_ID", "PROFILE_ACTIVITIES", "SCHEMA_VERSION", "Store", "StoreError", "fault_point"]
+__all__ = ["APPLICATION_ID", "MIGRATIONS", "PROFILE_ACTIVITIES", "SCHEMA_VERSION", "Store", "StoreError", "fault_point",
+           "open_database"]
 
-SCHEMA_VERSION = 9  # 1: platforms, measurements, ledger; 2: + campaigns, campaign_measurements, iterations, predictors;
-# 3: + campaign_measurements.drawn, iterations.verification / n_verify / test_*; 4: + iterations.fidelity*;
-# 5: + repeats (stored measurements measured again in a fresh process: the noise ceiling);
-# 6: + iterations.model / transfer_gain, campaign_sources (acquisition.transfer);
-# 7: + campaigns.protocol, campaign_asks (asked configurations, pending until measured: acquisition.ask_tell)
-# 8: + measurements.noise / placements, repeats.noise, noise_floors (acquisition.doctor)
-# 9: + campaign_asks.pred_log / pred_n (prequential predictions), iterations.stop_rule / fired / acc10_lo /
-#    mape_hi / cv_spearman (acquisition.verification, acquisition.stopping)
-APPLICATION_ID = 0x4C414351  # "LACQ"
-SQLITE_HEADER = b"SQLite format 3\x00"
-PROFILE_ACTIVITIES = ("profile", "validation_profile", "network_profile", "noise_profile", "lost_profile")
-# lost_profile: device time a fleet actor spent on a block whose result never came back (the actor died; the block
-# was measured again elsewhere): no measurement row, but device time all the same (acquisition.fleet)
-
-MEASUREMENT_COLUMNS: dict[str, type] = {
-    "id": int, "platform": str, "family": str, "key": str, "protocol": str, "config": str, "status": str,
-    "reason": str, "min_ms": float, "median_ms": float, "p10_ms": float, "p90_ms": float, "mean_ms": float,
-    "n": int, "timed_s": float, "warmup_s": float, "build_s": float, "cost_s": float, "attempts": int,
-    "stable": int, "unstable_reason": str, "stop": str, "device_state": str, "created_at": str,
-    # schema 8: the measurement's own relative noise (spread of its placements' minima) and its placements
-    "noise": float, "placements": int,
-}
-# a repeat: the same configuration, platform and protocol measured again in a fresh worker process
-REPEAT_COLUMNS: dict[str, type] = {
-    "id": int, "measurement_id": int, "status": str, "reason": str, "min_ms": float, "median_ms": float,
-    "p10_ms": float, "p90_ms": float, "n": int, "cost_s": float, "stable": int, "created_at": str,
-    "noise": float,  # schema 8
-}
-# a machine's noise floor as `python -m acquisition doctor` found it (acquisition.doctor); schema 8
-NOISE_FLOOR_COLUMNS: dict[str, type] = {
-    "id": int, "platform": str, "created_at": str, "verdict": str, "probe_family": str, "probe_n": int,
-    "median_diff": float, "worst_diff": float, "within10": float, "spearman": float, "seconds": float,
-    "checks": str, "reasons": str,
-}
-
-
-def _create_repeats(db: Any) -> None:
-    db["repeats"].create(REPEAT_COLUMNS, pk="id", not_null={"measurement_id", "status", "cost_s", "created_at"},
-                         foreign_keys=[("measurement_id", "measurements", "id")])
-    db["repeats"].create_index(["measurement_id"])
-
-
-def _create_noise_floors(db: Any) -> None:
-    db["noise_floors"].create(NOISE_FLOOR_COLUMNS, pk="id", not_null={"platform", "created_at", "verdict"},
-                              foreign_keys=[("platform", "platforms", "id")])
-    db["noise_floors"].create_index(["platform"])
-
-
-def _create_repeats_if_missing(db: Any) -> None:
-    """Schema 5: stored measurements measured again in a fresh process (the noise ceiling)."""
-    if "repeats" not in db.table_names():
-        _create_repeats(db)
-
-
-def _add_noise(db: Any) -> None:
-    """Schema 8: each measurement's own noise and placements, a repeat's noise, and what ``doctor`` found."""
-    for table, cols in (("measurements", ("noise", "placements")), ("repeats", ("noise",))):
-        have = db[table].columns_dict
-        for c in cols:
-            if c not in have:
-                db[table].add_column(c, MEASUREMENT_COLUMNS[c])
-    if "noise_floors" not in db.table_names():
-        _create_noise_floors(db)
-
-
-#: The numbered migrations: ``MIGRATIONS[v]`` brings a database of schema ``v - 1`` to schema ``v``. Opening an older
-#: file for writing runs the steps after its version in order, in one transaction. A new schema is one new step.
-MIGRATIONS: dict[int, Callable[[Any], None]] = {
-    2: create_campaign_tables, 3: to_schema_3, 4: to_schema_4, 5: _create_repeats_if_missing, 6: to_schema_6,
-    7: to_schema_7, 8: _add_noise, 9: to_schema_9,
-}
-
-
-class StoreError(ValueError):
-    """The database file cannot be used (not ours, newer schema, unwritable path, ...)."""
-
-
-def fault_point(name: str) -> None:
-    """Test hook for the crash tests: ``LATENCY_ACQUISITION_FAULT=record:3`` SIGKILLs this process at the 3rd
-    pass through ``fault_point("record")`` (inside the transaction, before its commit). Inert otherwise."""
-    spec = os.environ.get("LATENCY_ACQUISITION_FAULT")
-    if not spec:
-        return
-    where, _, nth = spec.partition(":")
-    if where != name:
-        return
-    _FAULT_COUNTS[name] = _FAULT_COUNTS.get(name, 0) + 1
-    if _FAULT_COUNTS[name] == int(nth or 1):
-        import signal
-
-        os.kill(os.getpid(), signal.SIGKILL)
-
-
-_FAULT_COUNTS: dict[str, int] = {}
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
-
-
-def _check_file(path: str, *, must_exist: bool, writable: bool) -> bool:
-    """Validate ``path`` before opening it; returns whether it exists. Writes nothing."""
-    if not path or path == ":memory:" or path.startswith("file:"):
-        raise StoreError(f"database path {path!r} must name a file (measurements are kept on disk)")
-    if os.path.isdir(path):
-        raise StoreError(f"database path {path!r} is a directory")
-    exists = os.path.exists(path)
-    if not exists:
-        if must_exist:
-            raise StoreError(f"no database at {path!r}")
-        parent = os.path.dirname(os.path.abspath(path))
-        if not os.path.isdir(parent):
-            raise StoreError(f"cannot create database {path!r}: directory {parent!r} does not exist")
-        if writable and not os.access(parent, os.W_OK):
-            raise StoreError(f"cannot create database {path!r}: directory {parent!r} is not writable")
-        return False
-    if writable and not os.access(path, os.W_OK):
-        raise StoreError(f"database {path!r} is not writable")
-    if os.path.getsize(path) > 0:
-        with open(path, "rb") as f:
-            if f.read(16) != SQLITE_HEADER:
-                raise StoreError(f"{path!r} is not a latency-acquisition database (not an SQLite file)")
-    return True
-
-
-def open_database(path: str, *, readonly: bool = False) -> sqlite_utils.Database:
-    """The one way this project opens an SQLite file: read-only (``mode=ro``: nothing can be written, the file
-    must exist) or for writing, with a 10 s busy timeout and ``synchronous = NORMAL`` (with WAL, which the caller
-    enables once it knows the file is its own: a commit does not wait for an fsync of the log — 0.2 ms a record
-    instead of 1-2.5 ms, what a fleet's coordinator needs at hundreds of records a second; a killed process loses
-    nothing committed, a power cut at most the last commits, never the file's consistency).
-
-    Raises :class:`sqlite3.DatabaseError` for a file that is not an SQLite database.
-    """
-    conn = (sqlite3.connect(f"file:{os.path.abspath(path)}?mode=ro", uri=True) if readonly
-            else sqlite3.connect(path))
-    db = sqlite_utils.Database(conn)
-    db.execute("PRAGMA busy_timeout = 10000")
-    if not readonly:
-        db.execute("PRAGMA synchronous = NORMAL")
-    return db
-
-
-class Store(CampaignTables, LedgerQueries):
+class Store(CampaignTables, LedgerQueries, NoiseTables):
     """One latency-acquisition database file. Use as a context manager; see the module docstring.
 
     ``readonly=True`` opens an existing file without any write (the file must exist); otherwise the file is
@@ -197,7 +61,7 @@ class Store(CampaignTables, LedgerQueries):
     def __init__(self, path: str | os.PathLike[str], *, readonly: bool = False) -> None:
         self.path = os.fspath(path)
         self.readonly = readonly
-        _check_file(self.path, must_exist=readonly, writable=not readonly)
+        check_file(self.path, must_exist=readonly, writable=not readonly)
         try:
             self.db = open_database(self.path, readonly=readonly)
             app_id = self.db.execute("PRAGMA application_id").fetchone()[0]
@@ -283,7 +147,7 @@ class Store(CampaignTables, LedgerQueries):
             if not self.db["platforms"].count_where("id = ?", [platform_id]):
                 self.db["platforms"].insert({"id": platform_id, "kind": fingerprint.get("kind"), "device": device,
                                              "fingerprint": json.dumps(fingerprint, sort_keys=True),
-                                             "created_at": _now()})
+                                             "created_at": now()})
 
     def platforms(self) -> list[dict[str, Any]]:
         rows = list(self.db["platforms"].rows_where(order_by="created_at"))
@@ -324,7 +188,7 @@ class Store(CampaignTables, LedgerQueries):
             "cost_s": m.cost_s, "attempts": m.attempts, "stable": int(bool(m.stable)),
             "unstable_reason": m.unstable_reason, "device_state": json.dumps(m.device_state or {}),
             "noise": getattr(t, "noise", None) if t else None,
-            "placements": getattr(t, "placements", None) if t else None, "created_at": _now(),
+            "placements": getattr(t, "placements", None) if t else None, "created_at": now(),
         }
         with self.db.atomic():
             old = self.find(m.platform, m.family, m.protocol, [m.key]).get(m.key)
@@ -341,46 +205,10 @@ class Store(CampaignTables, LedgerQueries):
                                       "measurement_id": mid, "note": None if m.status == "ok" else m.reason})
             if campaign is not None and role is not None:
                 self.db["campaign_measurements"].insert({"campaign": campaign, "measurement_id": int(mid),
-                                                         "role": role, "created_at": _now(), "drawn": drawn},
+                                                         "role": role, "created_at": now(), "drawn": drawn},
                                                         ignore=True)
             fault_point("record")
         return int(mid)
-
-    def record_repeat(self, m: Any, measurement_id: int, *, activity: str = "noise_profile") -> int:
-        """Store ``m``, a fresh-process re-measurement of stored measurement ``measurement_id``, and charge its
-        cost to the ledger, atomically. The stored measurement itself is never changed."""
-        self._writable()
-        t = m.timing
-        row = {"measurement_id": int(measurement_id), "status": m.status, "reason": m.reason,
-               "min_ms": t.min_ms if t else None, "median_ms": t.median_ms if t else None,
-               "p10_ms": t.p10_ms if t else None, "p90_ms": t.p90_ms if t else None, "n": t.n if t else None,
-               "cost_s": m.cost_s, "stable": int(bool(m.stable)), "noise": getattr(t, "noise", None) if t else None,
-               "created_at": _now()}
-        with self.db.atomic():
-            rid = self.db["repeats"].insert(row).last_pk
-            self.db["ledger"].insert({"created_at": row["created_at"], "activity": activity, "seconds": m.cost_s,
-                                      "platform": m.platform, "family": m.family, "campaign": None,
-                                      "measurement_id": int(measurement_id),
-                                      "note": "re-measured in a fresh process"})
-            fault_point("record_repeat")
-        return int(rid)
-
-    def repeats(self, family: str | None = None, platform: str | None = None,
-                protocol: str | None = None) -> list[dict[str, Any]]:
-        """Ok repeats of ok measurements, each with its measurement's ``key``, ``platform``, ``protocol``,
-        ``family`` and statistics (``first_min_ms`` ...), oldest first."""
-        where, args = ["r.status = 'ok'", "m.status = 'ok'"], []
-        for col, val in (("family", family), ("platform", platform), ("protocol", protocol)):
-            if val is not None:
-                where.append(f"m.{col} = ?")
-                args.append(val)
-        cur = self.db.execute(
-            "select r.id, r.measurement_id, m.platform, m.family, m.key, m.protocol, m.min_ms, m.median_ms, "
-            "m.p10_ms, r.min_ms, r.median_ms, r.p10_ms, r.cost_s, r.created_at from repeats r join measurements m "
-            f"on m.id = r.measurement_id where {' and '.join(where)} order by r.id", args)
-        cols = ("id", "measurement_id", "platform", "family", "key", "protocol", "first_min_ms", "first_median_ms",
-                "first_p10_ms", "min_ms", "median_ms", "p10_ms", "cost_s", "created_at")
-        return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
 
     def measurements(self, family: str | None = None, platform: str | None = None,
                      status: str | None = None) -> Iterator[dict[str, Any]]:
@@ -395,48 +223,6 @@ class Store(CampaignTables, LedgerQueries):
             row["device_state"] = json.loads(row["device_state"] or "{}")
             yield row
 
-    # -- noise floors (acquisition.doctor) --------------------------------------------------------------------
-    def record_noise_floor(self, platform: str, result: dict[str, Any]) -> int:
-        """Store what ``python -m acquisition doctor`` found on ``platform`` (a
-        :meth:`acquisition.doctor.DoctorReport.as_row`) and charge its wall time to the ledger as
-        ``noise_profile`` (note ``doctor``), atomically. ``checks`` and ``reasons`` are stored as JSON."""
-        self._writable()
-        if not self.db["platforms"].count_where("id = ?", [platform]):
-            raise StoreError(f"platform {platform!r} is not in database {self.path!r}: ensure_platform() first")
-        seconds = float(result.get("seconds") or 0.0)
-        if not seconds >= 0:
-            raise StoreError(f"seconds={result.get('seconds')!r} must be a non-negative number")
-        row = {c: result.get(c) for c in NOISE_FLOOR_COLUMNS if c not in ("id", "platform", "created_at", "checks",
-                                                                          "reasons")}
-        row.update(platform=platform, created_at=_now(), seconds=seconds,
-                   checks=json.dumps(result.get("checks") or []), reasons=json.dumps(list(result.get("reasons") or [])))
-        if not row.get("verdict"):
-            raise StoreError(f"a noise floor needs a verdict, got {result.get('verdict')!r}")
-        with self.db.atomic():
-            fid = self.db["noise_floors"].insert(row).last_pk
-            self.db["ledger"].insert({"created_at": row["created_at"], "activity": "noise_profile", "seconds": seconds,
-                                      "platform": platform, "family": row.get("probe_family"), "campaign": None,
-                                      "measurement_id": None, "note": "doctor"})
-            fault_point("record_noise_floor")
-        return int(fid)
-
-    def noise_floors(self, platform: str | None = None) -> list[dict[str, Any]]:
-        """Stored noise floors (``checks`` and ``reasons`` decoded), oldest first; ``[]`` in a file of schema < 8
-        opened read-only."""
-        if "noise_floors" not in self.db.table_names():
-            return []
-        where, args = ("platform = ?", [platform]) if platform is not None else (None, [])
-        rows = list(self.db["noise_floors"].rows_where(where, args, order_by="id"))
-        for r in rows:
-            r["checks"] = json.loads(r["checks"] or "[]")
-            r["reasons"] = json.loads(r["reasons"] or "[]")
-        return rows
-
-    def latest_noise_floor(self, platform: str) -> dict[str, Any] | None:
-        """The most recent noise floor of ``platform``, or ``None`` when the doctor never ran on it."""
-        rows = self.noise_floors(platform)
-        return rows[-1] if rows else None
-
     # -- ledger and summaries --------------------------------------------------------------------------------
     def charge(self, activity: str, seconds: float, *, platform: str | None = None, family: str | None = None,
                campaign: str | None = None, note: str | None = None) -> None:
@@ -445,7 +231,7 @@ class Store(CampaignTables, LedgerQueries):
         if not seconds >= 0:
             raise StoreError(f"seconds={seconds!r} must be a non-negative number")
         with self.db.atomic():
-            self.db["ledger"].insert({"created_at": _now(), "activity": activity, "seconds": float(seconds),
+            self.db["ledger"].insert({"created_at": now(), "activity": activity, "seconds": float(seconds),
                                       "platform": platform, "family": family, "campaign": campaign,
                                       "measurement_id": None, "note": note})
 
