@@ -147,7 +147,7 @@ class CampaignTables:
         raise NotImplementedError
 
     def _has(self, table: str) -> bool:
-        return table in self.db.table_names()  # (LedgerQueries.has_table, for the store's own mixin)
+        return table in self.db.table_names()
 
     # -- campaigns -------------------------------------------------------------------------------------------
     def get_campaign(self, name: str) -> dict[str, Any] | None:

@@ -38,11 +38,11 @@ import math
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import IO, Any
 
-from acquisition.campaign import CampaignError, CampaignSpec, setting_fields
+from acquisition.campaign import CampaignError, CampaignSpec, setting_fields, spec_defaults
 from acquisition.engine import END_STATES, Asked, CampaignLoop, check_resume, open_campaign
 from acquisition.stopping import get_stop_rule
 from profiler.files import atomic_write
@@ -189,11 +189,6 @@ def _external_measurer(platform_id: str, fingerprint: dict[str, Any], device: st
                            protocol=SimpleNamespace(id=protocol), supports_protocol=False)
 
 
-def _spec_defaults() -> dict[str, Any]:
-    """Every :class:`~acquisition.campaign.CampaignSpec` field's default (a new campaign's settings)."""
-    return {f.name: f.default for f in fields(CampaignSpec) if f.default is not MISSING}
-
-
 def _seconds(what: str, v: Any) -> float:
     if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or v < 0:
         raise CampaignError(f"{what}={v!r} is not allowed: expected a number of seconds >= 0")
@@ -287,7 +282,7 @@ class Campaign:
         given = {k: v for k, v in settings.items() if v is not None}
         if cost_s is not None and not callable(cost_s):
             given["cost_s"] = float(cost_s)
-        base = dict(stored["spec"]) if stored is not None else {**_spec_defaults(), **ASK_TELL_DEFAULTS}
+        base = dict(stored["spec"]) if stored is not None else {**spec_defaults(), **ASK_TELL_DEFAULTS}
         spec = CampaignSpec.from_dict({**base, **given, "name": name, "family": self.family.name, "device": device})
         spec.validate()
         if spec.fidelity != "full":

@@ -94,6 +94,14 @@ def setting(default: Any, kind: type, help: str, *, choices: tuple[str, ...] | N
     return field(default=default, metadata={"setting": True, "type": kind, "help": help, "choices": choices})
 
 
+def spec_defaults() -> dict[str, Any]:
+    """Every :class:`CampaignSpec` field's default (the fields without one, ``name`` and ``family``, left out): a
+    new campaign's settings before a command's own defaults go on top."""
+    from dataclasses import MISSING
+
+    return {f.name: f.default for f in fields(CampaignSpec) if f.default is not MISSING}
+
+
 def setting_fields() -> list[Any]:
     """The :class:`CampaignSpec` fields a user sets (see :func:`setting`), in declaration order."""
     return [f for f in fields(CampaignSpec) if f.metadata.get("setting")]

@@ -65,12 +65,12 @@ import math
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 
-from acquisition.campaign import CampaignSpec
+from acquisition.campaign import spec_defaults
 from studies._stats import median_ci
 from studies.sources import LiveSource, ReplaySource, source_from_dict
 
@@ -96,7 +96,7 @@ class StudyError(ValueError):
     """Bad study arguments, or a study database that holds another study under the same name."""
 
 
-_SPEC_DEFAULTS = {f.name: f.default for f in fields(CampaignSpec)}
+_SPEC_DEFAULTS = spec_defaults()
 
 @dataclass
 class Study:

@@ -26,14 +26,6 @@ from acquisition.cli.settings import SETTING_NAMES, add_setting_args
 
 __all__ = ["DEFAULT_ASK", "cmd_ask", "cmd_tell", "platform_fields", "register"]
 
-def _spec_default(name: str) -> Any:
-    from dataclasses import fields
-
-    from acquisition.campaign import CampaignSpec
-
-    return next(f.default for f in fields(CampaignSpec) if f.name == name)
-
-
 # the campaign settings ask's flags set (flag dest = CampaignSpec field)
 ASK_FIELDS = (*SETTING_NAMES, "transfer")
 # a new campaign's defaults where they differ from acquisition.Campaign's: run's target and samples budget (no

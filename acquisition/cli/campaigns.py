@@ -31,12 +31,9 @@ DEFAULT_RUN = {"family": "mbconv", "target_spearman": 0.98, "budget_hours": 0.12
 
 def run_defaults() -> dict[str, Any]:
     """Every campaign field's default for ``run``: :data:`DEFAULT_RUN` over :class:`CampaignSpec`'s defaults."""
-    from dataclasses import MISSING, fields
+    from acquisition.campaign import spec_defaults
 
-    from acquisition.campaign import CampaignSpec
-
-    spec_defaults = {f.name: f.default for f in fields(CampaignSpec) if f.default is not MISSING}
-    return {**spec_defaults, **DEFAULT_RUN}
+    return {**spec_defaults(), **DEFAULT_RUN}
 
 
 def run_spec(args: argparse.Namespace, stored: dict[str, Any] | None) -> Any:
