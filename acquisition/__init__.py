@@ -1,15 +1,16 @@
 """latency-acquisition's engine: the store, the acquisition loop and ``python -m acquisition``.
 
 The public ask/tell API (:mod:`acquisition.ask_tell`) is importable from here: ``from acquisition import
-Campaign, Platform``. It is loaded on first use, so ``import acquisition`` imports nothing heavy (no torch, no
-scikit-learn).
+Campaign, Platform, create_campaign, load_campaign``. It is loaded on first use, so ``import acquisition``
+imports nothing heavy (no torch, no scikit-learn).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["Asked", "Campaign", "CampaignStatus", "CsvTold", "Platform", "write_asks_csv"]
+__all__ = ["Asked", "Campaign", "CampaignStatus", "CsvTold", "Platform", "create_campaign", "load_campaign",
+           "write_asks_csv"]
 
 
 def __getattr__(name: str) -> Any:

@@ -61,7 +61,7 @@ class NoiseTables:
 
     def record_noise_floor(self, platform: str, result: dict[str, Any]) -> int:
         """Store what ``python -m acquisition doctor`` found on ``platform`` (a
-        :meth:`acquisition.doctor.DoctorReport.as_row`) and charge its wall time to the ledger as
+        :meth:`profiler.doctor.DoctorReport.as_row`) and charge its wall time to the ledger as
         ``noise_profile`` (note ``doctor``), atomically. ``checks`` and ``reasons`` are stored as JSON."""
         self._writable()
         if not self.db["platforms"].count_where("id = ?", [platform]):

@@ -29,14 +29,14 @@ SCHEMA_VERSION = 9  # 1: platforms, measurements, ledger; 2: + campaigns, campai
 # 5: + repeats (stored measurements measured again in a fresh process: the noise ceiling);
 # 6: + iterations.model / transfer_gain, campaign_sources (acquisition.transfer);
 # 7: + campaigns.protocol, campaign_asks (asked configurations, pending until measured: acquisition.ask_tell)
-# 8: + measurements.noise / placements, repeats.noise, noise_floors (acquisition.doctor)
+# 8: + measurements.noise / placements, repeats.noise, noise_floors (profiler.doctor)
 # 9: + campaign_asks.pred_log / pred_n (prequential predictions), iterations.stop_rule / fired / acc10_lo /
 #    mape_hi / cv_spearman (acquisition.verification, acquisition.stopping)
 APPLICATION_ID = 0x4C414351  # "LACQ"
 SQLITE_HEADER = b"SQLite format 3\x00"
 PROFILE_ACTIVITIES = ("profile", "validation_profile", "network_profile", "noise_profile", "lost_profile")
 # lost_profile: device time a fleet actor spent on a block whose result never came back (the actor died; the block
-# was measured again elsewhere): no measurement row, but device time all the same (acquisition.fleet)
+# was measured again elsewhere): no measurement row, but device time all the same (profiler.fleet)
 
 MEASUREMENT_COLUMNS: dict[str, type] = {
     "id": int, "platform": str, "family": str, "key": str, "protocol": str, "config": str, "status": str,
@@ -52,7 +52,7 @@ REPEAT_COLUMNS: dict[str, type] = {
     "p10_ms": float, "p90_ms": float, "n": int, "cost_s": float, "stable": int, "created_at": str,
     "noise": float,  # schema 8
 }
-# a machine's noise floor as `python -m acquisition doctor` found it (acquisition.doctor); schema 8
+# a machine's noise floor as `python -m acquisition doctor` found it (profiler.doctor); schema 8
 NOISE_FLOOR_COLUMNS: dict[str, type] = {
     "id": int, "platform": str, "created_at": str, "verdict": str, "probe_family": str, "probe_n": int,
     "median_diff": float, "worst_diff": float, "within10": float, "spearman": float, "seconds": float,

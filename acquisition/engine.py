@@ -58,7 +58,6 @@ has seen that returns metrics on never-seen rows (stored as ``test_*``, charged 
 from __future__ import annotations
 
 import logging
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -73,6 +72,7 @@ from acquisition.fidelity import Fidelity
 from acquisition.loop.base import Asked, TrainingData, finite, row_noise, sampler
 from acquisition.loop.design import InitialDesign
 from acquisition.loop.export import export_predictor
+from acquisition.loop.measure import measure_asks
 from acquisition.loop.models import (  # noqa: F401 - re-exported: the engine's model choice, as before
     AUTO_GP_ROWS,
     AUTO_MIN_ROWS,
@@ -87,7 +87,6 @@ from acquisition.loop.query import BatchQuery
 from acquisition.loop.stop import StopCheck, check_stop
 from acquisition.loop.verify import verify
 from acquisition.stopping import MIN_VERIFY_ROWS
-from acquisition.store import fault_point
 
 __all__ = ["AUTO_GP_ROWS", "END_STATES", "MIN_VERIFY_ROWS", "Asked", "CampaignLoop", "CampaignResult",
            "IterationRecord", "StopCheck", "auto_models", "check_resume", "make_model", "open_campaign", "run_campaign"]
@@ -387,8 +386,6 @@ class CampaignLoop:
         return TrainingData(train, self.encode(train), np.asarray([r["y"] for r in train]), val, self.encode(val),
                      np.asarray([r["min_ms"] for r in val]), rows, row_noise(train))
 
-
-
     # -- tell and measure ------------------------------------------------------------------------------------
     def tell(self, asked: Asked, measurement: Any) -> int:
         """Store ``measurement`` (a :class:`profiler.worker.Measurement` of ``asked``) as the campaign's and
@@ -398,26 +395,10 @@ class CampaignLoop:
                                  "profile", campaign=self.spec.name, role=asked.role, drawn=asked.drawn)
 
     def measure(self, profiler: Any, asks: Sequence[Asked]) -> None:
-        """The built-in measurer: ``profiler`` measures each ask (at the cheap fidelity when it was asked so) and
-        each result is told as it arrives, so a kill loses at most the block being measured."""
-        from tqdm import tqdm
-
+        """The built-in measurer: ``profiler`` measures each ask and each result is told as it arrives
+        (:func:`acquisition.loop.measure.measure_asks`)."""
         show = self.progress is True and any(a.batch in ("validation", "initial") for a in asks)
-        bar = tqdm(total=len(asks), desc=f"profile {self.family.name}", unit="block", disable=not show,
-                   file=sys.stderr, dynamic_ncols=True, mininterval=0.5)
-        failed = 0
-        try:
-            for a in asks:
-                cheap = self.cheap_protocol is not None and a.protocol == self.cheap_protocol.id
-                m = (profiler.measure(self.family, a.config, self.cheap_protocol) if cheap
-                     else profiler.measure(self.family, a.config))
-                fault_point("profile")
-                self.tell(a, m)
-                failed += not m.ok
-                bar.update(1)
-                bar.set_postfix(failed=failed, refresh=False)
-        finally:
-            bar.close()
+        measure_asks(profiler, self.family, asks, self.tell, self.cheap_protocol, show)
 
     # -- the predictor -----------------------------------------------------------------------------------------
     def current_model(self) -> Any:
@@ -452,26 +433,31 @@ class CampaignLoop:
 
     def result(self, bundle_path: str | None, t_wall: float) -> CampaignResult:
         """End a run: export the bundle, store the state, and sum up what the campaign holds and cost."""
-        store, spec = self.store, self.spec
-        self.bar.close()
-        result = CampaignResult(spec.name, self.state or "stopped", spec, self.platform, iterations=self.records)
-        result.bundle = self.export(bundle_path, self.records[-1] if self.records else None)
-        store.set_campaign_state(spec.name, result.state)
-        bill = campaign_bill(store, spec.name)
-        result.n_train = len({r["key"] for r in store.members(spec.name, "train", status="ok")})  # configurations
-        result.n_validation = len(store.members(spec.name, "validation", status="ok"))
-        result.profiling_hours = bill.hours
-        result.validation_hours = bill.role_hours("validation")
-        result.engine_s = self.engine_s
-        result.fidelity = self.fid.summary(store.members(spec.name, "train", status="ok"))
-        result.wall_s = time.perf_counter() - t_wall
-        recorded = (store.get_campaign(spec.name) or {}).get("spec", {})
-        result.noise_floor = dict(recorded.get("noise_floor") or {})
-        result.noise_warnings = list(recorded.get("noise_warnings") or [])
-        if result.iterations:
-            last = result.iterations[-1]
-            result.metrics = {"spearman": last.spearman, "mape": last.mape, "acc10": last.acc10}
-        return result
+        return _summarize(self, bundle_path, t_wall)
+
+
+def _summarize(loop: CampaignLoop, bundle_path: str | None, t_wall: float) -> CampaignResult:
+    """:meth:`CampaignLoop.result`: the bundle exported, the state stored, the campaign's figures summed up."""
+    store, spec = loop.store, loop.spec
+    loop.bar.close()
+    result = CampaignResult(spec.name, loop.state or "stopped", spec, loop.platform, iterations=loop.records)
+    result.bundle = loop.export(bundle_path, loop.records[-1] if loop.records else None)
+    store.set_campaign_state(spec.name, result.state)
+    bill = campaign_bill(store, spec.name)
+    result.n_train = len({r["key"] for r in store.members(spec.name, "train", status="ok")})  # configurations
+    result.n_validation = len(store.members(spec.name, "validation", status="ok"))
+    result.profiling_hours = bill.hours
+    result.validation_hours = bill.role_hours("validation")
+    result.engine_s = loop.engine_s
+    result.fidelity = loop.fid.summary(store.members(spec.name, "train", status="ok"))
+    result.wall_s = time.perf_counter() - t_wall
+    recorded = (store.get_campaign(spec.name) or {}).get("spec", {})
+    result.noise_floor = dict(recorded.get("noise_floor") or {})
+    result.noise_warnings = list(recorded.get("noise_warnings") or [])
+    if result.iterations:
+        last = result.iterations[-1]
+        result.metrics = {"spearman": last.spearman, "mape": last.mape, "acc10": last.acc10}
+    return result
 
 
 def _batch_size(spec: CampaignSpec, n_asked: int) -> int:

@@ -1,6 +1,6 @@
 """Campaigns on a fleet: one campaign per platform, all at once, the coordinator the single writer.
 
-:func:`run_fleet` runs (or resumes) one campaign for each platform of a :class:`acquisition.fleet.Fleet`: the
+:func:`run_fleet` runs (or resumes) one campaign for each platform of a :class:`profiler.fleet.Fleet`: the
 same steps as :func:`acquisition.engine.run_campaign` (:class:`acquisition.engine.CampaignLoop`: ask, measure,
 tell), with each campaign's batch spread over its platform's actors and every result told (stored and charged,
 one transaction) as it arrives. While one campaign fits, the actors of the others keep measuring what they
@@ -16,13 +16,13 @@ is read again before each of its fits: a platform of the same fleet joins as a s
 :data:`acquisition.transfer.MIN_SOURCE_ROWS` ok rows, and is refitted each time its rows grew by half. The
 engine judges every source on the campaign's own rows at every iteration and ignores those that disagree.
 
-**Faults.** A dead actor's configurations go back to its platform's queue (:mod:`acquisition.fleet`); the
+**Faults.** A dead actor's configurations go back to its platform's queue (:mod:`profiler.fleet`); the
 device time it spent on the unfinished block is charged as ``lost_profile`` to the campaign (part of its bill).
 A platform with no device left stops its campaign as ``stopped`` (resumable); the others go on.
 
 Example (a private local Ray instance; two replay-backed actors)::
 
-    from acquisition.fleet import ActorSpec, Fleet, connect
+    from profiler.fleet import ActorSpec, Fleet, connect
     from acquisition.fleet_run import run_fleet
     connect("local")
     specs = [ActorSpec(oracle, num_cpus=0) for _ in range(2)]
@@ -44,7 +44,7 @@ from acquisition.store import Store, fault_point
 
 __all__ = ["LOST_ACTIVITY", "campaign_names", "lost_charger", "profile_fleet", "run_fleet"]
 
-log = logging.getLogger("latency_acquisition.fleet")
+log = logging.getLogger("latency_profiler.fleet")
 
 LOST_ACTIVITY = "lost_profile"
 
@@ -69,7 +69,7 @@ def campaign_names(name: str, platforms: Sequence[str], store: Store | None = No
 
 def lost_charger(store: Store, family: Any, campaign_of: Callable[[Any], str | None] | None = None
                  ) -> Callable[[Any, Any, float, str], None]:
-    """An ``on_lost`` for :class:`acquisition.fleet.Fleet`: charge a dead actor's unfinished block as
+    """An ``on_lost`` for :class:`profiler.fleet.Fleet`: charge a dead actor's unfinished block as
     ``lost_profile`` (to the job's campaign, when ``campaign_of(job)`` names one)."""
 
     def charge(pool: Any, job: Any, seconds: float, reason: str) -> None:
@@ -99,8 +99,8 @@ def profile_fleet(store: Store, fleet: Any, family: Any, configs: Sequence[dict[
     reason in its summary's ``error``; the others go on. Returns ``{platform: ProfileSummary}``."""
     from tqdm import tqdm
 
-    from acquisition.fleet import FleetError, Job
     from acquisition.profiling import plan_profile, record_profiled
+    from profiler.fleet import FleetError, Job
 
     plans: list[_Plan] = []
     for pool in fleet.pools.values():
@@ -194,7 +194,7 @@ def run_fleet(store: Store, spec: Any, fleet: Any, family: Any, *, bundle_dir: s
 def _drive(store: Store, fleet: Any, family: Any, runners: list[_Runner], progress: bool) -> None:
     from tqdm import tqdm
 
-    from acquisition.fleet import FleetError, Job
+    from profiler.fleet import FleetError, Job
 
     bar = tqdm(desc=f"fleet {family.name}", unit="block", disable=not progress, file=sys.stderr,
                dynamic_ncols=True, mininterval=0.5)

@@ -23,61 +23,17 @@ from __future__ import annotations
 
 import re
 import sys
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from tqdm import tqdm
 
 from acquisition.store import Store, fault_point
+from profiler.repeatability import NoiseCeiling, NoiseError, ceiling_of
 
 __all__ = ["NoiseCeiling", "NoiseError", "noise_ceiling", "protocol_from_id", "remeasure"]
 
 STATISTIC = "min_ms"
-
-
-class NoiseError(ValueError):
-    """Nothing to re-measure, or a bad argument."""
-
-
-@dataclass(frozen=True)
-class NoiseCeiling:
-    """How a family's measurements repeat in a fresh process (relative differences, 0.05 = 5 %)."""
-
-    n: int
-    within10: float  # share of configurations whose two measurements agree within ±10 %
-    within5: float
-    median_diff: float
-    worst_diff: float
-    spearman: float
-
-    def describe(self) -> str:
-        return (f"the measurement itself repeats within +-10 % for {100 * self.within10:.1f} % of {self.n} "
-                f"re-measured blocks (median difference {100 * self.median_diff:.1f} %, worst "
-                f"{100 * self.worst_diff:.0f} %)")
-
-    def as_dict(self) -> dict[str, float]:
-        return {"noise_n": self.n, "noise_acc10": self.within10, "noise_acc5": self.within5,
-                "noise_median_diff": self.median_diff, "noise_worst_diff": self.worst_diff,
-                "noise_spearman": self.spearman}
-
-
-def relative_difference(first: np.ndarray, second: np.ndarray) -> np.ndarray:
-    """|second / first - 1|: the same measure as a prediction's error against a measurement."""
-    a, b = np.asarray(first, dtype=float), np.asarray(second, dtype=float)
-    return np.abs(b / a - 1.0)
-
-
-def ceiling_of(first: np.ndarray, second: np.ndarray) -> NoiseCeiling:
-    """The :class:`NoiseCeiling` of paired measurements (the first as reference, like a test label)."""
-    from surrogates.metrics import spearman
-
-    d = relative_difference(first, second)
-    if d.size == 0:
-        raise NoiseError("no re-measured pairs to compare")
-    return NoiseCeiling(int(d.size), float(np.mean(d <= 0.1 + 1e-12)), float(np.mean(d <= 0.05 + 1e-12)),
-                        float(np.median(d)), float(np.max(d)),
-                        spearman(first, second) if d.size > 2 else float("nan"))
 
 
 def noise_ceiling(store: Store, family: str, *, platform: str | None = None, protocol: str | None = None,

@@ -63,7 +63,7 @@ def profile_configs(store: Store, profiler: Any, family: Any, configs: Sequence[
     """Make sure every config has a stored measurement on ``profiler``'s platform and protocol.
 
     Configs already stored are reused (failed ones too, unless ``retry_failed``); the others are measured one by
-    one (spread over a fleet's devices when ``profiler`` is a :class:`acquisition.fleet.Pool`) and each result is
+    one (spread over a fleet's devices when ``profiler`` is a :class:`profiler.fleet.Pool`) and each result is
     recorded with its ledger row at once. With ``campaign`` and ``role`` every config
     joins the campaign: a reused measurement is attached at no cost, a new one in its own transaction.
     ``drawn`` says how each config was chosen (one label for all, or one per config; see
@@ -140,7 +140,7 @@ def record_profiled(store: Store, summary: ProfileSummary, m: Any, key: str, dra
 def _measured(profiler: Any, family: Any, todo: list[tuple[dict[str, Any], str, Any]], protocol: Any
               ) -> Iterator[tuple[dict[str, Any], str, Any, Any]]:
     """Each todo item with its measurement, as it arrives: one by one, or spread over a fleet's devices when
-    ``profiler`` offers ``imap`` (:class:`acquisition.fleet.Pool`)."""
+    ``profiler`` offers ``imap`` (:class:`profiler.fleet.Pool`)."""
     if callable(getattr(profiler, "imap", None)):
         for i, m in profiler.imap(family, [cfg for cfg, _, _ in todo], protocol):
             yield (*todo[i], m)

@@ -120,7 +120,7 @@ def build_report(store: Any, campaign: str | None = None) -> dict[str, Any]:
 
 
 def _device_rows(store: Any, campaign: str | None) -> list[dict[str, Any]]:
-    """Per fleet device actor (``device_state.fleet``, :mod:`acquisition.fleet`): the measurements it took and
+    """Per fleet device actor (``device_state.fleet``, :mod:`profiler.fleet`): the measurements it took and
     their device hours, with each platform's device time lost on actors that died (``lost_profile``)."""
     rows = store.fleet_actor_rows(campaign=campaign)
     lost = store.lost_seconds(campaign=campaign)

@@ -6,7 +6,7 @@ that is not an SQLite database, another program's database, or a database writte
 with :class:`StoreError` before anything is written.
 
 Each measurement keeps its own noise estimate (``noise``: the spread of its buffer placements' minima, schema 8),
-and ``noise_floors`` keeps what ``python -m acquisition doctor`` found on a platform (:mod:`acquisition.doctor`).
+and ``noise_floors`` keeps what ``python -m acquisition doctor`` found on a platform (:mod:`profiler.doctor`).
 
 Measurements are unique per platform x family x config key x protocol: a configuration that is asked for again
 is reused, not profiled again. Each measurement's cost (seconds of device time) is one ``profile`` row in the

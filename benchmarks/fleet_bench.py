@@ -11,7 +11,7 @@ Run it alone on the machine (it times wall clock; anything else running distorts
 
 Every actor is replay-backed (:class:`studies.replay.ReplayOracle` over the TF-NAS ``xeon`` rows of
 ``../shared/data/tfnas_mbconv_latency.csv``; no device is measured, so the actors do not distort each other) and
-reserves no CPU (``num_cpus=0``), on one private instance (``acquisition.fleet.connect("local")``). Every run
+reserves no CPU (``num_cpus=0``), on one private instance (``profiler.fleet.connect("local")``). Every run
 goes through the real coordinator path: :func:`acquisition.profiling.profile_configs` (or
 :func:`acquisition.fleet_run.run_fleet`) into a fresh SQLite store, so dispatch, result transfer and the store
 write (measurement + ledger row, one transaction) are all included. Actors are started before the clock starts
@@ -69,10 +69,10 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from acquisition.fleet import ActorSpec, Fleet, connect, disconnect  # noqa: E402
 from acquisition.fleet_run import LOST_ACTIVITY, lost_charger, run_fleet  # noqa: E402
 from acquisition.profiling import profile_configs  # noqa: E402
 from acquisition.store import Store  # noqa: E402
+from profiler.fleet import ActorSpec, Fleet, connect, disconnect  # noqa: E402
 from studies.replay import ProtocolCost, ReplayOracle, ReplayTable  # noqa: E402
 
 TFNAS = os.path.join(ROOT, "..", "shared", "data", "tfnas_mbconv_latency.csv")

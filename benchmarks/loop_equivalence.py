@@ -10,8 +10,9 @@ The set-ups: a synthetic device with two fidelities under the default campaign (
 auto fidelity, 120 samples); the shared TF-NAS table replayed on Titan RTX, arms ``default`` and ``random`` with and
 without Xeon as a transfer source (100 samples); an ask/tell campaign driven to its end by a synthetic phone
 (``Campaign``, 80 samples, then a CSV round); and a Ray fleet (a private local instance) running two platforms'
-campaigns at once, one actor each (no transfer: what one platform reads of the other depends on arrival order). Compared: every iteration row but its timings, every
-member (key, role, how drawn, protocol, latency) and every study record. About two minutes on 2 cores.
+campaigns at once, one actor each (no transfer: what one platform reads of the other depends on arrival
+order). Compared: every iteration row but its timings, every member (key, role, how drawn, protocol, latency)
+and every study record. About a minute on 2 cores.
 """
 import json
 import os
@@ -100,7 +101,7 @@ def _ask_tell(d, its, members):
                 import csv
                 with open(path) as fh:
                     rows = list(csv.DictReader(fh))
-                for r, a in zip(rows, asked):
+                for r, a in zip(rows, asked, strict=True):
                     r["latency_ms"] = repr(phone_ms(a.config))
                 with open(path, "w", newline="") as fh:
                     w = csv.DictWriter(fh, fieldnames=list(rows[0]))
@@ -121,9 +122,9 @@ def _fleet(d, its, members):
     import itertools
 
     from acquisition.campaign import CampaignSpec
-    from acquisition.fleet import ActorSpec, Fleet, connect, disconnect
     from acquisition.fleet_run import run_fleet
     from acquisition.store import Store
+    from profiler.fleet import ActorSpec, Fleet, connect, disconnect
     from studies.replay import ReplayOracle, ReplayTable
 
     def table(scale, family=None):

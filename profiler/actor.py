@@ -1,7 +1,7 @@
 """The worker contract as a Ray actor: one device, measured by the actor, results returned to the coordinator.
 
 :class:`DeviceActor` is a plain class (Ray is optional: nothing here imports it at module level); the coordinator
-(:mod:`acquisition.fleet`) turns it into an actor with ``ray.remote`` and the device's resources (``num_gpus=1``
+(:mod:`profiler.fleet`) turns it into an actor with ``ray.remote`` and the device's resources (``num_gpus=1``
 for a GPU, the device's threads as ``num_cpus`` for a CPU). Inside the actor:
 
 - a live device (a :class:`profiler.devices.Device`) is measured by a :class:`profiler.worker.Profiler`, so the

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from acquisition.ask_tell import _external_measurer
+from acquisition.ask_tell.platform import external_measurer
 from acquisition.contracts import CampaignStore, Family, Measurer, MeasuringDevice
 from acquisition.store import Store
 from profiler.families import get_family
@@ -34,6 +34,6 @@ def test_every_measurer_measures_and_asks_own_device_only_describes() -> None:
     oracle = ReplayOracle(ReplayTable.from_rows("t", rows, params=["hw", "c"], latency_col="ms"))
     for m in (SyntheticProfiler(), TwoFidelityProfiler(), oracle):
         assert isinstance(m, Measurer), type(m).__name__
-    own = _external_measurer("p", {"device": "Pixel 8"}, "pixel", "external")
+    own = external_measurer("p", {"device": "Pixel 8"}, "pixel", "external")
     assert isinstance(own, MeasuringDevice) and not isinstance(own, Measurer)  # you measure, the engine asks
     assert callable(Profiler.measure)  # the profiler's worker (its platform is read when it starts)

@@ -103,7 +103,7 @@ def run_command(parser: argparse.ArgumentParser, argv: Sequence[str] | None, *,
     try:
         return int(args.func(args) or 0)
     except Exception as exc:
-        from acquisition.fleet import FleetError
+        from profiler.fleet import FleetError
         from profiler.worker import ProfilerError
 
         if isinstance(exc, (*user_errors(), *extra_errors)):

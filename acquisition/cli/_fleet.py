@@ -32,7 +32,7 @@ def check_fleet_args(args: argparse.Namespace) -> bool:
         if args.actors is not None:
             raise CliError("--actors needs --ray-address (the devices of a Ray cluster)")
         return False
-    from acquisition.fleet import check_address, require_ray
+    from profiler.fleet import check_address, require_ray
 
     try:
         check_address(args.ray_address)
@@ -42,7 +42,7 @@ def check_fleet_args(args: argparse.Namespace) -> bool:
     if re.fullmatch(r"cuda:\d+", str(args.device).strip().lower()):
         raise CliError(f"--device {args.device} names one GPU of this machine; with --ray-address use --device "
                        "cuda (Ray gives each actor its own GPU) and --actors to use fewer")
-    from acquisition.fleet import FleetError
+    from profiler.fleet import FleetError
 
     try:
         require_ray()
@@ -57,7 +57,7 @@ def ray_connection(args: argparse.Namespace, *, protocol: Any = None, timeout_s:
     """Connected to ``--ray-address`` inside, yielding the device actors to start there (both checked before
     the database is opened: an unreachable cluster or devices it does not have are one-line errors); a ``local``
     instance started here stops on exit."""
-    from acquisition.fleet import FleetError, connect, device_actor_specs, disconnect
+    from profiler.fleet import FleetError, connect, device_actor_specs, disconnect
 
     try:
         started = connect(args.ray_address)
@@ -78,9 +78,9 @@ def ray_connection(args: argparse.Namespace, *, protocol: Any = None, timeout_s:
 
 @contextlib.contextmanager
 def open_fleet(specs: list[Any], *, progress: bool = True) -> Iterator[Any]:
-    """Start the device actors ``specs`` on the connected cluster and yield the :class:`acquisition.fleet.Fleet`;
+    """Start the device actors ``specs`` on the connected cluster and yield the :class:`profiler.fleet.Fleet`;
     the actors end on exit."""
-    from acquisition.fleet import Fleet
+    from profiler.fleet import Fleet
 
     if progress:
         import sys

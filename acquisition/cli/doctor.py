@@ -16,10 +16,10 @@ def probe_n(text: str) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    """Run :func:`acquisition.doctor.diagnose` under the run lock, store it, print it; exit 0 only when ok."""
+    """Run :func:`profiler.doctor.diagnose` under the run lock, store it, print it; exit 0 only when ok."""
     from acquisition._lock import RunLock
-    from acquisition.doctor import diagnose
     from acquisition.store import Store
+    from profiler.doctor import diagnose
 
     device = device_from_args(args)
     device.check_available()

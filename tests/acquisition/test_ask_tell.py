@@ -387,8 +387,9 @@ def test_import_acquisition_is_light_and_the_docstring_example_runs() -> None:
             "from acquisition import Campaign, Platform; assert 'torch' not in sys.modules; print('ok')")
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr
-    result = doctest.testmod(acquisition.ask_tell, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
-    assert result.attempted > 0 and result.failed == 0
+    for module in (acquisition.ask_tell.campaign, acquisition.ask_tell.platform):
+        result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+        assert result.attempted > 0 and result.failed == 0
 
 
 @pytest.mark.slow
@@ -512,3 +513,38 @@ def test_the_cli_module_docstring_example_runs() -> None:
 
     result = doctest.testmod(acquisition.cli.ask_tell)
     assert result.attempted > 0 and result.failed == 0
+
+
+# -- create_campaign / load_campaign (as Optuna's create_study / load_study) --------------------------------------
+def test_create_refuses_a_stored_name_and_load_refuses_a_missing_one(tmp_path: Path) -> None:
+    from acquisition import create_campaign, load_campaign
+
+    db = tmp_path / "a.sqlite"
+    with pytest.raises(CampaignError, match=r"campaign 'p' is not in .*create_campaign\(db, 'p'") as e:
+        load_campaign(db, "p")
+    assert len(str(e.value).splitlines()) == 1 and not db.exists()
+    phone = Platform("pixel-8", device="Pixel 8")
+    with create_campaign(db, "p", family="mbconv", platform=phone, cost_s=1.0, budget_samples=60) as c:
+        first = c.ask()
+        c.tell(first[0].key, my_latency_ms(first[0].config))
+    before = table_counts(db)
+    with pytest.raises(CampaignError, match=r"campaign 'p' is already in .*load_campaign\(db, 'p'\) resumes it"):
+        create_campaign(db, "p", family="mbconv", platform=phone)
+    assert table_counts(db) == before  # nothing written by the refusal
+    with create_campaign(db, "p", family="mbconv", platform=phone, load_if_exists=True) as c:
+        assert [a.key for a in c.ask()] == [a.key for a in first[1:]]  # the same pending asks
+    with load_campaign(db, "p", budget_samples=80) as c:  # a budget may change on resuming
+        assert c.spec.budget_samples == 80 and c.spec.cost_s == 1.0 and c.platform == phone.id
+        assert c.status().samples == 1
+    with pytest.raises(CampaignError, match="batch_size"):  # any other setting may not
+        load_campaign(db, "p", batch_size=7)
+    assert table_counts(db) == before
+
+
+def test_create_campaign_checks_like_campaign(tmp_path: Path) -> None:
+    from acquisition import create_campaign
+
+    with pytest.raises(CampaignError, match="unknown setting 'budget'"):
+        create_campaign(tmp_path / "a.sqlite", "p", family="mbconv", platform=Platform("x"), budget=3)
+    with pytest.raises(CampaignError, match=r"directory .* does not exist"):
+        create_campaign(tmp_path / "no" / "a.sqlite", "p", family="mbconv", platform=Platform("x"))

@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-import acquisition.doctor as doctor
+import profiler.doctor as doctor
 from acquisition._lock import RunLock
-from acquisition.doctor import Check
 from acquisition.store import Store
+from profiler.doctor import Check
 from tests.acquisition.test_cli import assert_one_line_error, run_cli
-from tests.acquisition.test_doctor import BUSY, IDLE, PLATFORM, fake
+from tests.profiler.test_doctor import BUSY, IDLE, PLATFORM, fake
 
 
 @pytest.fixture

@@ -33,11 +33,11 @@ ray = pytest.importorskip("ray")
 
 from acquisition.bill import campaign_bill  # noqa: E402
 from acquisition.campaign import CampaignSpec  # noqa: E402
-from acquisition.fleet import ActorSpec, Fleet, FleetError, connect, disconnect  # noqa: E402
 from acquisition.fleet_run import LOST_ACTIVITY, lost_charger, profile_fleet, run_fleet  # noqa: E402
 from acquisition.profiling import profile_configs  # noqa: E402
 from acquisition.store import Store  # noqa: E402
 from acquisition.transfer import MIN_SOURCE_ROWS  # noqa: E402
+from profiler.fleet import ActorSpec, Fleet, FleetError, connect, disconnect  # noqa: E402
 from studies.replay import ReplayOracle, ReplayTable  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -347,7 +347,7 @@ def test_a_hung_actor_is_killed_and_its_job_measured_elsewhere(cluster: str, tmp
 # -- the coordinator killed and resumed ------------------------------------------------------------------------
 COORDINATOR = textwrap.dedent("""
     import sys
-    from acquisition.fleet import ActorSpec, Fleet, connect
+    from profiler.fleet import ActorSpec, Fleet, connect
     from acquisition.fleet_run import run_fleet
     from acquisition.store import Store
     from studies.replay import ReplayOracle

@@ -66,7 +66,7 @@ def test_without_ray_the_flag_says_how_to_install_it(tmp_path, capsys, monkeypat
         err = _err(capsys)
         assert "pip install 'latency-acquisition[ray]'" in err and len(err.splitlines()) == 1
     assert not db.exists()
-    from acquisition.fleet import FleetError, require_ray
+    from profiler.fleet import FleetError, require_ray
 
     with pytest.raises(FleetError, match=r"latency-acquisition\[ray\]"):
         require_ray()
@@ -77,9 +77,7 @@ def test_without_ray_everything_else_imports_and_parses(monkeypatch, capsys):
     for mod in [m for m in list(sys.modules) if m.startswith(("acquisition", "profiler.actor"))]:
         monkeypatch.delitem(sys.modules, mod)
     import acquisition.cli
-    import acquisition.fleet
     import acquisition.fleet_run
-    import profiler.actor  # noqa: F401
 
     with pytest.raises(SystemExit) as e:
         acquisition.cli.main(["run", "--help"])
@@ -90,7 +88,7 @@ def test_without_ray_everything_else_imports_and_parses(monkeypatch, capsys):
 @pytest.fixture(scope="module")
 def local_ray():
     pytest.importorskip("ray")
-    from acquisition.fleet import connect, disconnect
+    from profiler.fleet import connect, disconnect
 
     connect("local", num_cpus=2)
     yield

@@ -122,3 +122,22 @@ def test_one_iterations_data_holds_labels_features_and_noise(measured) -> None:
     assert isinstance(data, TrainingData) and len(data.train) == len(data.y) == data.X.shape[0] >= 10
     assert data.fit_kw() == {} or "sample_noise" in data.fit_kw()
     assert all(isinstance(a, Asked) for a in loop.next_asks())  # the loop goes on from where the parts left it
+
+
+def test_measuring_tells_each_result_as_it_arrives_with_the_protocol_it_was_asked_at() -> None:
+    from types import SimpleNamespace
+
+    from acquisition.loop.measure import measure_asks
+
+    calls, told = [], []
+
+    class Recorder:
+        def measure(self, family, config, protocol=None):
+            calls.append(protocol)
+            return SimpleNamespace(ok=config["i"] != 1, config=config)
+
+    cheap = SimpleNamespace(id="quick")
+    asks = [Asked(f"k{i}", {"i": i}, "train", "random", "quick" if i == 2 else "full", "0") for i in range(3)]
+    measure_asks(Recorder(), FAM, asks, lambda a, m: told.append((a.key, m.ok)), cheap)
+    assert calls == [None, None, cheap]  # the cheap protocol only for the ask made at the cheap fidelity
+    assert told == [("k0", True), ("k1", False), ("k2", True)]  # every result told, failed ones too, in order

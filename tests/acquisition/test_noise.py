@@ -10,10 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from acquisition.noise import NoiseError, ceiling_of, noise_ceiling, protocol_from_id, remeasure
+from acquisition.noise import NoiseError, noise_ceiling, protocol_from_id, remeasure
 from acquisition.store import Store
 from profiler.families import get_family
 from profiler.protocol import AdaptiveProtocol, FixedProtocol, Timing
+from profiler.repeatability import ceiling_of
 from profiler.worker import Measurement
 from tests.acquisition.test_cli import assert_one_line_error, run_cli
 from tests.acquisition.test_fit_cli import PLATFORM, make_db

@@ -397,7 +397,7 @@ def test_older_campaign_schema_gains_the_new_columns_and_keeps_its_rows(db_path:
         assert it["fidelity"] is None
 
 
-# -- schema 8: each measurement's noise, noise floors (acquisition.doctor) -----------------------------------------
+# -- schema 8: each measurement's noise, noise floors (profiler.doctor) -----------------------------------------
 def _noisy_timing(noise: float | None, placements: int) -> Timing:
     t = timing(2.0)
     t.noise, t.placements = noise, placements

@@ -17,7 +17,11 @@ from typing import Any
 
 import pytest
 
-from acquisition.fleet import (
+from acquisition.fleet_run import campaign_names
+from profiler.actor import DeviceActor
+from profiler.devices import CpuDevice
+from profiler.families import get_family
+from profiler.fleet import (
     INSTALL_HINT,
     ActorSpec,
     Fleet,
@@ -28,10 +32,6 @@ from acquisition.fleet import (
     disconnect,
     require_ray,
 )
-from acquisition.fleet_run import campaign_names
-from profiler.actor import DeviceActor
-from profiler.devices import CpuDevice
-from profiler.families import get_family
 from profiler.protocol import AdaptiveProtocol, FixedProtocol
 from studies.replay import ReplayOracle, ReplayTable
 

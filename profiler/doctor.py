@@ -565,7 +565,7 @@ def _run_probe(factory: Callable[[Any, Any], Any], device: Any, protocol: Any, f
 
 def _probe_result(probe: _Probe, family: Any) -> tuple[float | None, Any, list[tuple[str, float, float]], str | None]:
     """The median placement noise, the two runs' ceiling, their (key, first, second) pairs and the worst pair."""
-    from acquisition.noise import ceiling_of
+    from profiler.repeatability import ceiling_of
 
     noises = probe.noises()
     placement = float(np.median(noises)) if noises else None

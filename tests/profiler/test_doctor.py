@@ -1,4 +1,4 @@
-"""The doctor (``acquisition.doctor``): every check on made-up /proc and /sys readings and a fake NVML, the verdict,
+"""The doctor (``profiler.doctor``): every check on made-up /proc and /sys readings and a fake NVML, the verdict,
 and :func:`diagnose` with a stand-in profiler (ok, noisy, busy, unusable; the stored noise floor). No real load
 is generated and no timing value is asserted; one ``gpu`` test reads a real GPU where one is present."""
 
@@ -19,8 +19,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-import acquisition.doctor as doctor
-from acquisition.doctor import (
+import profiler.doctor as doctor
+from acquisition.store import Store
+from profiler.devices import CpuDevice, CudaDevice
+from profiler.doctor import (
     MAX_MEDIAN_DIFF,
     Check,
     LoadSnapshot,
@@ -38,10 +40,8 @@ from acquisition.doctor import (
     take_snapshot,
     verdict_of,
 )
-from acquisition.noise import ceiling_of
-from acquisition.store import Store
-from profiler.devices import CpuDevice, CudaDevice
 from profiler.protocol import Timing
+from profiler.repeatability import ceiling_of
 from profiler.worker import Measurement, ProfilerError
 from tests.profiler.test_devices import HAS_CUDA, FakeNvml
 
