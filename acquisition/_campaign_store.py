@@ -27,6 +27,8 @@ import json
 from datetime import datetime, timezone
 from typing import Any
 
+from acquisition._store_base import Tables
+
 __all__ = ["CampaignTables", "create_campaign_tables", "to_schema_3", "to_schema_4", "to_schema_6", "to_schema_7",
            "to_schema_9"]
 
@@ -138,7 +140,7 @@ def create_campaign_tables(db: Any) -> None:
     _create_asks(db)
 
 
-class CampaignTables:
+class CampaignTables(Tables):
     """Campaign state in the store (see the module docstring). Expects ``self.db`` and ``self._writable``."""
 
     db: Any
@@ -146,12 +148,9 @@ class CampaignTables:
     def _writable(self) -> None:  # pragma: no cover - provided by Store
         raise NotImplementedError
 
-    def _has(self, table: str) -> bool:
-        return table in self.db.table_names()
-
     # -- campaigns -------------------------------------------------------------------------------------------
     def get_campaign(self, name: str) -> dict[str, Any] | None:
-        if not self._has("campaigns"):
+        if not self.has_table("campaigns"):
             return None
         rows = list(self.db["campaigns"].rows_where("name = ?", [name]))
         if not rows:
@@ -161,7 +160,7 @@ class CampaignTables:
         return row
 
     def campaigns(self) -> list[dict[str, Any]]:
-        if not self._has("campaigns"):
+        if not self.has_table("campaigns"):
             return []
         rows = list(self.db["campaigns"].rows_where(order_by="created_at"))
         for r in rows:
@@ -214,7 +213,7 @@ class CampaignTables:
 
     def members(self, campaign: str, role: str | None = None, status: str | None = None) -> list[dict[str, Any]]:
         """The campaign's measurements (``config`` decoded), in the order they joined it."""
-        if not self._has("campaign_measurements"):
+        if not self.has_table("campaign_measurements"):
             return []
         where, args = ["cm.campaign = ?"], [campaign]
         if role is not None:
@@ -255,7 +254,7 @@ class CampaignTables:
         return todo
 
     def member_keys(self, campaign: str) -> set[str]:
-        if not self._has("campaign_measurements"):
+        if not self.has_table("campaign_measurements"):
             return set()
         cur = self.db.execute("select m.key from campaign_measurements cm join measurements m on m.id = "
                               "cm.measurement_id where cm.campaign = ?", [campaign])
@@ -278,7 +277,7 @@ class CampaignTables:
             self.db["campaign_asks"].insert_all(self._ask_rows(campaign, asks), ignore=True)
 
     def _select_asks(self, campaign: str, extra: str = "", args: list[Any] | None = None) -> list[dict[str, Any]]:
-        if not self._has("campaign_asks"):
+        if not self.has_table("campaign_asks"):
             return []
         cur = self.db.execute("select a.* from campaign_asks a join campaigns c on c.name = a.campaign "
                               f"where a.campaign = ? {extra} order by a.id", [campaign, *(args or [])])
@@ -303,7 +302,7 @@ class CampaignTables:
 
     def last_ask_batch(self, campaign: str) -> str | None:
         """The batch of the most recent ask (``None`` when the campaign never asked through this table)."""
-        if not self._has("campaign_asks"):
+        if not self.has_table("campaign_asks"):
             return None
         row = self.db.execute("select batch from campaign_asks where campaign = ? order by id desc limit 1",
                               [campaign]).fetchone()
@@ -324,12 +323,12 @@ class CampaignTables:
             self.db["campaigns"].update(campaign, {"updated_at": _now()})
 
     def iterations(self, campaign: str) -> list[dict[str, Any]]:
-        if not self._has("iterations"):
+        if not self.has_table("iterations"):
             return []
         return list(self.db["iterations"].rows_where("campaign = ?", [campaign], order_by="id"))
 
     def iteration_count(self, campaign: str) -> int:
-        if not self._has("iterations"):
+        if not self.has_table("iterations"):
             return 0
         return int(self.db["iterations"].count_where("campaign = ?", [campaign]))
 
@@ -355,7 +354,7 @@ class CampaignTables:
 
     def campaign_sources(self, campaign: str) -> list[dict[str, Any]]:
         """The sources recorded for ``campaign`` (``detail`` decoded), best agreement first."""
-        if not self._has("campaign_sources"):
+        if not self.has_table("campaign_sources"):
             return []
         rows = list(self.db["campaign_sources"].rows_where("campaign = ?", [campaign],
                                                            order_by="agreement desc"))
@@ -365,7 +364,7 @@ class CampaignTables:
         return rows
 
     def predictors(self, campaign: str) -> list[dict[str, Any]]:
-        if not self._has("predictors"):
+        if not self.has_table("predictors"):
             return []
         rows = list(self.db["predictors"].rows_where("campaign = ?", [campaign], order_by="id"))
         for r in rows:

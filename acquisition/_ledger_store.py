@@ -7,20 +7,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from acquisition._store_base import Tables
+
 __all__ = ["LEDGER_GROUP_COLUMNS", "LedgerQueries"]
 
 #: Columns a ledger summary may be grouped by.
 LEDGER_GROUP_COLUMNS = ("activity", "platform", "family", "campaign")
 
 
-class LedgerQueries:
+class LedgerQueries(Tables):
     """Read-only summaries of the ledger and the measurements (``self.db`` is the store's database)."""
-
-    db: Any
-
-    def has_table(self, table: str) -> bool:
-        """Whether the database has ``table`` (an older file opened read-only may lack the newer ones)."""
-        return table in self.db.table_names()
 
     def ledger_groups(self, by: list[str], *, campaign: str | None = None) -> list[dict[str, Any]]:
         """Ledger rows grouped by the columns ``by`` (of :data:`LEDGER_GROUP_COLUMNS`): each group's values,

@@ -10,11 +10,12 @@ import json
 from typing import Any
 
 from acquisition._schema import NOISE_FLOOR_COLUMNS, StoreError, fault_point, now
+from acquisition._store_base import Tables
 
 __all__ = ["NoiseTables"]
 
 
-class NoiseTables:
+class NoiseTables(Tables):
     """Repeats and noise floors (``self.db``, ``self.path`` and ``self._writable`` are the store's)."""
 
     db: Any

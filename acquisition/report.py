@@ -32,6 +32,7 @@ from typing import Any
 from acquisition.bill import campaign_bill
 from acquisition.campaign import describe_floor
 from acquisition.store import PROFILE_ACTIVITIES
+from acquisition.tables import markdown_table
 from profiler.files import atomic_write
 
 __all__ = ["ENGINE_ACTIVITIES", "build_report", "render_markdown", "write_report"]
@@ -168,76 +169,84 @@ def render_markdown(rep: dict[str, Any], plots: dict[str, list[str]] | None = No
              f"- engine seconds (fit, evaluate, query, export): {t['engine_seconds']:.1f}; overhead share "
              f"{_fmt(None if t['overhead_share'] is None else 100 * t['overhead_share'], 1)} %", ""]
     if rep.get("platforms"):
-        lines += ["## Platforms", "", "| platform | id | device | torch |", "| --- | --- | --- | --- |"]
-        lines += [f"| {p['label']} | `{p['id']}` | {p['device']} | {p['torch'] or '–'} |" for p in rep["platforms"]]
-        lines.append("")
+        lines += ["## Platforms", "", markdown_table(
+            ["platform", "id", "device", "torch"],
+            [[p["label"], f"`{p['id']}`", p["device"], p["torch"] or "–"] for p in rep["platforms"]]), ""]
     lines += ["## Campaigns", "",
               "Device hours are each campaign's bill: every measurement it used, the validation set included (a "
               "holdout campaign measures it before the first fit). The learning curves' hours axis counts the same.",
-              "",
-              "| campaign | family | platform | strategy | model | state | iterations | samples | device h (bill) | "
-              "of which validation h | cost/sample s | overhead % | ρ | MAPE % | ±10 % | ±10 % ceiling | noise floor |",
-              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-    for c in rep["campaigns"]:
-        ov = None if c["overhead_share"] is None else 100 * c["overhead_share"]
-        acc = None if c["acc10"] is None else 100 * c["acc10"]
-        ceil = "not measured" if c["noise_acc10"] is None else f"{100 * c['noise_acc10']:.1f}"
-        lines.append(f"| {c['name']} | {c['family']} | {_platform(c.get('platform_label'), c['platform'])} | "
-                     f"{c['strategy']} | {c['model']} | "
-                     f"{c['state']} | {c['iterations']} | {c['samples']} | {c['profiling_hours']:.4f} | "
-                     f"{c['validation_hours']:.4f} | {_fmt(c['cost_per_sample_s'], 2, 'no sample yet')} | "
-                     f"{_fmt(ov, 1, 'nothing charged')} | {_fmt(c['spearman'], why='not fitted yet')} | "
-                     f"{_fmt(c['mape'], 2, 'not fitted yet')} | {_fmt(acc, 1, 'not fitted yet')} | {ceil} | "
-                     f"{describe_floor(c['noise_floor'])} |")
+              "", markdown_table(CAMPAIGN_COLUMNS, [_campaign_row(c) for c in rep["campaigns"]])]
     flagged = [w for c in rep["campaigns"] for w in c["noise_warnings"]]
     if flagged:
         lines += ["", "Targets above the noise floor (met by chance at best, never verified):", ""]
         lines += [f"- {w}" for w in flagged]
-    with_sources = [c for c in rep["campaigns"] if c["sources"]]
-    if with_sources:
-        lines += ["", "## Transfer sources", "",
-                  "Other platforms a campaign learned from: agreement (Spearman) with the probe set it measured "
-                  "first, whether the source was used, and the out-of-fold ρ gain of the transfer model over the "
-                  "plain one at the last iteration.", "",
-                  "| campaign | source | kind | rows | agreement | used | final model | ρ gain |",
-                  "| --- | --- | --- | --- | --- | --- | --- | --- |"]
-        for c in with_sources:
-            for src in c["sources"]:
-                used = "yes" if src["used"] else f"no ({src['reason']})"
-                lines.append(f"| {c['name']} | {src['name']} | {src['kind']} | {src['rows']} | "
-                             f"{_fmt(src['agreement'], 3, 'not judged yet')} | {used} | "
-                             f"{c['final_model'] or 'not fitted yet'} | "
-                             f"{_fmt(c['transfer_gain'], 4, 'too few rows to compare')} |")
-    if rep["noise"]:
-        lines += ["", "## Noise ceiling", "",
-                  "Stored blocks measured again in a fresh process (`python -m acquisition remeasure`): no model can "
-                  "be trusted closer than the measurement repeats itself.", "",
-                  "| platform | family | re-measured | within ±10 % | within ±5 % | median diff. % | worst % | ρ |",
-                  "| --- | --- | --- | --- | --- | --- | --- | --- |"]
-        lines += [f"| {_platform(r.get('platform_label'), r['platform'])} | {r['family']} | {r['n']} | "
-                  f"{100 * r['within10']:.1f} % | "
-                  f"{100 * r['within5']:.1f} % | {100 * r['median_diff']:.1f} | {100 * r['worst_diff']:.0f} | "
-                  f"{_fmt(r['spearman'])} |" for r in rep["noise"]]
-    else:
-        lines += ["", "Noise ceiling: not measured (`python -m acquisition remeasure` measures it)."]
-    if rep.get("devices"):
-        lines += ["", "## Fleet devices", "",
-                  "Measurements taken by each device actor of a Ray fleet (`--ray-address`), and the device time "
-                  "each platform lost on actors that died mid-block (charged as `lost_profile`; those blocks were "
-                  "measured again elsewhere).", "",
-                  "| platform | device actor | host | measurements | device h | platform's lost h |",
-                  "| --- | --- | --- | --- | --- | --- |"]
-        lines += [f"| {_platform(r.get('platform_label'), r['platform'])} | {r['actor']} | {r['host'] or '–'} | "
-                  f"{r['measurements']} | {r['hours']:.4f} | {r['platform_lost_hours']:.4f} |" for r in rep["devices"]]
-    lines += ["", "## Hours by activity", "", "| activity | rows | hours |", "| --- | --- | --- |"]
-    lines += [f"| {r['activity']} | {r['rows']} | {r['hours']:.4f} |" for r in rep["by_activity"]]
-    lines += ["", "## Hours by platform, family and activity", "", "| platform | family | activity | rows | hours |",
-              "| --- | --- | --- | --- | --- |"]
-    lines += [f"| {_platform(r.get('platform_label'), r['platform'])} | {r['family']} | {r['activity']} | "
-              f"{r['rows']} | {r['hours']:.4f} |" for r in rep["by_platform_family"]]
+    lines += _source_section(rep) + _noise_section(rep) + _device_section(rep)
+    lines += ["", "## Hours by activity", "", markdown_table(
+        ["activity", "rows", "hours"], [[r["activity"], r["rows"], f"{r['hours']:.4f}"] for r in rep["by_activity"]])]
+    lines += ["", "## Hours by platform, family and activity", "", markdown_table(
+        ["platform", "family", "activity", "rows", "hours"],
+        [[_platform(r.get("platform_label"), r["platform"]), r["family"], r["activity"], r["rows"],
+          f"{r['hours']:.4f}"] for r in rep["by_platform_family"]])]
     for name, files in (plots or {}).items():
         lines += ["", f"## {name}", ""] + [f"![{os.path.basename(f)}]({os.path.basename(f)})" for f in files]
     return "\n".join(lines) + "\n"
+
+
+CAMPAIGN_COLUMNS = ["campaign", "family", "platform", "strategy", "model", "state", "iterations", "samples",
+                    "device h (bill)", "of which validation h", "cost/sample s", "overhead %", "ρ", "MAPE %",
+                    "±10 %", "±10 % ceiling", "noise floor"]
+
+
+def _campaign_row(c: dict[str, Any]) -> list[Any]:
+    ov = None if c["overhead_share"] is None else 100 * c["overhead_share"]
+    acc = None if c["acc10"] is None else 100 * c["acc10"]
+    ceil = "not measured" if c["noise_acc10"] is None else f"{100 * c['noise_acc10']:.1f}"
+    return [c["name"], c["family"], _platform(c.get("platform_label"), c["platform"]), c["strategy"], c["model"],
+            c["state"], c["iterations"], c["samples"], f"{c['profiling_hours']:.4f}", f"{c['validation_hours']:.4f}",
+            _fmt(c["cost_per_sample_s"], 2, "no sample yet"), _fmt(ov, 1, "nothing charged"),
+            _fmt(c["spearman"], why="not fitted yet"), _fmt(c["mape"], 2, "not fitted yet"),
+            _fmt(acc, 1, "not fitted yet"), ceil, describe_floor(c["noise_floor"])]
+
+
+def _source_section(rep: dict[str, Any]) -> list[str]:
+    with_sources = [c for c in rep["campaigns"] if c["sources"]]
+    if not with_sources:
+        return []
+    rows = [[c["name"], src["name"], src["kind"], src["rows"], _fmt(src["agreement"], 3, "not judged yet"),
+             "yes" if src["used"] else f"no ({src['reason']})", c["final_model"] or "not fitted yet",
+             _fmt(c["transfer_gain"], 4, "too few rows to compare")]
+            for c in with_sources for src in c["sources"]]
+    return ["", "## Transfer sources", "",
+            "Other platforms a campaign learned from: agreement (Spearman) with the probe set it measured "
+            "first, whether the source was used, and the out-of-fold ρ gain of the transfer model over the "
+            "plain one at the last iteration.", "",
+            markdown_table(["campaign", "source", "kind", "rows", "agreement", "used", "final model", "ρ gain"], rows)]
+
+
+def _noise_section(rep: dict[str, Any]) -> list[str]:
+    if not rep["noise"]:
+        return ["", "Noise ceiling: not measured (`python -m acquisition remeasure` measures it)."]
+    rows = [[_platform(r.get("platform_label"), r["platform"]), r["family"], r["n"], f"{100 * r['within10']:.1f} %",
+             f"{100 * r['within5']:.1f} %", f"{100 * r['median_diff']:.1f}", f"{100 * r['worst_diff']:.0f}",
+             _fmt(r["spearman"])] for r in rep["noise"]]
+    return ["", "## Noise ceiling", "",
+            "Stored blocks measured again in a fresh process (`python -m acquisition remeasure`): no model can "
+            "be trusted closer than the measurement repeats itself.", "",
+            markdown_table(["platform", "family", "re-measured", "within ±10 %", "within ±5 %", "median diff. %",
+                            "worst %", "ρ"], rows)]
+
+
+def _device_section(rep: dict[str, Any]) -> list[str]:
+    if not rep.get("devices"):
+        return []
+    rows = [[_platform(r.get("platform_label"), r["platform"]), r["actor"], r["host"] or "–", r["measurements"],
+             f"{r['hours']:.4f}", f"{r['platform_lost_hours']:.4f}"] for r in rep["devices"]]
+    return ["", "## Fleet devices", "",
+            "Measurements taken by each device actor of a Ray fleet (`--ray-address`), and the device time "
+            "each platform lost on actors that died mid-block (charged as `lost_profile`; those blocks were "
+            "measured again elsewhere).", "",
+            markdown_table(["platform", "device actor", "host", "measurements", "device h", "platform's lost h"],
+                           rows)]
 
 
 def _plots(store: Any, rep: dict[str, Any], out_dir: str) -> dict[str, list[str]]:

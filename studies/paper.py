@@ -29,6 +29,8 @@ from typing import Any
 
 import numpy as np
 
+from acquisition.tables import markdown_table
+
 __all__ = ["PAPER_TABLE3", "PREDICTORS", "table3", "table3_markdown"]
 
 log = logging.getLogger("latency_acquisition.studies")
@@ -123,17 +125,16 @@ def table3(*, db: str | None = None, families: Sequence[str] = ("mbconv", "resv1
 def table3_markdown(rows: list[dict[str, Any]]) -> str:
     """Our ρ [95 % interval] per predictor, with the paper's range over its platforms for the same block."""
     models = list(PREDICTORS.items())
-    lines = ["# Table 3 reproduced: Spearman ρ of block-level estimates on the test split", "",
-             "| block | platform | n | " + " | ".join(f"{k} (`{v}`)" for k, v in models) + " |",
-             "|---|---|---|" + "---|" * len(models)]
+    ours = []
     for r in rows:
         cells = []
         for _, m in models:
             s = r["models"].get(m)
             cells.append("not run" if s is None else f"{s['spearman']:.3f} [{s['lo']:.3f}, {s['hi']:.3f}]")
-        lines.append(f"| {r['block']} | {r['platform']} | {r['n']} | " + " | ".join(cells) + " |")
-    lines += ["", "The paper's values (its Table 3; ASIC, Cloud, Edge and GPU platforms):", "",
-              "| block | platform | " + " | ".join(k for k, _ in models) + " |", "|---|---|" + "---|" * len(models)]
-    for (block, plat), vals in PAPER_TABLE3.items():
-        lines.append(f"| {block} | {plat} | " + " | ".join(f"{vals[m]:.2f}" for _, m in models) + " |")
+        ours.append([r["block"], r["platform"], r["n"], *cells])
+    paper = [[block, plat, *(f"{vals[m]:.2f}" for _, m in models)] for (block, plat), vals in PAPER_TABLE3.items()]
+    lines = ["# Table 3 reproduced: Spearman ρ of block-level estimates on the test split", "",
+             markdown_table(["block", "platform", "n", *(f"{k} (`{v}`)" for k, v in models)], ours),
+             "", "The paper's values (its Table 3; ASIC, Cloud, Edge and GPU platforms):", "",
+             markdown_table(["block", "platform", *(k for k, _ in models)], paper)]
     return "\n".join(lines) + "\n"

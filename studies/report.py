@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from acquisition.tables import markdown_table
 from profiler.files import atomic_write
 from studies._stats import quantile_band
 
@@ -92,9 +93,10 @@ def summary_markdown(summary: dict[str, Any]) -> str:
              f"with their {round(100 * summary['level'])} % distribution-free interval (the range over fewer than "
              "6 seeds); ratios are paired by seed (below 1 = a saving; ≤ / ≥: a bound, when one side never got "
              "there), p = two-sided Wilcoxon signed-rank test.", "",
-             "| arm | verified stops | false stops | samples to target | hours to target | hours ratio | p | "
-             f"never-seen ρ at stop | never-seen ±10 % at stop | oracle hours | never-seen ±10 % at {n_at} |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+]
+    head = ["arm", "verified stops", "false stops", "samples to target", "hours to target", "hours ratio", "p",
+            "never-seen ρ at stop", "never-seen ±10 % at stop", "oracle hours", f"never-seen ±10 % at {n_at}"]
+    rows = []
     for name, s in summary["arms"].items():
         never = f"no seed met the target in {budget}" if s["met"] == 0 else f"not reached in {budget}"
         against = s.get("ratio_against", baseline)
@@ -111,13 +113,12 @@ def summary_markdown(summary: dict[str, Any]) -> str:
             hr = p = f"no baseline `{baseline}` in the study"
         stopped = "no seed stopped" if s.get("no_stop", 0) == s["runs"] else "no value"
         oracle_never = (f"never met on never-seen rows in {budget}")
-        lines.append(f"| {name} | {s['met']}/{s['runs']} | {s['false_stops']} | "
-                     f"{fmt_ci(s['samples_to_target'], never=never)} | "
-                     f"{fmt_ci(s['hours_to_target'], 4, never=never)} | {hr} | {p} | "
-                     f"{fmt_ci(s['test_spearman_at_stop'], 4, empty=stopped)} | "
-                     f"{_pct(s['test_acc10_at_stop'], stopped)} | "
-                     f"{fmt_ci(s['oracle_hours'], 4, never=oracle_never)} | "
-                     f"{_pct(s[f'acc10_at_{n_at}'], f'no run reached {n_at} samples')} |")
+        rows.append([name, f"{s['met']}/{s['runs']}", s["false_stops"], fmt_ci(s["samples_to_target"], never=never),
+                     fmt_ci(s["hours_to_target"], 4, never=never), hr, p,
+                     fmt_ci(s["test_spearman_at_stop"], 4, empty=stopped), _pct(s["test_acc10_at_stop"], stopped),
+                     fmt_ci(s["oracle_hours"], 4, never=oracle_never),
+                     _pct(s[f"acc10_at_{n_at}"], f"no run reached {n_at} samples")])
+    lines.append(markdown_table(head, rows))
     twins = [n for n, s in summary["arms"].items() if s.get("ratio_against", baseline) != baseline]
     if twins:
         lines += ["", "Transfer: each `+transfer` arm is its arm with transfer on (the family's probe set first, "

@@ -41,6 +41,8 @@ from typing import Any
 
 import numpy as np
 
+from acquisition.tables import markdown_table
+
 __all__ = ["AT_SAMPLES", "TransferStudyError", "fell", "run_transfer_study", "transfer_markdown",
            "write_transfer_report"]
 
@@ -211,7 +213,7 @@ def transfer_markdown(rows: Sequence[dict[str, Any]], target_spearman: float) ->
             "falls (seeds): transfer / a fixed predictor", f"samples to ρ {target_spearman}: without / with",
             "hours ratio with / without",
             "false stops without / with"]
-    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    table = []
 
     def f(v: float) -> str:
         return "n/a" if v is None or math.isnan(v) else f"{v:.3f}"
@@ -223,8 +225,8 @@ def transfer_markdown(rows: Sequence[dict[str, Any]], target_spearman: float) ->
                  f"{fmt_ci(r['samples_to_target_without'])} / {fmt_ci(r['samples_to_target_with'])}",
                  fmt_ci(r["hours_ratio"], 2) if r.get("hours_ratio") else "n/a",
                  f"{r['false_stops_without']} / {r['false_stops_with']}"]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+        table.append(cells)
+    return markdown_table(head, table) + "\n"
 
 
 def write_transfer_report(rows: Sequence[dict[str, Any]], out: str, target_spearman: float) -> dict[str, str]:

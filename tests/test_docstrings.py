@@ -10,7 +10,8 @@ import pytest
 MODULES = [
     "profiler.space", "profiler.files", "profiler.tabular", "profiler.families._base", "profiler.families.mbconv",
     "acquisition.store", "acquisition.contracts", "acquisition.dataset", "acquisition.fitting",
-    "acquisition.campaign", "acquisition.report",
+    "acquisition.campaign", "acquisition.report", "acquisition.tables",
+    "profiler.repeatability", "profiler.fleet.cluster",
     "acquisition.strategies", "acquisition.strategies._base",
     "surrogates", "surrogates.features", "surrogates.metrics", "surrogates.selection", "surrogates.bundle",
     "surrogates.models", "surrogates.models.linear", "surrogates.models.forest", "surrogates.models.boosting",

@@ -11,6 +11,7 @@ import sys
 from typing import Any
 
 from acquisition.cli._common import DEFAULT_DB, CliError, add_plugin_arg, listed, load_plugins
+from acquisition.tables import text_table
 
 __all__ = ["FIXED_COLUMNS", "cmd_import", "cmd_measurements", "cmd_status", "register"]
 
@@ -39,9 +40,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         header = ("platform", "family", "ok", "failed", "unstable", "hours")
         rows = [(g["platform"], g["family"], str(g["ok"]), str(g["failed"]), str(g["unstable"]),
                  f"{g['profiling_hours']:.4f}") for g in st["families"]]
-        widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-        for r in [header, *rows]:
-            print("  " + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
+        print(text_table(header, rows, indent="  "))
     if st["campaigns"]:
         print("campaigns:")
         for c in st["campaigns"]:

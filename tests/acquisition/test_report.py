@@ -18,6 +18,7 @@ from profiler.devices import CpuDevice, platform_id, platform_label
 from profiler.families import get_family
 from tests.acquisition.synthetic_profiler import SyntheticProfiler
 from tests.quick_models import QUICK
+from tests.tables import has_row
 
 CAMPAIGNS = (("one-thread-holdout", 1, "holdout"), ("two-threads-cv", 2, "cv"))
 
@@ -66,8 +67,8 @@ def test_platforms_are_named_by_what_they_are(store_path) -> None:
         label = platform_label(fps[c["name"]])
         assert c["platform_label"] == label and c["platform"] == platform_id(fps[c["name"]])
         # what it is, then its short id: in the campaigns table and in the platforms table
-        assert f"| {c['name']} | mbconv | {label} `{c['platform']}` |" in md
-        assert f"| {label} | `{c['platform']}` | cpu |" in md
+        assert has_row(md, c["name"], "mbconv", f"{label} `{c['platform']}`")
+        assert has_row(md, label, f"`{c['platform']}`", "cpu")
     assert {p["label"] for p in rep["platforms"]} == {platform_label(fp) for fp in fps.values()}
     assert "1 thread, float32, batch 1" in md and "2 threads, float32, batch 1" in md
     assert all(r["platform_label"] for r in rep["by_platform_family"])

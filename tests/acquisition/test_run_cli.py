@@ -16,6 +16,7 @@ import pytest
 from acquisition._lock import RunLock
 from acquisition.store import Store
 from tests.acquisition.test_cli import assert_one_line_error, run_cli
+from tests.tables import has_cell, has_row
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ["--family", "mbconv", "--device", "cpu", "--campaign", "tiny", "--validation-size", "10", "--initial-size",
@@ -75,9 +76,9 @@ def test_tiny_campaign_runs_reports_and_resumes(tmp_path: Path) -> None:
         assert f"report.{fmt}" in files and "tiny_learning_curve.png" in files
         assert "tiny_predicted_vs_measured.png" in files
     text = (tmp_path / "md" / "report.md").read_text()
-    assert "| tiny | mbconv |" in text and "validation_profile" in text
+    assert has_row(text, "tiny", "mbconv") and "validation_profile" in text
     assert "noise ceiling: not measured" in proc.stdout and "Noise ceiling: not measured" in text
-    assert "| not measured |" in text
+    assert has_cell(text, "not measured")
     # five stored blocks measured again in a fresh worker: stored apart, charged, and shown in the report
     code, out, err = run_cli("remeasure", "--db", str(db), "--family", "mbconv", "--n", "5", "--device", "cpu",
                              "--no-progress")
@@ -85,7 +86,7 @@ def test_tiny_campaign_runs_reports_and_resumes(tmp_path: Path) -> None:
     assert "the measurement itself repeats within +-10 % for" in out and "of 5 re-measured blocks" in out
     code, out, err = run_cli("report", "--db", str(db), "--out", str(tmp_path / "md2"))
     text = (tmp_path / "md2" / "report.md").read_text()
-    assert "## Noise ceiling" in text and "| noise_profile | 5 |" in text
+    assert "## Noise ceiling" in text and has_row(text, "noise_profile", "5")
     assert check_consistent(db)["measurements"] == 25  # the measurements themselves are untouched
     # a second run of the finished campaign with a larger budget resumes it and profiles only the new samples
     proc = run_sub(db, "--budget-samples", "20")

@@ -26,6 +26,7 @@ from profiler.families import get_family
 from surrogates import FeatureEncoder, load_bundle
 from tests.acquisition.synthetic_profiler import SyntheticProfiler
 from tests.quick_models import QUICK
+from tests.tables import has_row
 
 FAM = get_family("mbconv")
 # the new platform computes 4x slower and moves memory 2x slower than the source: related, not proportional
@@ -133,7 +134,7 @@ def test_a_campaign_learns_from_a_related_platform(source_db: Path, tmp_path: Pa
         assert by["with"]["sources"][0]["used"] and by["without"]["sources"] == []
         assert by["with"]["final_model"] in ("transfer:gp", "transfer:linear-gbt")
         md = render_markdown(rep)
-        assert "## Transfer sources" in md and f"| with | store:{SOURCE['platform']} | store | 300 |" in md
+        assert "## Transfer sources" in md and has_row(md, "with", f"store:{SOURCE['platform']}", "store", "300")
     pred, plain = load_bundle(tmp_path / "w.bundle", family="mbconv"), load_bundle(tmp_path / "p.bundle")
     assert pred.manifest["extra"]["transfer"] == {"sources": [f"store:{SOURCE['platform']}"],
                                                   "model_uses_them": True}

@@ -10,6 +10,7 @@ import pytest
 from studies.cli import _seeds, build_parser, main
 from studies.report import fmt_ci, summary_markdown
 from studies.study import StudyResult
+from tests.tables import md_row
 
 
 @pytest.mark.parametrize(("text", "seeds"), [("3", [0, 1, 2]), ("0,3,5", [0, 3, 5]), ("2-4", [2, 3, 4]),
@@ -64,15 +65,15 @@ def test_summary_names_every_target_and_says_why_cells_are_empty() -> None:
     assert summary["target_acc10"] == 0.8 and summary["budget_samples"] == 40
     md = summary_markdown(summary)
     assert "target ρ ≥ 0.9 and ±10 % accuracy ≥ 80 %" in md
-    random_row = next(line for line in md.splitlines() if line.startswith("| random |"))
-    default_row = next(line for line in md.splitlines() if line.startswith("| default |"))
+    random_row = " | ".join(md_row(md, "random"))
+    default_row = " | ".join(md_row(md, "default"))
     assert "no seed met the target in 40 samples" in random_row and "no seed stopped" in random_row
     assert "1 (baseline)" in random_row
     # default stopped (a false stop: +-10 % below its target), so the stop's values are there
     assert "0/1" in default_row and "0.9600" in default_row and "no seed met the target in 40 samples" in default_row
     assert "no run reached 60 samples" in default_row
-    for line in (random_row, default_row):
-        assert "[-" not in line and "| - |" not in line and "n/a |" not in line
+    for row in (md_row(md, "random"), md_row(md, "default")):
+        assert not any(c.startswith("[-") or c in ("-", "n/a") or c.endswith("n/a") for c in row)
 
 
 def test_fmt_ci_says_why() -> None:
