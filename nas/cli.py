@@ -10,7 +10,10 @@ Subcommands (one small function each):
 - ``search``: Optuna search (``--objective bals`` with TPE, ``pareto`` with NSGA-II) with latency from the
   bundles (``--latency-source surrogate``) or measured (``hil``), resumable in ``--storage``; writes
   ``pareto.png`` and ``search.json`` to ``--out``;
-- ``compare``: the same search guided by HIL and by the surrogate; W_overall, W_optimal, HNQ; ``compare.png``.
+- ``compare``: the same search guided by HIL and by the surrogate; W_overall, W_optimal, HNQ; ``compare.png``;
+- ``predict``: the latency of published models (``--model torchvision:resnet50``, ``timm:...``) or of network
+  specs (``--network net.json``): blocks from ``--bundle`` s, glue measured once on the device (``--measure-glue``)
+  and read from ``--db``; median, 80 % interval and the share predicted by block bundles (``coverage``).
 
 Bad input gets a one-line error naming the value and exit code 2.
 """
@@ -152,6 +155,73 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
               f"{m['spearman_hi']:.3f}], MAPE {m['mape']:.1f} %, within +-10 % {100 * m['acc10']:.0f} %{extra}")
     if out:
         print(f"  plot {d['plot']}" + (f"; calibration {d['calibration_file']}" if "calibration_file" in d else ""))
+    return 0
+
+
+# -- predict ---------------------------------------------------------------------------------------------------
+def _predict_targets(args: argparse.Namespace) -> list[Any]:
+    """The decompositions to predict: ``--model`` s, ``--models-from`` a file, ``--network`` specs."""
+    from nas.decompose import from_torch
+    from nas.network import Network
+    from nas.real import cached_decomposition
+    from nas.zoo import ModelNameError
+
+    names = list(args.model or [])
+    if args.models_from:
+        try:
+            with open(args.models_from, encoding="utf-8") as fh:
+                names += [ln.strip() for ln in fh if ln.strip() and not ln.lstrip().startswith("#")]
+        except OSError as e:
+            raise CliError(f"--models-from {args.models_from!r} cannot be read ({e.strerror or e})") from None
+    if not names and not args.network:
+        raise CliError("name what to predict: --model NAME (repeatable), --models-from FILE or --network FILE")
+    out = []
+    for n in names:
+        try:
+            out.append(cached_decomposition(n, args.cache))
+        except ModelNameError as e:
+            raise CliError(str(e)) from None
+    for path in args.network or []:
+        try:
+            with open(path, encoding="utf-8") as fh:
+                net = Network.from_json(fh.read())
+        except OSError as e:
+            raise CliError(f"--network {path!r} cannot be read ({e.strerror or e})") from None
+        out.append(from_torch(net.build(), net.input_shape(), name=os.path.basename(path)))
+    return out
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from acquisition.store import Store
+    from nas.real import RealLatencyModel, glue_items, measure_glue
+
+    load_plugins(args.plugin)
+    blocks = _model(args)
+    protocols = {p.manifest.get("platform", {}).get("protocol") for p in blocks.predictors.values()}
+    protocol = next(iter(protocols)) if len(protocols) == 1 else None
+    if not protocol:
+        raise CliError("the bundles name no single measurement protocol: export them again with this version")
+    targets = _predict_targets(args)
+    items = [it for d in targets for it in glue_items(d, blocks.families, allow_glue=args.allow_glue)]
+    if args.measure_glue:
+        with _Device(args, blocks) as (store, prof):
+            if prof.protocol.id != protocol:
+                raise CliError(f"the bundles were measured with protocol {protocol}, this device measures with "
+                               f"{prof.protocol.id}")
+            measure_glue(store, prof, items, progress=not args.no_progress)
+    elif not os.path.isfile(args.db):
+        raise CliError(f"--db {args.db!r} does not exist: measure the glue with --measure-glue on the bundles' device")
+    with Store(args.db, readonly=True) as store:
+        model = RealLatencyModel(blocks.predictors, store, protocol, blocks.calibration if args.calibration else None)
+        res = [model.predict(d, allow_glue=args.allow_glue).as_dict() for d in targets]
+    if args.json:
+        print(json.dumps(res, indent=2))
+        return 0
+    for r in res:
+        extra = f"; blocks without a bundle measured as glue: {len(r['blocks_as_glue'])}" if r["blocks_as_glue"] else ""
+        print(f"{r['model']}: {r['pred_ms']:.3f} ms (80 % interval {r['p10_ms']:.3f}-{r['p90_ms']:.3f}); "
+              f"{r['blocks']} blocks predict {100 * r['coverage']:.1f} % of it, {r['glue_layers']} glue layers "
+              f"{r['glue_ms']:.3f} ms{extra}")
     return 0
 
 
@@ -321,6 +391,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--calibration", default=None, help="calibration.json written by evaluate")
     _device_args(p)
     p.set_defaults(func=cmd_compare)
+
+    p = sub.add_parser("predict", help="latency of published models or network specs from bundles (+ glue)")
+    p.add_argument("--model", action="append", default=None,
+                   help="torchvision:NAME or timm:NAME (repeatable; architecture only, no weights)")
+    p.add_argument("--models-from", dest="models_from", default=None, help="a file of model names, one per line")
+    p.add_argument("--network", action="append", default=None, help="a network spec JSON (repeatable)")
+    p.add_argument("--bundle", action="append", required=True, help="a predictor bundle (repeat: one per family)")
+    p.add_argument("--calibration", default=None, help="calibration.json written by evaluate (applied to the total)")
+    p.add_argument("--allow-glue", dest="allow_glue", action="store_true",
+                   help="measure blocks whose family has no bundle, as glue")
+    p.add_argument("--measure-glue", dest="measure_glue", action="store_true",
+                   help="measure the glue not yet in --db on --device (the bundles' platform)")
+    p.add_argument("--cache", default=os.path.join(os.path.expanduser("~"), ".cache", "latency-acquisition",
+                                                     "models"),
+                   help="folder of cached decompositions (~/.cache/latency-acquisition/models)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--no-progress", action="store_true")
+    _device_args(p)
+    p.set_defaults(func=cmd_predict)
     return parser
 
 

@@ -1,0 +1,383 @@
+"""From a torch model to blocks: :func:`from_torch` maps each part of a model onto a registered block family
+where it matches **exactly**, and calls the rest *glue*.
+
+**How** (module hooks, not torch.fx): the model runs once on a zero input of ``input_shape`` with a pre- and a
+post-forward hook on every module. The hooks record every call of a layer (convolution, batch norm, activation,
+pooling, linear, ...) in the order it ran, with its input and output shapes, and, for every module, the run of
+layer calls it made. Hooks see what actually ran: a ReLU module reused three times (torchvision's
+``Bottleneck``) is three calls, in forward order, and control flow in ``forward`` (timm's blocks) needs no
+tracing. torch.fx would give the same layers for the models here, but it fails on data-dependent Python in some
+timm models and loses the module boundaries a block match starts from.
+
+**Matching.** Walking the module tree from the top, each module called once is offered to every family with a
+matcher (:func:`register_matcher`; ``mbconv`` and ``resv1`` are built in). A matcher reads the layer calls and
+proposes a configuration; the proposal is then **checked**: the family builds the block, the block runs on the
+same input shape, and its layer calls (type, channels, kernel, stride, groups, bias, activation kind, input
+shape) must be the module's, call for call, with the same output shape and parameter count. Only then is the
+module a block; otherwise its children are walked, and a layer no block took is glue. Layers that compute
+nothing (``Identity``, dropout, drop-path) and the functional residual add and gating product are not compared
+(the family's own ``Add`` and ``Scale`` leaves are left out on its side likewise); the residual's presence is
+checked where the module says (``use_res_connect``, ``apply_residual``, ``has_skip``, ``has_residual``).
+
+**Glue** is every other layer call, each described by a spec that rebuilds it alone (:mod:`nas.glue` measures
+it once per platform). A :class:`Decomposition` reports the share of the model's multiply-accumulates that its
+blocks hold; functional operations outside modules (a flatten, an add between blocks) are neither blocks nor
+glue, and cost little.
+
+Example:
+    >>> import torch.nn as nn
+    >>> from profiler.families import get_family
+    >>> cfg = {"input_hw": 32, "cin": 16, "cout": 16, "expansion": 6, "kernel": 3, "stride": 1, "se": False,
+    ...        "act": "relu6"}
+    >>> model = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), get_family("mbconv").build(cfg),
+    ...                       nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 10))
+    >>> d = from_torch(model, (1, 3, 32, 32), name="toy")
+    >>> [(p.kind, p.family or p.op["type"]) for p in d.parts]
+    [('glue', 'Conv2d'), ('glue', 'ReLU'), ('block', 'mbconv'), ('glue', 'AdaptiveAvgPool2d'),
+     ('glue', 'Flatten'), ('glue', 'Linear')]
+    >>> d.params == sum(p.numel() for p in model.parameters()), round(d.block_macs_share, 3)
+    (True, 0.901)
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from nas.network import NetworkError
+
+__all__ = ["Decomposition", "LayerCall", "ModuleCall", "Part", "from_torch", "matchers", "register_matcher"]
+
+# layers that compute nothing at inference: never compared, never glue
+FREE = ("Identity", "Dropout", "Dropout2d", "DropPath", "Add", "Scale")
+# activation classes (torch's and timm's) by what they compute
+ACT_KIND = {"ReLU": "relu", "ReLU6": "relu6", "Hardswish": "hswish", "HardSwish": "hswish", "HardSwishMe": "hswish",
+            "SiLU": "swish", "Swish": "swish", "SwishMe": "swish", "Sigmoid": "sigmoid", "Hardsigmoid": "hsigmoid",
+            "HardSigmoid": "hsigmoid", "HardSigmoidMe": "hsigmoid", "GELU": "gelu", "Tanh": "tanh"}
+# modules recorded as one layer even when they hold children (timm's BatchNormAct2d holds its activation)
+PRIMITIVE = ("Conv2d", "BatchNorm2d", "BatchNormAct2d", "Linear", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d",
+             "Flatten")
+RESIDUAL_ATTRS = ("use_res_connect", "apply_residual", "has_skip", "has_residual")
+
+
+@dataclass
+class LayerCall:
+    """One call of a layer: its module path, the module, and the shapes it read and wrote."""
+
+    path: str
+    module: Any
+    in_shape: tuple[int, ...]
+    out_shape: tuple[int, ...] = ()
+
+    @property
+    def type(self) -> str:
+        return type(self.module).__name__
+
+    def signature(self) -> tuple[Any, ...]:
+        """What the layer computes: its kind, its sizes and the shape it reads (not its name or weights)."""
+        m, t = self.module, self.type
+        if t == "Conv2d" or (hasattr(m, "weight") and getattr(m, "weight", None) is not None
+                             and hasattr(m, "groups") and hasattr(m, "kernel_size")):
+            return ("conv", m.in_channels, m.out_channels, tuple(m.kernel_size), tuple(m.stride),
+                    tuple(m.padding) if not isinstance(m.padding, str) else m.padding, m.groups, m.bias is not None,
+                    tuple(m.dilation), self.in_shape)
+        if "BatchNorm" in t:
+            return ("bn", m.num_features, self.in_shape)
+        if t in ACT_KIND:
+            return ("act", ACT_KIND[t], self.in_shape)
+        if t == "Linear":
+            return ("linear", m.in_features, m.out_features, m.bias is not None)
+        return (t, self.in_shape, self.out_shape)
+
+
+@dataclass
+class ModuleCall:
+    """One call of a module: its path, the module, the shapes, and the layer calls it made (``layers[start:end]``
+    of the trace)."""
+
+    path: str
+    module: Any
+    in_shape: tuple[int, ...]
+    out_shape: tuple[int, ...]
+    start: int
+    end: int
+    layers: list[LayerCall] = field(default_factory=list)
+
+    def compared(self) -> list[LayerCall]:
+        """The layers a match compares (those that compute something)."""
+        return [c for c in self.layers if c.type not in FREE]
+
+
+@dataclass(frozen=True)
+class Part:
+    """A block (``family`` and ``config``) or a glue layer (``op``: what :mod:`nas.glue` rebuilds), with the
+    module path it came from, its multiply-accumulates and parameters."""
+
+    kind: str
+    path: str
+    macs: int
+    params: int
+    family: str | None = None
+    config: dict[str, Any] | None = None
+    op: dict[str, Any] | None = None
+
+
+@dataclass
+class Decomposition:
+    """A model as blocks and glue, in the order they run (see the module docstring)."""
+
+    name: str
+    input_shape: tuple[int, ...]
+    output_shape: tuple[int, ...]
+    params: int  # the whole model's parameters
+    parts: list[Part]
+
+    @property
+    def blocks(self) -> list[Part]:
+        return [p for p in self.parts if p.kind == "block"]
+
+    @property
+    def glue(self) -> list[Part]:
+        return [p for p in self.parts if p.kind == "glue"]
+
+    @property
+    def macs(self) -> int:
+        return sum(p.macs for p in self.parts)
+
+    @property
+    def block_macs_share(self) -> float:
+        """The share of the model's multiply-accumulates held by its blocks."""
+        total = self.macs
+        return sum(p.macs for p in self.blocks) / total if total else 0.0
+
+    def families(self) -> list[str]:
+        return sorted({p.family for p in self.blocks if p.family})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "input_shape": list(self.input_shape), "output_shape": list(self.output_shape),
+                "params": self.params, "parts": [{k: v for k, v in asdict(p).items() if v is not None}
+                                                 for p in self.parts]}
+
+    def to_json(self, indent: int | None = None) -> str:
+        return json.dumps(self.to_dict(), indent=indent, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Decomposition:
+        try:
+            parts = [Part(p["kind"], p["path"], int(p["macs"]), int(p["params"]), p.get("family"),
+                          p.get("config"), p.get("op")) for p in d["parts"]]
+            return cls(str(d["name"]), tuple(d["input_shape"]), tuple(d["output_shape"]), int(d["params"]), parts)
+        except (KeyError, TypeError, ValueError) as e:
+            raise NetworkError(f"not a decomposition ({type(e).__name__}: {e})") from None
+
+    @classmethod
+    def from_json(cls, text: str) -> Decomposition:
+        try:
+            return cls.from_dict(json.loads(text))
+        except json.JSONDecodeError as e:
+            raise NetworkError(f"not a decomposition (invalid JSON: {e})") from None
+
+    def describe(self) -> str:
+        fams = ", ".join(f"{f} x{sum(p.family == f for p in self.blocks)}" for f in self.families()) or "no block"
+        return (f"{self.name}: {len(self.blocks)} blocks ({fams}), {len(self.glue)} glue layers; blocks hold "
+                f"{100 * self.block_macs_share:.1f} % of {self.macs / 1e6:.0f} M MACs")
+
+
+# -- tracing --------------------------------------------------------------------------------------------------
+def _shape(x: Any) -> tuple[int, ...]:
+    if isinstance(x, tuple | list):
+        x = x[0] if x else None
+    return tuple(int(s) for s in x.shape) if hasattr(x, "shape") else ()
+
+
+def _is_layer(module: Any) -> bool:
+    name = type(module).__name__
+    return name in PRIMITIVE or name in ACT_KIND or name in FREE or not any(True for _ in module.children())
+
+
+def trace(model: Any, input_shape: Sequence[int]) -> tuple[list[LayerCall], dict[str, list[ModuleCall]], Any]:
+    """Run ``model`` once on zeros of ``input_shape``: every layer call in order, every module's calls by path,
+    and the output."""
+    import torch
+
+    layers: list[LayerCall] = []
+    calls: dict[str, list[ModuleCall]] = {}
+    stack: list[tuple[int, tuple[int, ...]]] = []
+    handles = []
+
+    def pre(path: str, module: Any) -> Callable[..., None]:
+        def hook(_m: Any, args: tuple[Any, ...]) -> None:
+            shape = _shape(args)
+            if _is_layer(module):  # recorded when it starts: a layer's own children (an activation) come after it
+                layers.append(LayerCall(path, module, shape))
+                stack.append((len(layers) - 1, shape))
+            else:
+                stack.append((len(layers), shape))
+        return hook
+
+    def post(path: str, module: Any) -> Callable[..., None]:
+        def hook(_m: Any, _args: tuple[Any, ...], out: Any) -> None:
+            start, shape = stack.pop()
+            if _is_layer(module):
+                layers[start].out_shape = _shape(out)
+            calls.setdefault(path, []).append(ModuleCall(path, module, shape, _shape(out), start, len(layers)))
+        return hook
+
+    for path, module in model.named_modules():
+        handles.append(module.register_forward_pre_hook(pre(path, module)))
+        handles.append(module.register_forward_hook(post(path, module)))
+    try:
+        with torch.no_grad():
+            out = model(torch.zeros(*input_shape))
+    finally:
+        for h in handles:
+            h.remove()
+    for cs in calls.values():
+        for c in cs:
+            c.layers = layers[c.start:c.end]
+    return layers, calls, out
+
+
+# -- matchers --------------------------------------------------------------------------------------------------
+_MATCHERS: dict[str, Callable[[ModuleCall], dict[str, Any] | None]] = {}
+
+
+def register_matcher(family: str, matcher: Callable[[ModuleCall], dict[str, Any] | None]) -> None:
+    """Offer every module call to ``matcher``, which proposes a configuration of ``family`` (or None); a proposal
+    counts only when the family's block reproduces the module's layer calls (see the module docstring)."""
+    _MATCHERS[family] = matcher
+
+
+def matchers() -> dict[str, Callable[[ModuleCall], dict[str, Any] | None]]:
+    return dict(_MATCHERS)
+
+
+def _square(shape: tuple[int, ...]) -> int | None:
+    return shape[2] if len(shape) == 4 and shape[2] == shape[3] else None
+
+
+def _convs(call: ModuleCall) -> list[Any]:
+    return [c.module for c in call.compared() if c.signature()[0] == "conv"]
+
+
+def match_mbconv(call: ModuleCall) -> dict[str, Any] | None:
+    """An inverted residual: one depthwise convolution, 1x1 convolutions around it, optional squeeze-excite."""
+    hw, convs = _square(call.in_shape), _convs(call)
+    dws = [m for m in convs if m.groups > 1 and m.groups == m.in_channels == m.out_channels]
+    acts = [c for c in call.compared() if c.type in ACT_KIND]
+    if hw is None or len(dws) != 1 or not acts:
+        return None
+    dw, cin = dws[0], call.in_shape[1]
+    if dw.in_channels % cin:
+        return None
+    return {"input_hw": hw, "cin": cin, "cout": call.out_shape[1], "expansion": dw.in_channels // cin,
+            "kernel": dw.kernel_size[0], "stride": dw.stride[0], "se": len(convs) > 3 - (dw.in_channels == cin),
+            "act": ACT_KIND[acts[0].type]}
+
+
+def match_resv1(call: ModuleCall) -> dict[str, Any] | None:
+    """A ResNet v1 basic or bottleneck block (the stride on its k x k convolution)."""
+    hw, convs = _square(call.in_shape), _convs(call)
+    big = [m for m in convs if m.kernel_size[0] > 1]
+    if hw is None or not big or any(m.groups != 1 for m in convs):
+        return None
+    out_hw = _square(call.out_shape)
+    if not out_hw:
+        return None
+    return {"input_hw": hw, "cin": call.in_shape[1], "cout": call.out_shape[1], "kernel": big[0].kernel_size[0],
+            "stride": hw // out_hw, "variant": "basic" if len(big) == 2 else "bottleneck"}
+
+
+register_matcher("mbconv", match_mbconv)
+register_matcher("resv1", match_resv1)
+
+
+def _check(call: ModuleCall, family: Any, config: dict[str, Any]) -> bool:
+    """Whether ``family``'s block of ``config`` computes what ``call`` computed (see the module docstring)."""
+    try:
+        cfg = family.validate(config)
+    except ValueError:
+        return False
+    block = family.build(cfg).eval()
+    _, bcalls, out = trace(block, call.in_shape)
+    root = bcalls[""][0]
+    if tuple(out.shape) != call.out_shape:
+        return False
+    if [c.signature() for c in root.compared()] != [c.signature() for c in call.compared()]:
+        return False
+    if sum(p.numel() for p in block.parameters()) != sum(p.numel() for p in call.module.parameters()):
+        return False
+    residual = cfg.get("stride") == 1 and cfg.get("cin") == cfg.get("cout")
+    for attr in RESIDUAL_ATTRS:
+        v = getattr(call.module, attr, None)
+        if isinstance(v, bool) and v != residual and family.name == "mbconv":
+            return False
+    return True
+
+
+# -- the walk ------------------------------------------------------------------------------------------------
+def _layer_macs(c: LayerCall) -> int:
+    m, t = c.module, c.type
+    if c.signature()[0] == "conv" and len(c.out_shape) == 4:
+        k = m.kernel_size[0] * m.kernel_size[1]
+        return int(c.out_shape[1] * c.out_shape[2] * c.out_shape[3] * (m.in_channels // m.groups) * k)
+    if t == "Linear":
+        return int(m.in_features * m.out_features)
+    return 0
+
+
+def _op_spec(c: LayerCall) -> dict[str, Any]:
+    from nas.glue import op_spec
+
+    return op_spec(c.module, c.in_shape)
+
+
+def from_torch(model: Any, input_shape: Sequence[int] = (1, 3, 224, 224), *, name: str | None = None,
+               families: Sequence[str] | None = None) -> Decomposition:
+    """Decompose ``model`` (a ``torch.nn.Module``) run on ``input_shape`` into blocks and glue (module docstring).
+    ``families``: only match these families (default: every family with a matcher)."""
+    from profiler.families import get_family
+
+    model = model.eval()
+    shape = tuple(int(s) for s in input_shape)
+    layers, calls, out = trace(model, shape)
+    use = {f: m for f, m in _MATCHERS.items() if families is None or f in families}
+    fams = {f: get_family(f) for f in use}
+    taken: list[tuple[int, int, Part]] = []
+
+    def walk(path: str, module: Any) -> None:
+        cs = calls.get(path, [])
+        if len(cs) == 1 and path and cs[0].end > cs[0].start and not _is_layer(module):
+            for fname, matcher in use.items():
+                cfg = matcher(cs[0])
+                if cfg is not None and _check(cs[0], fams[fname], cfg):
+                    cfg = fams[fname].validate(cfg)
+                    c = fams[fname].counts(cfg)
+                    taken.append((cs[0].start, cs[0].end, Part("block", path, int(c.macs), int(c.params), fname, cfg)))
+                    return
+        for child_name, child in module.named_children():
+            walk(f"{path}.{child_name}" if path else child_name, child)
+
+    walk("", model)
+    claimed = [False] * len(layers)
+    for start, end, _ in taken:
+        for i in range(start, end):
+            claimed[i] = True
+    parts = [(start, p) for start, _, p in taken]
+    for i, c in enumerate(layers):
+        if not claimed[i] and c.type not in FREE:
+            params = sum(p.numel() for p in c.module.parameters(recurse=False))
+            parts.append((i, Part("glue", c.path, _layer_macs(c), int(params), op=_op_spec(c))))
+    parts.sort(key=lambda t: t[0])
+    # parameters of layers reused by several calls count once
+    seen: set[str] = set()
+    ordered = []
+    for _, p in parts:
+        if p.kind == "glue" and p.path in seen:
+            p = Part("glue", p.path, p.macs, 0, op=p.op)
+        seen.add(p.path)
+        ordered.append(p)
+    return Decomposition(name or type(model).__name__, shape, tuple(out.shape),
+                         int(sum(p.numel() for p in model.parameters())), ordered)

@@ -1,0 +1,190 @@
+"""The latency of a real model: its blocks predicted by bundles, its glue measured once per platform.
+
+A model's :class:`~nas.decompose.Decomposition` says which parts are blocks of registered families and which are
+glue layers. :class:`RealLatencyModel` predicts
+
+    latency = Σ block predictions (each bundle's log-normal; their sum by Fenton–Wilkinson) + Σ glue latencies,
+
+with glue latencies read from the store (family ``glue``, measured on the bundles' platform and protocol:
+:func:`measure_glue` measures the missing ones). ``coverage`` is the share of the predicted latency that block
+bundles predict; the rest is glue. A block whose family has no bundle is an error naming the family and the
+block, unless ``allow_glue``: it is then measured and counted like glue. A calibration
+(:class:`nas.latency.Calibration`) maps the total when given.
+
+Decompositions are cached as JSON by model name (:func:`cached_decomposition`), so predicting many models does
+not run them again.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy.stats import norm
+
+from nas.decompose import Decomposition, Part
+from nas.network import NetworkError
+from profiler.files import atomic_write
+
+__all__ = ["RealLatency", "RealLatencyModel", "cached_decomposition", "glue_items", "measure_glue"]
+
+Z80 = float(norm.ppf(0.9))  # the 80 % interval: 10th to 90th percentile
+
+
+@dataclass
+class RealLatency:
+    """One model's predicted latency: median, 80 % interval, coverage by block bundles, and what it is made of."""
+
+    name: str
+    pred_ms: float
+    p10_ms: float
+    p90_ms: float
+    coverage: float
+    block_ms: float
+    glue_ms: float
+    blocks: int
+    glue_layers: int
+    block_macs_share: float
+    as_glue: list[str] = field(default_factory=list)  # blocks without a bundle, counted as glue
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"model": self.name, "pred_ms": self.pred_ms, "p10_ms": self.p10_ms, "p90_ms": self.p90_ms,
+                "coverage": self.coverage, "block_ms": self.block_ms, "glue_ms": self.glue_ms, "blocks": self.blocks,
+                "glue_layers": self.glue_layers, "block_macs_share": self.block_macs_share,
+                "blocks_as_glue": list(self.as_glue)}
+
+
+def glue_items(d: Decomposition, predicted: Sequence[str] = (), *, allow_glue: bool = False
+               ) -> list[tuple[str, dict[str, Any]]]:
+    """What must be measured for ``d`` on a platform: ``(family, config)`` of every glue layer, and of every block
+    whose family is not in ``predicted`` when ``allow_glue`` (else a one-line error naming the first)."""
+    out = []
+    for p in d.parts:
+        if p.kind == "glue":
+            out.append(("glue", p.op or {}))
+        elif p.family not in predicted:
+            if not allow_glue:
+                have = ", ".join(sorted(predicted)) or "none"
+                raise NetworkError(f"{d.name}: block {p.path} is of family {p.family!r}, which has no bundle "
+                                   f"(bundles for: {have}); give its bundle, or --allow-glue to measure it")
+            out.append((p.family or "", p.config or {}))
+    return out
+
+
+def _family(name: str) -> Any:
+    from nas.glue import GLUE
+    from profiler.families import get_family
+
+    return GLUE if name == "glue" else get_family(name)
+
+
+def measure_glue(store: Any, profiler: Any, items: Sequence[tuple[str, dict[str, Any]]], *,
+                 progress: bool = True) -> int:
+    """Measure (and store, and charge as ``network_profile``) the items not measured yet; returns how many were."""
+    from acquisition.profiling import profile_configs
+
+    by_family: dict[str, list[dict[str, Any]]] = {}
+    for fam, cfg in items:
+        by_family.setdefault(fam, []).append(cfg)
+    n = 0
+    for fam, cfgs in by_family.items():
+        family = _family(fam)
+        keys = {family.key(c): c for c in cfgs}
+        stored = store.find(profiler.platform_id, family.name, profiler.protocol.id, list(keys))
+        todo = [c for k, c in keys.items() if k not in stored]
+        if todo:
+            profile_configs(store, profiler, family, todo, activity="network_profile", progress=progress)
+            n += len(todo)
+    return n
+
+
+class RealLatencyModel:
+    """Bundles (one per family, one platform) and the store's glue measurements (see the module docstring)."""
+
+    def __init__(self, predictors: Mapping[str, Any], store: Any, protocol: str, calibration: Any = None) -> None:
+        from nas.latency import NetworkLatencyModel
+
+        self.blocks = NetworkLatencyModel(predictors)
+        self.platform = self.blocks.platform
+        self.store, self.protocol, self.calibration = store, protocol, calibration
+
+    def _measured(self, items: Sequence[tuple[str, dict[str, Any]]], name: str) -> list[float]:
+        out: list[float] = []
+        missing = 0
+        for fam, cfg in items:
+            family = _family(fam)
+            key = family.key(cfg)
+            row = self.store.find(self.platform, family.name, self.protocol, [key]).get(key)
+            if row is None or row["status"] != "ok":
+                missing += 1
+                continue
+            out.append(float(row["min_ms"]))
+        if missing:
+            raise NetworkError(f"{name}: {missing} glue layer(s) are not measured on platform {self.platform} "
+                               f"(protocol {self.protocol}): measure them with --measure-glue on that device")
+        return out
+
+    def predict(self, d: Decomposition, *, allow_glue: bool = False) -> RealLatency:
+        """The predicted latency of one decomposed model."""
+        fams = set(self.blocks.families)
+        items = glue_items(d, sorted(fams), allow_glue=allow_glue)
+        glue_ms = float(sum(self._measured(items, d.name)))
+        blocks = [p for p in d.blocks if p.family in fams]
+        mu, sd = self._block_dists(blocks)
+        median_sum = float(np.sum(np.exp(mu)))
+        mean_sum = float(np.sum(np.exp(mu + sd**2 / 2)))
+        var_sum = float(np.sum(np.expm1(sd**2) * np.exp(2 * mu + sd**2)))
+        s = float(np.sqrt(np.log1p(var_sum / max(mean_sum, 1e-300) ** 2))) if blocks else 0.0
+        lo, hi = median_sum * np.exp(-Z80 * s), median_sum * np.exp(Z80 * s)
+        total, p10, p90 = median_sum + glue_ms, lo + glue_ms, hi + glue_ms
+        if self.calibration is not None:
+            total, p10, p90 = (float(self.calibration.apply(np.asarray([v]))[0]) for v in (total, p10, p90))
+        as_glue = [p.path for p in d.blocks if p.family not in fams]
+        return RealLatency(d.name, total, p10, p90, median_sum / (median_sum + glue_ms) if median_sum + glue_ms
+                           else 0.0, median_sum, glue_ms, len(blocks), len(d.glue), d.block_macs_share, as_glue)
+
+    def _block_dists(self, blocks: Sequence[Part]) -> tuple[np.ndarray, np.ndarray]:
+        from nas.network import Block
+
+        if not blocks:
+            return np.zeros(0), np.zeros(0)
+        bs = [Block(p.family or "", dict(p.config or {})) for p in blocks]
+        net = _Blocks(bs)
+        _, mu, sd = self.blocks._blocks([net])  # type: ignore[list-item]
+        return mu, sd
+
+
+@dataclass
+class _Blocks:
+    """What :meth:`nas.latency.NetworkLatencyModel._blocks` reads of a network: its blocks."""
+
+    blocks: list[Any]
+
+
+_SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+def cached_decomposition(name: str, cache_dir: str | None, input_shape: Sequence[int] = (1, 3, 224, 224)
+                         ) -> Decomposition:
+    """The decomposition of model ``name`` (:func:`nas.zoo.load_model`), read from ``cache_dir`` when it is
+    there, else made (and written there)."""
+    from nas.decompose import from_torch
+    from nas.zoo import load_model
+
+    shape = "x".join(str(int(s)) for s in input_shape)
+    path = os.path.join(cache_dir, f"{_SAFE.sub('_', name)}@{shape}.json") if cache_dir else None
+    if path and os.path.isfile(path):
+        with open(path, encoding="utf-8") as fh:
+            d = Decomposition.from_json(fh.read())
+        if d.name == name:
+            return d
+    d = from_torch(load_model(name), input_shape, name=name)
+    if path:
+        os.makedirs(cache_dir, exist_ok=True)  # type: ignore[arg-type]
+        with atomic_write(path) as fh:
+            fh.write(d.to_json())
+    return d

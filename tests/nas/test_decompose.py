@@ -1,0 +1,135 @@
+"""From a torch model to blocks (``nas.decompose``): each supported torchvision and timm model decomposes exactly
+(the blocks rebuilt from their configurations reproduce the modules' parameter counts and output shapes, and
+blocks + glue hold every parameter of the model), a near miss is glue (never an approximate block), glue
+accounting, and bad names."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn as nn
+
+from nas.decompose import Decomposition, from_torch
+from nas.glue import GLUE, op_spec
+from nas.network import NetworkError
+from nas.zoo import ModelNameError, load_model
+from profiler.families import get_family
+
+try:
+    from nas.zoo import _timm
+
+    _timm()
+except ModelNameError:  # pragma: no cover - the test extra installs torchvision and timm
+    pytest.skip("torchvision and timm are not installed", allow_module_level=True)
+
+# model -> (blocks per family): every supported model of these families decomposes into exactly these
+SUPPORTED = {
+    "torchvision:resnet18": {"resv1": 8}, "torchvision:resnet34": {"resv1": 16},
+    "torchvision:resnet50": {"resv1": 16}, "torchvision:resnet101": {"resv1": 33},
+    "torchvision:resnet152": {"resv1": 50}, "torchvision:mobilenet_v2": {"mbconv": 17},
+    "torchvision:mnasnet0_5": {"mbconv": 16}, "torchvision:mnasnet0_75": {"mbconv": 16},
+    "torchvision:mnasnet1_0": {"mbconv": 16}, "torchvision:mnasnet1_3": {"mbconv": 16},
+    "timm:resnet18": {"resv1": 8}, "timm:resnet26": {"resv1": 8}, "timm:resnet34": {"resv1": 16},
+    "timm:resnet50": {"resv1": 16}, "timm:mobilenetv2_050": {"mbconv": 17}, "timm:mobilenetv2_100": {"mbconv": 17},
+    "timm:mobilenetv2_140": {"mbconv": 17}, "timm:mnasnet_100": {"mbconv": 17}, "timm:spnasnet_100": {"mbconv": 21},
+}
+FAST = ("torchvision:resnet18", "torchvision:mobilenet_v2", "timm:mnasnet_100")
+
+
+def _check_exact(name: str, expected: dict[str, int]) -> Decomposition:
+    model = load_model(name)
+    d = from_torch(model, name=name)
+    assert {f: sum(p.family == f for p in d.blocks) for f in d.families()} == expected
+    # blocks + glue hold every parameter of the model, each once
+    assert sum(p.params for p in d.parts) == d.params == sum(p.numel() for p in model.parameters())
+    for p in d.blocks:
+        fam = get_family(p.family)
+        module = model.get_submodule(p.path)
+        block = fam.build(p.config)
+        assert sum(q.numel() for q in block.parameters()) == sum(q.numel() for q in module.parameters()) == p.params
+        x = torch.randn(fam.input_shape(p.config))
+        with torch.no_grad():
+            assert module(x).shape == block(x).shape
+    # consecutive blocks chain: each block reads what the one before it wrote
+    for a, b in zip(d.blocks, d.blocks[1:], strict=False):
+        if a.family == b.family == "mbconv" and a.config["cout"] == b.config["cin"]:
+            assert b.config["input_hw"] == -(-a.config["input_hw"] // a.config["stride"])
+    assert 0.7 < d.block_macs_share <= 1.0
+    return d
+
+
+@pytest.mark.parametrize("name", FAST)
+def test_a_supported_model_decomposes_exactly(name: str) -> None:
+    _check_exact(name, SUPPORTED[name])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [n for n in SUPPORTED if n not in FAST])
+def test_every_supported_model_decomposes_exactly(name: str) -> None:
+    _check_exact(name, SUPPORTED[name])
+
+
+def test_a_near_miss_is_glue_not_an_approximate_block() -> None:
+    # torchvision's MobileNetV2 block with a 5x5 depthwise padded by 1 (not k // 2) is no mbconv block
+    fam = get_family("mbconv")
+    cfg = {"input_hw": 16, "cin": 16, "cout": 24, "expansion": 6, "kernel": 5, "stride": 1, "se": False,
+           "act": "relu6"}
+    good = fam.build(cfg)
+    bad = fam.build(cfg)
+    bad.depthwise[0].padding = (1, 1)
+    bad.project[0] = nn.Conv2d(96, 24, 1, bias=False)
+    for model, blocks in ((nn.Sequential(good), 1), (nn.Sequential(bad), 0)):
+        d = from_torch(model, (1, 16, 16, 16))
+        assert len(d.blocks) == blocks
+        assert sum(p.params for p in d.parts) == sum(p.numel() for p in model.parameters())
+    # a wide ResNet's bottleneck (width cout / 2, not cout / 4) is not taken for a resv1 block
+    d = from_torch(load_model("torchvision:wide_resnet50_2"), name="wide")
+    assert d.blocks == [] and d.block_macs_share == 0.0
+
+
+def test_glue_is_every_other_layer_and_each_rebuilds_alone() -> None:
+    model = load_model("torchvision:resnet18")
+    d = from_torch(model, name="r18")
+    assert [p.op["type"] for p in d.glue] == ["Conv2d", "BatchNorm2d", "ReLU", "MaxPool2d", "AdaptiveAvgPool2d",
+                                              "Linear"]
+    for p in d.glue:
+        layer = GLUE.build(p.op)
+        assert sum(q.numel() for q in layer.parameters()) == p.params
+        assert GLUE.key(p.op) == GLUE.key(dict(p.op))
+    stem = d.glue[0]
+    assert stem.macs == 112 * 112 * 64 * 3 * 49 and stem.op["input"] == [1, 3, 224, 224]
+    again = Decomposition.from_json(d.to_json())
+    assert again == d and again.describe().startswith("r18: 8 blocks (resv1 x8), 6 glue layers")
+
+
+def test_a_layer_that_cannot_be_rebuilt_is_named() -> None:
+    spec = op_spec(nn.LSTM(4, 4), (1, 4))
+    with pytest.raises(ValueError, match="glue layer 'LSTM' cannot be rebuilt alone"):
+        GLUE.validate(spec)
+
+
+@pytest.mark.parametrize(("name", "needle"), [
+    ("resnet50", "expected torchvision:NAME or timm:NAME"), ("keras:resnet50", "expected torchvision:NAME"),
+    ("torchvision:", "expected torchvision:NAME"), ("torchvision:resnet5000", "torchvision has no model 'resnet5000'"),
+    ("timm:nosuchnet", "timm has no model 'nosuchnet'"), ("timm:../x", "expected torchvision:NAME"),
+])
+def test_bad_model_names(name: str, needle: str) -> None:
+    with pytest.raises(ModelNameError, match=needle.replace("(", r"\(")) as e:
+        load_model(name)
+    assert len(str(e.value).splitlines()) == 1
+
+
+def test_a_decomposition_that_is_not_one_is_refused() -> None:
+    with pytest.raises(NetworkError, match="not a decomposition"):
+        Decomposition.from_json('{"name": "x"}')
+    with pytest.raises(NetworkError, match="invalid JSON"):
+        Decomposition.from_json("{")
+
+
+@pytest.mark.parametrize("space", ["stacked-resv1", "stacked-mbconv", "mbv2"])
+def test_our_own_networks_decompose_back_into_their_blocks(space: str) -> None:
+    from nas.spaces import get_space
+
+    for net in get_space(space).sample(2, seed=3):
+        d = from_torch(net.build(), net.input_shape())
+        assert [(p.family, p.config) for p in d.blocks] == [(b.family, dict(b.config)) for b in net.blocks]

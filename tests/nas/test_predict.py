@@ -1,0 +1,143 @@
+"""The latency of real models (``nas.real``, ``python -m nas predict``): blocks from bundles, glue measured once
+and read from the store, the 80 % interval and the coverage; errors for a family without a bundle, glue not
+measured, an unknown model."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from acquisition.store import Store
+from nas.network import NetworkError
+from nas.real import RealLatencyModel, cached_decomposition, glue_items, measure_glue
+from nas.zoo import ModelNameError
+from profiler.protocol import Timing
+from profiler.worker import Measurement
+from tests.acquisition.test_cli import assert_one_line_error
+from tests.nas.conftest import NetworkProfiler
+from tests.nas.test_cli import run_nas
+
+try:
+    from nas.zoo import _timm
+
+    _timm()
+except ModelNameError:  # pragma: no cover - the test extra installs torchvision and timm
+    pytest.skip("torchvision and timm are not installed", allow_module_level=True)
+
+GLUE_MS = 0.05  # the stand-in device's time for any glue layer
+
+
+class GlueProfiler(NetworkProfiler):
+    """The synthetic device, which also measures glue layers (each ``GLUE_MS``)."""
+
+    def measure(self, family: Any, config: dict[str, Any]) -> Measurement:
+        if family.name != "glue":
+            return super().measure(family, config)
+        cfg = family.validate(config)
+        t = Timing(min_ms=GLUE_MS, median_ms=GLUE_MS, p10_ms=GLUE_MS, p90_ms=GLUE_MS, mean_ms=GLUE_MS, n=40,
+                   timed_s=0.01, warmup_n=2, warmup_s=0.0, stop="stable", spread=1.0)
+        return Measurement(family="glue", key=family.key(cfg), config=cfg, protocol=self.protocol.id,
+                           platform=self.platform_id, status="ok", cost_s=0.02, timing=t)
+
+
+@pytest.fixture
+def measured(tmp_path: Path) -> tuple[str, str]:
+    """A store holding resnet18's and mobilenet_v2's glue, measured on the bundles' (synthetic) platform."""
+    cache = str(tmp_path / "cache")
+    db = str(tmp_path / "g.sqlite")
+    items = [it for n in ("torchvision:resnet18", "torchvision:mobilenet_v2")
+             for it in glue_items(cached_decomposition(n, cache), ["mbconv", "resv1"])]
+    with Store(db) as store:
+        prof = GlueProfiler()
+        store.ensure_platform(prof.platform_id, prof.fingerprint, prof.device.spec)
+        assert measure_glue(store, prof, items, progress=False) == len({json.dumps(c, sort_keys=True)
+                                                                         for _, c in items})
+        assert measure_glue(store, prof, items, progress=False) == 0  # measured once
+    return db, cache
+
+
+def test_a_real_model_is_its_blocks_predicted_plus_its_glue_measured(bundle_dir: str, measured) -> None:
+    from nas.latency import NetworkLatencyModel
+
+    db, cache = measured
+    bundles = NetworkLatencyModel.load([os.path.join(bundle_dir, f"{f}.bundle") for f in ("mbconv", "resv1")])
+    d = cached_decomposition("torchvision:resnet18", cache)
+    with Store(db, readonly=True) as store:
+        r = RealLatencyModel(bundles.predictors, store, "synthetic-v1").predict(d)
+    assert r.glue_ms == pytest.approx(GLUE_MS * 6) and r.blocks == 8 and r.glue_layers == 6
+    assert r.pred_ms == pytest.approx(r.block_ms + r.glue_ms)
+    assert r.p10_ms < r.pred_ms < r.p90_ms and r.coverage == pytest.approx(r.block_ms / r.pred_ms)
+    # the block part is the bundles' own sum of the same blocks
+    from nas.network import Block
+
+    mu = [bundles.predictors["resv1"].predict([p.config])[0] for p in d.blocks]
+    assert r.block_ms == pytest.approx(sum(mu), rel=1e-6)
+    assert [Block("resv1", p.config).family for p in d.blocks] == ["resv1"] * 8
+
+
+def test_predict_prints_json_for_many_models(bundle_dir: str, measured, tmp_path: Path) -> None:
+    db, cache = measured
+    (tmp_path / "models.txt").write_text("# two models\ntorchvision:resnet18\n\ntorchvision:mobilenet_v2\n")
+    code, out, err = run_nas("predict", "--models-from", str(tmp_path / "models.txt"), "--bundle",
+                             os.path.join(bundle_dir, "mbconv.bundle"), "--bundle",
+                             os.path.join(bundle_dir, "resv1.bundle"), "--db", db, "--cache", cache, "--json")
+    assert code == 0, err
+    rows = json.loads(out)
+    assert [r["model"] for r in rows] == ["torchvision:resnet18", "torchvision:mobilenet_v2"]
+    for r in rows:
+        assert r["p10_ms"] < r["pred_ms"] < r["p90_ms"] and 0.5 < r["coverage"] < 1.0
+    code, out, err = run_nas("predict", "--model", "torchvision:resnet18", "--bundle",
+                             os.path.join(bundle_dir, "resv1.bundle"), "--db", db, "--cache", cache)
+    assert code == 0, err
+    assert out.startswith("torchvision:resnet18: ") and "8 blocks predict" in out and "6 glue layers" in out
+
+
+def test_a_block_without_a_bundle_is_named_or_measured_as_glue(bundle_dir: str, measured) -> None:
+    db, cache = measured
+    mb = os.path.join(bundle_dir, "mbconv.bundle")
+    code, _, err = run_nas("predict", "--model", "torchvision:resnet18", "--bundle", mb, "--db", db, "--cache", cache)
+    assert code == 2
+    assert_one_line_error(err, "block layer1.0 is of family 'resv1', which has no bundle", "--allow-glue")
+    code, _, err = run_nas("predict", "--model", "torchvision:resnet18", "--bundle", mb, "--db", db, "--cache", cache,
+                           "--allow-glue")
+    assert code == 2  # allowed, but those blocks are not measured on the platform yet
+    assert_one_line_error(err, "8 glue layer(s) are not measured on platform 5y57e71c0000", "--measure-glue")
+    d = cached_decomposition("torchvision:resnet18", cache)
+    with Store(db) as store:
+        measure_glue(store, GlueProfiler(), glue_items(d, ["mbconv"], allow_glue=True), progress=False)
+    code, out, err = run_nas("predict", "--model", "torchvision:resnet18", "--bundle", mb, "--db", db, "--cache",
+                             cache, "--allow-glue", "--json")
+    assert code == 0, err
+    (r,) = json.loads(out)
+    assert r["coverage"] == 0.0 and r["blocks"] == 0 and len(r["blocks_as_glue"]) == 8
+
+
+def test_bad_input_one_line_exit_2(bundle_dir: str, measured, tmp_path: Path) -> None:
+    db, cache = measured
+    rv = os.path.join(bundle_dir, "resv1.bundle")
+    cases = [
+        (["--model", "torchvision:nosuch"], ["torchvision has no model 'nosuch'"]),
+        (["--model", "caffe:alexnet"], ["model 'caffe:alexnet' is not allowed"]),
+        ([], ["name what to predict"]),
+        (["--models-from", str(tmp_path / "none.txt")], ["--models-from", "cannot be read"]),
+        (["--model", "torchvision:resnet18", "--db", str(tmp_path / "none.sqlite")], ["--db", "does not exist"]),
+        (["--network", str(tmp_path / "none.json")], ["--network", "cannot be read"]),
+    ]
+    for argv, needles in cases:
+        code, _, err = run_nas("predict", "--bundle", rv, "--cache", cache, *(["--db", db] if "--db" not in argv
+                                                                               else []), *argv)
+        assert code == 2, (argv, err)
+        assert_one_line_error(err, *needles)
+
+
+def test_glue_not_measured_is_an_error_naming_the_platform(bundle_dir: str, tmp_path: Path) -> None:
+    from nas.latency import NetworkLatencyModel
+
+    bundles = NetworkLatencyModel.load([os.path.join(bundle_dir, "resv1.bundle")])
+    d = cached_decomposition("torchvision:resnet18", None)
+    with Store(tmp_path / "empty.sqlite") as store, pytest.raises(NetworkError, match=r"6 glue layer\(s\) are not"):
+        RealLatencyModel(bundles.predictors, store, "synthetic-v1").predict(d)
