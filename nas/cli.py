@@ -120,11 +120,51 @@ def _dump(obj: Any, out: str | None, name: str) -> None:
 
 
 # -- evaluate --------------------------------------------------------------------------------------------------
+def _evaluate_models(args: argparse.Namespace) -> int:
+    """``evaluate --model ...``: real models predicted (blocks + glue) against the same models measured whole."""
+    from nas.real import RealLatencyModel, evaluate_real, glue_items, measure_glue, measure_models, plot_real
+
+    blocks = _model(args)
+    out = _outdir(args.out)
+    targets = _predict_targets(args)
+    items = [it for d in targets for it in glue_items(d, blocks.families, allow_glue=args.allow_glue)]
+    with _Device(args, blocks) as (store, prof):
+        measure_glue(store, prof, items, progress=not args.no_progress)
+        y = measure_models(store, prof, [d.name for d in targets], progress=not args.no_progress)
+        model = RealLatencyModel(blocks.predictors, store, prof.protocol.id,
+                                 blocks.calibration if args.calibration else None)
+        res = evaluate_real([model.predict(d, allow_glue=args.allow_glue) for d in targets], y)
+    if out:
+        if res["n"]:
+            res["plot"] = plot_real(res, os.path.join(out, "real_models.png"))
+        _dump(res, out, "real_models.json")
+    if args.json:
+        print(json.dumps(res, indent=2, default=str))
+        return 0
+    from acquisition.tables import text_table
+
+    print(text_table(["model", "measured ms", "predicted ms", "error %", "80 % interval", "coverage %"],
+                     [[r["model"], _num(r["measured_ms"]), f"{r['pred_ms']:.3f}", _num(r["error_pct"], 1),
+                       f"{r['p10_ms']:.3f}-{r['p90_ms']:.3f}", f"{100 * r['coverage']:.1f}"] for r in res["models"]]))
+    m = res.get("metrics")
+    if m:
+        print(f"{res['n']} models: rho {m['spearman']:.3f} [{m['spearman_lo']:.3f}, {m['spearman_hi']:.3f}], MAPE "
+              f"{m['mape']:.1f} %, within +-10 % {100 * m['acc10']:.0f} %, 80 % interval coverage "
+              f"{100 * m['coverage80']:.0f} %, lowest block coverage {100 * m['min_block_coverage']:.1f} %")
+    return 0
+
+
+def _num(v: float | None, digits: int = 3) -> str:
+    return "failed" if v is None else f"{v:.{digits}f}"
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from nas.evaluate import evaluate_networks, plot_evaluation
     from nas.measure import measure_networks
 
     load_plugins(args.plugin)
+    if args.model or args.models_from:
+        return _evaluate_models(args)
     model = _model(args)
     space = _space(args, model)
     out = _outdir(args.out)
@@ -173,7 +213,8 @@ def _predict_targets(args: argparse.Namespace) -> list[Any]:
                 names += [ln.strip() for ln in fh if ln.strip() and not ln.lstrip().startswith("#")]
         except OSError as e:
             raise CliError(f"--models-from {args.models_from!r} cannot be read ({e.strerror or e})") from None
-    if not names and not args.network:
+    networks = getattr(args, "network", None) or []  # evaluate has no network specs (its --networks is a count)
+    if not names and not networks:
         raise CliError("name what to predict: --model NAME (repeatable), --models-from FILE or --network FILE")
     out = []
     for n in names:
@@ -181,7 +222,7 @@ def _predict_targets(args: argparse.Namespace) -> list[Any]:
             out.append(cached_decomposition(n, args.cache))
         except ModelNameError as e:
             raise CliError(str(e)) from None
-    for path in args.network or []:
+    for path in networks:
         try:
             with open(path, encoding="utf-8") as fh:
                 net = Network.from_json(fh.read())
@@ -331,6 +372,18 @@ def _device_args(p: argparse.ArgumentParser) -> None:
     add_plugin_arg(p, "block families or models the bundles need")
 
 
+def _model_args(p: argparse.ArgumentParser) -> None:
+    """Published models by name (``predict``; ``evaluate`` measures them whole against the prediction)."""
+    p.add_argument("--model", action="append", default=None,
+                   help="torchvision:NAME or timm:NAME (repeatable; architecture only, no weights)")
+    p.add_argument("--models-from", dest="models_from", default=None, help="a file of model names, one per line")
+    p.add_argument("--allow-glue", dest="allow_glue", action="store_true",
+                   help="measure blocks whose family has no bundle, as glue")
+    p.add_argument("--cache", default=os.path.join(os.path.expanduser("~"), ".cache", "latency-acquisition",
+                                                     "models"),
+                   help="folder of cached decompositions (~/.cache/latency-acquisition/models)")
+
+
 def _search_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bundle", action="append", required=True, help="a predictor bundle (repeat: one per family)")
     p.add_argument("--space", default=None, help="network space (default stacked-<the bundle's family>)")
@@ -364,6 +417,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="directory for evaluation.png, calibration.json, evaluation.json")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--no-progress", action="store_true")
+    _model_args(p)
     _device_args(p)
     p.set_defaults(func=cmd_evaluate)
 
@@ -393,19 +447,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser("predict", help="latency of published models or network specs from bundles (+ glue)")
-    p.add_argument("--model", action="append", default=None,
-                   help="torchvision:NAME or timm:NAME (repeatable; architecture only, no weights)")
-    p.add_argument("--models-from", dest="models_from", default=None, help="a file of model names, one per line")
+    _model_args(p)
     p.add_argument("--network", action="append", default=None, help="a network spec JSON (repeatable)")
     p.add_argument("--bundle", action="append", required=True, help="a predictor bundle (repeat: one per family)")
     p.add_argument("--calibration", default=None, help="calibration.json written by evaluate (applied to the total)")
-    p.add_argument("--allow-glue", dest="allow_glue", action="store_true",
-                   help="measure blocks whose family has no bundle, as glue")
     p.add_argument("--measure-glue", dest="measure_glue", action="store_true",
                    help="measure the glue not yet in --db on --device (the bundles' platform)")
-    p.add_argument("--cache", default=os.path.join(os.path.expanduser("~"), ".cache", "latency-acquisition",
-                                                     "models"),
-                   help="folder of cached decompositions (~/.cache/latency-acquisition/models)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--no-progress", action="store_true")
     _device_args(p)

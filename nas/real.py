@@ -30,7 +30,16 @@ from nas.decompose import Decomposition, Part
 from nas.network import NetworkError
 from profiler.files import atomic_write
 
-__all__ = ["RealLatency", "RealLatencyModel", "cached_decomposition", "glue_items", "measure_glue"]
+__all__ = [
+    "RealLatency",
+    "RealLatencyModel",
+    "cached_decomposition",
+    "evaluate_real",
+    "glue_items",
+    "measure_glue",
+    "measure_models",
+    "plot_real",
+]
 
 Z80 = float(norm.ppf(0.9))  # the 80 % interval: 10th to 90th percentile
 
@@ -100,6 +109,22 @@ def measure_glue(store: Any, profiler: Any, items: Sequence[tuple[str, dict[str,
             profile_configs(store, profiler, family, todo, activity="network_profile", progress=progress)
             n += len(todo)
     return n
+
+
+def measure_models(store: Any, profiler: Any, names: Sequence[str], input_shape: Sequence[int] = (1, 3, 224, 224),
+                   *, progress: bool = True, statistic: str = "min_ms") -> np.ndarray:
+    """Each model measured whole on ``profiler`` (hardware in the loop: stored and charged as
+    ``network_profile``, reused when stored); its latency in ms (the protocol's ``statistic``), NaN where it
+    failed."""
+    from acquisition.profiling import profile_configs
+    from nas.zoo import MODEL
+
+    configs = [{"model": n, "input": [int(s) for s in input_shape]} for n in names]
+    profile_configs(store, profiler, MODEL, configs, activity="network_profile", progress=progress)
+    keys = [MODEL.key(c) for c in configs]
+    rows = store.find(profiler.platform_id, MODEL.name, profiler.protocol.id, keys)
+    return np.asarray([rows[k][statistic] if k in rows and rows[k]["status"] == "ok" else np.nan for k in keys],
+                      dtype=float)
 
 
 class RealLatencyModel:
@@ -188,3 +213,55 @@ def cached_decomposition(name: str, cache_dir: str | None, input_shape: Sequence
         with atomic_write(path) as fh:
             fh.write(d.to_json())
     return d
+
+
+def evaluate_real(predicted: Sequence[RealLatency], measured_ms: Sequence[float]) -> dict[str, Any]:
+    """Predicted against measured whole-model latency: ρ (with its interval), MAPE, ±10 %, 80 % interval
+    coverage over the models measured, and one row per model."""
+    from nas.evaluate import _metrics
+
+    y = np.asarray(measured_ms, dtype=float)
+    if len(y) != len(predicted):
+        raise NetworkError(f"{len(predicted)} predictions but {len(y)} measured latencies")
+    ok = np.isfinite(y) & (y > 0)
+    rows = []
+    for r, m in zip(predicted, y, strict=True):
+        row = {**r.as_dict(), "measured_ms": float(m) if np.isfinite(m) else None}
+        row["error_pct"] = 100 * (r.pred_ms / m - 1) if np.isfinite(m) and m > 0 else None
+        row["in_interval"] = bool(r.p10_ms <= m <= r.p90_ms) if np.isfinite(m) else None
+        rows.append(row)
+    out: dict[str, Any] = {"n": int(ok.sum()), "failed": int((~ok).sum()), "models": rows}
+    if ok.sum() >= 3:
+        pred = np.asarray([r.pred_ms for r in predicted])[ok]
+        out["metrics"] = _metrics(y[ok], pred)
+        out["metrics"]["coverage80"] = float(np.mean([rows[i]["in_interval"] for i in np.flatnonzero(ok)]))
+        out["metrics"]["min_block_coverage"] = float(min(r.coverage for r in predicted))
+    return out
+
+
+def plot_real(result: dict[str, Any], path: str | os.PathLike[str]) -> str:
+    """Predicted against measured latency of each real model, with its 80 % interval and ±10 % lines (PNG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in result["models"] if r["measured_ms"]]
+    fig, ax = plt.subplots(figsize=(6.4, 6))
+    y = np.asarray([r["measured_ms"] for r in rows])
+    p = np.asarray([r["pred_ms"] for r in rows])
+    err = np.abs(np.stack([p - [r["p10_ms"] for r in rows], np.asarray([r["p90_ms"] for r in rows]) - p]))
+    ax.errorbar(y, p, yerr=err, fmt="o", ms=4, capsize=2, alpha=0.8)
+    lim = [0.9 * min(y.min(), p.min()), 1.1 * max(y.max(), p.max())]
+    ax.plot(lim, lim, "k-", lw=0.8)
+    for f in (0.9, 1.1):
+        ax.plot(lim, [f * v for v in lim], "k:", lw=0.6)
+    for r in rows:
+        ax.annotate(r["model"].split(":")[-1], (r["measured_ms"], r["pred_ms"]), fontsize=6, alpha=0.7)
+    ax.set(xscale="log", yscale="log", xlabel="measured (ms)", ylabel="predicted (ms)",
+           title="Real models: blocks predicted + glue measured")
+    fig.tight_layout()
+    with atomic_write(path, "wb") as fh:
+        fig.savefig(fh, format="png", dpi=130)
+    plt.close(fig)
+    return os.fspath(path)

@@ -21,13 +21,17 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
+import json
 import os
 import sys
 import types
+from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["INSTALL_HINT", "ModelNameError", "import_torchvision", "list_models", "load_model"]
+__all__ = ["INSTALL_HINT", "MODEL", "ModelFamily", "ModelNameError", "import_torchvision", "list_models",
+           "load_model"]
 
 INSTALL_HINT = "pip install 'latency-acquisition[models]'"
 SOURCES = ("torchvision", "timm")
@@ -109,3 +113,51 @@ def load_model(name: str) -> Any:
     if not timm.is_model(model):
         raise ModelNameError(f"timm has no model {model!r} (e.g. resnet50, mobilenetv2_100, mnasnet_100)")
     return timm.create_model(model, pretrained=False).eval()
+
+
+class ModelFamily:
+    """The profiler's view of whole published models (hardware in the loop): a config is ``{"model": NAME,
+    "input": [1, 3, 224, 224]}``, built by :func:`load_model`; stored under family ``model``, keyed by a hash of
+    the config, so a model is measured once per platform and protocol."""
+
+    name = "model"
+    dtype = "float32"
+
+    def validate(self, config: Mapping[str, Any]) -> dict[str, Any]:
+        if not isinstance(config, Mapping):
+            raise ValueError(f"a model config is a mapping with 'model' and 'input', not {config!r}")
+        _split(config.get("model", ""))
+        shape = config.get("input", [1, 3, 224, 224])
+        if not isinstance(shape, list | tuple) or len(shape) != 4 or not all(isinstance(v, int) and v > 0
+                                                                             for v in shape):
+            raise ValueError(f"model input shape {shape!r} is not allowed: expected 4 positive integers (NCHW)")
+        return {"model": config["model"], "input": [int(v) for v in shape]}
+
+    def key(self, config: Mapping[str, Any]) -> str:
+        text = json.dumps(self.validate(config), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(f"model:{text}".encode()).hexdigest()
+
+    def build(self, config: Mapping[str, Any]) -> Any:
+        return load_model(self.validate(config)["model"])
+
+    def input_shape(self, config: Mapping[str, Any], batch_size: int = 1) -> tuple[int, ...]:
+        return (batch_size, *self.validate(config)["input"][1:])
+
+    def make_input(self, config: Mapping[str, Any], batch_size: int = 1, device: str = "cpu", seed: int = 0) -> Any:
+        import torch
+
+        g = torch.Generator().manual_seed(seed)
+        return torch.randn(*self.input_shape(config, batch_size), generator=g).to(device)
+
+    def __reduce__(self) -> tuple[Any, tuple[()]]:
+        return _model_family, ()
+
+    def __repr__(self) -> str:
+        return "<model family: whole published models (torchvision, timm)>"
+
+
+def _model_family() -> ModelFamily:
+    return MODEL
+
+
+MODEL = ModelFamily()

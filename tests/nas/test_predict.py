@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from acquisition.store import Store
@@ -141,3 +142,70 @@ def test_glue_not_measured_is_an_error_naming_the_platform(bundle_dir: str, tmp_
     d = cached_decomposition("torchvision:resnet18", None)
     with Store(tmp_path / "empty.sqlite") as store, pytest.raises(NetworkError, match=r"6 glue layer\(s\) are not"):
         RealLatencyModel(bundles.predictors, store, "synthetic-v1").predict(d)
+
+
+class ModelProfiler(GlueProfiler):
+    """The synthetic device, which also measures whole published models: the blocks' synthetic latency + its
+    glue layers at ``GLUE_MS`` each, times ``truth`` (1.0: the decomposition's own sum)."""
+
+    truth = 1.0
+
+    def measure(self, family: Any, config: dict[str, Any]) -> Measurement:
+        if family.name != "model":
+            return super().measure(family, config)
+        from tests.nas.conftest import block_ms
+
+        cfg = family.validate(config)
+        d = cached_decomposition(cfg["model"], None)
+        ms = self.truth * (sum(block_ms(p.family, p.config) for p in d.blocks) + GLUE_MS * len(d.glue))
+        t = Timing(min_ms=ms, median_ms=ms, p10_ms=ms, p90_ms=ms, mean_ms=ms, n=40, timed_s=0.2, warmup_n=2,
+                   warmup_s=0.0, stop="stable", spread=1.0)
+        return Measurement(family="model", key=family.key(cfg), config=cfg, protocol=self.protocol.id,
+                           platform=self.platform_id, status="ok", cost_s=0.5, timing=t)
+
+
+def test_real_models_measured_whole_against_their_prediction(bundle_dir: str, measured, tmp_path: Path) -> None:
+    from nas.latency import NetworkLatencyModel
+    from nas.real import evaluate_real, measure_models, plot_real
+
+    db, cache = measured
+    names = ["torchvision:resnet18", "torchvision:resnet34", "torchvision:mobilenet_v2", "torchvision:mnasnet0_5"]
+    bundles = NetworkLatencyModel.load([os.path.join(bundle_dir, f"{f}.bundle") for f in ("mbconv", "resv1")])
+    prof = ModelProfiler()
+    with Store(db) as store:
+        ds = [cached_decomposition(n, cache) for n in names]
+        measure_glue(store, prof, [it for d in ds for it in glue_items(d, ["mbconv", "resv1"])], progress=False)
+        y = measure_models(store, prof, names, progress=False)
+        again = measure_models(store, prof, names, progress=False)  # stored: measured once
+        model = RealLatencyModel(bundles.predictors, store, prof.protocol.id)
+        res = evaluate_real([model.predict(d) for d in ds], y)
+    assert np.array_equal(y, again) and res["n"] == 4 and res["failed"] == 0
+    assert [r["model"] for r in res["models"]] == names
+    # the bundles learned the synthetic law: the predicted sum is within a few % of the synthetic truth
+    assert res["metrics"]["mape"] < 10 and res["metrics"]["spearman"] == pytest.approx(1.0)
+    for r in res["models"]:
+        assert r["error_pct"] == pytest.approx(100 * (r["pred_ms"] / r["measured_ms"] - 1))
+    png = plot_real(res, tmp_path / "real.png")
+    assert Path(png).read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.slow
+def test_a_published_model_is_measured_whole_on_this_cpu(tmp_path: Path) -> None:
+    from nas.real import measure_models
+    from profiler.devices import CpuDevice
+    from profiler.protocol import AdaptiveProtocol
+    from profiler.worker import Profiler
+
+    with Store(tmp_path / "m.sqlite") as store, Profiler(CpuDevice(threads=1), AdaptiveProtocol()) as prof:
+        store.ensure_platform(prof.platform_id, prof.fingerprint, prof.device.spec)
+        (ms,) = measure_models(store, prof, ["timm:mobilenetv2_050"], progress=False)
+        assert 0 < ms < 10_000
+        row = next(iter(store.find(prof.platform_id, "model", prof.protocol.id,
+                                   [store_key("timm:mobilenetv2_050")]).values()))
+        assert row["status"] == "ok" and row["cost_s"] > 0  # charged like any measurement
+
+
+def store_key(name: str) -> str:
+    from nas.zoo import MODEL
+
+    return MODEL.key({"model": name, "input": [1, 3, 224, 224]})

@@ -1,0 +1,76 @@
+"""Real models on this CPU: predicted (blocks from bundles + glue measured) against measured whole.
+
+Usage (from the repository root; one thread, batch 1, 224 x 224):
+
+    python -m acquisition run --family resv1 --db real.sqlite --campaign resv1 --bundle resv1.bundle ...
+    python -m acquisition run --family mbconv --db real.sqlite --campaign mbconv --bundle mbconv.bundle ...
+    python benchmarks/real_models.py --db real.sqlite --bundle resv1.bundle --bundle mbconv.bundle --out out/real
+
+It measures the glue of every model and every model whole (stored in ``--db``, reused on a second run), prints
+the per-model table (measured, predicted, error, 80 % interval, block coverage) and ρ, MAPE, ±10 % over the
+models, writes ``real_models.json`` and ``real_models.png`` to ``--out``, and times ``nas predict`` of 100 models
+(the models here, repeated) from cached decompositions, cold (a fresh process), median of ``--repeats``.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.getcwd())
+
+MODELS = [
+    "torchvision:resnet18", "torchvision:resnet34", "torchvision:resnet50", "torchvision:resnet101",
+    "torchvision:resnet152", "torchvision:mobilenet_v2", "torchvision:mnasnet0_5", "torchvision:mnasnet0_75",
+    "torchvision:mnasnet1_0", "torchvision:mnasnet1_3", "timm:resnet26", "timm:mobilenetv2_050",
+    "timm:mobilenetv2_140", "timm:mnasnet_100", "timm:spnasnet_100", "timm:mobilenetv2_100", "timm:resnet18",
+    "timm:resnet34", "timm:resnet50",
+]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--db", required=True)
+    ap.add_argument("--bundle", action="append", required=True)
+    ap.add_argument("--out", default="benchmarks/out/real")
+    ap.add_argument("--cache", default="benchmarks/out/real/cache")
+    ap.add_argument("--calibration", default=None, help="calibration.json from `nas evaluate` on a stacked space")
+    ap.add_argument("--repeats", type=int, default=5)
+    args = ap.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    models_file = os.path.join(args.out, "models.txt")
+    with open(models_file, "w") as fh:
+        fh.write("\n".join(MODELS) + "\n")
+    bundles = [a for b in args.bundle for a in ("--bundle", b)]
+    cal = ["--calibration", args.calibration] if args.calibration else []
+    cmd = [sys.executable, "-m", "nas", "evaluate", "--models-from", models_file, *bundles, *cal, "--db", args.db,
+           "--cache", args.cache, "--out", args.out, "--device", "cpu", "--threads", "1"]
+    print("$", " ".join(cmd), flush=True)
+    subprocess.run(cmd, check=True)
+    with open(os.path.join(args.out, "real_models.json")) as fh:
+        res = json.load(fh)
+    # nas predict of 100 models from the cached decompositions, cold
+    hundred = os.path.join(args.out, "hundred.txt")
+    with open(hundred, "w") as fh:
+        fh.write("\n".join((MODELS * 6)[:100]) + "\n")
+    walls = []
+    for _ in range(args.repeats):
+        t0 = time.perf_counter()
+        r = subprocess.run([sys.executable, "-m", "nas", "predict", "--models-from", hundred, *bundles, *cal,
+                            "--db", args.db, "--cache", args.cache, "--json"], capture_output=True, text=True)
+        walls.append(time.perf_counter() - t0)
+        if r.returncode != 0:
+            print(r.stderr)
+            return 1
+    walls.sort()
+    print(f"nas predict of 100 models from cached decompositions, cold: median {walls[len(walls) // 2]:.2f} s "
+          f"over {len(walls)} runs (min {walls[0]:.2f}, max {walls[-1]:.2f})")
+    m = res.get("metrics", {})
+    print(json.dumps({"n": res["n"], **{k: m.get(k) for k in ("spearman", "mape", "acc10", "coverage80",
+                                                               "min_block_coverage")}}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
