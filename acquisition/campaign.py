@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import re
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
@@ -145,6 +146,11 @@ class CampaignSpec:
     folds: int = setting(5, int, "folds of the cross-validation committee (default {default})")  # K of the committee
     random_share: float = setting(0.5, float, "share of every batch drawn at random; the strategy picks the rest "
                                   "(default {default})")
+    around: str | None = setting(None, str, "networks the campaign serves, comma-separated: torchvision:NAME, "
+                                 "timm:NAME or files (network specs, decompositions, lists of names); part of every "
+                                 "candidate draw is taken near their blocks of this family (default: none)")
+    around_share: float = setting(0.5, float, "with --around: the share of every candidate draw taken near those "
+                                  "blocks, the rest from the whole space (default {default})")
     fidelity: str = "auto"  # auto: cheap measurements while the model is far off (acquisition.fidelity); full
     stop_on_target: bool = True  # False: keep acquiring to the budget (studies want whole learning curves)
     transfer: str = "none"  # auto: learn from the sources given to the run (acquisition.transfer); none: not
@@ -180,6 +186,10 @@ class CampaignSpec:
         if self.verification != "holdout" and r == 0 and self.strategy != "random":
             raise CampaignError(f"random_share=0 is not allowed with verification={self.verification!r}: it scores "
                                 "the randomly drawn share of each batch (use verification='holdout')")
+        r = self.around_share
+        if not isinstance(r, int | float) or isinstance(r, bool) or not (0 <= r <= 1):
+            raise CampaignError(f"around_share={r!r} is not allowed: expected a number in [0, 1]")
+        _check_around(self.around)
         from acquisition.fidelity import FIDELITIES
 
         if self.fidelity not in FIDELITIES:
@@ -235,6 +245,25 @@ class CampaignSpec:
             if f.name in given and getattr(self, f.name) != getattr(stored, f.name):
                 out.append(f"{f.name}={getattr(self, f.name)!r} (stored: {getattr(stored, f.name)!r})")
         return out
+
+
+def _check_around(text: str | None) -> None:
+    """``around``'s entries are model names (``torchvision:NAME``, ``timm:NAME``) or existing files."""
+    if text is None:
+        return
+    from profiler.zoo import ModelNameError, split_name
+
+    items = [t.strip() for t in str(text).split(",") if t.strip()] if isinstance(text, str) else []
+    if not items:
+        raise CampaignError(f"around={text!r} is not allowed: name networks (torchvision:NAME, timm:NAME or files)")
+    for t in items:
+        if os.path.isfile(t):
+            continue
+        try:
+            split_name(t)
+        except ModelNameError:
+            raise CampaignError(f"around entry {t!r} is neither a model name (torchvision:NAME, timm:NAME) nor a "
+                                "file") from None
 
 
 DOCTOR_FIELDS = ("id", "created_at", "verdict", "probe_family", "probe_n", "median_diff", "worst_diff", "within10",

@@ -222,6 +222,8 @@ class CampaignLoop:
         self.engine_s = 0.0
         self.feature_rows: dict[str, np.ndarray] = {}
         self.draw = sampler(measurer, family)
+        if spec.around:
+            self.draw = _around(self.draw, spec, measurer, family)
         self.strategy = get_strategy(spec.strategy)
         self.bar = _Progress(spec, progress)
         self.full_protocol = getattr(measurer, "protocol", None)
@@ -434,6 +436,17 @@ class CampaignLoop:
     def result(self, bundle_path: str | None, t_wall: float) -> CampaignResult:
         """End a run: export the bundle, store the state, and sum up what the campaign holds and cost."""
         return _summarize(self, bundle_path, t_wall)
+
+
+def _around(draw: Any, spec: CampaignSpec, measurer: Any, family: Any) -> Any:
+    """The draw weighted toward the blocks of the networks the campaign serves (:mod:`acquisition.loop.around`)."""
+    from acquisition.campaign import CampaignError
+    from acquisition.loop.around import around_sampler, around_targets, parse_around
+
+    if callable(getattr(measurer, "sample", None)):
+        raise CampaignError(f"campaign {spec.name!r}: around needs fresh configurations of the family's space, and "
+                            "this measurer draws its own (a recorded table)")
+    return around_sampler(draw, family, around_targets(parse_around(spec.around or ""), family), spec.around_share)
 
 
 def _summarize(loop: CampaignLoop, bundle_path: str | None, t_wall: float) -> CampaignResult:

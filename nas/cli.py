@@ -132,7 +132,7 @@ def _evaluate_models(args: argparse.Namespace) -> int:
         measure_glue(store, prof, items, progress=not args.no_progress)
         y = measure_models(store, prof, [d.name for d in targets], progress=not args.no_progress)
         model = RealLatencyModel(blocks.predictors, store, prof.protocol.id,
-                                 blocks.calibration if args.calibration else None)
+                                 blocks.calibration if getattr(args, "calibration", None) else None)
         res = evaluate_real([model.predict(d, allow_glue=args.allow_glue) for d in targets], y)
     if out:
         if res["n"]:
@@ -201,10 +201,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 # -- predict ---------------------------------------------------------------------------------------------------
 def _predict_targets(args: argparse.Namespace) -> list[Any]:
     """The decompositions to predict: ``--model`` s, ``--models-from`` a file, ``--network`` specs."""
-    from nas.decompose import from_torch
     from nas.network import Network
     from nas.real import cached_decomposition
-    from nas.zoo import ModelNameError
+    from profiler.decompose import from_torch
+    from profiler.zoo import ModelNameError
 
     names = list(args.model or [])
     if args.models_from:
@@ -414,6 +414,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--calibrate", type=_non_negative_int, default=20,
                    help="of them, how many calibrate the overhead (20; not scored)")
     p.add_argument("--seed", type=_non_negative_int, default=0, help="sample seed (0)")
+    p.add_argument("--calibration", default=None,
+                   help="with --model: a calibration.json (written by evaluate on a space) applied to each total")
     p.add_argument("--out", default=None, help="directory for evaluation.png, calibration.json, evaluation.json")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--no-progress", action="store_true")
@@ -461,5 +463,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return run_command(build_parser(), argv, extra_errors=(NetworkError,),
+    from profiler.decompose import DecompositionError
+    from profiler.zoo import ModelNameError
+
+    return run_command(build_parser(), argv, extra_errors=(NetworkError, DecompositionError, ModelNameError),
                        interrupted="finished measurements and trials are stored")

@@ -1,6 +1,6 @@
 """The latency of a real model: its blocks predicted by bundles, its glue measured once per platform.
 
-A model's :class:`~nas.decompose.Decomposition` says which parts are blocks of registered families and which are
+A model's :class:`~profiler.decompose.Decomposition` says which parts are blocks of registered families and which are
 glue layers. :class:`RealLatencyModel` predicts
 
     latency = Σ block predictions (each bundle's log-normal; their sum by Fenton–Wilkinson) + Σ glue latencies,
@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 from scipy.stats import norm
 
-from nas.decompose import Decomposition, Part
 from nas.network import NetworkError
+from profiler.decompose import Decomposition, Part
 from profiler.files import atomic_write
 
 __all__ = [
@@ -85,8 +85,8 @@ def glue_items(d: Decomposition, predicted: Sequence[str] = (), *, allow_glue: b
 
 
 def _family(name: str) -> Any:
-    from nas.glue import GLUE
     from profiler.families import get_family
+    from profiler.glue import GLUE
 
     return GLUE if name == "glue" else get_family(name)
 
@@ -117,7 +117,7 @@ def measure_models(store: Any, profiler: Any, names: Sequence[str], input_shape:
     ``network_profile``, reused when stored); its latency in ms (the protocol's ``statistic``), NaN where it
     failed."""
     from acquisition.profiling import profile_configs
-    from nas.zoo import MODEL
+    from profiler.zoo import MODEL
 
     configs = [{"model": n, "input": [int(s) for s in input_shape]} for n in names]
     profile_configs(store, profiler, MODEL, configs, activity="network_profile", progress=progress)
@@ -195,10 +195,10 @@ _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 def cached_decomposition(name: str, cache_dir: str | None, input_shape: Sequence[int] = (1, 3, 224, 224)
                          ) -> Decomposition:
-    """The decomposition of model ``name`` (:func:`nas.zoo.load_model`), read from ``cache_dir`` when it is
+    """The decomposition of model ``name`` (:func:`profiler.zoo.load_model`), read from ``cache_dir`` when it is
     there, else made (and written there)."""
-    from nas.decompose import from_torch
-    from nas.zoo import load_model
+    from profiler.decompose import from_torch
+    from profiler.zoo import load_model
 
     shape = "x".join(str(int(s)) for s in input_shape)
     path = os.path.join(cache_dir, f"{_SAFE.sub('_', name)}@{shape}.json") if cache_dir else None

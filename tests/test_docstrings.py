@@ -18,7 +18,7 @@ MODULES = [
     "surrogates.models.ngboost", "surrogates.models.mlp",
     "studies.replay", "studies.sources", "studies.study", "studies._stats", "studies.report", "studies.paper",
     "nas.network", "nas.spaces", "nas.measure", "nas.evaluate", "nas.search", "nas.compare", "nas.accuracy",
-    "nas.decompose", "nas.glue", "nas.zoo",
+    "profiler.decompose", "profiler.glue", "profiler.zoo",
 ]
 
 

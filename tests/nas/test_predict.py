@@ -15,15 +15,15 @@ import pytest
 from acquisition.store import Store
 from nas.network import NetworkError
 from nas.real import RealLatencyModel, cached_decomposition, glue_items, measure_glue
-from nas.zoo import ModelNameError
 from profiler.protocol import Timing
 from profiler.worker import Measurement
+from profiler.zoo import ModelNameError
 from tests.acquisition.test_cli import assert_one_line_error
 from tests.nas.conftest import NetworkProfiler
 from tests.nas.test_cli import run_nas
 
 try:
-    from nas.zoo import _timm
+    from profiler.zoo import _timm
 
     _timm()
 except ModelNameError:  # pragma: no cover - the test extra installs torchvision and timm
@@ -206,6 +206,6 @@ def test_a_published_model_is_measured_whole_on_this_cpu(tmp_path: Path) -> None
 
 
 def store_key(name: str) -> str:
-    from nas.zoo import MODEL
+    from profiler.zoo import MODEL
 
     return MODEL.key({"model": name, "input": [1, 3, 224, 224]})

@@ -19,7 +19,7 @@ nothing (``Identity``, dropout, drop-path) and the functional residual add and g
 (the family's own ``Add`` and ``Scale`` leaves are left out on its side likewise); the residual's presence is
 checked where the module says (``use_res_connect``, ``apply_residual``, ``has_skip``, ``has_residual``).
 
-**Glue** is every other layer call, each described by a spec that rebuilds it alone (:mod:`nas.glue` measures
+**Glue** is every other layer call, each described by a spec that rebuilds it alone (:mod:`profiler.glue` measures
 it once per platform). A :class:`Decomposition` reports the share of the model's multiply-accumulates that its
 blocks hold; functional operations outside modules (a flatten, an add between blocks) are neither blocks nor
 glue, and cost little.
@@ -46,9 +46,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from nas.network import NetworkError
-
-__all__ = ["Decomposition", "LayerCall", "ModuleCall", "Part", "from_torch", "matchers", "register_matcher"]
+__all__ = ["Decomposition", "DecompositionError", "LayerCall", "ModuleCall", "Part", "from_torch", "matchers",
+           "register_matcher"]
 
 # layers that compute nothing at inference: never compared, never glue
 FREE = ("Identity", "Dropout", "Dropout2d", "DropPath", "Add", "Scale")
@@ -60,6 +59,10 @@ ACT_KIND = {"ReLU": "relu", "ReLU6": "relu6", "Hardswish": "hswish", "HardSwish"
 PRIMITIVE = ("Conv2d", "BatchNorm2d", "BatchNormAct2d", "Linear", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d",
              "Flatten")
 RESIDUAL_ATTRS = ("use_res_connect", "apply_residual", "has_skip", "has_residual")
+
+
+class DecompositionError(ValueError):
+    """A decomposition that cannot be read."""
 
 
 @dataclass
@@ -112,7 +115,7 @@ class ModuleCall:
 
 @dataclass(frozen=True)
 class Part:
-    """A block (``family`` and ``config``) or a glue layer (``op``: what :mod:`nas.glue` rebuilds), with the
+    """A block (``family`` and ``config``) or a glue layer (``op``: what :mod:`profiler.glue` rebuilds), with the
     module path it came from, its multiply-accumulates and parameters."""
 
     kind: str
@@ -170,14 +173,14 @@ class Decomposition:
                           p.get("config"), p.get("op")) for p in d["parts"]]
             return cls(str(d["name"]), tuple(d["input_shape"]), tuple(d["output_shape"]), int(d["params"]), parts)
         except (KeyError, TypeError, ValueError) as e:
-            raise NetworkError(f"not a decomposition ({type(e).__name__}: {e})") from None
+            raise DecompositionError(f"not a decomposition ({type(e).__name__}: {e})") from None
 
     @classmethod
     def from_json(cls, text: str) -> Decomposition:
         try:
             return cls.from_dict(json.loads(text))
         except json.JSONDecodeError as e:
-            raise NetworkError(f"not a decomposition (invalid JSON: {e})") from None
+            raise DecompositionError(f"not a decomposition (invalid JSON: {e})") from None
 
     def describe(self) -> str:
         fams = ", ".join(f"{f} x{sum(p.family == f for p in self.blocks)}" for f in self.families()) or "no block"
@@ -329,7 +332,7 @@ def _layer_macs(c: LayerCall) -> int:
 
 
 def _op_spec(c: LayerCall) -> dict[str, Any]:
-    from nas.glue import op_spec
+    from profiler.glue import op_spec
 
     return op_spec(c.module, c.in_shape)
 

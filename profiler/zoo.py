@@ -16,7 +16,7 @@ Example:
     >>> load_model("keras:resnet50")
     Traceback (most recent call last):
     ...
-    nas.zoo.ModelNameError: model 'keras:resnet50' is not allowed: expected torchvision:NAME or timm:NAME
+    profiler.zoo.ModelNameError: model 'keras:resnet50' is not allowed: expected torchvision:NAME or timm:NAME
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from collections.abc import Mapping
 from typing import Any
 
 __all__ = ["INSTALL_HINT", "MODEL", "ModelFamily", "ModelNameError", "import_torchvision", "list_models",
-           "load_model"]
+           "load_model", "split_name"]
 
 INSTALL_HINT = "pip install 'latency-acquisition[models]'"
 SOURCES = ("torchvision", "timm")
@@ -64,7 +64,8 @@ def import_torchvision() -> Any:
         return pkg
 
 
-def _split(name: str) -> tuple[str, str]:
+def split_name(name: str) -> tuple[str, str]:
+    """``(source, model)`` of ``torchvision:NAME`` / ``timm:NAME``; a one-line :class:`ModelNameError` otherwise."""
     source, sep, model = name.partition(":") if isinstance(name, str) else ("", "", "")
     if not sep or source not in SOURCES or not model or not model.replace("_", "").replace(".", "").isalnum():
         raise ModelNameError(f"model {name!r} is not allowed: expected torchvision:NAME or timm:NAME")
@@ -96,7 +97,7 @@ def _timm() -> Any:
 def load_model(name: str) -> Any:
     """The model ``name`` (``torchvision:NAME`` or ``timm:NAME``) with random weights, in eval mode; a one-line
     :class:`ModelNameError` for a malformed or unknown name."""
-    source, model = _split(name)
+    source, model = split_name(name)
     import torch
 
     torch.manual_seed(0)
@@ -126,7 +127,7 @@ class ModelFamily:
     def validate(self, config: Mapping[str, Any]) -> dict[str, Any]:
         if not isinstance(config, Mapping):
             raise ValueError(f"a model config is a mapping with 'model' and 'input', not {config!r}")
-        _split(config.get("model", ""))
+        split_name(config.get("model", ""))
         shape = config.get("input", [1, 3, 224, 224])
         if not isinstance(shape, list | tuple) or len(shape) != 4 or not all(isinstance(v, int) and v > 0
                                                                              for v in shape):

@@ -112,7 +112,7 @@ class GlueFamily:
         return _glue_family, ()
 
     def __repr__(self) -> str:
-        return "<glue family: single layers of published models (nas.glue op specs)>"
+        return "<glue family: single layers of published models (profiler.glue op specs)>"
 
 
 def _glue_family() -> GlueFamily:

@@ -1,4 +1,4 @@
-"""From a torch model to blocks (``nas.decompose``): each supported torchvision and timm model decomposes exactly
+"""From a torch model to blocks (``profiler.decompose``): each supported torchvision and timm model decomposes exactly
 (the blocks rebuilt from their configurations reproduce the modules' parameter counts and output shapes, and
 blocks + glue hold every parameter of the model), a near miss is glue (never an approximate block), glue
 accounting, and bad names."""
@@ -9,14 +9,13 @@ import pytest
 import torch
 import torch.nn as nn
 
-from nas.decompose import Decomposition, from_torch
-from nas.glue import GLUE, op_spec
-from nas.network import NetworkError
-from nas.zoo import ModelNameError, load_model
+from profiler.decompose import Decomposition, DecompositionError, from_torch
 from profiler.families import get_family
+from profiler.glue import GLUE, op_spec
+from profiler.zoo import ModelNameError, load_model
 
 try:
-    from nas.zoo import _timm
+    from profiler.zoo import _timm
 
     _timm()
 except ModelNameError:  # pragma: no cover - the test extra installs torchvision and timm
@@ -120,9 +119,9 @@ def test_bad_model_names(name: str, needle: str) -> None:
 
 
 def test_a_decomposition_that_is_not_one_is_refused() -> None:
-    with pytest.raises(NetworkError, match="not a decomposition"):
+    with pytest.raises(DecompositionError, match="not a decomposition"):
         Decomposition.from_json('{"name": "x"}')
-    with pytest.raises(NetworkError, match="invalid JSON"):
+    with pytest.raises(DecompositionError, match="invalid JSON"):
         Decomposition.from_json("{")
 
 
