@@ -8,8 +8,10 @@ Usage (from the repository root; one thread, batch 1, 224 x 224):
 
 It measures the glue of every model and every model whole (stored in ``--db``, reused on a second run), prints
 the per-model table (measured, predicted, error, 80 % interval, block coverage) and ρ, MAPE, ±10 % over the
-models, writes ``real_models.json`` and ``real_models.png`` to ``--out``, and times ``nas predict`` of 100 models
-(the models here, repeated) from cached decompositions, cold (a fresh process), median of ``--repeats``.
+models, raw and calibrated by family on networks of our own spaces (``mbv2``, ``resnet``; never the real
+models), writes ``real_models.json`` and ``real_models.png`` to ``--out``/raw and ``--out``/calibrated, and
+times ``nas predict`` of 100 models (the models here, repeated) from cached decompositions, cold (a fresh
+process), median of ``--repeats``.
 """
 import argparse
 import json
@@ -35,7 +37,9 @@ def main() -> int:
     ap.add_argument("--bundle", action="append", required=True)
     ap.add_argument("--out", default="benchmarks/out/real")
     ap.add_argument("--cache", default="benchmarks/out/real/cache")
-    ap.add_argument("--calibration", default=None, help="calibration.json from `nas evaluate` on a stacked space")
+    ap.add_argument("--calibrate-space", action="append", default=None,
+                    help="our own spaces to calibrate on, one line per family (default: mbv2 and resnet)")
+    ap.add_argument("--calibrate", type=int, default=20, help="networks per calibration space (20)")
     ap.add_argument("--repeats", type=int, default=5)
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
@@ -43,13 +47,17 @@ def main() -> int:
     with open(models_file, "w") as fh:
         fh.write("\n".join(MODELS) + "\n")
     bundles = [a for b in args.bundle for a in ("--bundle", b)]
-    cal = ["--calibration", args.calibration] if args.calibration else []
-    cmd = [sys.executable, "-m", "nas", "evaluate", "--models-from", models_file, *bundles, *cal, "--db", args.db,
-           "--cache", args.cache, "--out", args.out, "--device", "cpu", "--threads", "1"]
-    print("$", " ".join(cmd), flush=True)
-    subprocess.run(cmd, check=True)
-    with open(os.path.join(args.out, "real_models.json")) as fh:
-        res = json.load(fh)
+    spaces = [a for sp in (args.calibrate_space or ["mbv2", "resnet"]) for a in ("--calibrate-space", sp)]
+    results = {}
+    for label, extra in (("raw", []), ("calibrated", [*spaces, "--calibrate", str(args.calibrate)])):
+        out = os.path.join(args.out, label)
+        cmd = [sys.executable, "-m", "nas", "evaluate", "--models-from", models_file, *bundles, *extra, "--db",
+               args.db, "--cache", args.cache, "--out", out, "--device", "cpu", "--threads", "1", "--no-progress"]
+        print("$", " ".join(cmd), flush=True)
+        subprocess.run(cmd, check=True)
+        with open(os.path.join(out, "real_models.json")) as fh:
+            results[label] = json.load(fh)
+    cal = []
     # nas predict of 100 models from the cached decompositions, cold
     hundred = os.path.join(args.out, "hundred.txt")
     with open(hundred, "w") as fh:
@@ -66,9 +74,10 @@ def main() -> int:
     walls.sort()
     print(f"nas predict of 100 models from cached decompositions, cold: median {walls[len(walls) // 2]:.2f} s "
           f"over {len(walls)} runs (min {walls[0]:.2f}, max {walls[-1]:.2f})")
-    m = res.get("metrics", {})
-    print(json.dumps({"n": res["n"], **{k: m.get(k) for k in ("spearman", "mape", "acc10", "coverage80",
-                                                               "min_block_coverage")}}, indent=1))
+    for label, res in results.items():
+        m = res.get("metrics", {})
+        print(label, json.dumps({"n": res["n"], **{k: m.get(k) for k in ("spearman", "mape", "acc10", "coverage80",
+                                                                         "min_block_coverage")}}))
     return 0
 
 

@@ -26,6 +26,8 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from acquisition.cli import (
     CliError,
     Parser,
@@ -123,17 +125,27 @@ def _dump(obj: Any, out: str | None, name: str) -> None:
 def _evaluate_models(args: argparse.Namespace) -> int:
     """``evaluate --model ...``: real models predicted (blocks + glue) against the same models measured whole."""
     from nas.real import RealLatencyModel, evaluate_real, glue_items, measure_glue, measure_models, plot_real
+    from nas.spaces import get_space
 
     blocks = _model(args)
     out = _outdir(args.out)
+    for name in args.calibrate_space or []:
+        get_space(name)  # an unknown space: its one-line error before anything is measured
     targets = _predict_targets(args)
     items = [it for d in targets for it in glue_items(d, blocks.families, allow_glue=args.allow_glue)]
     with _Device(args, blocks) as (store, prof):
         measure_glue(store, prof, items, progress=not args.no_progress)
         y = measure_models(store, prof, [d.name for d in targets], progress=not args.no_progress)
-        model = RealLatencyModel(blocks.predictors, store, prof.protocol.id,
-                                 blocks.calibration if getattr(args, "calibration", None) else None)
+        calibration = blocks.calibration if getattr(args, "calibration", None) else None
+        if args.calibrate_space:
+            calibration = _calibrate_on_spaces(args, blocks, store, prof)
+        model = RealLatencyModel(blocks.predictors, store, prof.protocol.id, calibration)
         res = evaluate_real([model.predict(d, allow_glue=args.allow_glue) for d in targets], y)
+        if calibration is not None:
+            cals = calibration if isinstance(calibration, dict) else {"all": calibration}
+            res["calibration"] = {f: {"intercept_ms": c.intercept_ms, "slope": c.slope, "n": c.n}
+                                  for f, c in cals.items()}
+            res["calibration_spaces"] = list(args.calibrate_space or [])
     if out:
         if res["n"]:
             res["plot"] = plot_real(res, os.path.join(out, "real_models.png"))
@@ -146,12 +158,46 @@ def _evaluate_models(args: argparse.Namespace) -> int:
     print(text_table(["model", "measured ms", "predicted ms", "error %", "80 % interval", "coverage %"],
                      [[r["model"], _num(r["measured_ms"]), f"{r['pred_ms']:.3f}", _num(r["error_pct"], 1),
                        f"{r['p10_ms']:.3f}-{r['p90_ms']:.3f}", f"{100 * r['coverage']:.1f}"] for r in res["models"]]))
+    for fam, c in res.get("calibration", {}).items():
+        print(f"calibration ({fam}) on {c['n']} networks of {', '.join(res['calibration_spaces']) or 'a file'}: "
+              f"{c['intercept_ms']:.3g} ms + {c['slope']:.3g} x (blocks + glue)")
     m = res.get("metrics")
     if m:
         print(f"{res['n']} models: rho {m['spearman']:.3f} [{m['spearman_lo']:.3f}, {m['spearman_hi']:.3f}], MAPE "
               f"{m['mape']:.1f} %, within +-10 % {100 * m['acc10']:.0f} %, 80 % interval coverage "
               f"{100 * m['coverage80']:.0f} %, lowest block coverage {100 * m['min_block_coverage']:.1f} %")
     return 0
+
+
+def _calibrate_on_spaces(args: argparse.Namespace, blocks: Any, store: Any, prof: Any) -> dict[str, Any]:
+    """Calibrations by family of blocks + glue against whole networks of our own spaces (never the real models):
+    ``--calibrate`` networks of each ``--calibrate-space``, decomposed, glue measured, measured whole; each
+    family's line is fitted on the networks whose blocks are of that family."""
+    from nas.latency import Calibration
+    from nas.measure import measure_networks
+    from nas.real import RealLatencyModel, glue_items, measure_glue
+    from nas.spaces import get_space
+    from profiler.decompose import from_torch
+
+    nets, decs = [], []
+    for name in args.calibrate_space:
+        for i, net in enumerate(get_space(name).sample(args.calibrate, seed=args.seed)):
+            nets.append(net)
+            decs.append(from_torch(net.build(), net.input_shape(), name=f"{name}#{i}"))
+    measure_glue(store, prof, [it for d in decs for it in glue_items(d, blocks.families)],
+                 progress=not args.no_progress)
+    y = measure_networks(store, prof, nets, progress=not args.no_progress)
+    raw = RealLatencyModel(blocks.predictors, store, prof.protocol.id)
+    pred = np.asarray([raw.predict(d).pred_ms for d in decs])
+    family = np.asarray([max(d.families(), key=lambda f: sum(p.macs for p in d.blocks if p.family == f))
+                         for d in decs])
+    out = {}
+    for fam in sorted(set(family)):
+        ok = (family == fam) & np.isfinite(y) & (y > 0)
+        if ok.sum() < 3:
+            raise CliError(f"only {int(ok.sum())} calibration networks of family {fam} were measured: need 3")
+        out[str(fam)] = Calibration.fit(pred[ok], y[ok], platform=prof.platform_id)
+    return out
 
 
 def _num(v: float | None, digits: int = 3) -> str:
@@ -416,6 +462,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_non_negative_int, default=0, help="sample seed (0)")
     p.add_argument("--calibration", default=None,
                    help="with --model: a calibration.json (written by evaluate on a space) applied to each total")
+    p.add_argument("--calibrate-space", dest="calibrate_space", action="append", default=None,
+                   help="with --model: calibrate blocks + glue on --calibrate networks of this space (repeatable), "
+                        "measured whole; the real models are never in the calibration")
     p.add_argument("--out", default=None, help="directory for evaluation.png, calibration.json, evaluation.json")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--no-progress", action="store_true")

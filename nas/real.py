@@ -9,7 +9,8 @@ with glue latencies read from the store (family ``glue``, measured on the bundle
 :func:`measure_glue` measures the missing ones). ``coverage`` is the share of the predicted latency that block
 bundles predict; the rest is glue. A block whose family has no bundle is an error naming the family and the
 block, unless ``allow_glue``: it is then measured and counted like glue. A calibration
-(:class:`nas.latency.Calibration`) maps the total when given.
+(:class:`nas.latency.Calibration`) maps the total when given; calibrations by family (a mapping) map each model
+by the family that holds most of its blocks' multiply-accumulates.
 
 Decompositions are cached as JSON by model name (:func:`cached_decomposition`), so predicting many models does
 not run them again.
@@ -166,11 +167,20 @@ class RealLatencyModel:
         s = float(np.sqrt(np.log1p(var_sum / max(mean_sum, 1e-300) ** 2))) if blocks else 0.0
         lo, hi = median_sum * np.exp(-Z80 * s), median_sum * np.exp(Z80 * s)
         total, p10, p90 = median_sum + glue_ms, lo + glue_ms, hi + glue_ms
-        if self.calibration is not None:
-            total, p10, p90 = (float(self.calibration.apply(np.asarray([v]))[0]) for v in (total, p10, p90))
+        cal = self._calibration_for(d)
+        if cal is not None:
+            total, p10, p90 = (float(cal.apply(np.asarray([v]))[0]) for v in (total, p10, p90))
         as_glue = [p.path for p in d.blocks if p.family not in fams]
         return RealLatency(d.name, total, p10, p90, median_sum / (median_sum + glue_ms) if median_sum + glue_ms
                            else 0.0, median_sum, glue_ms, len(blocks), len(d.glue), d.block_macs_share, as_glue)
+
+    def _calibration_for(self, d: Decomposition) -> Any:
+        if not isinstance(self.calibration, Mapping):
+            return self.calibration
+        macs: dict[str, int] = {}
+        for p in d.blocks:
+            macs[p.family or ""] = macs.get(p.family or "", 0) + p.macs
+        return self.calibration.get(max(macs, key=macs.__getitem__)) if macs else None
 
     def _block_dists(self, blocks: Sequence[Part]) -> tuple[np.ndarray, np.ndarray]:
         from nas.network import Block

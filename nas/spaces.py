@@ -13,6 +13,10 @@ random sampling (:meth:`NetworkSpace.sample`, seeded) and Optuna's define-by-run
   stage widths 16-24-32-64-96-160-320, strides 1-2-2-2-1-2-1, head 1 x 1 conv to 1280), searching per stage the
   depth (1 to MobileNetV2's own), the kernel (3/5/7), the expansion (3/4/6; 1 in the first stage), the
   squeeze-excite and the activation (relu6/hswish): a once-for-all / FBNet-style stage space.
+- ``resnet`` (:class:`ResNetSpace`): ResNet's four stages of ``resv1`` blocks at 224 x 224 (a 7 x 7 stem of
+  stride 4 to 56 x 56, widths 64-128-256-512 for basic blocks or 256-512-1024-2048 for bottlenecks, times a width
+  multiplier of 0.5/0.75/1, strides 1-2-2-2), searching the block variant, the multiplier and each stage's depth
+  (1 to ResNet-50's 3-4-6-3); a 1000-class head. It calibrates predictions of real ResNets on networks of our own.
 
 Example:
     >>> space = get_space("stacked-mbconv")
@@ -34,7 +38,7 @@ import numpy as np
 
 from nas.network import Block, Head, Network, NetworkError, Stem
 
-__all__ = ["MobileNetV2Space", "NetworkSpace", "StackedSpace", "get_space", "list_spaces"]
+__all__ = ["MobileNetV2Space", "NetworkSpace", "ResNetSpace", "StackedSpace", "get_space", "list_spaces"]
 
 
 class _Draw(Protocol):
@@ -201,8 +205,39 @@ class MobileNetV2Space(NetworkSpace):
                        head=Head(self.classes, conv=1280), space=self.name)
 
 
+_RESNET_STAGES = ((64, 3, 1), (128, 4, 2), (256, 6, 2), (512, 3, 2))  # basic width, ResNet-50 depth, stride
+
+
+@dataclass(frozen=True)
+class ResNetSpace(NetworkSpace):
+    """ResNet's four stages of ``resv1`` blocks at 224 x 224 (see the module docstring)."""
+
+    input_hw: int = 224
+    classes: int = 1000
+
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        return "resnet"
+
+    def define(self, draw: _Draw) -> Network:
+        variant = draw.choice("variant", ["basic", "bottleneck"])
+        mult = draw.choice("width", [0.5, 0.75, 1.0])
+        stem = int(64 * mult)
+        c, hw = stem, (self.input_hw - 1) // 4 + 1
+        blocks = []
+        for s, (width, repeats, stride) in enumerate(_RESNET_STAGES):
+            cout = int(width * mult) * (4 if variant == "bottleneck" else 1)
+            for j in range(draw.integer(f"s{s}_depth", 1, repeats)):
+                st = stride if j == 0 else 1
+                blocks.append(Block("resv1", {"input_hw": hw, "cin": c, "cout": cout, "kernel": 3, "stride": st,
+                                              "variant": variant}))
+                c, hw = cout, (hw - 1) // st + 1
+        return Network(input_hw=self.input_hw, blocks=blocks, stem=Stem(cout=stem, kernel=7, stride=4),
+                       head=Head(self.classes), space=self.name)
+
+
 def list_spaces() -> list[str]:
-    """Built-in space names: ``stacked-<family>`` for every registered stackable family, and ``mbv2``."""
+    """Built-in space names: ``stacked-<family>`` for every registered stackable family, ``mbv2`` and ``resnet``."""
     from profiler.families import get_family, list_families
 
     out = []
@@ -210,7 +245,7 @@ def list_spaces() -> list[str]:
         names = get_family(f).space.names
         if all(p in names for p in _CONVENTIONAL):
             out.append(f"stacked-{f}")
-    return [*out, "mbv2"]
+    return [*out, "mbv2", "resnet"]
 
 
 def get_space(name: str) -> NetworkSpace:
@@ -219,6 +254,8 @@ def get_space(name: str) -> NetworkSpace:
         return name
     if name == "mbv2":
         return MobileNetV2Space()
+    if name == "resnet":
+        return ResNetSpace()
     if isinstance(name, str) and name.startswith("stacked-"):
         from profiler.families import FamilyError, get_family
 

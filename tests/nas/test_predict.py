@@ -209,3 +209,25 @@ def store_key(name: str) -> str:
     from profiler.zoo import MODEL
 
     return MODEL.key({"model": name, "input": [1, 3, 224, 224]})
+
+
+def test_an_unknown_calibration_space_is_named_before_anything_is_measured(bundle_dir: str, tmp_path: Path) -> None:
+    code, _, err = run_nas("evaluate", "--bundle", os.path.join(bundle_dir, "resv1.bundle"), "--model",
+                           "torchvision:resnet18", "--calibrate-space", "nosuch", "--db", str(tmp_path / "x.sqlite"),
+                           "--cache", str(tmp_path / "c"), "--no-progress")
+    assert code == 2
+    assert_one_line_error(err, "unknown network space 'nosuch'")
+    assert not (tmp_path / "x.sqlite").exists()  # refused before anything was measured
+
+
+def test_calibrations_by_family_map_each_model_by_its_main_family(bundle_dir: str, measured) -> None:
+    from nas.latency import Calibration, NetworkLatencyModel
+
+    db, cache = measured
+    bundles = NetworkLatencyModel.load([os.path.join(bundle_dir, f"{f}.bundle") for f in ("mbconv", "resv1")])
+    r18, mb2 = (cached_decomposition(n, cache) for n in ("torchvision:resnet18", "torchvision:mobilenet_v2"))
+    with Store(db, readonly=True) as store:
+        raw = RealLatencyModel(bundles.predictors, store, "synthetic-v1")
+        cal = RealLatencyModel(bundles.predictors, store, "synthetic-v1", {"resv1": Calibration(1.0, 2.0)})
+        assert cal.predict(r18).pred_ms == pytest.approx(1.0 + 2.0 * raw.predict(r18).pred_ms)
+        assert cal.predict(mb2).pred_ms == pytest.approx(raw.predict(mb2).pred_ms)  # no mbconv line: raw

@@ -7,7 +7,7 @@ from nas.network import NetworkError
 from nas.spaces import MobileNetV2Space, StackedSpace, get_space, list_spaces
 
 
-@pytest.mark.parametrize("name", ["stacked-mbconv", "stacked-resv1", "stacked-resv2", "mbv2"])
+@pytest.mark.parametrize("name", ["stacked-mbconv", "stacked-resv1", "stacked-resv2", "mbv2", "resnet"])
 def test_spaces_sample_valid_distinct_seeded_networks(name: str) -> None:
     space = get_space(name)
     nets = space.sample(15, seed=3)
@@ -20,8 +20,11 @@ def test_spaces_sample_valid_distinct_seeded_networks(name: str) -> None:
             assert 3 <= len(n.blocks) <= 8 and n.input_hw == 32
             assert all(b.config["input_hw"] >= 8 for b in n.blocks)
             assert sum(b.config["stride"] == 2 for b in n.blocks) <= 2
-        else:
+        elif name == "mbv2":
             assert n.input_hw == 224 and n.head.conv == 1280 and 7 <= len(n.blocks) <= 17
+        else:  # ResNet's stages: 4 to 16 resv1 blocks of one variant, 224 x 224 in, 7 x 7 out
+            assert n.input_hw == 224 and n.head.classes == 1000 and 4 <= len(n.blocks) <= 16
+            assert len({b.config["variant"] for b in n.blocks}) == 1 and n.output_shape()[1] == 7
 
 
 def test_suggest_is_the_same_definition_as_sampling() -> None:
@@ -35,7 +38,7 @@ def test_suggest_is_the_same_definition_as_sampling() -> None:
 
 
 def test_unknown_spaces_and_unstackable_families() -> None:
-    assert {"stacked-mbconv", "stacked-resv1", "stacked-resv2", "mbv2"} <= set(list_spaces())
+    assert {"stacked-mbconv", "stacked-resv1", "stacked-resv2", "mbv2", "resnet"} <= set(list_spaces())
     with pytest.raises(NetworkError, match="unknown network space 'nope': known spaces are"):
         get_space("nope")
     with pytest.raises(NetworkError, match="unknown network space 'stacked-nosuch'"):
