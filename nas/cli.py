@@ -143,8 +143,8 @@ def _evaluate_models(args: argparse.Namespace) -> int:
         res = evaluate_real([model.predict(d, allow_glue=args.allow_glue) for d in targets], y)
         if calibration is not None:
             cals = calibration if isinstance(calibration, dict) else {"all": calibration}
-            res["calibration"] = {f: {"intercept_ms": c.intercept_ms, "slope": c.slope, "n": c.n}
-                                  for f, c in cals.items()}
+            res["calibration"] = {f: {"intercept_ms": c.intercept_ms, "slope": c.slope, "std_scale": c.std_scale,
+                                      "n": c.n} for f, c in cals.items()}
             res["calibration_spaces"] = list(args.calibrate_space or [])
     if out:
         if res["n"]:
@@ -160,7 +160,7 @@ def _evaluate_models(args: argparse.Namespace) -> int:
                        f"{r['p10_ms']:.3f}-{r['p90_ms']:.3f}", f"{100 * r['coverage']:.1f}"] for r in res["models"]]))
     for fam, c in res.get("calibration", {}).items():
         print(f"calibration ({fam}) on {c['n']} networks of {', '.join(res['calibration_spaces']) or 'a file'}: "
-              f"{c['intercept_ms']:.3g} ms + {c['slope']:.3g} x (blocks + glue)")
+              f"{c['intercept_ms']:.3g} ms + {c['slope']:.3g} x (blocks + glue), intervals x {c['std_scale']:.2g}")
     m = res.get("metrics")
     if m:
         print(f"{res['n']} models: rho {m['spearman']:.3f} [{m['spearman_lo']:.3f}, {m['spearman_hi']:.3f}], MAPE "
@@ -188,7 +188,9 @@ def _calibrate_on_spaces(args: argparse.Namespace, blocks: Any, store: Any, prof
                  progress=not args.no_progress)
     y = measure_networks(store, prof, nets, progress=not args.no_progress)
     raw = RealLatencyModel(blocks.predictors, store, prof.protocol.id)
-    pred = np.asarray([raw.predict(d).pred_ms for d in decs])
+    preds = [raw.predict(d) for d in decs]
+    pred = np.asarray([r.pred_ms for r in preds])
+    sd = np.asarray([r.log_std for r in preds])
     family = np.asarray([max(d.families(), key=lambda f: sum(p.macs for p in d.blocks if p.family == f))
                          for d in decs])
     out = {}
@@ -196,7 +198,7 @@ def _calibrate_on_spaces(args: argparse.Namespace, blocks: Any, store: Any, prof
         ok = (family == fam) & np.isfinite(y) & (y > 0)
         if ok.sum() < 3:
             raise CliError(f"only {int(ok.sum())} calibration networks of family {fam} were measured: need 3")
-        out[str(fam)] = Calibration.fit(pred[ok], y[ok], platform=prof.platform_id)
+        out[str(fam)] = Calibration.fit(pred[ok], y[ok], sum_log_std=sd[ok], platform=prof.platform_id)
     return out
 
 

@@ -9,8 +9,9 @@ with glue latencies read from the store (family ``glue``, measured on the bundle
 :func:`measure_glue` measures the missing ones). ``coverage`` is the share of the predicted latency that block
 bundles predict; the rest is glue. A block whose family has no bundle is an error naming the family and the
 block, unless ``allow_glue``: it is then measured and counted like glue. A calibration
-(:class:`nas.latency.Calibration`) maps the total when given; calibrations by family (a mapping) map each model
-by the family that holds most of its blocks' multiply-accumulates.
+(:class:`nas.latency.Calibration`) maps the total when given, and widens the 80 % interval by its ``std_scale``
+(how far its own networks fell outside their intervals); calibrations by family (a mapping) map each model by
+the family that holds most of its blocks' multiply-accumulates.
 
 Decompositions are cached as JSON by model name (:func:`cached_decomposition`), so predicting many models does
 not run them again.
@@ -60,6 +61,7 @@ class RealLatency:
     glue_layers: int
     block_macs_share: float
     as_glue: list[str] = field(default_factory=list)  # blocks without a bundle, counted as glue
+    log_std: float = 0.0  # of the uncalibrated total (the blocks' spread; glue is measured)
 
     def as_dict(self) -> dict[str, Any]:
         return {"model": self.name, "pred_ms": self.pred_ms, "p10_ms": self.p10_ms, "p90_ms": self.p90_ms,
@@ -167,12 +169,16 @@ class RealLatencyModel:
         s = float(np.sqrt(np.log1p(var_sum / max(mean_sum, 1e-300) ** 2))) if blocks else 0.0
         lo, hi = median_sum * np.exp(-Z80 * s), median_sum * np.exp(Z80 * s)
         total, p10, p90 = median_sum + glue_ms, lo + glue_ms, hi + glue_ms
+        log_std = s * median_sum / total if total > 0 else 0.0  # the glue is measured: it narrows the total
         cal = self._calibration_for(d)
-        if cal is not None:
-            total, p10, p90 = (float(cal.apply(np.asarray([v]))[0]) for v in (total, p10, p90))
+        if cal is not None:  # the calibrated median, and the interval widened by the calibration's own misses
+            total = float(cal.apply(np.asarray([total]))[0])
+            width = Z80 * log_std * cal.std_scale
+            p10, p90 = total * float(np.exp(-width)), total * float(np.exp(width))
         as_glue = [p.path for p in d.blocks if p.family not in fams]
         return RealLatency(d.name, total, p10, p90, median_sum / (median_sum + glue_ms) if median_sum + glue_ms
-                           else 0.0, median_sum, glue_ms, len(blocks), len(d.glue), d.block_macs_share, as_glue)
+                           else 0.0, median_sum, glue_ms, len(blocks), len(d.glue), d.block_macs_share, as_glue,
+                           log_std)
 
     def _calibration_for(self, d: Decomposition) -> Any:
         if not isinstance(self.calibration, Mapping):

@@ -104,3 +104,16 @@ def test_run_refuses_a_bad_around_in_one_line(tmp_path: Path) -> None:
     assert code == 2
     assert_one_line_error(err, "around entry 'caffe:alexnet' is neither a model name")
     assert not (tmp_path / "a.sqlite").exists()
+
+
+def test_a_measurer_with_its_own_rows_refuses_around(tmp_path: Path) -> None:
+    class TableProfiler(SyntheticProfiler):
+        def sample(self, n, method, seed, exclude=None, family=""):  # a recorded table's own candidates
+            return base(n, method, seed, exclude or set())
+
+    net = tmp_path / "net.json"
+    net.write_text(json.dumps({"blocks": [{"family": "mbconv", "config": T1}]}))
+    spec = CampaignSpec(name="t", family="mbconv", model=QUICK, budget_samples=30, fidelity="full",
+                        around=str(net)).validate()
+    with Store(tmp_path / "a.sqlite") as store, pytest.raises(CampaignError, match="draws its own"):
+        run_campaign(store, spec, TableProfiler(), FAM)

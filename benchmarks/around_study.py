@@ -1,0 +1,85 @@
+"""What ``--around`` does to accuracy on real models per device-hour (mbconv, this CPU).
+
+Usage (from the repository root, alone on the machine; after ``benchmarks/real_models.py`` has filled ``--db``
+with the models' glue and whole-model measurements and the ``mbv2`` calibration networks):
+
+    python benchmarks/around_study.py --db benchmarks/out/real/real.sqlite --seeds 0 1 2
+
+Per seed, two mbconv campaigns in fresh databases: over the whole space, and ``--around`` four mobile networks
+(``AROUND``). Each runs to ``--budgets`` samples in turn (resumed to the next), its bundle exported at each;
+every bundle predicts the ten mobile networks of ``benchmarks/real_models.py`` (the four served and six others),
+calibrated by family on ``mbv2`` networks, against their measurements in ``--db``. Prints, per arm and budget,
+the device hours (the campaign's bill) and the median over seeds of MAPE and ±10 % on the ten models; writes
+``around_study.json`` to ``--out``.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+sys.path.insert(0, os.getcwd())
+
+AROUND = "torchvision:mobilenet_v2,torchvision:mnasnet1_0,timm:mobilenetv2_140,timm:spnasnet_100"
+MOBILE = ["torchvision:mobilenet_v2", "torchvision:mnasnet0_5", "torchvision:mnasnet0_75", "torchvision:mnasnet1_0",
+          "torchvision:mnasnet1_3", "timm:mobilenetv2_050", "timm:mobilenetv2_140", "timm:mnasnet_100",
+          "timm:spnasnet_100", "timm:mobilenetv2_100"]
+
+
+def run(cmd: list[str]) -> None:
+    print("$", " ".join(cmd), flush=True)
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--db", required=True, help="the database with the models' and calibration networks' measurements")
+    ap.add_argument("--out", default="benchmarks/out/around")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--budgets", type=int, nargs="+", default=[100, 250])
+    ap.add_argument("--cache", default="benchmarks/out/real/cache")
+    args = ap.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    models = os.path.join(args.out, "mobile.txt")
+    with open(models, "w") as fh:
+        fh.write("\n".join(MOBILE) + "\n")
+    rows = []
+    for seed in args.seeds:
+        for arm, extra in (("whole space", []), ("around", ["--around", AROUND])):
+            tag = f"{'around' if extra else 'whole'}-s{seed}"
+            db = os.path.join(args.out, f"{tag}.sqlite")
+            for budget in args.budgets:
+                bundle = os.path.join(args.out, f"{tag}-{budget}.bundle")
+                run([sys.executable, "-m", "acquisition", "run", "--family", "mbconv", "--db", db, "--campaign", tag,
+                     "--seed", str(seed), "--target-spearman", "0.99", "--target-acc10", "0.9", "--budget-samples",
+                     str(budget), "--bundle", bundle, "--no-progress", *extra])
+                from acquisition.bill import campaign_bill
+                from acquisition.store import Store
+
+                with Store(db, readonly=True) as store:
+                    hours = campaign_bill(store, tag).hours
+                out = os.path.join(args.out, f"eval-{tag}-{budget}")
+                run([sys.executable, "-m", "nas", "evaluate", "--models-from", models, "--bundle", bundle,
+                     "--calibrate-space", "mbv2", "--calibrate", "20", "--db", args.db, "--cache", args.cache,
+                     "--out", out, "--no-progress"])
+                with open(os.path.join(out, "real_models.json")) as fh:
+                    m = json.load(fh)["metrics"]
+                rows.append({"arm": arm, "seed": seed, "budget": budget, "device_hours": hours, "mape": m["mape"],
+                             "acc10": m["acc10"], "coverage80": m["coverage80"]})
+                print(rows[-1], flush=True)
+    with open(os.path.join(args.out, "around_study.json"), "w") as fh:
+        json.dump(rows, fh, indent=1)
+    import numpy as np
+
+    print(f"{'arm':<12} {'budget':>6} {'device h':>9} {'MAPE %':>7} {'+-10 %':>7}  "
+          f"(medians over {len(args.seeds)} seeds)")
+    for arm in ("whole space", "around"):
+        for budget in args.budgets:
+            sel = [r for r in rows if r["arm"] == arm and r["budget"] == budget]
+            print(f"{arm:<12} {budget:>6} {np.median([r['device_hours'] for r in sel]):>9.4f} "
+                  f"{np.median([r['mape'] for r in sel]):>7.1f} {100 * np.median([r['acc10'] for r in sel]):>7.0f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
