@@ -187,10 +187,15 @@ class NetworkLatencyModel:
     def _blocks(self, networks: Sequence[Network]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per block of every network, in order: owner index, log mean, log std."""
         self.check(networks)
+        return self.block_dists([net.blocks for net in networks])
+
+    def block_dists(self, block_lists: Sequence[Sequence[Any]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per block of each list of :class:`~nas.network.Block` s (validated configurations of families with a
+        bundle), in order: the index of its list, the log mean and the log std of its predicted latency."""
         owner, keys = [], []
         todo: dict[str, dict[tuple[Any, ...], Mapping[str, Any]]] = {}
-        for i, net in enumerate(networks):
-            for b in net.blocks:
+        for i, blocks in enumerate(block_lists):
+            for b in blocks:
                 k = (b.family, tuple(b.config.items()))  # validated configs: one canonical key order
                 owner.append(i)
                 keys.append(k)

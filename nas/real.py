@@ -193,17 +193,8 @@ class RealLatencyModel:
 
         if not blocks:
             return np.zeros(0), np.zeros(0)
-        bs = [Block(p.family or "", dict(p.config or {})) for p in blocks]
-        net = _Blocks(bs)
-        _, mu, sd = self.blocks._blocks([net])  # type: ignore[list-item]
+        _, mu, sd = self.blocks.block_dists([[Block(p.family or "", dict(p.config or {})) for p in blocks]])
         return mu, sd
-
-
-@dataclass
-class _Blocks:
-    """What :meth:`nas.latency.NetworkLatencyModel._blocks` reads of a network: its blocks."""
-
-    blocks: list[Any]
 
 
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
