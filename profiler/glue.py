@@ -22,10 +22,10 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+from profiler.spec_family import SpecFamily
 
 __all__ = ["GLUE", "SUPPORTED", "GlueFamily", "op_spec"]
 
@@ -68,11 +68,10 @@ def op_spec(module: Any, in_shape: Sequence[int]) -> dict[str, Any]:
     return {"type": t, "args": args, "input": [int(s) for s in in_shape]}
 
 
-class GlueFamily:
+class GlueFamily(SpecFamily):
     """The profiler's view of glue layers: a config is an :func:`op_spec` (see the module docstring)."""
 
     name = "glue"
-    dtype = "float32"
 
     def validate(self, config: Mapping[str, Any]) -> dict[str, Any]:
         t = config.get("type") if isinstance(config, Mapping) else None
@@ -82,10 +81,6 @@ class GlueFamily:
         if not isinstance(shape, list | tuple) or not shape or not all(isinstance(s, int) and s > 0 for s in shape):
             raise ValueError(f"glue layer {t!r} has no valid input shape ({shape!r})")
         return {"type": t, "args": dict(config.get("args") or {}), "input": [int(s) for s in shape]}
-
-    def key(self, config: Mapping[str, Any]) -> str:
-        text = json.dumps(self.validate(config), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(f"glue:{text}".encode()).hexdigest()
 
     def build(self, config: Mapping[str, Any]) -> Any:
         import torch.nn as nn
@@ -97,16 +92,6 @@ class GlueFamily:
         if cfg["type"] == "AdaptiveAvgPool2d":
             a["output_size"] = tuple(a["output_size"])
         return getattr(nn, cfg["type"])(**a).eval()
-
-    def input_shape(self, config: Mapping[str, Any], batch_size: int = 1) -> tuple[int, ...]:
-        shape = self.validate(config)["input"]
-        return (batch_size, *shape[1:])
-
-    def make_input(self, config: Mapping[str, Any], batch_size: int = 1, device: str = "cpu", seed: int = 0) -> Any:
-        import torch
-
-        g = torch.Generator().manual_seed(seed)
-        return torch.randn(*self.input_shape(config, batch_size), generator=g).to(device)
 
     def __reduce__(self) -> tuple[Any, tuple[()]]:
         return _glue_family, ()

@@ -21,14 +21,14 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
-import json
 import os
 import sys
 import types
 from collections.abc import Mapping
 from typing import Any
+
+from profiler.spec_family import SpecFamily
 
 __all__ = ["INSTALL_HINT", "MODEL", "ModelFamily", "ModelNameError", "import_torchvision", "list_models",
            "load_model", "split_name"]
@@ -116,13 +116,12 @@ def load_model(name: str) -> Any:
     return timm.create_model(model, pretrained=False).eval()
 
 
-class ModelFamily:
+class ModelFamily(SpecFamily):
     """The profiler's view of whole published models (hardware in the loop): a config is ``{"model": NAME,
     "input": [1, 3, 224, 224]}``, built by :func:`load_model`; stored under family ``model``, keyed by a hash of
     the config, so a model is measured once per platform and protocol."""
 
     name = "model"
-    dtype = "float32"
 
     def validate(self, config: Mapping[str, Any]) -> dict[str, Any]:
         if not isinstance(config, Mapping):
@@ -134,21 +133,8 @@ class ModelFamily:
             raise ValueError(f"model input shape {shape!r} is not allowed: expected 4 positive integers (NCHW)")
         return {"model": config["model"], "input": [int(v) for v in shape]}
 
-    def key(self, config: Mapping[str, Any]) -> str:
-        text = json.dumps(self.validate(config), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(f"model:{text}".encode()).hexdigest()
-
     def build(self, config: Mapping[str, Any]) -> Any:
         return load_model(self.validate(config)["model"])
-
-    def input_shape(self, config: Mapping[str, Any], batch_size: int = 1) -> tuple[int, ...]:
-        return (batch_size, *self.validate(config)["input"][1:])
-
-    def make_input(self, config: Mapping[str, Any], batch_size: int = 1, device: str = "cpu", seed: int = 0) -> Any:
-        import torch
-
-        g = torch.Generator().manual_seed(seed)
-        return torch.randn(*self.input_shape(config, batch_size), generator=g).to(device)
 
     def __reduce__(self) -> tuple[Any, tuple[()]]:
         return _model_family, ()
