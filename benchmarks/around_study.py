@@ -3,14 +3,15 @@
 Usage (from the repository root, alone on the machine; after ``benchmarks/real_models.py`` has filled ``--db``
 with the models' glue and whole-model measurements and the ``mbv2`` calibration networks):
 
-    python benchmarks/around_study.py --db benchmarks/out/real/real.sqlite --seeds 0 1 2
+    python benchmarks/around_study.py --db benchmarks/out/real/real.sqlite --seeds 0 1 2 3 4
 
 Per seed, two mbconv campaigns in fresh databases: over the whole space, and ``--around`` four mobile networks
 (``AROUND``). Each runs to ``--budgets`` samples in turn (resumed to the next), its bundle exported at each;
 every bundle predicts the ten mobile networks of ``benchmarks/real_models.py`` (the four served and six others),
-calibrated by family on ``mbv2`` networks, against their measurements in ``--db``. Prints, per arm and budget,
-the device hours (the campaign's bill) and the median over seeds of MAPE and ±10 % on the ten models; writes
-``around_study.json`` to ``--out``.
+raw and calibrated by family on ``mbv2`` networks, against their measurements in ``--db``. Prints, per arm and
+budget, the device hours (the campaign's bill) and the median over seeds of MAPE and ±10 % on the ten models (the
+learning curve per device-hour), then the device hours at which the around arm first matches the whole-space
+arm's ±10 % at the largest budget; writes ``around_study.json`` to ``--out``.
 """
 import argparse
 import json
@@ -31,12 +32,41 @@ def run(cmd: list[str]) -> None:
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
 
 
+def summarise(rows: list[dict], seeds: list[int], budgets: list[int]) -> None:
+    """Medians over seeds per arm and budget (the learning curve per device-hour), and the device hours at which
+    the around arm first matches the whole-space arm's accuracy at its largest budget."""
+    import numpy as np
+
+    print(f"{'arm':<12} {'budget':>6} {'device h':>9} {'raw MAPE':>9} {'raw +-10':>9} {'cal MAPE':>9} {'cal +-10':>9}"
+          f"  (medians over {len(seeds)} seeds)")
+    med: dict[tuple[str, int], dict[str, float]] = {}
+    for arm in ("whole space", "around"):
+        for budget in budgets:
+            sel = [r for r in rows if r["arm"] == arm and r["budget"] == budget]
+            med[arm, budget] = {k: float(np.median([r[k] for r in sel])) for k in
+                                ("device_hours", "raw_mape", "raw_acc10", "cal_mape", "cal_acc10")}
+            m = med[arm, budget]
+            print(f"{arm:<12} {budget:>6} {m['device_hours']:>9.4f} {m['raw_mape']:>9.1f} {100 * m['raw_acc10']:>9.0f}"
+                  f" {m['cal_mape']:>9.1f} {100 * m['cal_acc10']:>9.0f}")
+    full = med["whole space", budgets[-1]]
+    for kind in ("raw", "cal"):
+        goal = full[f"{kind}_acc10"]
+        hit = next((b for b in budgets if med["around", b][f"{kind}_acc10"] >= goal), None)
+        if hit is None:
+            print(f"{kind}: around never reaches the whole space's +-10 % {100 * goal:.0f} % "
+                  f"(at {budgets[-1]} samples)")
+        else:
+            ratio = med["around", hit]["device_hours"] / full["device_hours"]
+            print(f"{kind}: around reaches the whole space's +-10 % {100 * goal:.0f} % at {hit} samples, "
+                  f"{ratio:.2f}x its device hours (target <= 0.5x)")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--db", required=True, help="the database with the models' and calibration networks' measurements")
     ap.add_argument("--out", default="benchmarks/out/around")
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--budgets", type=int, nargs="+", default=[100, 250])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    ap.add_argument("--budgets", type=int, nargs="+", default=[50, 100, 150, 250])
     ap.add_argument("--cache", default="benchmarks/out/real/cache")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
@@ -58,26 +88,20 @@ def main() -> int:
 
                 with Store(db, readonly=True) as store:
                     hours = campaign_bill(store, tag).hours
-                out = os.path.join(args.out, f"eval-{tag}-{budget}")
-                run([sys.executable, "-m", "nas", "evaluate", "--models-from", models, "--bundle", bundle,
-                     "--calibrate-space", "mbv2", "--calibrate", "20", "--db", args.db, "--cache", args.cache,
-                     "--out", out, "--no-progress"])
-                with open(os.path.join(out, "real_models.json")) as fh:
-                    m = json.load(fh)["metrics"]
-                rows.append({"arm": arm, "seed": seed, "budget": budget, "device_hours": hours, "mape": m["mape"],
-                             "acc10": m["acc10"], "coverage80": m["coverage80"]})
+                row = {"arm": arm, "seed": seed, "budget": budget, "device_hours": hours}
+                for label, cal in (("raw", []), ("cal", ["--calibrate-space", "mbv2", "--calibrate", "20"])):
+                    out = os.path.join(args.out, f"eval-{tag}-{budget}-{label}")
+                    run([sys.executable, "-m", "nas", "evaluate", "--models-from", models, "--bundle", bundle, *cal,
+                         "--db", args.db, "--cache", args.cache, "--out", out, "--no-progress"])
+                    with open(os.path.join(out, "real_models.json")) as fh:
+                        m = json.load(fh)["metrics"]
+                    row.update({f"{label}_mape": m["mape"], f"{label}_acc10": m["acc10"],
+                                f"{label}_coverage80": m["coverage80"]})
+                rows.append(row)
                 print(rows[-1], flush=True)
     with open(os.path.join(args.out, "around_study.json"), "w") as fh:
         json.dump(rows, fh, indent=1)
-    import numpy as np
-
-    print(f"{'arm':<12} {'budget':>6} {'device h':>9} {'MAPE %':>7} {'+-10 %':>7}  "
-          f"(medians over {len(args.seeds)} seeds)")
-    for arm in ("whole space", "around"):
-        for budget in args.budgets:
-            sel = [r for r in rows if r["arm"] == arm and r["budget"] == budget]
-            print(f"{arm:<12} {budget:>6} {np.median([r['device_hours'] for r in sel]):>9.4f} "
-                  f"{np.median([r['mape'] for r in sel]):>7.1f} {100 * np.median([r['acc10'] for r in sel]):>7.0f}")
+    summarise(rows, args.seeds, args.budgets)
     return 0
 
 

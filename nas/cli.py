@@ -183,7 +183,7 @@ def _calibrate_on_spaces(args: argparse.Namespace, blocks: Any, store: Any, prof
     for name in args.calibrate_space:
         for i, net in enumerate(get_space(name).sample(args.calibrate, seed=args.seed)):
             nets.append(net)
-            decs.append(from_torch(net.build(), net.input_shape(), name=f"{name}#{i}"))
+            decs.append(from_torch(net.build(), net.input_shape(), name=f"{name}#{i}").prefer(blocks.families))
     measure_glue(store, prof, [it for d in decs for it in glue_items(d, blocks.families)],
                  progress=not args.no_progress)
     y = measure_networks(store, prof, nets, progress=not args.no_progress)

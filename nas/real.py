@@ -29,7 +29,7 @@ import numpy as np
 from scipy.stats import norm
 
 from nas.network import NetworkError
-from profiler.decompose import Decomposition, Part
+from profiler.decompose import FORMAT, Decomposition, Part
 from profiler.files import atomic_write
 
 __all__ = [
@@ -75,7 +75,7 @@ def glue_items(d: Decomposition, predicted: Sequence[str] = (), *, allow_glue: b
     """What must be measured for ``d`` on a platform: ``(family, config)`` of every glue layer, and of every block
     whose family is not in ``predicted`` when ``allow_glue`` (else a one-line error naming the first)."""
     out = []
-    for p in d.parts:
+    for p in d.prefer(predicted).parts:
         if p.kind == "glue":
             out.append(("glue", p.op or {}))
         elif p.family not in predicted:
@@ -159,6 +159,7 @@ class RealLatencyModel:
     def predict(self, d: Decomposition, *, allow_glue: bool = False) -> RealLatency:
         """The predicted latency of one decomposed model."""
         fams = set(self.blocks.families)
+        d = d.prefer(fams)
         items = glue_items(d, sorted(fams), allow_glue=allow_glue)
         glue_ms = float(sum(self._measured(items, d.name)))
         blocks = [p for p in d.blocks if p.family in fams]
@@ -211,8 +212,9 @@ def cached_decomposition(name: str, cache_dir: str | None, input_shape: Sequence
     path = os.path.join(cache_dir, f"{_SAFE.sub('_', name)}@{shape}.json") if cache_dir else None
     if path and os.path.isfile(path):
         with open(path, encoding="utf-8") as fh:
-            d = Decomposition.from_json(fh.read())
-        if d.name == name:
+            raw = fh.read()
+        d = Decomposition.from_json(raw)
+        if d.name == name and f'"format": {FORMAT},' in raw:  # an older format is decomposed again
             return d
     d = from_torch(load_model(name), input_shape, name=name)
     if path:

@@ -13,10 +13,19 @@ random sampling (:meth:`NetworkSpace.sample`, seeded) and Optuna's define-by-run
   stage widths 16-24-32-64-96-160-320, strides 1-2-2-2-1-2-1, head 1 x 1 conv to 1280), searching per stage the
   depth (1 to MobileNetV2's own), the kernel (3/5/7), the expansion (3/4/6; 1 in the first stage), the
   squeeze-excite and the activation (relu6/hswish): a once-for-all / FBNet-style stage space.
+- ``mbv3`` (:class:`MobileNetV3Space`): EfficientNet-B0's seven stages of ``mbconvx`` blocks at 224 x 224
+  (stem 32 channels, stride 2; widths 16-24-40-80-112-192-320 times a multiplier of 0.5/0.75/1/1.25, rounded to
+  multiples of 8; strides 1-2-2-2-1-2-1, head 1 x 1 conv to 1280), searching per stage the depth (1 to B0's
+  own), the kernel (3/5), the width ratio ``mid / cin`` (2.5/3/4/6, rounded to a multiple of 8; 1 in the first
+  stage), the squeeze-excite form (none, MobileNetV3's, EfficientNet's) and the activation
+  (relu/hswish/swish). It calibrates predictions of real MobileNetV3s and EfficientNets.
 - ``resnet`` (:class:`ResNetSpace`): ResNet's four stages of ``resv1`` blocks at 224 x 224 (a 7 x 7 stem of
   stride 4 to 56 x 56, widths 64-128-256-512 for basic blocks or 256-512-1024-2048 for bottlenecks, times a width
   multiplier of 0.5/0.75/1, strides 1-2-2-2), searching the block variant, the multiplier and each stage's depth
   (1 to ResNet-50's 3-4-6-3); a 1000-class head. It calibrates predictions of real ResNets on networks of our own.
+- ``resnext`` (:class:`ResNeXtSpace`): the same stages of ``resv1x`` bottlenecks, searching the groups (1/8/32),
+  the bottleneck width (cout / 4 times 1 or 2: ResNet-50, ResNeXt-50 32x4d and Wide ResNet-50-2 are all in it),
+  the multiplier (0.5/1) and the depths. It calibrates predictions of real ResNeXts and Wide ResNets.
 
 Example:
     >>> space = get_space("stacked-mbconv")
@@ -38,7 +47,8 @@ import numpy as np
 
 from nas.network import Block, Head, Network, NetworkError, Stem
 
-__all__ = ["MobileNetV2Space", "NetworkSpace", "ResNetSpace", "StackedSpace", "get_space", "list_spaces"]
+__all__ = ["MobileNetV2Space", "MobileNetV3Space", "NetworkSpace", "ResNeXtSpace", "ResNetSpace", "StackedSpace",
+           "get_space", "list_spaces"]
 
 
 class _Draw(Protocol):
@@ -205,6 +215,47 @@ class MobileNetV2Space(NetworkSpace):
                        head=Head(self.classes, conv=1280), space=self.name)
 
 
+# EfficientNet-B0's stages (MobileNetV3-Large's widths are close): expansion, width, depth, stride
+_MBV3_STAGES = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 40, 2, 2), (6, 80, 3, 2), (6, 112, 3, 1), (6, 192, 4, 2),
+                (6, 320, 1, 1))
+
+
+@dataclass(frozen=True)
+class MobileNetV3Space(NetworkSpace):
+    """EfficientNet-B0's stages of ``mbconvx`` blocks: per stage depth, kernel, width ratio, squeeze-excite form
+    and activation (see the module docstring)."""
+
+    input_hw: int = 224
+    classes: int = 1000
+
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        return "mbv3"
+
+    def define(self, draw: _Draw) -> Network:
+        from profiler.families._layers import make_divisible
+
+        mult = draw.choice("width", [0.5, 0.75, 1.0, 1.25])  # published widths: MobileNetV3 0.75, EfficientNet-B1
+        stem = make_divisible(32 * mult, 8)
+        c, hw = stem, (self.input_hw - 1) // 2 + 1
+        blocks = []
+        for s, (t, base, repeats, stride) in enumerate(_MBV3_STAGES):
+            width = make_divisible(base * mult, 8)
+            depth = draw.integer(f"s{s}_depth", 1, repeats) if repeats > 1 else 1
+            kernel = draw.choice(f"s{s}_kernel", [3, 5])
+            ratio = 1.0 if t == 1 else draw.choice(f"s{s}_ratio", [2.5, 3.0, 4.0, 6.0])
+            se = draw.choice(f"s{s}_se", ["none", "hsigmoid", "sigmoid"])
+            act = draw.choice(f"s{s}_act", ["relu", "hswish", "swish"])
+            for j in range(depth):
+                st = stride if j == 0 else 1
+                blocks.append(Block("mbconvx", {"input_hw": hw, "cin": c, "mid": make_divisible(c * ratio, 8),
+                                                "cout": width, "kernel": kernel, "stride": st, "act": act,
+                                                "se": se}))
+                c, hw = width, (hw - 1) // st + 1
+        return Network(input_hw=self.input_hw, blocks=blocks, stem=Stem(cout=stem, kernel=3, stride=2),
+                       head=Head(self.classes, conv=1280), space=self.name)
+
+
 _RESNET_STAGES = ((64, 3, 1), (128, 4, 2), (256, 6, 2), (512, 3, 2))  # basic width, ResNet-50 depth, stride
 
 
@@ -236,16 +287,50 @@ class ResNetSpace(NetworkSpace):
                        head=Head(self.classes), space=self.name)
 
 
+@dataclass(frozen=True)
+class ResNeXtSpace(NetworkSpace):
+    """ResNet-50's four stages of ``resv1x`` bottlenecks at 224 x 224 (see the module docstring)."""
+
+    input_hw: int = 224
+    classes: int = 1000
+
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        return "resnext"
+
+    def define(self, draw: _Draw) -> Network:
+        groups = draw.choice("groups", [1, 8, 32])
+        wide = draw.choice("wide", [1, 2])  # the bottleneck width: cout / 4 times this
+        mult = draw.choice("width", [0.5, 1.0])  # (0.75 would give widths that 32 groups do not divide)
+        stem = int(64 * mult)
+        c, hw = stem, (self.input_hw - 1) // 4 + 1
+        blocks = []
+        for s, (width, repeats, stride) in enumerate(_RESNET_STAGES):
+            cout = int(width * mult) * 4
+            for j in range(draw.integer(f"s{s}_depth", 1, repeats)):
+                st = stride if j == 0 else 1
+                blocks.append(Block("resv1x", {"input_hw": hw, "cin": c, "width": cout // 4 * wide, "cout": cout,
+                                               "kernel": 3, "stride": st, "groups": groups}))
+                c, hw = cout, (hw - 1) // st + 1
+        return Network(input_hw=self.input_hw, blocks=blocks, stem=Stem(cout=stem, kernel=7, stride=4),
+                       head=Head(self.classes), space=self.name)
+
+
 def list_spaces() -> list[str]:
-    """Built-in space names: ``stacked-<family>`` for every registered stackable family, ``mbv2`` and ``resnet``."""
+    """Built-in space names: ``stacked-<family>`` for every registered stackable family (its parameters other than
+    ``input_hw``, ``cin``, ``cout``, ``stride`` all choices), ``mbv2``, ``mbv3``, ``resnet`` and ``resnext``."""
     from profiler.families import get_family, list_families
 
     out = []
     for f in list_families():
         names = get_family(f).space.names
         if all(p in names for p in _CONVENTIONAL):
+            try:
+                StackedSpace(f)._dims  # noqa: B018  (a width or ratio that is no choice: mbconvx, resv1x)
+            except NetworkError:
+                continue
             out.append(f"stacked-{f}")
-    return [*out, "mbv2", "resnet"]
+    return [*out, "mbv2", "mbv3", "resnet", "resnext"]
 
 
 def get_space(name: str) -> NetworkSpace:
@@ -254,8 +339,12 @@ def get_space(name: str) -> NetworkSpace:
         return name
     if name == "mbv2":
         return MobileNetV2Space()
+    if name == "mbv3":
+        return MobileNetV3Space()
     if name == "resnet":
         return ResNetSpace()
+    if name == "resnext":
+        return ResNeXtSpace()
     if isinstance(name, str) and name.startswith("stacked-"):
         from profiler.families import FamilyError, get_family
 

@@ -10,14 +10,17 @@ tracing. torch.fx would give the same layers for the models here, but it fails o
 timm models and loses the module boundaries a block match starts from.
 
 **Matching.** Walking the module tree from the top, each module called once is offered to every family with a
-matcher (:func:`register_matcher`; ``mbconv`` and ``resv1`` are built in). A matcher reads the layer calls and
-proposes a configuration; the proposal is then **checked**: the family builds the block, the block runs on the
-same input shape, and its layer calls (type, channels, kernel, stride, groups, bias, activation kind, input
-shape) must be the module's, call for call, with the same output shape and parameter count. Only then is the
-module a block; otherwise its children are walked, and a layer no block took is glue. Layers that compute
-nothing (``Identity``, dropout, drop-path) and the functional residual add and gating product are not compared
-(the family's own ``Add`` and ``Scale`` leaves are left out on its side likewise); the residual's presence is
-checked where the module says (``use_res_connect``, ``apply_residual``, ``has_skip``, ``has_residual``).
+matcher (:func:`register_matcher`; ``mbconv``, ``mbconvx``, ``resv1`` and ``resv1x`` are built in). A matcher
+reads the layer calls and proposes a configuration; the proposal is then **checked**: the family builds the
+block, the block runs on the same input shape, and its layer calls (type, channels, kernel, stride, groups,
+bias, activation kind, input shape) must be the module's, call for call, with the same output shape and
+parameter count. Only then is the module a block (of the first family that matched; the others that matched
+too are its ``alternatives``, see :meth:`Decomposition.prefer`); otherwise its children are walked, and a layer
+no block took is glue. Layers that compute nothing (``Identity``, dropout, drop-path) and the functional
+residual add and gating product are not compared (the family's own ``Add`` and ``Scale`` leaves are left out on
+its side likewise), nor is a squeeze-excite's global pool (a module in torchvision, a functional mean in timm);
+the residual's presence is checked where the module says (``use_res_connect``, ``apply_residual``,
+``has_skip``, ``has_residual``).
 
 **Glue** is every other layer call, each described by a spec that rebuilds it alone (:mod:`profiler.glue` measures
 it once per platform). A :class:`Decomposition` reports the share of the model's multiply-accumulates that its
@@ -42,15 +45,15 @@ Example:
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-__all__ = ["Decomposition", "DecompositionError", "LayerCall", "ModuleCall", "Part", "from_torch", "matchers",
+__all__ = ["FORMAT", "Decomposition", "DecompositionError", "LayerCall", "ModuleCall", "Part", "from_torch", "matchers",
            "register_matcher"]
 
 # layers that compute nothing at inference: never compared, never glue
-FREE = ("Identity", "Dropout", "Dropout2d", "DropPath", "Add", "Scale")
+FREE = ("Identity", "Dropout", "Dropout2d", "DropPath", "StochasticDepth", "Add", "Scale")
 # activation classes (torch's and timm's) by what they compute
 ACT_KIND = {"ReLU": "relu", "ReLU6": "relu6", "Hardswish": "hswish", "HardSwish": "hswish", "HardSwishMe": "hswish",
             "SiLU": "swish", "Swish": "swish", "SwishMe": "swish", "Sigmoid": "sigmoid", "Hardsigmoid": "hsigmoid",
@@ -59,6 +62,9 @@ ACT_KIND = {"ReLU": "relu", "ReLU6": "relu6", "Hardswish": "hswish", "HardSwish"
 PRIMITIVE = ("Conv2d", "BatchNorm2d", "BatchNormAct2d", "Linear", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d",
              "Flatten")
 RESIDUAL_ATTRS = ("use_res_connect", "apply_residual", "has_skip", "has_residual")
+#: Written into every decomposition's JSON; a cache holding another format is decomposed again (2: families
+#: matched as alternatives, ``mbconvx``, squeeze-excite pools not compared).
+FORMAT = 2
 
 
 class DecompositionError(ValueError):
@@ -112,11 +118,18 @@ class ModuleCall:
         """The layers a match compares (those that compute something)."""
         return [c for c in self.layers if c.type not in FREE]
 
+    def checked(self) -> list[LayerCall]:
+        """:meth:`compared` less global average pools (a squeeze-excite's squeeze, which timm computes as a
+        functional mean and torchvision as a module)."""
+        return [c for c in self.compared() if not (c.type == "AdaptiveAvgPool2d" and c.out_shape[2:] == (1, 1))]
+
 
 @dataclass(frozen=True)
 class Part:
     """A block (``family`` and ``config``) or a glue layer (``op``: what :mod:`profiler.glue` rebuilds), with the
-    module path it came from, its multiply-accumulates and parameters."""
+    module path it came from, its multiply-accumulates and parameters. ``alternatives``: the ``(family,
+    config)`` of every other family whose block matched the same module exactly (an ``mbconv`` is also an
+    ``mbconvx``)."""
 
     kind: str
     path: str
@@ -125,6 +138,18 @@ class Part:
     family: str | None = None
     config: dict[str, Any] | None = None
     op: dict[str, Any] | None = None
+    alternatives: tuple[tuple[str, dict[str, Any]], ...] = ()
+
+    def as_family(self, families: Collection[str]) -> Part:
+        """This block as the first of its matching families that is in ``families`` (itself when none is)."""
+        if self.kind != "block" or self.family in families:
+            return self
+        for fam, cfg in self.alternatives:
+            if fam in families:
+                rest = tuple(a for a in self.alternatives if a[0] != fam)
+                return replace(self, family=fam, config=cfg, alternatives=((self.family or "", self.config or {}),
+                                                                           *rest))
+        return self
 
 
 @dataclass
@@ -158,10 +183,35 @@ class Decomposition:
     def families(self) -> list[str]:
         return sorted({p.family for p in self.blocks if p.family})
 
+    def prefer(self, families: Collection[str]) -> Decomposition:
+        """The same decomposition with its blocks in as few of ``families`` as they match: a block whose family
+        is not in ``families`` becomes a matching one that is (a MobileNetV2 block predicted by an ``mbconvx``
+        bundle when no ``mbconv`` one is given), and a family whose every block another family in use also
+        matches gives them up to it (MobileNetV3's blocks all ``mbconvx``, not split with ``mbconv``), so one
+        model is predicted, and calibrated, by one family where it can be."""
+        parts = [p.as_family(families) for p in self.parts]
+        while True:
+            macs: dict[str, int] = {}
+            for p in parts:
+                if p.kind == "block" and p.family in families:
+                    macs[p.family] = macs.get(p.family, 0) + p.macs
+            move = next(((f, g) for f in sorted(macs, key=macs.__getitem__) for g in sorted(macs, key=macs.__getitem__,
+                                                                                           reverse=True)
+                         if g != f and all(any(a == g for a, _ in p.alternatives) for p in parts
+                                           if p.kind == "block" and p.family == f)), None)
+            if move is None:
+                return replace(self, parts=parts)
+            parts = [p.as_family((move[1],)) if p.kind == "block" and p.family == move[0] else p for p in parts]
+
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "input_shape": list(self.input_shape), "output_shape": list(self.output_shape),
-                "params": self.params, "parts": [{k: v for k, v in asdict(p).items() if v is not None}
-                                                 for p in self.parts]}
+        def part(p: Part) -> dict[str, Any]:
+            d = {k: v for k, v in asdict(p).items() if v is not None and k != "alternatives"}
+            if p.alternatives:
+                d["alternatives"] = [{"family": f, "config": c} for f, c in p.alternatives]
+            return d
+
+        return {"format": FORMAT, "name": self.name, "input_shape": list(self.input_shape),
+                "output_shape": list(self.output_shape), "params": self.params, "parts": [part(p) for p in self.parts]}
 
     def to_json(self, indent: int | None = None) -> str:
         return json.dumps(self.to_dict(), indent=indent, sort_keys=True)
@@ -170,7 +220,9 @@ class Decomposition:
     def from_dict(cls, d: Mapping[str, Any]) -> Decomposition:
         try:
             parts = [Part(p["kind"], p["path"], int(p["macs"]), int(p["params"]), p.get("family"),
-                          p.get("config"), p.get("op")) for p in d["parts"]]
+                          p.get("config"), p.get("op"),
+                          tuple((str(a["family"]), dict(a["config"])) for a in p.get("alternatives", ())))
+                     for p in d["parts"]]
             return cls(str(d["name"]), tuple(d["input_shape"]), tuple(d["output_shape"]), int(d["params"]), parts)
         except (KeyError, TypeError, ValueError) as e:
             raise DecompositionError(f"not a decomposition ({type(e).__name__}: {e})") from None
@@ -280,6 +332,23 @@ def match_mbconv(call: ModuleCall) -> dict[str, Any] | None:
             "act": ACT_KIND[acts[0].type]}
 
 
+def match_mbconvx(call: ModuleCall) -> dict[str, Any] | None:
+    """The general inverted residual: its width, squeeze-excite form and activation read from the layers."""
+    hw, convs = _square(call.in_shape), _convs(call)
+    dws = [m for m in convs if m.groups > 1 and m.groups == m.in_channels == m.out_channels]
+    if hw is None or len(dws) != 1:
+        return None
+    calls = call.compared()
+    acts = [c for c in calls if c.type in ACT_KIND and c.in_shape[2:] != (1, 1)]
+    gates = [ACT_KIND[c.type] for c in calls if c.type in ACT_KIND and c.in_shape[2:] == (1, 1)]
+    if not acts:
+        return None
+    se = gates[-1] if gates and gates[-1] in ("hsigmoid", "sigmoid") else "none"
+    dw = dws[0]
+    return {"input_hw": hw, "cin": call.in_shape[1], "mid": dw.in_channels, "cout": call.out_shape[1],
+            "kernel": dw.kernel_size[0], "stride": dw.stride[0], "act": ACT_KIND[acts[0].type], "se": se}
+
+
 def match_resv1(call: ModuleCall) -> dict[str, Any] | None:
     """A ResNet v1 basic or bottleneck block (the stride on its k x k convolution)."""
     hw, convs = _square(call.in_shape), _convs(call)
@@ -293,8 +362,22 @@ def match_resv1(call: ModuleCall) -> dict[str, Any] | None:
             "stride": hw // out_hw, "variant": "basic" if len(big) == 2 else "bottleneck"}
 
 
+def match_resv1x(call: ModuleCall) -> dict[str, Any] | None:
+    """A ResNet v1 bottleneck of any width and grouping (ResNeXt, Wide ResNet)."""
+    hw, convs = _square(call.in_shape), _convs(call)
+    big = [m for m in convs if m.kernel_size[0] > 1]
+    out_hw = _square(call.out_shape)
+    if hw is None or not out_hw or len(big) != 1:
+        return None
+    b = big[0]
+    return {"input_hw": hw, "cin": call.in_shape[1], "width": b.in_channels, "cout": call.out_shape[1],
+            "kernel": b.kernel_size[0], "stride": hw // out_hw, "groups": b.groups}
+
+
 register_matcher("mbconv", match_mbconv)
+register_matcher("mbconvx", match_mbconvx)
 register_matcher("resv1", match_resv1)
+register_matcher("resv1x", match_resv1x)
 
 
 def _check(call: ModuleCall, family: Any, config: dict[str, Any]) -> bool:
@@ -308,14 +391,14 @@ def _check(call: ModuleCall, family: Any, config: dict[str, Any]) -> bool:
     root = bcalls[""][0]
     if tuple(out.shape) != call.out_shape:
         return False
-    if [c.signature() for c in root.compared()] != [c.signature() for c in call.compared()]:
+    if [c.signature() for c in root.checked()] != [c.signature() for c in call.checked()]:
         return False
     if sum(p.numel() for p in block.parameters()) != sum(p.numel() for p in call.module.parameters()):
         return False
     residual = cfg.get("stride") == 1 and cfg.get("cin") == cfg.get("cout")
     for attr in RESIDUAL_ATTRS:
         v = getattr(call.module, attr, None)
-        if isinstance(v, bool) and v != residual and family.name == "mbconv":
+        if isinstance(v, bool) and v != residual and family.name in ("mbconv", "mbconvx"):
             return False
     return True
 
@@ -353,13 +436,17 @@ def from_torch(model: Any, input_shape: Sequence[int] = (1, 3, 224, 224), *, nam
     def walk(path: str, module: Any) -> None:
         cs = calls.get(path, [])
         if len(cs) == 1 and path and cs[0].end > cs[0].start and not _is_layer(module):
+            found = []
             for fname, matcher in use.items():
                 cfg = matcher(cs[0])
                 if cfg is not None and _check(cs[0], fams[fname], cfg):
-                    cfg = fams[fname].validate(cfg)
-                    c = fams[fname].counts(cfg)
-                    taken.append((cs[0].start, cs[0].end, Part("block", path, int(c.macs), int(c.params), fname, cfg)))
-                    return
+                    found.append((fname, fams[fname].validate(cfg)))
+            if found:
+                (fname, cfg), rest = found[0], tuple(found[1:])
+                c = fams[fname].counts(cfg)
+                taken.append((cs[0].start, cs[0].end,
+                              Part("block", path, int(c.macs), int(c.params), fname, cfg, alternatives=rest)))
+                return
         for child_name, child in module.named_children():
             walk(f"{path}.{child_name}" if path else child_name, child)
 

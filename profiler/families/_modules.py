@@ -13,7 +13,7 @@ from torch import nn
 
 from profiler.families._layers import se_width
 
-__all__ = ["ACTIVATIONS", "Add", "MBConv", "ResV1Block", "ResV2Block", "Scale", "SqueezeExcite"]
+__all__ = ["ACTIVATIONS", "GATES", "Add", "MBConv", "ResV1Block", "ResV2Block", "Scale", "SqueezeExcite"]
 
 #: Activation name -> module class (``inplace`` is left off so forward hooks see separate tensors).
 ACTIVATIONS: dict[str, type[nn.Module]] = {
@@ -22,6 +22,8 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
     "hswish": nn.Hardswish,
     "swish": nn.SiLU,
 }
+#: Squeeze-excite gate name -> module class.
+GATES: dict[str, type[nn.Module]] = {"sigmoid": nn.Sigmoid, "hsigmoid": nn.Hardsigmoid}
 
 
 # -- leaf modules ----------------------------------------------------------------------------------------------
@@ -41,13 +43,14 @@ class Scale(nn.Module):
 
 class SqueezeExcite(nn.Module):
     """Squeeze-and-excitation on ``channels`` with squeeze width ``squeeze``: global average pool, 1x1 conv
-    (bias) -> ReLU -> 1x1 conv (bias) -> ``gate`` (Hardsigmoid or Sigmoid), then :class:`Scale`."""
+    (bias) -> ``act`` (ReLU unless given) -> 1x1 conv (bias) -> ``gate`` (Hardsigmoid or Sigmoid), then
+    :class:`Scale`."""
 
-    def __init__(self, channels: int, squeeze: int, gate: type[nn.Module]) -> None:
+    def __init__(self, channels: int, squeeze: int, gate: type[nn.Module], act: type[nn.Module] = nn.ReLU) -> None:
         super().__init__()
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.reduce = nn.Conv2d(channels, squeeze, 1, bias=True)
-        self.relu = nn.ReLU()
+        self.relu = act()
         self.expand = nn.Conv2d(squeeze, channels, 1, bias=True)
         self.gate = gate()
         self.scale = Scale()
@@ -59,14 +62,21 @@ class SqueezeExcite(nn.Module):
 
 # -- mbconv ------------------------------------------------------------------------------------------------------
 class MBConv(nn.Module):
-    """One inverted residual block; ``expand``, ``se`` and ``add`` are ``None`` where the config has none."""
+    """One inverted residual block; ``expand``, ``se`` and ``add`` are ``None`` where the config has none.
 
-    def __init__(self, cin: int, cout: int, expansion: int, kernel: int, stride: int, se: bool, act: str) -> None:
+    ``mid`` (default ``cin * expansion``) is the width between the 1x1 convolutions (no expansion convolution
+    when it equals ``cin``); ``se_squeeze``, ``se_act`` and ``se_gate`` override the squeeze-excite's width
+    (``se_width(mid)``), inner activation (ReLU) and gate (Sigmoid for ``swish``, else Hardsigmoid).
+    """
+
+    def __init__(self, cin: int, cout: int, expansion: int, kernel: int, stride: int, se: bool, act: str, *,
+                 mid: int | None = None, se_squeeze: int | None = None, se_act: str | None = None,
+                 se_gate: str | None = None) -> None:
         super().__init__()
         act_cls = ACTIVATIONS[act]
-        mid = cin * expansion
+        mid = cin * expansion if mid is None else mid
         self.expand: nn.Sequential | None = None
-        if expansion != 1:
+        if mid != cin:
             self.expand = nn.Sequential(nn.Conv2d(cin, mid, 1, bias=False), nn.BatchNorm2d(mid), act_cls())
         self.depthwise = nn.Sequential(
             nn.Conv2d(mid, mid, kernel, stride=stride, padding=kernel // 2, groups=mid, bias=False),
@@ -75,7 +85,9 @@ class MBConv(nn.Module):
         )
         self.se: SqueezeExcite | None = None
         if se:
-            self.se = SqueezeExcite(mid, se_width(mid), nn.Sigmoid if act == "swish" else nn.Hardsigmoid)
+            gate = GATES[se_gate] if se_gate else nn.Sigmoid if act == "swish" else nn.Hardsigmoid
+            self.se = SqueezeExcite(mid, se_width(mid) if se_squeeze is None else se_squeeze, gate,
+                                    ACTIVATIONS[se_act] if se_act else nn.ReLU)
         self.project = nn.Sequential(nn.Conv2d(mid, cout, 1, bias=False), nn.BatchNorm2d(cout))
         self.add: Add | None = Add() if stride == 1 and cin == cout else None
 
@@ -89,25 +101,26 @@ class MBConv(nn.Module):
 
 
 # -- resv1, resv2 -------------------------------------------------------------------------------------------------
-def _conv(cin: int, cout: int, kernel: int, stride: int = 1) -> nn.Conv2d:
-    return nn.Conv2d(cin, cout, kernel, stride=stride, padding=kernel // 2, bias=False)
+def _conv(cin: int, cout: int, kernel: int, stride: int = 1, groups: int = 1) -> nn.Conv2d:
+    return nn.Conv2d(cin, cout, kernel, stride=stride, padding=kernel // 2, groups=groups, bias=False)
 
 
 class ResV1Block(nn.Module):
     """ResNet v1 block: ``residual`` branch, ``shortcut`` (``None`` = identity), ``add``, final ``relu``."""
 
-    def __init__(self, cin: int, cout: int, kernel: int, stride: int, variant: str) -> None:
+    def __init__(self, cin: int, cout: int, kernel: int, stride: int, variant: str, *, width: int | None = None,
+                 groups: int = 1) -> None:
         super().__init__()
         if variant == "basic":
             self.residual = nn.Sequential(
                 _conv(cin, cout, kernel, stride), nn.BatchNorm2d(cout), nn.ReLU(),
                 _conv(cout, cout, kernel), nn.BatchNorm2d(cout),
             )
-        else:
-            width = cout // 4
+        else:  # width (default cout // 4) and groups of the k x k convolution: ResNeXt, Wide ResNet
+            width = cout // 4 if width is None else width
             self.residual = nn.Sequential(
                 _conv(cin, width, 1), nn.BatchNorm2d(width), nn.ReLU(),
-                _conv(width, width, kernel, stride), nn.BatchNorm2d(width), nn.ReLU(),
+                _conv(width, width, kernel, stride, groups), nn.BatchNorm2d(width), nn.ReLU(),
                 _conv(width, cout, 1), nn.BatchNorm2d(cout),
             )
         self.shortcut: nn.Sequential | None = None

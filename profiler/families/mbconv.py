@@ -35,36 +35,40 @@ from profiler.space import Boolean, Categorical, Choice, Constraint, Integer, Sp
 if TYPE_CHECKING:
     from profiler.families._modules import MBConv
 
-__all__ = ["MBConv", "MBConvFamily", "mbconv", "se_width"]
+__all__ = ["MBConv", "MBConvFamily", "inverted_residual_tally", "mbconv", "se_width"]
 
 
-def _tally(cfg: Mapping[str, Any]) -> Tally:
-    """Closed-form walk over the block's leaf modules, in forward order."""
-    hw, cin, cout = cfg["input_hw"], cfg["cin"], cfg["cout"]
-    k, s, e = cfg["kernel"], cfg["stride"], cfg["expansion"]
-    mid = cin * e
+def inverted_residual_tally(hw: int, cin: int, mid: int, cout: int, kernel: int, stride: int,
+                            squeeze: int) -> Tally:
+    """Closed-form walk over an inverted residual's leaf modules, in forward order (``squeeze`` 0: no
+    squeeze-excite; ``mid == cin``: no expansion convolution). Shared by ``mbconv`` and ``mbconvx``."""
     t = Tally()
     t.tensor(cin, hw)
-    if e != 1:
+    if mid != cin:
         t.conv(cin, mid, 1, 1, hw)
         t.bn(mid, hw)
         t.act(mid, hw)
-    out = t.conv(mid, mid, k, s, hw, groups=mid)
+    out = t.conv(mid, mid, kernel, stride, hw, groups=mid)
     t.bn(mid, out)
     t.act(mid, out)
-    if cfg["se"]:
-        sq = se_width(mid)
+    if squeeze:
         t.pool(mid, out)
-        t.conv(mid, sq, 1, 1, 1, bias=True)
-        t.act(sq, 1)
-        t.conv(sq, mid, 1, 1, 1, bias=True)
+        t.conv(mid, squeeze, 1, 1, 1, bias=True)
+        t.act(squeeze, 1)
+        t.conv(squeeze, mid, 1, 1, 1, bias=True)
         t.act(mid, 1)
         t.scale(mid, out)
     t.conv(mid, cout, 1, 1, out)
     t.bn(cout, out)
-    if s == 1 and cin == cout:
+    if stride == 1 and cin == cout:
         t.add(cout, out)
     return t
+
+
+def _tally(cfg: Mapping[str, Any]) -> Tally:
+    mid = cfg["cin"] * cfg["expansion"]
+    return inverted_residual_tally(cfg["input_hw"], cfg["cin"], mid, cfg["cout"], cfg["kernel"], cfg["stride"],
+                                   se_width(mid) if cfg["se"] else 0)
 
 
 def _activation_size_ok(cfg: Mapping[str, Any]) -> bool:

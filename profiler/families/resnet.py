@@ -36,9 +36,11 @@ __all__ = ["ResNetFamily", "ResV1Family", "ResV2Family", "resv1", "resv2"]
 
 # -- closed form -------------------------------------------------------------------------------------------------
 def _tally(cfg: Mapping[str, Any], preact: bool) -> Tally:
-    """Closed-form walk over the leaf modules of a v1 (``preact=False``) or v2 block, in forward order."""
+    """Closed-form walk over the leaf modules of a v1 (``preact=False``) or v2 block, in forward order; a
+    configuration with ``width`` and ``groups`` (``resv1x``) is a bottleneck of that width and grouping."""
     hw, cin, cout = cfg["input_hw"], cfg["cin"], cfg["cout"]
     k, s = cfg["kernel"], cfg["stride"]
+    groups = cfg.get("groups", 1)
     t = Tally()
     t.tensor(cin, hw)
     if preact:
@@ -50,11 +52,11 @@ def _tally(cfg: Mapping[str, Any], preact: bool) -> Tally:
         t.act(cout, out)
         t.conv(cout, cout, k, 1, out)
     else:
-        width = cout // 4
+        width = cfg.get("width", cout // 4)
         t.conv(cin, width, 1, 1, hw)
         t.bn(width, hw)
         t.act(width, hw)
-        out = t.conv(width, width, k, s, hw)
+        out = t.conv(width, width, k, s, hw, groups=groups)
         t.bn(width, out)
         t.act(width, out)
         t.conv(width, cout, 1, 1, out)

@@ -231,3 +231,22 @@ def test_calibrations_by_family_map_each_model_by_its_main_family(bundle_dir: st
         cal = RealLatencyModel(bundles.predictors, store, "synthetic-v1", {"resv1": Calibration(1.0, 2.0)})
         assert cal.predict(r18).pred_ms == pytest.approx(1.0 + 2.0 * raw.predict(r18).pred_ms)
         assert cal.predict(mb2).pred_ms == pytest.approx(raw.predict(mb2).pred_ms)  # no mbconv line: raw
+
+
+def test_a_cached_decomposition_of_an_older_format_is_made_again(tmp_path: Path) -> None:
+    cache = str(tmp_path / "cache")
+    d = cached_decomposition("torchvision:mobilenet_v3_small", cache)
+    (path,) = (os.path.join(cache, f) for f in os.listdir(cache))
+    with open(path, encoding="utf-8") as fh:
+        old = json.load(fh)
+    assert old["format"] == 2 and any(p.get("alternatives") for p in old["parts"])
+    # as the first format wrote it: no format, no alternatives, MobileNetV3's mbconvx-only blocks as glue
+    old.pop("format")
+    for p in old["parts"]:
+        p.pop("alternatives", None)
+    old["parts"] = [dict(p, kind="glue", op={"type": "Identity"}) if p.get("family") == "mbconvx" else p
+                    for p in old["parts"]]
+    with open(path, "w", encoding="utf-8") as fh:
+        json.dump(old, fh)
+    again = cached_decomposition("torchvision:mobilenet_v3_small", cache)
+    assert again == d and {p.family for p in again.prefer(["mbconvx"]).blocks} == {"mbconvx"}

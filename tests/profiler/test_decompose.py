@@ -31,8 +31,20 @@ SUPPORTED = {
     "timm:resnet18": {"resv1": 8}, "timm:resnet26": {"resv1": 8}, "timm:resnet34": {"resv1": 16},
     "timm:resnet50": {"resv1": 16}, "timm:mobilenetv2_050": {"mbconv": 17}, "timm:mobilenetv2_100": {"mbconv": 17},
     "timm:mobilenetv2_140": {"mbconv": 17}, "timm:mnasnet_100": {"mbconv": 17}, "timm:spnasnet_100": {"mbconv": 21},
+    # MobileNetV3: the blocks of integer expansion are mbconv (with mbconvx as their alternative), 80 -> 200 / 184
+    # are mbconvx only; EfficientNet's squeeze-excite is mbconvx only; ResNeXt and Wide ResNet are resv1x
+    "torchvision:mobilenet_v3_large": {"mbconv": 12, "mbconvx": 3},
+    "torchvision:mobilenet_v3_small": {"mbconv": 9, "mbconvx": 2},
+    "torchvision:efficientnet_b0": {"mbconvx": 16}, "torchvision:efficientnet_b1": {"mbconvx": 23},
+    "torchvision:resnext50_32x4d": {"resv1x": 16}, "torchvision:wide_resnet50_2": {"resv1x": 16},
+    "timm:mobilenetv3_large_100": {"mbconv": 12, "mbconvx": 3}, "timm:mobilenetv3_small_100": {"mbconv": 9,
+                                                                                                "mbconvx": 2},
+    "timm:efficientnet_b0": {"mbconvx": 16}, "timm:efficientnet_lite0": {"mbconv": 16},
+    "timm:semnasnet_100": {"mbconv": 8, "mbconvx": 8}, "timm:tinynet_a": {"mbconvx": 19},
+    "timm:resnext50_32x4d": {"resv1x": 16},
 }
-FAST = ("torchvision:resnet18", "torchvision:mobilenet_v2", "timm:mnasnet_100")
+FAST = ("torchvision:resnet18", "torchvision:mobilenet_v2", "timm:mnasnet_100", "torchvision:mobilenet_v3_small",
+        "timm:efficientnet_b0")
 
 
 def _check_exact(name: str, expected: dict[str, int]) -> Decomposition:
@@ -41,14 +53,16 @@ def _check_exact(name: str, expected: dict[str, int]) -> Decomposition:
     assert {f: sum(p.family == f for p in d.blocks) for f in d.families()} == expected
     # blocks + glue hold every parameter of the model, each once
     assert sum(p.params for p in d.parts) == d.params == sum(p.numel() for p in model.parameters())
-    for p in d.blocks:
-        fam = get_family(p.family)
+    for p in d.blocks:  # the block, and every alternative family's block, is the module's
         module = model.get_submodule(p.path)
-        block = fam.build(p.config)
-        assert sum(q.numel() for q in block.parameters()) == sum(q.numel() for q in module.parameters()) == p.params
-        x = torch.randn(fam.input_shape(p.config))
-        with torch.no_grad():
-            assert module(x).shape == block(x).shape
+        for fname, cfg in ((p.family, p.config), *p.alternatives):
+            fam = get_family(fname)
+            block = fam.build(cfg)
+            assert sum(q.numel() for q in block.parameters()) == sum(q.numel() for q in module.parameters()) \
+                == p.params
+            x = torch.randn(fam.input_shape(cfg))
+            with torch.no_grad():
+                assert module(x).shape == block(x).shape
     # consecutive blocks chain: each block reads what the one before it wrote
     for a, b in zip(d.blocks, d.blocks[1:], strict=False):
         if a.family == b.family == "mbconv" and a.config["cout"] == b.config["cin"]:
@@ -81,9 +95,10 @@ def test_a_near_miss_is_glue_not_an_approximate_block() -> None:
         d = from_torch(model, (1, 16, 16, 16))
         assert len(d.blocks) == blocks
         assert sum(p.params for p in d.parts) == sum(p.numel() for p in model.parameters())
-    # a wide ResNet's bottleneck (width cout / 2, not cout / 4) is not taken for a resv1 block
-    d = from_torch(load_model("torchvision:wide_resnet50_2"), name="wide")
+    # a wide ResNet's bottleneck (width cout / 2, not cout / 4) is not taken for a resv1 block (resv1x states it)
+    d = from_torch(load_model("torchvision:wide_resnet50_2"), name="wide", families=["resv1"])
     assert d.blocks == [] and d.block_macs_share == 0.0
+    assert {p.family for p in from_torch(load_model("torchvision:wide_resnet50_2")).blocks} == {"resv1x"}
 
 
 def test_glue_is_every_other_layer_and_each_rebuilds_alone() -> None:
@@ -125,10 +140,27 @@ def test_a_decomposition_that_is_not_one_is_refused() -> None:
         Decomposition.from_json("{")
 
 
-@pytest.mark.parametrize("space", ["stacked-resv1", "stacked-mbconv", "mbv2"])
+@pytest.mark.parametrize("space", ["stacked-resv1", "stacked-mbconv", "mbv2", "mbv3", "resnext"])
 def test_our_own_networks_decompose_back_into_their_blocks(space: str) -> None:
     from nas.spaces import get_space
 
     for net in get_space(space).sample(2, seed=3):
-        d = from_torch(net.build(), net.input_shape())
+        d = from_torch(net.build(), net.input_shape()).prefer(net.families())
         assert [(p.family, p.config) for p in d.blocks] == [(b.family, dict(b.config)) for b in net.blocks]
+
+
+def test_a_model_is_predicted_by_as_few_given_families_as_match() -> None:
+    d = from_torch(load_model("torchvision:mobilenet_v3_small"), name="v3")
+    assert {p.family for p in d.prefer(["mbconv"]).blocks} == {"mbconv", "mbconvx"}  # 2 blocks only mbconvx has
+    both = d.prefer(["mbconv", "mbconvx"])
+    assert {p.family for p in both.blocks} == {"mbconvx"}  # all of them in one family, not split
+    assert [p.path for p in both.blocks] == [p.path for p in d.blocks] and both.params == d.params
+    # a block keeps what it was as an alternative; the JSON holds the alternatives
+    moved = next(p for p, q in zip(both.blocks, d.blocks, strict=True) if q.family == "mbconv")
+    assert ("mbconv", next(q for q in d.blocks if q.path == moved.path).config) in moved.alternatives
+    again = Decomposition.from_json(both.to_json())
+    assert again == both and '"format": 2' in both.to_json()
+    # with only an mbconv bundle, MobileNetV2 stays as it was; with only an mbconvx one, it is all mbconvx
+    v2 = from_torch(load_model("torchvision:mobilenet_v2"), name="v2")
+    assert v2.prefer(["mbconv"]) == v2
+    assert [p.config["mid"] for p in v2.prefer(["mbconvx"]).blocks][:3] == [32, 96, 144]

@@ -33,9 +33,10 @@ from profiler.families.mbconv import se_width
 from profiler.space import Integer, Space, SpaceError
 
 FAMILIES = ("mbconv", "resv1", "resv2")
+COUNTED = (*FAMILIES, "mbconvx")  # closed-form counts checked against the module (mbconvx's own tests: test_mbconvx)
 N_SAMPLED = 25
 CPU_MACS = 300_000_000  # run the real CPU forward only below this cost
-SEEDS = {"mbconv": 11, "resv1": 12, "resv2": 13}
+SEEDS = {"mbconv": 11, "resv1": 12, "resv2": 13, "mbconvx": 14}
 
 
 def _mb(hw: int, cin: int, cout: int, e: int, k: int, s: int, se: bool, act: str) -> dict[str, Any]:
@@ -69,11 +70,26 @@ RES_EDGES = [
     _res(9, 512, 256, 7, 1, "basic"),  # stride 1, cin != cout: projection
     _res(28, 256, 256, 5, 1, "bottleneck"),
 ]
-EDGES = {"mbconv": MBCONV_EDGES, "resv1": RES_EDGES, "resv2": RES_EDGES}
+
+
+def _mx(hw: int, cin: int, mid: int, cout: int, k: int, s: int, act: str, se: str) -> dict[str, Any]:
+    return {"input_hw": hw, "cin": cin, "mid": mid, "cout": cout, "kernel": k, "stride": s, "act": act, "se": se}
+
+
+MBCONVX_EDGES = [
+    _mx(7, 8, 8, 8, 3, 1, "relu", "none"),  # smallest, no expansion convolution
+    _mx(14, 80, 184, 80, 3, 1, "hswish", "none"),  # MobileNetV3-Large's expansion 2.3
+    _mx(28, 40, 120, 40, 5, 1, "relu", "hsigmoid"),  # MobileNetV3 squeeze-excite
+    _mx(112, 32, 32, 16, 3, 1, "swish", "sigmoid"),  # EfficientNet-B0's first block (squeeze 8 = cin / 4)
+    _mx(14, 112, 672, 192, 5, 2, "swish", "sigmoid"),
+    _mx(7, 640, 3840, 640, 7, 1, "swish", "hsigmoid"),  # EfficientNet-B7 width
+    _mx(10, 8, 64, 8, 7, 2, "hswish", "sigmoid"),  # cin / 4 = 2, 10 -> 5
+]
+EDGES = {"mbconv": MBCONV_EDGES, "resv1": RES_EDGES, "resv2": RES_EDGES, "mbconvx": MBCONVX_EDGES}
 
 
 def _cases() -> Iterator[Any]:
-    for name in FAMILIES:
+    for name in COUNTED:
         fam = get_family(name)
         for i, cfg in enumerate(fam.space.sample(N_SAMPLED, method="random", seed=SEEDS[name])):
             yield pytest.param(name, cfg, id=f"{name}-sampled{i}")
