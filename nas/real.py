@@ -8,7 +8,8 @@ glue layers. :class:`RealLatencyModel` predicts
 with glue latencies read from the store (family ``glue``, measured on the bundles' platform and protocol:
 :func:`measure_glue` measures the missing ones). ``coverage`` is the share of the predicted latency that block
 bundles predict; the rest is glue. A block whose family has no bundle is an error naming the family and the
-block, unless ``allow_glue``: it is then measured and counted like glue. A calibration
+block, unless ``allow_glue`` or its family is measured without a bundle (``convbn``, stems and heads): it is
+then measured and counted like glue. A calibration
 (:class:`nas.latency.Calibration`) maps the total when given, and widens the 80 % interval by its ``std_scale``
 (how far its own networks fell outside their intervals); calibrations by family (a mapping) map each model by
 the family that holds most of its blocks' multiply-accumulates.
@@ -73,13 +74,14 @@ class RealLatency:
 def glue_items(d: Decomposition, predicted: Sequence[str] = (), *, allow_glue: bool = False
                ) -> list[tuple[str, dict[str, Any]]]:
     """What must be measured for ``d`` on a platform: ``(family, config)`` of every glue layer, and of every block
-    whose family is not in ``predicted`` when ``allow_glue`` (else a one-line error naming the first)."""
+    whose family is not in ``predicted`` when ``allow_glue`` or when its family is measured without a bundle
+    (``convbn``: stems and heads), else a one-line error naming the first."""
     out = []
     for p in d.prefer(predicted).parts:
         if p.kind == "glue":
             out.append(("glue", p.op or {}))
         elif p.family not in predicted:
-            if not allow_glue:
+            if not allow_glue and not getattr(_family(p.family or ""), "measured_without_bundle", False):
                 have = ", ".join(sorted(predicted)) or "none"
                 raise NetworkError(f"{d.name}: block {p.path} is of family {p.family!r}, which has no bundle "
                                    f"(bundles for: {have}); give its bundle, or --allow-glue to measure it")

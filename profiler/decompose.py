@@ -62,9 +62,12 @@ ACT_KIND = {"ReLU": "relu", "ReLU6": "relu6", "Hardswish": "hswish", "HardSwish"
 PRIMITIVE = ("Conv2d", "BatchNorm2d", "BatchNormAct2d", "Linear", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d",
              "Flatten")
 RESIDUAL_ATTRS = ("use_res_connect", "apply_residual", "has_skip", "has_residual")
-#: Written into every decomposition's JSON; a cache holding another format is decomposed again (2: families
-#: matched as alternatives, ``mbconvx``, squeeze-excite pools not compared).
-FORMAT = 2
+#: The longest run of layer calls outside modules offered to the matchers as one block (:func:`_match_runs`).
+MAX_RUN = 8
+#: Written into every decomposition's JSON; a cache holding another format is decomposed again (none: the first;
+#: 2: families matched as alternatives, ``mbconvx``/``resv1x``, squeeze-excite pools not compared; 3: ``convbn``
+#: and runs of layers outside modules).
+FORMAT = 3
 
 
 class DecompositionError(ValueError):
@@ -374,10 +377,27 @@ def match_resv1x(call: ModuleCall) -> dict[str, Any] | None:
             "kernel": b.kernel_size[0], "stride": hw // out_hw, "groups": b.groups}
 
 
+def match_convbn(call: ModuleCall) -> dict[str, Any] | None:
+    """One convolution + batch norm (+ activation) (+ 3 x 3 max pooling): a stem or a head's convolution."""
+    hw, calls = _square(call.in_shape), call.compared()
+    if hw is None or len(calls) < 2 or calls[0].signature()[0] != "conv" or "BatchNorm" not in calls[1].type:
+        return None
+    conv, rest = calls[0].module, calls[2:]
+    act = "none"
+    if rest and rest[0].type in ACT_KIND:
+        act, rest = ACT_KIND[rest[0].type], rest[1:]
+    pool = bool(rest) and rest[0].type == "MaxPool2d"
+    if rest[pool:] or conv.groups != 1:
+        return None
+    return {"input_hw": hw, "cin": conv.in_channels, "cout": conv.out_channels, "kernel": conv.kernel_size[0],
+            "stride": conv.stride[0], "act": act, "pool": pool}
+
+
 register_matcher("mbconv", match_mbconv)
 register_matcher("mbconvx", match_mbconvx)
 register_matcher("resv1", match_resv1)
 register_matcher("resv1x", match_resv1x)
+register_matcher("convbn", match_convbn)
 
 
 def _check(call: ModuleCall, family: Any, config: dict[str, Any]) -> bool:
@@ -420,6 +440,55 @@ def _op_spec(c: LayerCall) -> dict[str, Any]:
     return op_spec(c.module, c.in_shape)
 
 
+def _match(call: ModuleCall, use: Mapping[str, Callable[[ModuleCall], dict[str, Any] | None]],
+           fams: Mapping[str, Any], path: str) -> Part | None:
+    """The block ``call`` is, of the first family whose matcher's proposal checks (the others that check too as
+    its alternatives), or None."""
+    found = []
+    for fname, matcher in use.items():
+        cfg = matcher(call)
+        if cfg is not None and _check(call, fams[fname], cfg):
+            found.append((fname, fams[fname].validate(cfg)))
+    if not found:
+        return None
+    (fname, cfg), rest = found[0], tuple(found[1:])
+    c = fams[fname].counts(cfg)
+    return Part("block", path, int(c.macs), int(c.params), fname, cfg, alternatives=rest)
+
+
+def _match_runs(layers: list[LayerCall], claimed: list[bool], use: Mapping[str, Any], fams: Mapping[str, Any]
+                ) -> list[tuple[int, int, Part]]:
+    """Blocks among layers no module-level block took, made of consecutive layer calls that chain (each reads
+    the shape the one before wrote): ResNet's stem is ``conv1``, ``bn1``, ``relu`` and ``maxpool``, children of
+    the model itself, and MNASNet's first separable convolution is a run of a flat ``Sequential``. Left to
+    right, the longest run (at most :data:`MAX_RUN` layers) that checks as a block is taken; its path joins the
+    layers' paths with ``+``."""
+    import torch.nn as nn
+
+    idx = [i for i, c in enumerate(layers) if not claimed[i] and c.type not in FREE]
+    taken: list[tuple[int, int, Part]] = []
+    k = 0
+    while k < len(idx):
+        part = None
+        for n in range(min(MAX_RUN, len(idx) - k), 1, -1):
+            run = [layers[i] for i in idx[k:k + n]]
+            if any(run[j + 1].in_shape != run[j].out_shape for j in range(n - 1)):
+                continue
+            if any(claimed[i] for i in range(idx[k], idx[k + n - 1] + 1)):
+                continue  # a block's layers in between: not one run (layers that compute nothing may be)
+            mods = nn.ModuleList(dict.fromkeys(c.module for c in run))
+            call = ModuleCall("+".join(c.path for c in run), mods, run[0].in_shape, run[-1].out_shape, idx[k],
+                              idx[k + n - 1] + 1, run)
+            part = _match(call, use, fams, call.path)
+            if part is not None:
+                taken.append((idx[k], idx[k + n - 1] + 1, part))
+                k += n
+                break
+        if part is None:
+            k += 1
+    return taken
+
+
 def from_torch(model: Any, input_shape: Sequence[int] = (1, 3, 224, 224), *, name: str | None = None,
                families: Sequence[str] | None = None) -> Decomposition:
     """Decompose ``model`` (a ``torch.nn.Module``) run on ``input_shape`` into blocks and glue (module docstring).
@@ -436,16 +505,9 @@ def from_torch(model: Any, input_shape: Sequence[int] = (1, 3, 224, 224), *, nam
     def walk(path: str, module: Any) -> None:
         cs = calls.get(path, [])
         if len(cs) == 1 and path and cs[0].end > cs[0].start and not _is_layer(module):
-            found = []
-            for fname, matcher in use.items():
-                cfg = matcher(cs[0])
-                if cfg is not None and _check(cs[0], fams[fname], cfg):
-                    found.append((fname, fams[fname].validate(cfg)))
-            if found:
-                (fname, cfg), rest = found[0], tuple(found[1:])
-                c = fams[fname].counts(cfg)
-                taken.append((cs[0].start, cs[0].end,
-                              Part("block", path, int(c.macs), int(c.params), fname, cfg, alternatives=rest)))
+            part = _match(cs[0], use, fams, path)
+            if part is not None:
+                taken.append((cs[0].start, cs[0].end, part))
                 return
         for child_name, child in module.named_children():
             walk(f"{path}.{child_name}" if path else child_name, child)
@@ -453,6 +515,10 @@ def from_torch(model: Any, input_shape: Sequence[int] = (1, 3, 224, 224), *, nam
     walk("", model)
     claimed = [False] * len(layers)
     for start, end, _ in taken:
+        for i in range(start, end):
+            claimed[i] = True
+    for start, end, part in _match_runs(layers, claimed, use, fams):
+        taken.append((start, end, part))
         for i in range(start, end):
             claimed[i] = True
     parts = [(start, p) for start, _, p in taken]

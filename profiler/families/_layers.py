@@ -121,6 +121,12 @@ class Tally:
         """Global average pooling to 1 x 1."""
         self._leaf(channels * hw * hw, channels)
 
+    def maxpool(self, channels: int, hw: int) -> int:
+        """3 x 3 max pooling of stride 2, padding 1 (ResNet's stem); returns the output side."""
+        out = (hw - 1) // 2 + 1
+        self._leaf(channels * hw * hw, channels * out * out)
+        return out
+
     def scale(self, channels: int, hw: int) -> None:
         """:class:`Scale`: features (channels x hw x hw) times a channels x 1 x 1 gate."""
         n = channels * hw * hw

@@ -13,7 +13,7 @@ from torch import nn
 
 from profiler.families._layers import se_width
 
-__all__ = ["ACTIVATIONS", "GATES", "Add", "MBConv", "ResV1Block", "ResV2Block", "Scale", "SqueezeExcite"]
+__all__ = ["ACTIVATIONS", "GATES", "Add", "ConvBN", "MBConv", "ResV1Block", "ResV2Block", "Scale", "SqueezeExcite"]
 
 #: Activation name -> module class (``inplace`` is left off so forward hooks see separate tensors).
 ACTIVATIONS: dict[str, type[nn.Module]] = {
@@ -98,6 +98,25 @@ class MBConv(nn.Module):
             y = self.se(y)
         y = self.project(y)
         return y if self.add is None else self.add(y, x)
+
+
+# -- convbn -------------------------------------------------------------------------------------------------------
+class ConvBN(nn.Module):
+    """``k x k`` convolution (stride, padding k // 2, no bias) + BatchNorm2d + activation (``None``: none) +
+    3 x 3 max pooling of stride 2 (``None``: none)."""
+
+    def __init__(self, cin: int, cout: int, kernel: int, stride: int, act: str, pool: bool) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(cin, cout, kernel, stride=stride, padding=kernel // 2, bias=False)
+        self.bn = nn.BatchNorm2d(cout)
+        self.act: nn.Module | None = ACTIVATIONS[act]() if act != "none" else None
+        self.pool: nn.MaxPool2d | None = nn.MaxPool2d(3, 2, 1) if pool else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.bn(self.conv(x))
+        if self.act is not None:
+            y = self.act(y)
+        return y if self.pool is None else self.pool(y)
 
 
 # -- resv1, resv2 -------------------------------------------------------------------------------------------------

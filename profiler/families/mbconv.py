@@ -28,9 +28,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from profiler.families._base import BlockFamily, Counts, get_family, register_family
-from profiler.families._layers import ACTIVATION_LIMIT, MACS_LIMIT, Tally, se_width
-from profiler.space import Boolean, Categorical, Choice, Constraint, Integer, Space
+from profiler.families._base import register_family
+from profiler.families._layers import Tally, se_width
+from profiler.families._tallied import TalliedFamily, size_constraints
+from profiler.space import Boolean, Categorical, Choice, Integer, Space
 
 if TYPE_CHECKING:
     from profiler.families._modules import MBConv
@@ -71,15 +72,7 @@ def _tally(cfg: Mapping[str, Any]) -> Tally:
                                    se_width(mid) if cfg["se"] else 0)
 
 
-def _activation_size_ok(cfg: Mapping[str, Any]) -> bool:
-    return _tally(cfg).max_activation <= ACTIVATION_LIMIT
-
-
-def _macs_ok(cfg: Mapping[str, Any]) -> bool:
-    return _tally(cfg).macs <= MACS_LIMIT
-
-
-class MBConvFamily(BlockFamily):
+class MBConvFamily(TalliedFamily):
     """MobileNetV2/V3 / EfficientNet inverted residual (see the module docstring)."""
 
     name = "mbconv"
@@ -94,13 +87,9 @@ class MBConvFamily(BlockFamily):
             Boolean("se"),
             Categorical("act", ("relu", "relu6", "hswish", "swish")),
         ],
-        [
-            Constraint("activation_size", _activation_size_ok,
-                       f"the largest activation tensor must have at most {ACTIVATION_LIMIT:,} elements "
-                       "(224 x 224 x 64)"),
-            Constraint("macs", _macs_ok, f"the block must cost at most {MACS_LIMIT:.0e} multiply-accumulates"),
-        ],
+        size_constraints(_tally),
     )
+    tally = staticmethod(_tally)
 
     def build(self, config: Mapping[str, Any]) -> MBConv:
         from profiler.families._modules import MBConv  # torch, only when a block is built
@@ -108,22 +97,6 @@ class MBConvFamily(BlockFamily):
         cfg = self.validate(config)
         return MBConv(cfg["cin"], cfg["cout"], cfg["expansion"], cfg["kernel"], cfg["stride"], cfg["se"],
                       cfg["act"]).eval()
-
-    def input_shape(self, config: Mapping[str, Any], batch_size: int = 1) -> tuple[int, int, int, int]:
-        cfg = self.validate(config)
-        return (batch_size, cfg["cin"], cfg["input_hw"], cfg["input_hw"])
-
-    def counts(self, config: Mapping[str, Any]) -> Counts:
-        return _tally(self.validate(config)).counts(self.dtype)
-
-    def counts_of_valid(self, config: Mapping[str, Any]) -> Counts:
-        """:meth:`counts` of a configuration this family already validated (no second validation: the feature
-        encoder calls it for thousands of candidates)."""
-        return _tally(config).counts(self.dtype)
-
-    def __reduce__(self) -> tuple[Any, tuple[str]]:
-        # Unpickle to the registered instance (also in a fresh worker process).
-        return get_family, (self.name,)
 
 
 mbconv = register_family(MBConvFamily())

@@ -36,8 +36,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from profiler.families._base import BlockFamily, Counts, get_family, register_family
-from profiler.families._layers import ACTIVATION_LIMIT, MACS_LIMIT, Tally, make_divisible
+from profiler.families._base import register_family
+from profiler.families._layers import Tally, make_divisible
+from profiler.families._tallied import TalliedFamily, size_constraints
 from profiler.families.mbconv import inverted_residual_tally
 from profiler.space import Categorical, Choice, Constraint, Integer, Space
 
@@ -74,15 +75,7 @@ def _mid_ok(cfg: Mapping[str, Any]) -> bool:
     return cfg["cin"] <= cfg["mid"] <= MAX_EXPANSION * cfg["cin"]
 
 
-def _activation_size_ok(cfg: Mapping[str, Any]) -> bool:
-    return _mid_ok(cfg) and _tally(cfg).max_activation <= ACTIVATION_LIMIT
-
-
-def _macs_ok(cfg: Mapping[str, Any]) -> bool:
-    return _mid_ok(cfg) and _tally(cfg).macs <= MACS_LIMIT
-
-
-class MBConvXFamily(BlockFamily):
+class MBConvXFamily(TalliedFamily):
     """The inverted residual of MobileNetV3 / EfficientNet / MNASNet (see the module docstring)."""
 
     name = "mbconvx"
@@ -97,14 +90,10 @@ class MBConvXFamily(BlockFamily):
             Categorical("act", ("relu", "relu6", "hswish", "swish")),
             Categorical("se", ("none", "hsigmoid", "sigmoid")),
         ],
-        [
-            Constraint("mid", _mid_ok, f"mid must lie between cin and {MAX_EXPANSION} x cin"),
-            Constraint("activation_size", _activation_size_ok,
-                       f"the largest activation tensor must have at most {ACTIVATION_LIMIT:,} elements "
-                       "(224 x 224 x 64)"),
-            Constraint("macs", _macs_ok, f"the block must cost at most {MACS_LIMIT:.0e} multiply-accumulates"),
-        ],
+        [Constraint("mid", _mid_ok, f"mid must lie between cin and {MAX_EXPANSION} x cin"),
+         *size_constraints(_tally, _mid_ok)],
     )
+    tally = staticmethod(_tally)
 
     def build(self, config: Mapping[str, Any]) -> MBConv:
         from profiler.families._modules import MBConv  # torch, only when a block is built
@@ -115,20 +104,6 @@ class MBConvXFamily(BlockFamily):
                       mid=cfg["mid"], se_squeeze=squeeze_width(cfg) or None,
                       se_act=cfg["act"] if se == "sigmoid" else "relu",
                       se_gate=se if se != "none" else None).eval()
-
-    def input_shape(self, config: Mapping[str, Any], batch_size: int = 1) -> tuple[int, int, int, int]:
-        cfg = self.validate(config)
-        return (batch_size, cfg["cin"], cfg["input_hw"], cfg["input_hw"])
-
-    def counts(self, config: Mapping[str, Any]) -> Counts:
-        return _tally(self.validate(config)).counts(self.dtype)
-
-    def counts_of_valid(self, config: Mapping[str, Any]) -> Counts:
-        """:meth:`counts` without a second validation (the feature encoder calls it for whole pools)."""
-        return _tally(config).counts(self.dtype)
-
-    def __reduce__(self) -> tuple[Any, tuple[str]]:
-        return get_family, (self.name,)
 
 
 mbconvx = register_family(MBConvXFamily())

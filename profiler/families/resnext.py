@@ -28,8 +28,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from profiler.families._base import BlockFamily, Counts, get_family, register_family
-from profiler.families._layers import ACTIVATION_LIMIT, MACS_LIMIT
+from profiler.families._base import register_family
+from profiler.families._layers import Tally
+from profiler.families._tallied import TalliedFamily, size_constraints
 from profiler.families.resnet import _tally
 from profiler.space import Choice, Constraint, Integer, Space
 
@@ -40,15 +41,11 @@ def _shape_ok(cfg: Mapping[str, Any]) -> bool:
     return cfg["cout"] <= 8 * cfg["width"] and cfg["width"] <= cfg["cout"] and cfg["width"] % cfg["groups"] == 0
 
 
-def _activation_size_ok(cfg: Mapping[str, Any]) -> bool:
-    return _shape_ok(cfg) and _tally(dict(cfg, variant="bottleneck"), preact=False).max_activation <= ACTIVATION_LIMIT
+def _bottleneck(cfg: Mapping[str, Any]) -> Tally:
+    return _tally(dict(cfg, variant="bottleneck"), preact=False)
 
 
-def _macs_ok(cfg: Mapping[str, Any]) -> bool:
-    return _shape_ok(cfg) and _tally(dict(cfg, variant="bottleneck"), preact=False).macs <= MACS_LIMIT
-
-
-class ResV1XFamily(BlockFamily):
+class ResV1XFamily(TalliedFamily):
     """ResNeXt / Wide ResNet bottleneck (see the module docstring)."""
 
     name = "resv1x"
@@ -62,14 +59,10 @@ class ResV1XFamily(BlockFamily):
             Choice("stride", (1, 2)),
             Choice("groups", (1, 2, 4, 8, 16, 32, 64)),
         ],
-        [
-            Constraint("width", _shape_ok, "width must lie between cout / 8 and cout, and groups must divide it"),
-            Constraint("activation_size", _activation_size_ok,
-                       f"the largest activation tensor must have at most {ACTIVATION_LIMIT:,} elements "
-                       "(224 x 224 x 64)"),
-            Constraint("macs", _macs_ok, f"the block must cost at most {MACS_LIMIT:.0e} multiply-accumulates"),
-        ],
+        [Constraint("width", _shape_ok, "width must lie between cout / 8 and cout, and groups must divide it"),
+         *size_constraints(_bottleneck, _shape_ok)],
     )
+    tally = staticmethod(_bottleneck)
 
     def build(self, config: Mapping[str, Any]) -> Any:  # -> torch.nn.Module
         from profiler.families._modules import ResV1Block  # torch, only when a block is built
@@ -77,20 +70,6 @@ class ResV1XFamily(BlockFamily):
         cfg = self.validate(config)
         return ResV1Block(cfg["cin"], cfg["cout"], cfg["kernel"], cfg["stride"], "bottleneck", width=cfg["width"],
                           groups=cfg["groups"]).eval()
-
-    def input_shape(self, config: Mapping[str, Any], batch_size: int = 1) -> tuple[int, int, int, int]:
-        cfg = self.validate(config)
-        return (batch_size, cfg["cin"], cfg["input_hw"], cfg["input_hw"])
-
-    def counts(self, config: Mapping[str, Any]) -> Counts:
-        return self.counts_of_valid(self.validate(config))
-
-    def counts_of_valid(self, config: Mapping[str, Any]) -> Counts:
-        """:meth:`counts` without a second validation (the feature encoder calls it for whole pools)."""
-        return _tally(dict(config, variant="bottleneck"), preact=False).counts(self.dtype)
-
-    def __reduce__(self) -> tuple[Any, tuple[str]]:
-        return get_family, (self.name,)
 
 
 resv1x = register_family(ResV1XFamily())

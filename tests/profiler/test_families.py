@@ -33,10 +33,11 @@ from profiler.families.mbconv import se_width
 from profiler.space import Integer, Space, SpaceError
 
 FAMILIES = ("mbconv", "resv1", "resv2")
-COUNTED = (*FAMILIES, "mbconvx")  # closed-form counts checked against the module (mbconvx's own tests: test_mbconvx)
+COUNTED = (*FAMILIES, "mbconvx", "resv1x", "convbn")  # closed-form counts checked against the module (their own
+# tests: test_mbconvx)
 N_SAMPLED = 25
 CPU_MACS = 300_000_000  # run the real CPU forward only below this cost
-SEEDS = {"mbconv": 11, "resv1": 12, "resv2": 13, "mbconvx": 14}
+SEEDS = {"mbconv": 11, "resv1": 12, "resv2": 13, "mbconvx": 14, "resv1x": 15, "convbn": 16}
 
 
 def _mb(hw: int, cin: int, cout: int, e: int, k: int, s: int, se: bool, act: str) -> dict[str, Any]:
@@ -85,7 +86,20 @@ MBCONVX_EDGES = [
     _mx(7, 640, 3840, 640, 7, 1, "swish", "hsigmoid"),  # EfficientNet-B7 width
     _mx(10, 8, 64, 8, 7, 2, "hswish", "sigmoid"),  # cin / 4 = 2, 10 -> 5
 ]
-EDGES = {"mbconv": MBCONV_EDGES, "resv1": RES_EDGES, "resv2": RES_EDGES, "mbconvx": MBCONVX_EDGES}
+RESV1X_EDGES = [
+    {"input_hw": 56, "cin": 64, "width": 128, "cout": 256, "kernel": 3, "stride": 1, "groups": 32},  # ResNeXt-50
+    {"input_hw": 14, "cin": 1024, "width": 512, "cout": 1024, "kernel": 3, "stride": 1, "groups": 1},  # Wide-50-2
+    {"input_hw": 28, "cin": 256, "width": 256, "cout": 512, "kernel": 5, "stride": 2, "groups": 64},
+    {"input_hw": 7, "cin": 16, "width": 16, "cout": 16, "kernel": 3, "stride": 1, "groups": 16},  # smallest
+]
+CONVBN_EDGES = [
+    {"input_hw": 224, "cin": 3, "cout": 64, "kernel": 7, "stride": 2, "act": "relu", "pool": True},  # ResNet stem
+    {"input_hw": 224, "cin": 3, "cout": 32, "kernel": 3, "stride": 2, "act": "swish", "pool": False},
+    {"input_hw": 7, "cin": 320, "cout": 1280, "kernel": 1, "stride": 1, "act": "relu6", "pool": False},  # head
+    {"input_hw": 9, "cin": 8, "cout": 8, "kernel": 5, "stride": 2, "act": "none", "pool": True},  # 9 -> 5 -> 3
+]
+EDGES = {"mbconv": MBCONV_EDGES, "resv1": RES_EDGES, "resv2": RES_EDGES, "mbconvx": MBCONVX_EDGES,
+         "resv1x": RESV1X_EDGES, "convbn": CONVBN_EDGES}
 
 
 def _cases() -> Iterator[Any]:
@@ -101,7 +115,8 @@ CASES = list(_cases())
 
 
 def _out_hw(cfg: dict[str, Any]) -> int:
-    return (cfg["input_hw"] - 1) // cfg["stride"] + 1
+    hw = (cfg["input_hw"] - 1) // cfg["stride"] + 1
+    return (hw - 1) // 2 + 1 if cfg.get("pool") else hw
 
 
 def _measure(fam: BlockFamily, cfg: dict[str, Any]) -> tuple[Counts, tuple[int, ...], nn.Module]:

@@ -1,7 +1,7 @@
-"""The general block families of published models: ``mbconvx`` (MobileNetV3 / EfficientNet inverted residual) and
-``resv1x`` (ResNeXt / Wide ResNet bottleneck). Their closed-form counts are checked against the modules with the
-other families (``test_families``); here: structure, the squeeze-excite forms, validation, and that the stored keys
-of ``mbconv`` and ``resv1`` did not move."""
+"""The block families of published models: ``mbconvx`` (MobileNetV3 / EfficientNet inverted residual),
+``resv1x`` (ResNeXt / Wide ResNet bottleneck) and ``convbn`` (stems and heads). Their closed-form counts are
+checked against the modules with the other families (``test_families``); here: structure, the squeeze-excite
+forms, validation, and that the stored keys of ``mbconv`` and ``resv1`` did not move."""
 
 from __future__ import annotations
 
@@ -56,11 +56,23 @@ def test_mbconvx_squeeze_excite_forms(se: str, squeeze: int, inner: type, gate: 
     (_rx(56, 64, 128, 256, groups=3), "groups"),
     (_rx(56, 64, 96, 256, groups=64), "width"),  # 64 groups do not divide 96
     (_rx(56, 64, 16, 256), "width"),  # below cout / 8
+    ({"input_hw": 224, "cin": 12, "cout": 64, "kernel": 7, "stride": 2, "act": "relu", "pool": True}, "cin"),
+    ({"input_hw": 224, "cin": 3, "cout": 64, "kernel": 7, "stride": 4, "act": "relu", "pool": True}, "stride"),
 ])
 def test_bad_configurations_name_the_field(cfg: dict[str, Any], field: str) -> None:
-    fam = get_family("mbconvx" if "mid" in cfg else "resv1x")
+    fam = get_family("mbconvx" if "mid" in cfg else "convbn" if "pool" in cfg else "resv1x")
     with pytest.raises(SpaceError, match=field):
         fam.validate(cfg)
+
+
+def test_convbn_is_a_stem_measured_without_a_bundle() -> None:
+    fam = get_family("convbn")
+    stem = fam.build({"input_hw": 224, "cin": 3, "cout": 64, "kernel": 7, "stride": 2, "act": "relu", "pool": True})
+    assert isinstance(stem.pool, nn.MaxPool2d) and isinstance(stem.act, nn.ReLU) and stem.conv.bias is None
+    head = fam.build({"input_hw": 7, "cin": 320, "cout": 1280, "kernel": 1, "stride": 1, "act": "none",
+                      "pool": False})
+    assert head.act is None and head.pool is None
+    assert fam.measured_without_bundle and not getattr(get_family("mbconvx"), "measured_without_bundle", False)
 
 
 def test_resv1x_width_groups_and_shortcut() -> None:
