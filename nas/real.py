@@ -214,9 +214,8 @@ def cached_decomposition(name: str, cache_dir: str | None, input_shape: Sequence
     path = os.path.join(cache_dir, f"{_SAFE.sub('_', name)}@{shape}.json") if cache_dir else None
     if path and os.path.isfile(path):
         with open(path, encoding="utf-8") as fh:
-            raw = fh.read()
-        d = Decomposition.from_json(raw)
-        if d.name == name and f'"format": {FORMAT},' in raw:  # an older format is decomposed again
+            d = Decomposition.from_json(fh.read())
+        if d.name == name and d.format == FORMAT:  # an older format is decomposed again
             return d
     d = from_torch(load_model(name), input_shape, name=name)
     if path:

@@ -164,6 +164,7 @@ class Decomposition:
     output_shape: tuple[int, ...]
     params: int  # the whole model's parameters
     parts: list[Part]
+    format: int = FORMAT  # of the JSON it was read from (0: written before formats were)
 
     @property
     def blocks(self) -> list[Part]:
@@ -213,7 +214,7 @@ class Decomposition:
                 d["alternatives"] = [{"family": f, "config": c} for f, c in p.alternatives]
             return d
 
-        return {"format": FORMAT, "name": self.name, "input_shape": list(self.input_shape),
+        return {"format": self.format, "name": self.name, "input_shape": list(self.input_shape),
                 "output_shape": list(self.output_shape), "params": self.params, "parts": [part(p) for p in self.parts]}
 
     def to_json(self, indent: int | None = None) -> str:
@@ -226,7 +227,8 @@ class Decomposition:
                           p.get("config"), p.get("op"),
                           tuple((str(a["family"]), dict(a["config"])) for a in p.get("alternatives", ())))
                      for p in d["parts"]]
-            return cls(str(d["name"]), tuple(d["input_shape"]), tuple(d["output_shape"]), int(d["params"]), parts)
+            return cls(str(d["name"]), tuple(d["input_shape"]), tuple(d["output_shape"]), int(d["params"]), parts,
+                       int(d.get("format", 0)))
         except (KeyError, TypeError, ValueError) as e:
             raise DecompositionError(f"not a decomposition ({type(e).__name__}: {e})") from None
 
