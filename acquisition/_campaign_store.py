@@ -44,11 +44,15 @@ ITERATION_COLUMNS: dict[str, type] = {
     "model": str, "transfer_gain": float,
     # schema 9
     "stop_rule": str, "fired": int, "acc10_lo": float, "mape_hi": float, "cv_spearman": float,
+    # schema 10: asks pending while the iteration chose (pipelined: a batch in flight), and how many of them the
+    # device had measured or started by the time it decided (what a stop there would still have measured)
+    "pending": int, "inflight": int,
 }
 SCHEMA3_ITERATION_COLUMNS = ("verification", "n_verify", "test_spearman", "test_acc10", "test_mape")
 SCHEMA4_ITERATION_COLUMNS = ("fidelity", "fidelity_pairs", "fidelity_offset", "fidelity_noise")
 SCHEMA6_ITERATION_COLUMNS = ("model", "transfer_gain")
 SCHEMA9_ITERATION_COLUMNS = ("stop_rule", "fired", "acc10_lo", "mape_hi", "cv_spearman")
+SCHEMA10_ITERATION_COLUMNS = ("pending", "inflight")
 SOURCE_COLUMNS: dict[str, type] = {
     "campaign": str, "name": str, "kind": str, "rows": int, "agreement": float, "used": int, "reason": str,
     "detail": str, "created_at": str,
@@ -104,6 +108,11 @@ def to_schema_9(db: Any) -> None:
     """Prequential predictions with each ask; the stop rule, its bounds and the out-of-fold ρ per iteration."""
     _add_columns(db, "campaign_asks", ("pred_log", "pred_n"), ASK_COLUMNS)
     _add_columns(db, "iterations", SCHEMA9_ITERATION_COLUMNS, ITERATION_COLUMNS)
+
+
+def to_schema_10(db: Any) -> None:
+    """Pipelined acquisition: the asks pending while each iteration chose, and those in flight when it decided."""
+    _add_columns(db, "iterations", SCHEMA10_ITERATION_COLUMNS, ITERATION_COLUMNS)
 
 
 def _create_asks(db: Any) -> None:
@@ -275,6 +284,19 @@ class CampaignTables(Tables):
             return
         with self.db.atomic():
             self.db["campaign_asks"].insert_all(self._ask_rows(campaign, asks), ignore=True)
+
+    def drop_asks(self, campaign: str, asks: list[dict[str, Any]]) -> int:
+        """Forget asks never measured (a pipelined campaign that stopped with them queued): those of ``asks``
+        (``key``, ``protocol``) that no measurement of the campaign answers. Returns how many were dropped."""
+        self._writable()
+        pending = {(r["key"], r["protocol"]) for r in self.pending_asks(campaign)}
+        gone = [(a["key"], a["protocol"]) for a in asks if (a["key"], a["protocol"]) in pending]
+        if gone:
+            with self.db.atomic():
+                for k, p in gone:
+                    self.db.execute("delete from campaign_asks where campaign = ? and key = ? and protocol = ?",
+                                    [campaign, k, p])
+        return len(gone)
 
     def _select_asks(self, campaign: str, extra: str = "", args: list[Any] | None = None) -> list[dict[str, Any]]:
         if not self.has_table("campaign_asks"):

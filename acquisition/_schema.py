@@ -18,13 +18,15 @@ from acquisition._campaign_store import (
     to_schema_6,
     to_schema_7,
     to_schema_9,
+    to_schema_10,
 )
 
 __all__ = ["APPLICATION_ID", "MEASUREMENT_COLUMNS", "MIGRATIONS", "NOISE_FLOOR_COLUMNS", "PROFILE_ACTIVITIES",
            "REPEAT_COLUMNS", "SCHEMA_VERSION", "SQLITE_HEADER", "StoreError", "check_file", "fault_point",
            "open_database"]
 
-SCHEMA_VERSION = 9  # 1: platforms, measurements, ledger; 2: + campaigns, campaign_measurements, iterations, predictors;
+SCHEMA_VERSION = 10  # 1: platforms, measurements, ledger; 2: + campaigns, campaign_measurements, iterations,
+# predictors;
 # 3: + campaign_measurements.drawn, iterations.verification / n_verify / test_*; 4: + iterations.fidelity*;
 # 5: + repeats (stored measurements measured again in a fresh process: the noise ceiling);
 # 6: + iterations.model / transfer_gain, campaign_sources (acquisition.transfer);
@@ -32,6 +34,7 @@ SCHEMA_VERSION = 9  # 1: platforms, measurements, ledger; 2: + campaigns, campai
 # 8: + measurements.noise / placements, repeats.noise, noise_floors (profiler.doctor)
 # 9: + campaign_asks.pred_log / pred_n (prequential predictions), iterations.stop_rule / fired / acc10_lo /
 #    mape_hi / cv_spearman (acquisition.verification, acquisition.stopping)
+# 10: + iterations.pending / inflight (pipelined acquisition, acquisition.loop.pipeline)
 APPLICATION_ID = 0x4C414351  # "LACQ"
 SQLITE_HEADER = b"SQLite format 3\x00"
 PROFILE_ACTIVITIES = ("profile", "validation_profile", "network_profile", "noise_profile", "lost_profile")
@@ -93,7 +96,7 @@ def _add_noise(db: Any) -> None:
 #: file for writing runs the steps after its version in order, in one transaction. A new schema is one new step.
 MIGRATIONS: dict[int, Callable[[Any], None]] = {
     2: create_campaign_tables, 3: to_schema_3, 4: to_schema_4, 5: _create_repeats_if_missing, 6: to_schema_6,
-    7: to_schema_7, 8: _add_noise, 9: to_schema_9,
+    7: to_schema_7, 8: _add_noise, 9: to_schema_9, 10: to_schema_10,
 }
 
 

@@ -151,6 +151,10 @@ class CampaignSpec:
                                  "candidate draw is taken near their blocks of this family (default: none)")
     around_share: float = setting(0.5, float, "with --around: the share of every candidate draw taken near those "
                                   "blocks, the rest from the whole space (default {default})")
+    pipeline: str = setting("auto", str, "on: choose the next batch while the device measures this one; off: one "
+                            "step after the other; auto: on, except on a CPU whose engine has no core of its own or "
+                            "where doctor found that fitting beside a measurement moves it (default {default})",
+                            choices=("auto", "on", "off"))
     fidelity: str = "auto"  # auto: cheap measurements while the model is far off (acquisition.fidelity); full
     stop_on_target: bool = True  # False: keep acquiring to the budget (studies want whole learning curves)
     transfer: str = "none"  # auto: learn from the sources given to the run (acquisition.transfer); none: not
@@ -176,6 +180,8 @@ class CampaignSpec:
         _positive("validation_size", self.validation_size, integer=True, optional=False, minimum=9)
         _positive("pool_size", self.pool_size, integer=True, optional=False)
         _positive("confirm", self.confirm, integer=True, optional=False)
+        if self.pipeline not in ("auto", "on", "off"):
+            raise CampaignError(f"pipeline={self.pipeline!r} is not allowed: expected one of auto, on, off")
         if self.verification not in VERIFICATIONS:
             raise CampaignError(f"verification={self.verification!r} is not allowed: expected one of "
                                 f"{', '.join(VERIFICATIONS)}")

@@ -83,6 +83,7 @@ from acquisition.loop.models import (  # noqa: F401 - re-exported: the engine's 
     make_model,
     transfer_base,
 )
+from acquisition.loop.pipeline import IDLE_ACTIVITY, DeviceTime, drive, pipelined
 from acquisition.loop.query import BatchQuery
 from acquisition.loop.stop import StopCheck, check_stop
 from acquisition.loop.verify import verify
@@ -124,6 +125,8 @@ class IterationRecord:
     acc10_lo: float | None = None  # one-sided lower bound of ±10 % accuracy (acquisition.verification)
     mape_hi: float | None = None  # one-sided upper bound of MAPE
     cv_spearman: float | None = None  # the committee's out-of-fold rho on the random share (a diagnostic)
+    pending: int = 0  # asks pending while it chose (pipelined: the batch in flight, excluded from its choice)
+    inflight: int = 0  # of those, measured or started by the device when it decided (a stop here still pays them)
 
 
 @dataclass
@@ -146,6 +149,8 @@ class CampaignResult:
     noise_floor: dict[str, Any] = field(default_factory=dict)
     noise_warnings: list[str] = field(default_factory=list)
     fleet_error: str | None = None  # a fleet campaign that stopped because its platform had no device left
+    # this run's clock (acquisition.loop.pipeline): wall, device busy and idle seconds, pipelined or not
+    device: DeviceTime = field(default_factory=DeviceTime)
 
     @property
     def met(self) -> bool:
@@ -183,9 +188,13 @@ def run_campaign(store: CampaignStore, spec: CampaignSpec, profiler: Measurer, f
     with threadpool_limits(limits=1):  # one thread: see the note under TRANSFER_MARGIN
         loop = CampaignLoop(store, spec, profiler, family, progress=progress, sources=list(sources or []),
                             judge=judge, max_fits=max_iterations)
-        while asks := loop.next_asks():
-            loop.measure(profiler, asks)
-        return loop.result(bundle_path, t_wall)
+        clock = drive(loop, profiler, pipeline=pipelined(spec, profiler, store), progress=progress is True)
+        if clock.idle_s > 0:
+            store.charge(IDLE_ACTIVITY, clock.idle_s, platform=platform, family=family.name, campaign=spec.name,
+                         note="virtual" if clock.virtual else None)
+        result = loop.result(bundle_path, t_wall)
+        result.device = clock
+        return result
 
 
 class CampaignLoop:
@@ -246,6 +255,9 @@ class CampaignLoop:
         self.queries = BatchQuery(store, spec, self.strategy, self.encoder, self.encode, self.draw,
                                   self.full_protocol, self.cheap_protocol)
         self._noise_checked = False
+        self._last: tuple[Any, dict[str, float], Any] | None = None  # the last fit: model, its metrics, its rows
+        # the pipelined driver's count of pending asks the device has measured or started (IterationRecord.inflight)
+        self.inflight: Callable[[], int] = lambda: 0
 
     # the model choice's state, read by ask/tell, the fleet and the export
     @property
@@ -323,10 +335,34 @@ class CampaignLoop:
         pending = [Asked.from_row(r) for r in self.store.pending_asks(self.spec.name)]
         return self.store.join_stored(self.spec.name, self.platform, self.family.name, pending)
 
+    # -- ask ahead (pipelined acquisition) ---------------------------------------------------------------------
+    def ask_ahead(self) -> list[Asked]:
+        """The next asks while those already asked are being measured (:mod:`acquisition.loop.pipeline`): the
+        probes of the last fully measured cheap batch, then one iteration on the rows measured so far, the pending
+        asks excluded from its choice and counted against its budget (when they fill it, the iteration fits,
+        checks the stop rule and asks for nothing). Empty when the campaign cannot think ahead: it has ended, its
+        design is in flight, or this call's fits are used up."""
+        if self.state is not None or not self.design.complete():
+            return []
+        if self.max_fits is not None and self.fits >= self.max_fits:
+            return []
+        pending = self.pending()
+        if not pending or any(a.batch in ("initial", "validation") for a in pending):
+            return []  # nothing in flight (the ordinary next step), or the design: the first fit needs it all
+        keys, before = {a.key for a in pending}, {(a.key, a.protocol) for a in pending}
+        self.design.ask_probes(keys)
+        n_pending = len({a.key for a in self.pending() if a.role == "train" and a.drawn != "probe"})
+        self.advance(pending=keys, n_pending=n_pending)
+        # what is new among the pending asks (stored measurements of the others joined the campaign at no cost)
+        return [a for a in self.pending() if (a.key, a.protocol) not in before]
+
     # -- one iteration -----------------------------------------------------------------------------------------
-    def advance(self) -> list[Asked]:
+    def advance(self, pending: set[str] = frozenset(), n_pending: int = 0) -> list[Asked]:
         """One iteration: fit -> verify -> stop? -> query. Records the iteration and the batch it asks for in one
-        transaction and returns that batch (empty when the campaign ends here)."""
+        transaction and returns that batch (empty when the campaign ends here). ``pending``: keys asked and not
+        measured yet (a pipelined campaign's batch in flight: never asked again), ``n_pending`` of them training
+        configurations that count against the sample budget. On the rows the last fit saw (a pipelined campaign
+        fills its pipe), the model and its verified metrics are reused instead of fitted again."""
         store, spec = self.store, self.spec
         self.check_noise_floor()  # a floor measured since the campaign started (a doctor run beside it)
         data = self.data()
@@ -334,12 +370,17 @@ class CampaignLoop:
             self.finish("failed")
             return []
         self.fits += 1
-        model, fit_s = self.models.fit(data)
-        t0 = time.perf_counter()
-        m = verify(model, data, spec.verification, lambda: store.asks(spec.name))
-        self.charge("evaluate", time.perf_counter() - t0)
-        if self.judge is not None:
-            m.update({f"test_{k}": v for k, v in self.judge(model, store.member_keys(spec.name)).items()})
+        seen = (len(data.train), float(data.y.sum()))  # the rows and labels a fit saw
+        if self._last is not None and self._last[0] is self.model and self._last[2] == seen:
+            model, fit_s, m = self.model, 0.0, dict(self._last[1])
+        else:
+            model, fit_s = self.models.fit(data)
+            t0 = time.perf_counter()
+            m = verify(model, data, spec.verification, lambda: store.asks(spec.name))
+            self.charge("evaluate", time.perf_counter() - t0)
+            if self.judge is not None:
+                m.update({f"test_{k}": v for k, v in self.judge(model, store.member_keys(spec.name)).items()})
+            self._last = (model, dict(m), seen)
         it = store.iteration_count(spec.name)
         check = check_stop(store, spec, m, len(data.train))
         rec = IterationRecord(it, len(data.train), check.bill_s, m["spearman"], m["spearman_lo"], m["spearman_hi"],
@@ -353,7 +394,8 @@ class CampaignLoop:
         cheap = False
         if state is None:
             cheap = self.fid.next_is_cheap(data.rows, m["mape"])
-            picked = self.queries.select(model, data, it, _batch_size(spec, check.n_asked), cheap=cheap)
+            picked = self.queries.select(model, data, it, _batch_size(spec, check.n_asked + n_pending), cheap=cheap,
+                                         pending=pending)
             rec.query_s = self.queries.last_s
             if rec.query_s:  # nothing to choose from is no query (and no ledger row)
                 self.charge("query", rec.query_s)
@@ -362,12 +404,13 @@ class CampaignLoop:
         if self.fid.mode == "auto":
             rec.fidelity_offset = float(np.expm1(self.fid.offset_a))
             rec.fidelity_noise = self.fid.noise if np.isfinite(self.fid.noise) else None
-        if state is None and not picked:
+        if state is None and not picked and not pending:  # with asks in flight, the budget is spoken for
             state = "met" if check.reached else "exhausted"
             log.warning("campaign %s: no candidate left to profile (the replay table is used up)", spec.name)
         proto = self.cheap_protocol.id if cheap and self.cheap_protocol else self.full_id
         asks = [Asked(self.family.key(c), c, "train", drawn, proto, str(it), pred, len(data.train))
                 for c, drawn, pred in picked]
+        rec.pending, rec.inflight = len(pending), (self.inflight() if pending else 0)
         store.add_iteration(spec.name, rec.__dict__, met_streak=check.met_streak, asks=[a.as_row() for a in asks])
         self.records.append(rec)
         self.bar.update(rec, check.budget_left)
@@ -481,7 +524,8 @@ def _batch_size(spec: CampaignSpec, n_asked: int) -> int:
 
 
 BUDGET_FIELDS = ("budget_hours", "budget_samples")
-MUTABLE_FIELDS = (*BUDGET_FIELDS, "cost_s")  # what a resume may change: extend a campaign, re-declare its cost
+# what a resume may change: extend a campaign, re-declare its cost, pipeline it or not (the same experiment)
+MUTABLE_FIELDS = (*BUDGET_FIELDS, "cost_s", "pipeline")
 
 
 def check_resume(store: Any, spec: CampaignSpec, platform: str, protocol: str | None = None

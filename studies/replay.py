@@ -432,6 +432,8 @@ class ReplayOracle:
     A configuration that is not in the table is a failed measurement.
     """
 
+    instant = True  # answers at once: its cost_s is a modelled device time (the pipelined driver's virtual clock)
+
     def __init__(self, table: ReplayTable, cost: ProtocolCost | LedgerCost | None = None) -> None:
         self.table = table
         self.cost = cost or ProtocolCost()

@@ -77,19 +77,29 @@ from studies.sources import LiveSource, ReplaySource, source_from_dict
 __all__ = ["Study", "StudyError", "StudyResult", "load_study"]
 
 log = logging.getLogger("latency_acquisition.studies")
-STUDY_SCHEMA = 3  # 2: arms, the one bill (hours), never-seen metrics; 3: + records.fired (pluggable stop rules)
+STUDY_SCHEMA = 4  # 2: arms, the one bill (hours), never-seen metrics; 3: + records.fired (pluggable stop rules);
+# 4: + records.pending / inflight (pipelined acquisition), runs.device_wall_s / device_idle_s (the run's clock)
 RECORD_FIELDS = ("arm", "seed", "iteration", "n_train", "hours", "spearman", "spearman_lo", "mape", "acc10",
                  "coverage80", "n_verify", "met", "met_streak", "test_spearman", "test_acc10", "test_mape", "fit_s",
-                 "query_s", "fired")
+                 "query_s", "fired", "pending", "inflight")
+RUN_FIELDS = {"study": str, "arm": str, "seed": int, "state": str, "wall_s": float, "engine_s": float,
+              "validation_hours": float, "n_train": int, "hours": float, "device_wall_s": float,
+              "device_idle_s": float}
 BASELINE = "random"
 DEFAULT_ARM = "default"
 TRANSFER_SUFFIX = "+transfer"
 MODEL_SEP = ":"  # default:MODEL, the default configuration with another model
+PIPELINE_SEP = "@"  # ARM@sequential / ARM@pipelined: the arm with pipelining off / on (acquisition.loop.pipeline)
+PIPELINE_ARMS = {"sequential": "off", "pipelined": "on"}
+
+
+def _is_default(arm: str) -> bool:
+    return arm == DEFAULT_ARM or arm.startswith(DEFAULT_ARM + MODEL_SEP)
 
 
 def campaign_stem(arm: str) -> str:
-    """The campaign name of ``arm`` without its seed: campaign names allow no '+' or ':'."""
-    return arm.replace("+", ".").replace(MODEL_SEP, "_")
+    """The campaign name of ``arm`` without its seed: campaign names allow no '+', ':' or '@'."""
+    return arm.replace("+", ".").replace(MODEL_SEP, "_").replace(PIPELINE_SEP, "_")
 
 
 class StudyError(ValueError):
@@ -132,6 +142,10 @@ class Study:
     # modules imported first in every process that runs seeds (`--plugin`): parallel seeds run in fresh processes,
     # which know only the installed plug-ins, not the ones a module registered in this one
     plugins: Sequence[str] = ()
+    # the arms of a seed share one campaign database: a configuration one arm measured is free to the others
+    # (the shared initial design is measured once). False: one database per arm and seed, so that each arm pays
+    # for (and, pipelined, waits for) every measurement itself (benchmarks/pipeline_study.py)
+    shared_store: bool = True
 
     def __post_init__(self) -> None:
         if isinstance(self.seeds, int):
@@ -164,13 +178,18 @@ class Study:
         transfer = "auto" if arm.endswith(TRANSFER_SUFFIX) else "none"
         name = f"{campaign_stem(arm)}-s{seed}"
         arm = arm.removesuffix(TRANSFER_SUFFIX)
+        arm, sep, mode = arm.partition(PIPELINE_SEP)
+        if sep and mode not in PIPELINE_ARMS:
+            raise StudyError(f"arm {arm}{sep}{mode!r}: after '{sep}' expected {' or '.join(PIPELINE_ARMS)}")
         common = dict(name=name, family=family, transfer=transfer, target_spearman=self.target_spearman,
                       target_acc10=self.target_acc10, budget_samples=self.budget_samples,
                       budget_hours=self.budget_hours, batch_size=self.batch_size, initial_size=self.initial_size,
                       validation_size=self.validation_size, pool_size=self.pool_size, seed=seed,
-                      confirm=self.confirm, stop_on_target=not self.run_to_budget)
+                      confirm=self.confirm, stop_on_target=not self.run_to_budget,
+                      # the naive baseline and the strategy arms step by step, as by hand; the default arm as run does
+                      pipeline=PIPELINE_ARMS[mode] if sep else "auto" if _is_default(arm) else "off")
         share = {} if self.random_share is None else {"random_share": self.random_share}
-        if arm == DEFAULT_ARM or arm.startswith(DEFAULT_ARM + MODEL_SEP):
+        if _is_default(arm):
             own = {k: getattr(self, k) for k in ("verification", "stop_rule") if getattr(self, k) is not None}
             if arm != DEFAULT_ARM:
                 own["model"] = arm[len(DEFAULT_ARM) + 1:]
@@ -299,7 +318,7 @@ def _n_jobs(n_jobs: int, n_tasks: int) -> int:
 def _run_seed(settings: dict[str, Any], seed: int, cdir: str, threads: int | None
               ) -> tuple[int, list[dict[str, Any]], list[dict[str, Any]]]:
     """Run every arm of one seed in its own campaign database (this process is its only writer)."""
-    from contextlib import nullcontext
+    from contextlib import ExitStack, nullcontext
 
     from threadpoolctl import threadpool_limits
 
@@ -314,28 +333,31 @@ def _run_seed(settings: dict[str, Any], seed: int, cdir: str, threads: int | Non
     study = Study(source=source, db="", **{k: v for k, v in s.items() if k in Study.__dataclass_fields__})
     limit = threadpool_limits(limits=threads) if threads else nullcontext()
     runs, records = [], []
-    with limit:
+    with limit, ExitStack() as stack:
         oracle, family = source.open()
-        try:
-            with Store(os.path.join(cdir, f"seed-{seed}.sqlite")) as store:
-                judge = _judge(store, oracle, family, study, seed)
-                sources = study_sources(study, oracle, family) if study.transfers else []
-                for arm in study.all_arms:
-                    spec = study.campaign_spec(arm, seed, family.name)
-                    t0 = time.perf_counter()
-                    res = run_campaign(store, spec, oracle, family, judge=judge,
-                                       sources=sources if spec.transfer == "auto" else None)
-                    recs = _records(store, spec.name, arm, seed)
-                    records.extend(recs)
-                    runs.append({"arm": arm, "seed": seed, "state": res.state, "wall_s": time.perf_counter() - t0,
-                                 "engine_s": res.engine_s,
-                                 "validation_hours": campaign_bill(store, spec.name).role_hours("validation"),
-                                 "n_train": recs[-1]["n_train"] if recs else 0,
-                                 "hours": recs[-1]["hours"] if recs else 0.0})
-        finally:
-            close = getattr(oracle, "close", None)
-            if callable(close):
-                close()
+        close = getattr(oracle, "close", None)
+        if callable(close):
+            stack.callback(close)
+        sources = study_sources(study, oracle, family) if study.transfers else []
+        stores: dict[str, tuple[Store, Any]] = {}  # file -> (store, its judge)
+        for arm in study.all_arms:
+            path = f"seed-{seed}.sqlite" if study.shared_store else f"seed-{seed}.{campaign_stem(arm)}.sqlite"
+            if path not in stores:
+                store = stack.enter_context(Store(os.path.join(cdir, path)))
+                stores[path] = (store, _judge(store, oracle, family, study, seed))
+            store, judge = stores[path]
+            spec = study.campaign_spec(arm, seed, family.name)
+            t0 = time.perf_counter()
+            res = run_campaign(store, spec, oracle, family, judge=judge,
+                               sources=sources if spec.transfer == "auto" else None)
+            recs = _records(store, spec.name, arm, seed)
+            records.extend(recs)
+            bill = campaign_bill(store, spec.name)
+            runs.append({"arm": arm, "seed": seed, "state": res.state, "wall_s": time.perf_counter() - t0,
+                         "engine_s": res.engine_s, "validation_hours": bill.role_hours("validation"),
+                         # what the run ended with (a pipelined stop: with what was in flight)
+                         "n_train": res.n_train, "hours": bill.hours,
+                         "device_wall_s": res.device.wall_s, "device_idle_s": res.device.idle_s})
     return seed, runs, records
 
 
@@ -449,7 +471,8 @@ def _records(store: Any, campaign: str, arm: str, seed: int) -> list[dict[str, A
                     "coverage80": it["coverage80"], "n_verify": it["n_verify"], "met": int(it["met"]),
                     "met_streak": int(it["met_streak"]), "test_spearman": it["test_spearman"],
                     "test_acc10": it["test_acc10"], "test_mape": it["test_mape"], "fit_s": it["fit_s"],
-                    "query_s": it["query_s"], "fired": int(it["fired"] or 0) if it.get("stop_rule") else None})
+                    "query_s": it["query_s"], "fired": int(it["fired"] or 0) if it.get("stop_rule") else None,
+                    "pending": int(it.get("pending") or 0), "inflight": int(it.get("inflight") or 0)})
     return out
 
 
@@ -477,18 +500,21 @@ class _StudyStore:
         if 0 < version < 2:
             raise StudyError(f"{path!r} has study schema {version}, from before arms, the one bill and never-seen "
                              f"metrics (schema {STUDY_SCHEMA}): run the study again into a new database")
-        if version == 2 and not readonly:  # records gain `fired` (NULL: the stop was met_streak >= confirm)
-            with self.db.conn:
-                self.db["study_records"].add_column("fired", float)
+        if 2 <= version < STUDY_SCHEMA and not readonly:
+            with self.db.conn:  # 3: records gain `fired` (NULL: the stop was met_streak >= confirm); 4: see above
+                for table, cols in (("study_records", ("fired", "pending", "inflight")),
+                                    ("study_runs", ("device_wall_s", "device_idle_s"))):
+                    have = self.db[table].columns_dict
+                    for c in cols:
+                        if c not in have:
+                            self.db[table].add_column(c, float)
                 self.db.execute(f"pragma user_version = {STUDY_SCHEMA}")
         if "studies" not in self.db.table_names():
             if self.db.table_names():
                 raise StudyError(f"{path!r} is another kind of database (tables {', '.join(self.db.table_names())})")
             with self.db.conn:
                 self.db["studies"].create({"name": str, "settings": str, "created_at": str}, pk="name")
-                self.db["study_runs"].create({"study": str, "arm": str, "seed": int, "state": str, "wall_s": float,
-                                              "engine_s": float, "validation_hours": float, "n_train": int,
-                                              "hours": float}, pk=("study", "arm", "seed"))
+                self.db["study_runs"].create(RUN_FIELDS, pk=("study", "arm", "seed"))
                 self.db["study_records"].create({"study": str, **{f: str if f == "arm" else float
                                                                   for f in RECORD_FIELDS}},
                                                 pk=("study", "arm", "seed", "iteration"))
@@ -508,7 +534,8 @@ class _StudyStore:
         old = json.loads(row["settings"])
         grow = ("seeds",)  # adding seeds extends a study; anything else would mix two experiments
         how = ("plugins",)  # where the code comes from, not what the study measures
-        diff = [k for k in settings if k not in grow + how and old.get(k) != settings[k]]
+        added = {"shared_store": True}  # settings newer than the stored study: their default is what it ran with
+        diff = [k for k in settings if k not in grow + how and old.get(k, added.get(k)) != settings[k]]
         if diff:
             raise StudyError(f"study {name!r} exists in this database with other settings ({diff[0]}: "
                              f"{old.get(diff[0])!r}, now {settings[diff[0]]!r}): use another name or database")
@@ -589,6 +616,7 @@ class StudyResult:
         """Per seed: where the campaign's own rule first fired (``n``, ``hours``, believed ``spearman``,
         never-seen ``test_spearman``, ``verified``), and the ``oracle`` point; ``None`` fields when never."""
         confirm = int(self.settings.get("confirm", 2))
+        ends = {(r.get("arm"), int(r.get("seed", -1))): r for r in self.runs}
         out = {}
         for seed, recs in self.curves(arm).items():
             # the iteration where the campaign's own rule fired (recorded since stop rules; before: the streak)
@@ -600,7 +628,8 @@ class StudyResult:
                 if streak >= confirm:
                     oracle = r
                     break
-            out[seed] = {"n": hit["n_train"] if hit else None, "hours": hit["hours"] if hit else None,
+            n, hours = _paid_at(hit, recs, ends.get((arm, seed)))
+            out[seed] = {"n": n, "hours": hours,
                          "spearman": hit["spearman"] if hit else None,
                          "test_spearman": hit["test_spearman"] if hit else None,
                          "test_acc10": hit["test_acc10"] if hit else None,
@@ -655,6 +684,8 @@ class StudyResult:
                 "spearman_believed_at_stop": _ci([_nan(v["spearman"]) for v in st.values()], level),
                 "oracle_hours": _ci([_inf(v["oracle_hours"]) for v in st.values()], level)}
             against = arm.removesuffix(TRANSFER_SUFFIX) if arm.endswith(TRANSFER_SUFFIX) else baseline
+            if f"{arm}{PIPELINE_SEP}sequential" in arms:  # a pipelined arm: against its sequential twin
+                against = f"{arm}{PIPELINE_SEP}sequential"
             if against in arms and arm != against and (against != baseline or base):
                 entry["ratio_against"] = against  # a +transfer twin: against the same arm without transfer
                 for i, what in ((0, "samples"), (1, "hours")):
@@ -683,6 +714,21 @@ class StudyResult:
                                  "ratios": "each +transfer arm against the same arm without transfer"}}
                    if (self.settings.get("transfer_where") or self.settings.get("transfer_db")
                        or self.settings.get("transfer_by")) else {})}
+
+
+def _paid_at(hit: dict[str, Any] | None, recs: list[dict[str, Any]], run: dict[str, Any] | None
+             ) -> tuple[Any, Any]:
+    """Samples and hours a stop at iteration ``hit`` paid. A pipelined stop also pays the blocks the device had
+    measured or started when it was decided (``inflight``): exactly what the run ended with when it stopped there
+    (``--stop-at-target``), else estimated at the campaign's mean cost per sample so far."""
+    if hit is None:
+        return None, None
+    extra = int(hit.get("inflight") or 0)
+    if not extra:
+        return hit["n_train"], hit["hours"]
+    if run is not None and run.get("state") == "met" and hit is recs[-1] and run.get("n_train"):
+        return int(run["n_train"]), float(run["hours"])
+    return hit["n_train"] + extra, hit["hours"] * (1 + extra / max(hit["n_train"], 1))
 
 
 def paired_ratio(result: StudyResult, arm: str, baseline: str, which: int, level: float) -> dict[str, Any]:

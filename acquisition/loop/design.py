@@ -77,14 +77,25 @@ class InitialDesign:
         self._done = True
         return False
 
-    def ask_probes(self) -> bool:
+    def complete(self) -> bool:
+        """Whether the whole design is asked for (reads only; :meth:`ask_missing` asks for what is not)."""
+        if self._done:
+            return True
+        asked = {(r["key"], r["protocol"]) for r in self.store.asks(self.spec.name)}
+        asked |= {(r["key"], r["protocol"]) for r in self.store.members(self.spec.name)}
+        return all((a.key, a.protocol) in asked for batch in self.batches() for a in batch)
+
+    def ask_probes(self, pending: set[str] | None = None) -> bool:
         """Once a cheap batch is measured, ask for its probes: a few of its ok rows, drawn at random, measured
         again at full fidelity (they keep the offset between fidelities measured, :mod:`acquisition.fidelity`).
-        Returns whether it asked for any."""
+        ``pending``: the keys asked and not measured yet (a pipelined campaign has a batch in flight): the probes
+        are then those of the last batch with none of them. Returns whether it asked for any."""
         if self.cheap_id is None:
             return False
         spec, store = self.spec, self.store
         batch = store.last_ask_batch(spec.name)
+        if pending:
+            batch = _last_complete_batch(store.asks(spec.name), pending)
         if batch is None:
             return False
         asked = [Asked.from_row(r) for r in store.asks(spec.name, batch)]
@@ -103,3 +114,12 @@ class InitialDesign:
         store.add_asks(spec.name, [Asked(a.key, a.config, "train", "probe", self.full_id, batch).as_row()
                                    for a in probes])
         return True
+
+
+def _last_complete_batch(asks: list[dict[str, Any]], pending: set[str]) -> str | None:
+    """The batch of the most recent ask whose batch has no pending ask (``None``: none is complete)."""
+    open_batches = {a["batch"] for a in asks if a["key"] in pending}
+    for a in reversed(asks):
+        if a["batch"] not in open_batches:
+            return a["batch"]
+    return None

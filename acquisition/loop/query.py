@@ -61,15 +61,17 @@ class BatchQuery:
         self.rng_base = stream(spec.seed, "query")
         self.last_s = 0.0
 
-    def select(self, model: Any, data: TrainingData, it: int, k: int, cheap: bool = False
-              ) -> list[tuple[dict[str, Any], str, float]]:
+    def select(self, model: Any, data: TrainingData, it: int, k: int, cheap: bool = False,
+               pending: set[str] = frozenset()) -> list[tuple[dict[str, Any], str, float]]:
         """The next batch: ``random_share`` of it uniformly from the candidates, the rest by the strategy; each
-        with the model's predicted log-latency (stored with the ask: prequential evidence)."""
+        with the model's predicted log-latency (stored with the ask: prequential evidence). ``pending``: keys
+        asked and not measured yet (a pipelined campaign's batch in flight), never asked again."""
         from acquisition.strategies import QueryContext
 
         t0 = time.perf_counter()
         spec = self.spec
-        pool = self.draw(spec.pool_size, "random", stream(self.rng_base, it), set(self.store.member_keys(spec.name)))
+        pool = self.draw(spec.pool_size, "random", stream(self.rng_base, it),
+                         set(self.store.member_keys(spec.name)) | set(pending))
         if not pool or k <= 0:
             self.last_s = 0.0
             return []

@@ -321,7 +321,10 @@ def test_csv_round_trip_names_bad_rows_and_stores_all_or_nothing(tmp_path: Path)
 
 
 @pytest.mark.slow
-def test_run_is_the_same_loop_and_a_kill_mid_batch_changes_nothing(tmp_path: Path) -> None:
+# sequential: the rest of the second batch is pending after 24 measurements; pipelined: the third batch too
+@pytest.mark.parametrize(("pipeline", "pending", "iterations"), [("off", 6, 2), ("on", 16, 3)])
+def test_run_is_the_same_loop_and_a_kill_mid_batch_changes_nothing(pipeline: str, pending: int, iterations: int,
+                                                                   tmp_path: Path) -> None:
     """run_campaign asks, profiles and tells: a run interrupted in the middle of a batch re-asks the pending
     configurations on resume, so it ends with exactly the measurements of an uninterrupted run."""
 
@@ -341,7 +344,7 @@ def test_run_is_the_same_loop_and_a_kill_mid_batch_changes_nothing(tmp_path: Pat
     def spec() -> CampaignSpec:
         return CampaignSpec(name="c", family="mbconv", model="linear", strategy="representative", batch_size=10,
                             initial_size=10, pool_size=300, budget_samples=60, target_spearman=0.9999,
-                            fidelity="full")
+                            fidelity="full", pipeline=pipeline)
 
     def members(db: Path) -> list[tuple[str, str, str]]:
         with Store(db, readonly=True) as store:
@@ -352,7 +355,7 @@ def test_run_is_the_same_loop_and_a_kill_mid_batch_changes_nothing(tmp_path: Pat
     with Store(tmp_path / "killed.sqlite") as store:
         with pytest.raises(Interrupted):
             run_campaign(store, spec(), Flaky(stop_at=25), FAM)  # in the middle of the second batch
-        assert len(store.pending_asks("c")) == 6 and store.iteration_count("c") == 2
+        assert len(store.pending_asks("c")) == pending and store.iteration_count("c") == iterations
         prof = SyntheticProfiler()
         resumed = run_campaign(store, spec(), prof, FAM)
         assert prof.calls == 60 - 24, "only what was not measured is measured"
@@ -372,7 +375,7 @@ def test_schema_6_database_gains_asks_and_an_old_campaign_resumes(tmp_path: Path
         assert ro.schema_version == 6 and ro.pending_asks("old") == []
         assert ro.get_campaign("old").get("protocol") is None
     with Store(db) as store:
-        assert store.schema_version == SCHEMA_VERSION == 9 and "campaign_asks" in store.db.table_names()
+        assert store.schema_version == SCHEMA_VERSION == 10 and "campaign_asks" in store.db.table_names()
         assert {"pred_log", "pred_n"} <= set(store.db["campaign_asks"].columns_dict)
         assert {"stop_rule", "fired", "cv_spearman"} <= set(store.db["iterations"].columns_dict)
         assert store.get_campaign("old")["protocol"] is None

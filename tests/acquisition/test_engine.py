@@ -23,7 +23,8 @@ FAM = get_family("mbconv")
 def spec(name: str = "c1", **kw) -> CampaignSpec:
     base = {"name": name, "family": "mbconv", "strategy": "uncertainty", "model": QUICK, "target_spearman": 0.97,
             "budget_samples": 400, "batch_size": 20, "initial_size": 20, "validation_size": 60, "pool_size": 500,
-            "verification": "holdout", "stop_rule": "streak"}
+            "verification": "holdout", "stop_rule": "streak",
+            "pipeline": "off"}  # one fit per batch, in order: what these tests count (pipelining: test_pipeline)
     base.update(kw)
     return CampaignSpec(**base)
 

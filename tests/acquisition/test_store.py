@@ -360,7 +360,7 @@ def test_schema_1_database_gains_campaign_tables(db_path: Path) -> None:
         assert ro.schema_version == 1 and ro.campaigns() == [] and ro.iterations("x") == []
         assert ro.status()["campaigns"] == []
     with Store(db_path) as store:
-        assert store.schema_version == SCHEMA_VERSION == 9
+        assert store.schema_version == SCHEMA_VERSION == 10
         assert {"campaigns", "campaign_measurements", "iterations", "predictors", "repeats", "campaign_sources"} <= set(
             store.db.table_names())
         assert [p["id"] for p in store.platforms()] == ["p"]
@@ -444,7 +444,7 @@ def test_schema_7_database_gains_the_noise_columns_and_keeps_its_rows(db_path: P
         assert "noise" not in next(ro.measurements())
         before = [(r["key"], r["min_ms"], r["created_at"]) for r in ro.measurements()]
     with Store(db_path) as store:
-        assert store.schema_version == SCHEMA_VERSION == 9 and "noise_floors" in store.db.table_names()
+        assert store.schema_version == SCHEMA_VERSION == 10 and "noise_floors" in store.db.table_names()
         assert {"noise", "placements"} <= set(store.db["measurements"].columns_dict)
         assert "noise" in store.db["repeats"].columns_dict
         rows = list(store.measurements())
