@@ -83,7 +83,7 @@ from acquisition.loop.models import (  # noqa: F401 - re-exported: the engine's 
     make_model,
     transfer_base,
 )
-from acquisition.loop.pipeline import IDLE_ACTIVITY, DeviceTime, drive, pipelined
+from acquisition.loop.pipeline import IDLE_ACTIVITY, DeviceTime, ask_ahead, drive, pipelined
 from acquisition.loop.query import BatchQuery
 from acquisition.loop.stop import StopCheck, check_stop
 from acquisition.loop.verify import verify
@@ -337,32 +337,14 @@ class CampaignLoop:
 
     # -- ask ahead (pipelined acquisition) ---------------------------------------------------------------------
     def ask_ahead(self) -> list[Asked]:
-        """The next asks while those already asked are being measured (:mod:`acquisition.loop.pipeline`): the
-        probes of the last fully measured cheap batch, then one iteration on the rows measured so far, the pending
-        asks excluded from its choice and counted against its budget (when they fill it, the iteration fits,
-        checks the stop rule and asks for nothing). Empty when the campaign cannot think ahead: it has ended, its
-        design is in flight, or this call's fits are used up."""
-        if self.state is not None or not self.design.complete():
-            return []
-        if self.max_fits is not None and self.fits >= self.max_fits:
-            return []
-        pending = self.pending()
-        if not pending or any(a.batch in ("initial", "validation") for a in pending):
-            return []  # nothing in flight (the ordinary next step), or the design: the first fit needs it all
-        keys, before = {a.key for a in pending}, {(a.key, a.protocol) for a in pending}
-        self.design.ask_probes(keys)
-        n_pending = len({a.key for a in self.pending() if a.role == "train" and a.drawn != "probe"})
-        self.advance(pending=keys, n_pending=n_pending)
-        # what is new among the pending asks (stored measurements of the others joined the campaign at no cost)
-        return [a for a in self.pending() if (a.key, a.protocol) not in before]
+        """The next asks while those already asked are measured (:func:`acquisition.loop.pipeline.ask_ahead`)."""
+        return ask_ahead(self)
 
     # -- one iteration -----------------------------------------------------------------------------------------
     def advance(self, pending: set[str] = frozenset(), n_pending: int = 0) -> list[Asked]:
-        """One iteration: fit -> verify -> stop? -> query. Records the iteration and the batch it asks for in one
-        transaction and returns that batch (empty when the campaign ends here). ``pending``: keys asked and not
-        measured yet (a pipelined campaign's batch in flight: never asked again), ``n_pending`` of them training
-        configurations that count against the sample budget. On the rows the last fit saw (a pipelined campaign
-        fills its pipe), the model and its verified metrics are reused instead of fitted again."""
+        """One iteration: fit -> verify -> stop? -> query, recorded with the batch it asks for in one transaction;
+        returns that batch (empty when the campaign ends here). ``pending``: keys asked, not measured (never asked
+        again), ``n_pending`` of them samples of the budget. On the rows the last fit saw, its model is reused."""
         store, spec = self.store, self.spec
         self.check_noise_floor()  # a floor measured since the campaign started (a doctor run beside it)
         data = self.data()
@@ -460,25 +442,31 @@ class CampaignLoop:
     def export(self, bundle_path: str | None, last: IterationRecord | dict[str, Any] | None) -> str | None:
         """Export the predictor fitted on everything measured (a holdout campaign refits on training +
         validation rows first); ``last``: the last iteration, whose verified metrics the manifest carries."""
-        if self.model is None or bundle_path is None:
-            return None
-        spec, store = self.spec, self.store
-        t0 = time.perf_counter()
-        rows = self.fid.labels(store.members(spec.name, "train", status="ok"))
-        model = self.model
-        if spec.verification == "holdout":
-            rows = rows + [dict(r, y=r["min_ms"]) for r in store.members(spec.name, "validation", status="ok")]
-            model = self.models.refit(self.encode(rows), np.asarray([r["y"] for r in rows]), row_noise(rows))
-        export_predictor(bundle_path, model, self.model_name, self.encoder, store=store, spec=spec, fid=self.fid,
-                         platform={"id": self.platform, "fingerprint": self.profiler.fingerprint,
-                                   "protocol": self.full_id},
-                         n_train=len(rows), last=last.__dict__ if isinstance(last, IterationRecord) else last)
-        self.charge("export", time.perf_counter() - t0)
-        return bundle_path
+        return _export(self, bundle_path, last)
 
     def result(self, bundle_path: str | None, t_wall: float) -> CampaignResult:
         """End a run: export the bundle, store the state, and sum up what the campaign holds and cost."""
         return _summarize(self, bundle_path, t_wall)
+
+
+def _export(loop: CampaignLoop, bundle_path: str | None, last: IterationRecord | dict[str, Any] | None
+        ) -> str | None:
+    """:meth:`CampaignLoop.export`."""
+    if loop.model is None or bundle_path is None:
+        return None
+    spec, store = loop.spec, loop.store
+    t0 = time.perf_counter()
+    rows = loop.fid.labels(store.members(spec.name, "train", status="ok"))
+    model = loop.model
+    if spec.verification == "holdout":
+        rows = rows + [dict(r, y=r["min_ms"]) for r in store.members(spec.name, "validation", status="ok")]
+        model = loop.models.refit(loop.encode(rows), np.asarray([r["y"] for r in rows]), row_noise(rows))
+    export_predictor(bundle_path, model, loop.model_name, loop.encoder, store=store, spec=spec, fid=loop.fid,
+                     platform={"id": loop.platform, "fingerprint": loop.profiler.fingerprint,
+                               "protocol": loop.full_id},
+                     n_train=len(rows), last=last.__dict__ if isinstance(last, IterationRecord) else last)
+    loop.charge("export", time.perf_counter() - t0)
+    return bundle_path
 
 
 def _around(draw: Any, spec: CampaignSpec, measurer: Any, family: Any) -> Any:

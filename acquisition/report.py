@@ -97,6 +97,7 @@ def build_report(store: Any, campaign: str | None = None) -> dict[str, Any]:
                         for r in store.campaign_sources(c["name"])],
             "final_model": last.get("model"), "transfer_gain": last.get("transfer_gain"),
             "noise_floor": c["spec"].get("noise_floor"), "noise_warnings": list(c["spec"].get("noise_warnings") or []),
+            **_device_time(acts),
         })
     by_platform_family = [{**r, "platform_label": label(r["platform"]), "hours": r["seconds"] / 3600}
                           for r in _group(store, ["platform", "family", "activity"], campaign)]
@@ -118,6 +119,17 @@ def build_report(store: Any, campaign: str | None = None) -> dict[str, Any]:
         "noise": [{**r, "platform_label": label(r["platform"])} for r in noise],
         "devices": [{**r, "platform_label": label(r["platform"])} for r in _device_rows(store, campaign)],
     }
+
+
+def _device_time(acts: dict[str, float]) -> dict[str, Any]:
+    """A campaign's device time over its runs (the ledger): busy (its measurements' device seconds, charged as it
+    measured), idle (the runs' seconds the device waited for the engine, ``device_idle``), wall = busy + idle."""
+    from acquisition.loop.pipeline import IDLE_ACTIVITY
+
+    busy = sum(v for k, v in acts.items() if k in PROFILE_ACTIVITIES)
+    idle = acts.get(IDLE_ACTIVITY, 0.0)
+    return {"device_busy_s": busy, "device_idle_s": idle, "device_wall_s": busy + idle,
+            "idle_share": idle / (busy + idle) if busy + idle > 0 else None}
 
 
 def _device_rows(store: Any, campaign: str | None) -> list[dict[str, Any]]:
@@ -180,7 +192,7 @@ def render_markdown(rep: dict[str, Any], plots: dict[str, list[str]] | None = No
     if flagged:
         lines += ["", "Targets above the noise floor (met by chance at best, never verified):", ""]
         lines += [f"- {w}" for w in flagged]
-    lines += _source_section(rep) + _noise_section(rep) + _device_section(rep)
+    lines += _clock_section(rep) + _source_section(rep) + _noise_section(rep) + _device_section(rep)
     lines += ["", "## Hours by activity", "", markdown_table(
         ["activity", "rows", "hours"], [[r["activity"], r["rows"], f"{r['hours']:.4f}"] for r in rep["by_activity"]])]
     lines += ["", "## Hours by platform, family and activity", "", markdown_table(
@@ -206,6 +218,21 @@ def _campaign_row(c: dict[str, Any]) -> list[Any]:
             _fmt(c["cost_per_sample_s"], 2, "no sample yet"), _fmt(ov, 1, "nothing charged"),
             _fmt(c["spearman"], why="not fitted yet"), _fmt(c["mape"], 2, "not fitted yet"),
             _fmt(acc, 1, "not fitted yet"), ceil, describe_floor(c["noise_floor"])]
+
+
+def _clock_section(rep: dict[str, Any]) -> list[str]:
+    timed = [c for c in rep["campaigns"] if c["device_wall_s"] > 0]
+    if not timed:
+        return []
+    rows = [[c["name"], f"{c['device_wall_s']:.1f}", f"{c['device_busy_s']:.1f}", f"{c['device_idle_s']:.1f}",
+             _fmt(None if c["idle_share"] is None else 100 * c["idle_share"], 1)] for c in timed]
+    return ["", "## Device time", "",
+            "What the runs cost in the device's wall clock, as a rented device is paid: busy while it measured the "
+            "campaign's blocks, idle while it waited for the engine (fits, queries; pipelined runs choose the next "
+            "batch while the device measures, so it waits only where a step outlasts a batch). A replayed table's "
+            "runs count on a virtual clock: each block its recorded or modelled cost, each engine step its real "
+            "seconds.", "",
+            markdown_table(["campaign", "wall s", "busy s", "idle s", "idle %"], rows)]
 
 
 def _source_section(rep: dict[str, Any]) -> list[str]:

@@ -19,7 +19,8 @@ Run it alone on the machine (the engine's seconds are timed):
 
     python benchmarks/pipeline_study.py --seeds 10 --out benchmarks/out/pipeline          # ~15 min on 2 cores
     python benchmarks/pipeline_study.py --seeds 10 --target 0.95 --device titan_rtx_bs32_pytorch1.1 ...
-    python benchmarks/pipeline_study.py --summarise benchmarks/out/pipeline/study.sqlite
+    python benchmarks/pipeline_study.py --seeds 10 --cost-from-db acquisition.sqlite --name own-costs ...
+    python benchmarks/pipeline_study.py --summarise benchmarks/out/pipeline/study.sqlite [--name NAME]
 """
 
 from __future__ import annotations
@@ -103,17 +104,21 @@ def main() -> None:
     ap.add_argument("--budget", type=int, default=800)
     ap.add_argument("--batch-size", type=int, default=20)
     ap.add_argument("--run-to-budget", action="store_true", help="keep acquiring after the stop (learning curves)")
+    ap.add_argument("--cost-from-db", metavar="DB", help="charge what this machine's profiler did: the replay cost "
+                    "fitted on DB's ledger (default: the documented adaptive protocol's cost model)")
+    ap.add_argument("--name", help="study name (default pipeline-TARGET)")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--out", default="benchmarks/out/pipeline")
     ap.add_argument("--summarise", metavar="DB", help="print the figures of a study database and stop")
     args = ap.parse_args()
     if args.summarise:
-        show(summarise(args.summarise))
+        show(summarise(args.summarise, args.name))
         return
     os.makedirs(args.out, exist_ok=True)
-    source = ReplaySource(csv=TFNAS, params=PARAMS, latency_col="latency_ms", where=[f"device={args.device}"])
+    source = ReplaySource(csv=TFNAS, params=PARAMS, latency_col="latency_ms", where=[f"device={args.device}"],
+                          cost_db=args.cost_from_db)
     db = os.path.join(args.out, "study.sqlite")
-    study = Study(f"pipeline-{args.target}", source, arms=[SEQ, PIPE], seeds=args.seeds,
+    study = Study(args.name or f"pipeline-{args.target}", source, arms=[SEQ, PIPE], seeds=args.seeds,
                   target_spearman=args.target, budget_samples=args.budget, batch_size=args.batch_size,
                   initial_size=args.batch_size, run_to_budget=args.run_to_budget, shared_store=False, db=db).validate()
     study.run(n_jobs=args.jobs, progress=True)

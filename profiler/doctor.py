@@ -46,8 +46,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["BUSY_CHECKS", "MAX_MEDIAN_DIFF", "MAX_WORST_DIFF", "MIN_SPEARMAN", "PROBE_FAMILY", "Check",
-           "DoctorReport", "LoadSnapshot", "check_frequency", "check_load", "check_memory", "check_steal",
+__all__ = ["BUSY_CHECKS", "INTERFERENCE_LIMIT", "MAX_MEDIAN_DIFF", "MAX_WORST_DIFF", "MIN_SPEARMAN", "PROBE_FAMILY",
+           "Check", "DoctorReport", "LoadSnapshot", "check_frequency", "check_interference", "check_load",
+           "check_memory", "check_steal",
            "check_threads", "check_transparent_hugepages", "diagnose", "gpu_checks", "memory_windows",
            "read_cpufreq", "read_gpu", "take_snapshot", "verdict_of"]
 
@@ -68,6 +69,10 @@ MEMORY_FAIL = 0.15
 STEAL_WARN = 0.01
 STEAL_FAIL = 0.05
 PROBE_FAMILY = "mbconv"
+# the interference check (check_interference): blocks of the probe set measured alone and beside a fitting engine,
+# and the shift beyond which `pipeline=auto` runs one step after the other (acquisition.loop.pipeline reads it)
+INTERFERENCE_N = 8
+INTERFERENCE_LIMIT = 0.02
 STATUSES = ("ok", "warn", "fail", "info")
 BUSY_CHECKS = ("load", "steal time", "gpu processes")  # a fail here means the device is shared: verdict busy
 VERDICTS = ("ok", "busy", "noisy", "unusable")
@@ -82,6 +87,7 @@ class Check:
     status: str
     reading: str
     reason: str | None = None
+    value: float | None = None  # the reading as a number, where something reads it back (``interference``)
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -563,6 +569,88 @@ def _run_probe(factory: Callable[[Any, Any], Any], device: Any, protocol: Any, f
     return probe
 
 
+def _engine_load(stop: Any) -> None:
+    """What the engine does beside a pipelined measurement: fit histogram gradient boosting (one thread) on a
+    campaign-sized table, again and again, until ``stop`` is set."""
+    from sklearn.ensemble import HistGradientBoostingRegressor
+    from threadpoolctl import threadpool_limits
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(200, 36)), rng.normal(size=200)
+    with threadpool_limits(limits=1):
+        while not stop.is_set():
+            HistGradientBoostingRegressor(max_iter=50, early_stopping=False).fit(X, y)
+
+
+def check_interference(factory: Callable[[Any, Any], Any], device: Any, protocol: Any, family: Any,
+                       configs: list[Any], progress: bool = False) -> Check:
+    """Does an engine fitting beside a measurement move it? Each of ``configs`` is measured four times in one fresh
+    worker, alternately alone and with :func:`_engine_load` running in a thread of this process, moved off the
+    worker's cores as a pipelined run moves it (:mod:`acquisition.loop.pipeline`). The value is the median over
+    the blocks of (with the load / alone) - 1 of their fastest time; beyond :data:`INTERFERENCE_LIMIT` either way,
+    ``pipeline=auto`` runs one step after the other on this platform. Always ``info``: it is about what ``run``
+    does, not about the noise floor. No core to spare: pipelining is off anyway, nothing is measured."""
+    import threading
+
+    from tqdm import tqdm
+
+    allowed = set(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else set()
+    if len(allowed) <= int(getattr(device, "threads", 1)):
+        return Check("interference", "info", "not measured: the engine has no core of its own, so run does not "
+                     "pipeline on this machine")
+    alone: list[list[float]] = [[] for _ in configs]
+    loaded: list[list[float]] = [[] for _ in configs]
+    bar = tqdm(total=4 * len(configs), desc="doctor interference", unit="block", disable=not progress,
+               file=sys.stderr, dynamic_ncols=True, mininterval=0.5)
+    try:
+        with factory(device, protocol) as prof:
+            prof.measure(family, configs[0])  # the worker started: its cores are known
+            pid = getattr(prof, "pid", None)
+            spare = allowed - (set(os.sched_getaffinity(pid)) if pid and hasattr(os, "sched_getaffinity") else set())
+            for rnd in range(4):
+                busy = rnd in (1, 2)  # alone, loaded, loaded, alone: a drift over the rounds cancels out
+                stop = threading.Event()
+                load = threading.Thread(target=_engine_load, args=(stop,), daemon=True)
+                with _on_cores(spare if busy else None):
+                    if busy:
+                        load.start()
+                    for i, cfg in enumerate(configs):
+                        m = prof.measure(family, cfg)
+                        bar.update(1)
+                        if m.ok:
+                            (loaded if busy else alone)[i].append(m.timing.min_ms)
+                    stop.set()
+                    if busy:
+                        load.join()
+    except Exception as e:  # a probe that cannot run says so; the noise floor above stands
+        return Check("interference", "info", f"not measured: {e}")
+    finally:
+        bar.close()
+    ratios = [float(np.median(b) / np.median(a)) for a, b in zip(alone, loaded, strict=True) if a and b]
+    if not ratios:
+        return Check("interference", "info", "not measured: no block measured")
+    shift = float(np.median(ratios)) - 1.0
+    verdict = ("run pipelines on this platform" if abs(shift) <= INTERFERENCE_LIMIT
+               else "run steps one after the other on this platform (--pipeline on overrides)")
+    return Check("interference", "info", f"an engine fitting on another core moved the measurements by "
+                 f"{100 * shift:+.1f} % (median of {len(ratios)} blocks; limit ±{100 * INTERFERENCE_LIMIT:.0f} %): "
+                 f"{verdict}", value=shift)
+
+
+@contextlib.contextmanager
+def _on_cores(cores: set[int] | None) -> Any:
+    """This process on ``cores`` for the block (``None`` or empty: unchanged), its cores back afterwards."""
+    if not cores or not hasattr(os, "sched_setaffinity"):
+        yield
+        return
+    saved = set(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, cores)
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, saved)
+
+
 def _probe_result(probe: _Probe, family: Any) -> tuple[float | None, Any, list[tuple[str, float, float]], str | None]:
     """The median placement noise, the two runs' ceiling, their (key, first, second) pairs and the worst pair."""
     from profiler.repeatability import ceiling_of
@@ -633,6 +721,8 @@ def diagnose(device: Any, *, store: Any = None, probe_n: int = 24, seed: int = 0
         gpu_readings.append(read_gpu(*gpu))
 
     checks = [check_load(before, after), check_steal(before, after), memory_check, check_frequency(freq), *checks]
+    if getattr(device, "kind", "cpu") == "cpu" and probe.error is None:  # after the load readings: it loads a core
+        checks.append(check_interference(factory, device, protocol, family, configs[:INTERFERENCE_N], progress))
     if gpu is not None:
         checks += gpu_checks(gpu_readings, probe.worker_pids)
     placement, ceiling, pairs, worst = _probe_result(probe, family)

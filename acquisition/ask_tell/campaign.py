@@ -14,6 +14,7 @@ from acquisition.ask_tell.status import CampaignStatus, status_of
 from acquisition.ask_tell.telling import FAILED, LATENCY, CsvTold, Teller
 from acquisition.campaign import CampaignError
 from acquisition.engine import END_STATES, Asked
+from acquisition.loop.pipeline import batches
 
 __all__ = ["Campaign", "create_campaign", "load_campaign"]
 
@@ -37,7 +38,7 @@ class Campaign:
     The other keyword arguments (``target_spearman``, ``target_acc10``, ``target_mape``, ``budget_hours``,
     ``budget_samples``, ``strategy``, ``model``, ``batch_size``, ``initial_size``, ``validation_size``,
     ``pool_size``, ``seed``, ``confirm``, ``verification``, ``folds``, ``random_share``, ``stop_on_target``,
-    ``transfer``, ``stop_rule``) are the campaign's settings (:class:`~acquisition.campaign.CampaignSpec`;
+    ``transfer``, ``stop_rule``, ``pipeline``) are the campaign's settings (:class:`~acquisition.campaign.CampaignSpec`;
     ``None`` keeps the stored value, or the default for a new campaign). ``transfer`` defaults to ``"auto"``: the
     family's measurements on the database's other platforms are priors (:mod:`acquisition.transfer`).
 
@@ -119,12 +120,17 @@ class Campaign:
         The pending ones first (asked before and not told: after a crash or in a new process, the same ones);
         asking again before telling hands out the rest of the batch, never one configuration twice. Once every
         pending configuration is told, the engine takes its next step (fit, verify, stop rule, query) and asks
-        for a new batch. Empty once the campaign is :attr:`done`, or when everything pending is handed out."""
+        for a new batch. Pipelined (``pipeline`` ``auto`` or ``on``, the default), asking again once one batch is
+        all handed out gives the next one at once, chosen on what is told so far (the batch out excluded), so a
+        device never waits for the engine; a second batch out waits for the first to be told. Empty once the
+        campaign is :attr:`done`, or when everything pending is handed out."""
         if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
             raise CampaignError(f"k={k!r} is not allowed: expected a positive integer or None")
         with self._writing():
             asks = self.loop.next_asks()
-        fresh = [a for a in asks if (a.key, a.protocol) not in self._handed]
+            fresh = [a for a in asks if (a.key, a.protocol) not in self._handed]
+            if not fresh and asks and self.spec.pipeline != "off" and len(batches(asks)) == 1:
+                fresh = [a for a in self.loop.ask_ahead() if (a.key, a.protocol) not in self._handed]
         out = fresh if k is None else fresh[:k]
         self._handed.update((a.key, a.protocol) for a in out)
         return out

@@ -242,8 +242,11 @@ def _print_summary(res: Any, db_path: str) -> None:
         print(f"  noise floor: {describe_floor(floor)}{hint}")
     for w in getattr(res, "noise_warnings", None) or []:
         print(f"  warning: {w}")
-    print(f"  engine overhead (fit, evaluate, query, export) {res.engine_s:.1f} s = "
-          f"{100 * res.overhead_share:.1f} % of {res.wall_s:.0f} s wall")
+    d = res.device
+    how = "pipelined: the next batch chosen while the device measured" if d.pipelined else "one step after the other"
+    print(f"  engine overhead (fit, evaluate, query, export) {res.engine_s:.1f} s; the device waited for it "
+          f"{d.idle_s:.1f} s = {100 * d.idle_share:.1f} % of {d.wall_s:.1f} s ({how}; {res.wall_s:.0f} s wall "
+          "with the export)")
     print(f"  database {db_path}")
     if res.bundle:
         print(f"  predictor bundle {res.bundle}")

@@ -63,16 +63,14 @@ from typing import Any
 
 from acquisition._schema import fault_point
 from acquisition.loop.base import Asked
+from profiler.doctor import INTERFERENCE_LIMIT
 
-__all__ = ["IDLE_ACTIVITY", "PIPELINE_MODES", "DeviceTime", "batches", "drive", "pipelined"]
+__all__ = ["IDLE_ACTIVITY", "PIPELINE_MODES", "DeviceTime", "ask_ahead", "batches", "drive", "pipelined"]
 
 log = logging.getLogger("latency_acquisition")
 
 PIPELINE_MODES = ("auto", "on", "off")
 IDLE_ACTIVITY = "device_idle"  # ledger: seconds of a run's wall the device waited for the engine (not in the bill)
-# doctor's interference check: a measurement that moves by more than this (median ratio) with the engine fitting on
-# another core makes ``auto`` sequential on that platform (profiler.doctor.check_interference)
-INTERFERENCE_LIMIT = 0.02
 
 
 @dataclass
@@ -124,6 +122,27 @@ def _interference(store: Any, platform: str | None) -> float | None:
         if isinstance(c, dict) and c.get("name") == "interference" and c.get("value") is not None:
             return abs(float(c["value"]))
     return None
+
+
+def ask_ahead(loop: Any) -> list[Asked]:
+    """The next asks while those already asked are being measured (a :class:`~acquisition.engine.CampaignLoop`): the
+    probes of the last fully measured cheap batch, then one iteration on the rows measured so far, the pending
+    asks excluded from its choice and counted against its budget (when they fill it, the iteration fits,
+    checks the stop rule and asks for nothing). Empty when the campaign cannot think ahead: it has ended, its
+    design is in flight, or this call's fits are used up."""
+    if loop.state is not None or not loop.design.complete():
+        return []
+    if loop.max_fits is not None and loop.fits >= loop.max_fits:
+        return []
+    pending = loop.pending()
+    if not pending or any(a.batch in ("initial", "validation") for a in pending):
+        return []  # nothing in flight (the ordinary next step), or the design: the first fit needs it all
+    keys, before = {a.key for a in pending}, {(a.key, a.protocol) for a in pending}
+    loop.design.ask_probes(keys)
+    n_pending = len({a.key for a in loop.pending() if a.role == "train" and a.drawn != "probe"})
+    loop.advance(pending=keys, n_pending=n_pending)
+    # what is new among the pending asks (stored measurements of the others joined the campaign at no cost)
+    return [a for a in loop.pending() if (a.key, a.protocol) not in before]
 
 
 # -- the devices the driver talks to ----------------------------------------------------------------------------

@@ -178,3 +178,29 @@ def test_every_strategy_chooses_around_a_batch_in_flight(strategy: str, table: R
                            ReplayOracle(table), table.family)
         keys = [k for _, k in asked(store, "p")]
         assert res.n_train == 50 and len(keys) == len(set(keys)) == 50
+
+
+def test_ask_tell_hands_out_the_next_batch_while_one_is_out(tmp_path: Path) -> None:
+    from acquisition import Campaign, Platform
+
+    prof = SyntheticProfiler()
+    with Campaign(tmp_path / "a.sqlite", "c", family="mbconv", platform=Platform("board"), cost_s=1.0,
+                  model=QUICK, batch_size=10, initial_size=10, pool_size=300, budget_samples=60,
+                  target_spearman=0.9999) as c:
+        design = c.ask()
+        assert len(design) == 10 and c.ask() == [], "the design is measured before the first fit"
+        for a in design:
+            c.tell(a.key, prof.measure(FAM, a.config).timing.min_ms)
+        first = c.ask()
+        second = c.ask()  # the first is out, not told: the next one is chosen beside it
+        assert len(first) == len(second) == 10 and not {a.key for a in first} & {a.key for a in second}
+        assert c.ask() == [], "two batches out: the next waits for a tell"
+        assert c.store.iterations("c")[-1]["pending"] == 10
+        for a in first + second:
+            c.tell(a.key, prof.measure(FAM, a.config).timing.min_ms)
+        assert len(c.ask()) == 10
+    with Campaign(tmp_path / "b.sqlite", "c", family="mbconv", platform=Platform("board"), cost_s=1.0,
+                  model=QUICK, batch_size=10, initial_size=10, pool_size=300, pipeline="off") as c:
+        for a in c.ask():
+            c.tell(a.key, prof.measure(FAM, a.config).timing.min_ms)
+        assert len(c.ask()) == 10 and c.ask() == []
