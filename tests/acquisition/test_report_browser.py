@@ -99,7 +99,8 @@ def test_every_table_fits_a_1280px_page(report, tmp_path: Path) -> None:
     seen = json.loads(html.unescape(m.group(1)))
     assert WIDTH - 40 <= seen["viewport"] <= WIDTH  # the window is 1280 px wide (less a scrollbar, if any)
     assert seen["scroll"] <= seen["viewport"], f"the page scrolls sideways: {seen}"
-    assert len(seen["tables"]) == 4  # platforms, campaigns, hours by activity, by platform and family
+    # platforms, campaigns, device time, hours by activity, by platform and family
+    assert len(seen["tables"]) == 5
     for t in seen["tables"]:
         assert t["right"] <= seen["viewport"] and t["width"] <= t["box"], f"a table runs off the page: {t}"
     curves = {f"{name}_learning_curve.png" for name, _, _ in CAMPAIGNS}

@@ -319,7 +319,7 @@ def test_a_quiet_repeatable_machine_is_ok_and_stored(tmp_path: Path, machine: st
         assert rep.placement_noise == pytest.approx(0.005)
         names = [c.name for c in rep.checks]
         assert names == ["load", "steal time", "memory contention", "cpu frequency", "threads", "huge pages",
-                     "placement noise"]
+                         "interference", "placement noise"]
         assert len({k for k, _, _ in rep.pairs}) == 8
         (row,) = store.noise_floors(PLATFORM)
         assert row["id"] == rep.noise_floor_id and row["verdict"] == "ok" and row["probe_family"] == "mbconv"
@@ -344,7 +344,8 @@ def test_two_fresh_processes_and_the_same_probe_set(machine: str) -> None:
                  snapshot=scripted(*IDLE))
     b = diagnose(CpuDevice(), probe_n=5, seed=1, progress=False, profiler_factory=fake(), root=machine,
                  snapshot=scripted(*IDLE))
-    assert len(seen) == 2 and [w.calls for w in seen] == [5, 5]
+    # two fresh processes for the probe, a third for the interference check (a warm-up, then 4 rounds of 5)
+    assert len(seen) == 3 and [w.calls for w in seen] == [5, 5, 21]
     assert type(seen[0].protocol).__name__ == "AdaptiveProtocol"  # the default protocol
     assert [k for k, _, _ in a.pairs] == [k for k, _, _ in b.pairs]  # fixed by the seed
     c = diagnose(CpuDevice(), probe_n=5, seed=2, progress=False, profiler_factory=fake(), root=machine,
@@ -445,3 +446,36 @@ def test_a_contended_memory_system_makes_the_verdict_noisy(machine) -> None:
 def test_memory_windows_are_minima_of_short_windows() -> None:
     w = memory_windows(seconds=0.05, window_s=0.01, mib=1)  # the real probe (imported before the stand-in)
     assert len(w) >= 1 and all(np.isfinite(x) and x > 0 for x in w)
+
+
+class SlowerBesideAnEngine(FakeWorker):
+    """A worker whose blocks read 10 % slower while the interference check's engine thread runs."""
+
+    def measure(self, family: Any, config: dict[str, Any]) -> Measurement:
+        import dataclasses
+        import threading
+
+        m = super().measure(family, config)
+        if any(t.name != "MainThread" and t.is_alive() and "_engine_load" in repr(getattr(t, "_target", ""))
+               for t in threading.enumerate()):
+            m = dataclasses.replace(m, timing=dataclasses.replace(m.timing, min_ms=m.timing.min_ms * 1.1))
+        return m
+
+
+def test_interference_says_whether_run_pipelines_on_this_platform(monkeypatch: pytest.MonkeyPatch) -> None:
+    from profiler.doctor import INTERFERENCE_LIMIT, check_interference
+    from profiler.families import get_family
+
+    fam = get_family("mbconv")
+    cfgs = fam.space.sample(4, seed=0, family="mbconv")
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    monkeypatch.setattr(os, "sched_setaffinity", lambda pid, cores: None, raising=False)
+    quiet = check_interference(fake(), CpuDevice(), None, fam, cfgs)
+    assert quiet.name == "interference" and quiet.status == "info" and quiet.value == pytest.approx(0.0)
+    assert "run pipelines on this platform" in quiet.reading
+    moved = check_interference(lambda d, p: SlowerBesideAnEngine(d, p, run=1), CpuDevice(), None, fam, cfgs)
+    assert moved.value == pytest.approx(0.1) and moved.value > INTERFERENCE_LIMIT
+    assert "+10.0 %" in moved.reading and "one after the other" in moved.reading
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0}, raising=False)
+    alone = check_interference(fake(), CpuDevice(), None, fam, cfgs)
+    assert alone.value is None and "no core of its own" in alone.reading
