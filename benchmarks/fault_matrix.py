@@ -189,7 +189,7 @@ def trial(kind: str, seed: int, tmp: str) -> dict[str, Any]:
             how = f"{moment}:{n}"
             rc = _run(_child_args(kind, db, seed, True), env={"LATENCY_ACQUISITION_FAULT": how})
     elif kind in ("kill-live", "kill-fleet"):
-        delay = rng.uniform(3.0, 15.0)
+        delay = rng.uniform(3.0, 15.0) if kind == "kill-live" else rng.uniform(8.0, 30.0)  # Ray starts in ~6 s
         how, rc = f"after {delay:.2f} s", _run(_child_args(kind, db, seed, True), kill_after=delay)
         if kind == "kill-fleet":
             _stop_ray()
@@ -269,7 +269,13 @@ def _check(db: str) -> dict[str, Any]:
                                     "'lost_profile'", [c]).fetchone()[0]
             if abs(bill - own - lost) > 1e-6 * max(1.0, bill):
                 problems.append(f"{c}: bill {bill:.3f} s, measurements {own:.3f} s + lost {lost:.3f} s")
-    return {"measurements": n_meas, "states": states, "problems": problems, "ok": not problems}
+    con = sqlite3.connect(db)
+    retried, failed = con.execute("select coalesce(sum(attempts > 1), 0), coalesce(sum(status = 'failed'), 0) "
+                                  "from measurements").fetchone()
+    lost = con.execute("select count(*) from ledger where activity = 'lost_profile'").fetchone()[0]
+    con.close()
+    return {"measurements": n_meas, "retried": retried, "failed": failed, "lost_rows": lost, "states": states,
+            "problems": problems, "ok": not problems}
 
 
 def main() -> None:
@@ -304,6 +310,7 @@ def main() -> None:
                 mark = "ok" if r["ok"] else "FAIL: " + "; ".join(r["problems"])
                 print(f"{kind:<10} seed {seed:>3} {r['how']:<28} rc {r['rc']:>4}  measured before "
                       f"{(r['before'] or {}).get('measurements', 0):>4}, after {r['measurements']:>4}  "
+                      f"(retried {r['retried']}, failed {r['failed']}, lost {r['lost_rows']})  "
                       f"{'/'.join(sorted(set(r['states'].values())))}  {mark}", flush=True)
     tally = Counter((r["kind"], r["ok"]) for r in results)
     print("\n| kind | trials | ok | failed |\n| --- | --- | --- | --- |")
