@@ -40,6 +40,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from acquisition.loop.pipeline import pipelined
 from acquisition.store import Store, fault_point
 
 __all__ = ["LOST_ACTIVITY", "campaign_names", "lost_charger", "profile_fleet", "run_fleet"]
@@ -142,12 +143,25 @@ class _Runner:
     pool: Any
     loop: Any
     bundle: str | None
-    outstanding: int = 0
     done: bool = False
     error: str | None = None
     source_rows: dict[str, int] = field(default_factory=dict)
     fixed_sources: list[Any] = field(default_factory=list)
     auto_sources: bool = True
+    pipelined: bool = False
+    inflight: list[list[Any]] = field(default_factory=list)  # asks sent and not told, as asked together
+    draining: bool = False  # the campaign ended with asks in flight: their results are awaited, the rest dropped
+
+    @property
+    def outstanding(self) -> int:
+        return sum(len(g) for g in self.inflight)
+
+    def told(self, ask: Any) -> None:
+        for g in self.inflight:
+            if ask in g:
+                g.remove(ask)
+                break
+        self.inflight = [g for g in self.inflight if g]
 
 
 def run_fleet(store: Store, spec: Any, fleet: Any, family: Any, *, bundle_dir: str | None = None,
@@ -180,46 +194,108 @@ def run_fleet(store: Store, spec: Any, fleet: Any, family: Any, *, bundle_dir: s
             r.loop = CampaignLoop(store, sp, pool, family, progress=False,
                                   sources=first + r.fixed_sources if sp.transfer != "none" else [],
                                   judge=judge, max_fits=max_iterations)
+            r.pipelined = pipelined(sp, pool, store)
+            if r.pipelined:  # each actor holds its share of a batch while the coordinator thinks
+                fleet.depth = max(fleet.depth, -(-sp.batch_size // max(1, pool.size)) + 1)
             runners.append(r)
         fleet.on_lost = lost_charger(store, family, lambda job: job.owner.loop.spec.name
                                      if isinstance(job.owner, _Runner) else None)
+        t_run = time.perf_counter()
+        before = {id(s): s.device_s for p in fleet.pools.values() for s in p.slots}  # measured before this run
         _drive(store, fleet, family, runners, progress)
+        clocks = _charge_idle(store, fleet, family, runners, t_run, before)
         results = {}
         for r in runners:
             res = results[r.pool.platform_id] = r.loop.result(r.bundle, t_wall)
             res.fleet_error = r.error
+            res.device = clocks[r.pool.platform_id]
     return results
+
+
+def _charge_idle(store: Store, fleet: Any, family: Any, runners: list[_Runner], t0: float,
+                 before: dict[int, float]) -> dict[str, Any]:
+    """Each actor's seconds in this run that it did not measure (waiting for the coordinator, or for work),
+    charged as ``device_idle`` to its platform's campaign (note: the actor); returns each platform's
+    :class:`~acquisition.loop.pipeline.DeviceTime` (the sums over its actors)."""
+    from acquisition.loop.pipeline import IDLE_ACTIVITY, DeviceTime
+
+    now = time.perf_counter()
+    by_platform = {r.pool.platform_id: r for r in runners}
+    clocks = {p: DeviceTime(pipelined=r.pipelined) for p, r in by_platform.items()}
+    slots = [s for p in fleet.pools.values() for s in p.slots] + list(fleet.retired)
+    for slot in slots:
+        r = by_platform.get(slot.info.get("platform"))
+        if r is None:
+            continue
+        wall = max(0.0, (slot.ended or now) - max(slot.started, t0))
+        busy = min(wall, slot.device_s - before.get(id(slot), 0.0))
+        c = clocks[r.pool.platform_id]
+        c.wall_s, c.busy_s, c.idle_s = c.wall_s + wall, c.busy_s + busy, c.idle_s + (wall - busy)
+        if wall - busy > 0:
+            store.charge(IDLE_ACTIVITY, wall - busy, platform=r.pool.platform_id, family=family.name,
+                         campaign=r.loop.spec.name, note=f"actor {slot.label}")
+    return clocks
+
+
+def _submit(fleet: Any, family: Any, r: _Runner, asks: Sequence[Any], groups: list[list[Any]]) -> None:
+    from profiler.fleet import Job
+
+    cheap = r.loop.cheap_protocol
+    for a in asks:
+        proto = cheap if cheap is not None and a.protocol == cheap.id else None
+        fleet.submit(r.pool, Job(family, a.config, proto, owner=r, tag=a))
+    r.inflight.extend(groups)
+
+
+def _step(store: Store, fleet: Any, family: Any, r: _Runner) -> None:
+    """``r``'s next asks: the ordinary next step when nothing is in flight; pipelined, the next batch while one is
+    measured (its actors hold their share of it meanwhile); a campaign that ended with asks in flight drops those
+    not sent to an actor and waits for the others (:mod:`acquisition.loop.pipeline`)."""
+    from acquisition.loop.pipeline import batches, open_batches
+
+    if r.loop.state is not None and r.inflight:
+        if not r.draining:
+            dropped = fleet.unqueue(r)
+            for job in dropped:
+                r.told(job.tag)
+            if dropped:
+                r.loop.store.drop_asks(r.loop.spec.name, [job.tag.as_row() for job in dropped])
+            r.draining = True
+        return
+    if not r.inflight:
+        _refresh_sources(store, family, r)
+        asks = r.loop.next_asks()
+        if not asks:
+            r.done = True
+            return
+        _submit(fleet, family, r, asks, batches(asks))
+    if r.pipelined and open_batches(r.inflight) == 1 and r.loop.state is None:
+        fleet.dispatch()  # the actors take their share of the batch before the engine thinks
+        _refresh_sources(store, family, r)
+        more = r.loop.ask_ahead()
+        if more:
+            _submit(fleet, family, r, more, [list(more)])
 
 
 def _drive(store: Store, fleet: Any, family: Any, runners: list[_Runner], progress: bool) -> None:
     from tqdm import tqdm
 
-    from profiler.fleet import FleetError, Job
+    from profiler.fleet import FleetError
 
     bar = tqdm(desc=f"fleet {family.name}", unit="block", disable=not progress, file=sys.stderr,
                dynamic_ncols=True, mininterval=0.5)
     try:
         while True:
             for r in runners:
-                if r.done or r.outstanding:
-                    continue
-                _refresh_sources(store, family, r)
-                asks = r.loop.next_asks()
-                if not asks:
-                    r.done = True
-                    continue
-                cheap = r.loop.cheap_protocol
-                for a in asks:
-                    proto = cheap if cheap is not None and a.protocol == cheap.id else None
-                    fleet.submit(r.pool, Job(family, a.config, proto, owner=r, tag=a))
-                r.outstanding = len(asks)
+                if not r.done:
+                    _step(store, fleet, family, r)
             if all(r.done for r in runners):
                 return
             for job, m in fleet.pump(0.5):
                 r = job.owner
                 fault_point("profile")
                 r.loop.tell(job.tag, m)
-                r.outstanding -= 1
+                r.told(job.tag)
                 bar.update(1)
             for r in runners:
                 if r.done or not r.outstanding:
@@ -228,7 +304,7 @@ def _drive(store: Store, fleet: Any, family: Any, runners: list[_Runner], progre
                     fleet.check_alive(r.pool)
                 except FleetError as e:
                     log.warning("campaign %s stops: %s", r.loop.spec.name, e)
-                    r.error, r.done, r.outstanding = str(e), True, 0
+                    r.error, r.done, r.inflight = str(e), True, []
                     fleet.cancel(r)
                     r.loop.finish("stopped")
             if progress:

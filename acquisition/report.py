@@ -135,9 +135,15 @@ def _device_time(acts: dict[str, float]) -> dict[str, Any]:
 def _device_rows(store: Any, campaign: str | None) -> list[dict[str, Any]]:
     """Per fleet device actor (``device_state.fleet``, :mod:`profiler.fleet`): the measurements it took and
     their device hours, with each platform's device time lost on actors that died (``lost_profile``)."""
+    from acquisition.loop.pipeline import IDLE_ACTIVITY
+
     rows = store.fleet_actor_rows(campaign=campaign)
     lost = store.lost_seconds(campaign=campaign)
+    where, args = ("and campaign = ?", [campaign]) if campaign else ("", [])
+    idle = dict(store.db.execute(f"select platform || '|' || note, sum(seconds) from ledger where activity = ? {where} "
+                                 "and note like 'actor %' group by platform, note", [IDLE_ACTIVITY, *args]).fetchall())
     return [{"platform": p, "actor": a, "host": h, "measurements": n, "hours": sec / 3600,
+             "idle_hours": (idle.get(f"{p}|actor {a}") or 0.0) / 3600,
              "platform_lost_hours": (lost.get(p) or 0.0) / 3600} for p, a, h, n, sec in rows]
 
 
@@ -267,13 +273,15 @@ def _device_section(rep: dict[str, Any]) -> list[str]:
     if not rep.get("devices"):
         return []
     rows = [[_platform(r.get("platform_label"), r["platform"]), r["actor"], r["host"] or "–", r["measurements"],
-             f"{r['hours']:.4f}", f"{r['platform_lost_hours']:.4f}"] for r in rep["devices"]]
+             f"{r['hours']:.4f}", f"{r.get('idle_hours', 0.0):.4f}", f"{r['platform_lost_hours']:.4f}"]
+            for r in rep["devices"]]
     return ["", "## Fleet devices", "",
-            "Measurements taken by each device actor of a Ray fleet (`--ray-address`), and the device time "
+            "Measurements taken by each device actor of a Ray fleet (`--ray-address`), the hours it spent in a "
+            "run without measuring (waiting for the coordinator or for work: `device_idle`), and the device time "
             "each platform lost on actors that died mid-block (charged as `lost_profile`; those blocks were "
             "measured again elsewhere).", "",
-            markdown_table(["platform", "device actor", "host", "measurements", "device h", "platform's lost h"],
-                           rows)]
+            markdown_table(["platform", "device actor", "host", "measurements", "device h", "idle h",
+                            "platform's lost h"], rows)]
 
 
 def _plots(store: Any, rep: dict[str, Any], out_dir: str) -> dict[str, list[str]]:

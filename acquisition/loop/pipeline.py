@@ -65,7 +65,8 @@ from acquisition._schema import fault_point
 from acquisition.loop.base import Asked
 from profiler.doctor import INTERFERENCE_LIMIT
 
-__all__ = ["IDLE_ACTIVITY", "PIPELINE_MODES", "DeviceTime", "ask_ahead", "batches", "drive", "pipelined"]
+__all__ = ["IDLE_ACTIVITY", "PIPELINE_MODES", "DeviceTime", "ask_ahead", "batches", "drive", "open_batches",
+           "pipelined"]
 
 log = logging.getLogger("latency_acquisition")
 
@@ -314,7 +315,7 @@ def drive(loop: Any, measurer: Any, *, pipeline: bool, progress: bool = False) -
                         break
                     dev.submit(asks)
                     inflight.extend(batches(asks))
-                if pipeline and _open_batches(inflight) == 1 and loop.state is None:
+                if pipeline and open_batches(inflight) == 1 and loop.state is None:
                     loop.inflight = dev.started
                     more = loop.ask_ahead()
                     if more:
@@ -361,7 +362,7 @@ def batches(asks: Sequence[Asked]) -> list[list[Asked]]:
     return out
 
 
-def _open_batches(inflight: Sequence[list[Asked]]) -> int:
+def open_batches(inflight: Sequence[list[Asked]]) -> int:
     """The groups in flight holding more than probes (a batch of the design or of an iteration)."""
     return sum(1 for g in inflight if any(a.drawn != "probe" for a in g))
 

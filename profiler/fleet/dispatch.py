@@ -132,6 +132,20 @@ class Fleet(Launching, Faults):
         """Queue ``job`` on ``pool`` (sent to an actor by the next :meth:`pump`)."""
         pool.queue.append(job)
 
+    def dispatch(self) -> None:
+        """Send queued jobs to free actors now (up to ``depth`` each), without waiting for results: before the
+        coordinator thinks (a pipelined campaign's fit), so that the actors have work meanwhile."""
+        self._fill()
+
+    def unqueue(self, owner: Any) -> list[Job]:
+        """Take ``owner``'s jobs not sent to an actor yet out of the queues and return them; its jobs in flight
+        go on and their results come back (a pipelined campaign that stopped keeps what it paid for)."""
+        out: list[Job] = []
+        for pool in self.pools.values():
+            out += [j for j in pool.queue if j.owner is owner]
+            pool.queue = deque(j for j in pool.queue if j.owner is not owner)
+        return out
+
     def cancel(self, owner: Any) -> None:
         """Drop ``owner``'s queued jobs; results of its jobs in flight are dropped when they arrive."""
         for pool in self.pools.values():

@@ -203,6 +203,48 @@ def test_a_campaign_across_two_actors(cluster: str, tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+def test_a_fleet_campaign_is_pipelined_and_its_devices_clock_adds_up(cluster: str, tmp_path: Path) -> None:
+    with Store(tmp_path / "c.sqlite") as store, Fleet(actors(T1, 2)) as fleet:
+        plat = fleet.pool().platform_id
+        r = run_fleet(store, spec("pipe", budget=50), fleet, FAM)[plat]
+        its = store.iterations("pipe")
+        assert r.device.pipelined and any(it["pending"] for it in its), "no batch was chosen while one was out"
+        assert_books(books(store, plat), len(store.members("pipe")))
+        keys = [a["key"] for a in store.asks("pipe")]
+        assert len(keys) == len(set(keys)) and not store.pending_asks("pipe")
+        # every actor's seconds in the run: measuring, or waiting (charged as device_idle, outside the bill)
+        assert r.device.wall_s == pytest.approx(r.device.busy_s + r.device.idle_s) and r.device.busy_s > 0
+        idle = dict(store.db.execute("select note, sum(seconds) from ledger where campaign = 'pipe' and activity = "
+                                     "'device_idle' group by note").fetchall())
+        assert set(idle) <= {f"actor {a}" for a in per_actor(fleet)} and sum(idle.values()) == pytest.approx(
+            r.device.idle_s)
+        assert campaign_bill(store, "pipe").total_s == pytest.approx(books(store, plat)["cost_s"])
+        from acquisition.report import build_report
+
+        rep = build_report(store, "pipe")
+        assert sum(d["idle_hours"] for d in rep["devices"]) * 3600 == pytest.approx(r.device.idle_s)
+        (c,) = rep["campaigns"]
+        assert c["device_idle_s"] == pytest.approx(r.device.idle_s) and c["device_busy_s"] > 0
+        off = run_fleet(store, spec("seq", budget=30, pipeline="off"), fleet, FAM)[plat]
+        assert not off.device.pipelined and not any(it["pending"] for it in store.iterations("seq"))
+
+
+@pytest.mark.slow
+def test_a_pipelined_fleet_stop_keeps_what_was_sent_and_drops_the_rest(cluster: str, tmp_path: Path) -> None:
+    # a slow device (0.2 s a block, measured in real time) and a target met at once: the stop is decided with the
+    # next batch out; the actors' share of it is kept, the rest never sent is dropped
+    with Store(tmp_path / "s.sqlite") as store, Fleet(actors(table(cost_s=0.2), 2, realtime=True)) as fleet:
+        plat = fleet.pool().platform_id
+        r = run_fleet(store, spec("stop", budget=200, target_spearman=0.5, stop_rule="streak", confirm=1,
+                                  verification="cv", strategy="representative", model="gbt"), fleet, FAM)[plat]
+        assert r.state == "met"
+        fired = next(it for it in store.iterations("stop") if it["fired"])
+        assert fired["pending"] > 0 and not store.pending_asks("stop")
+        assert_books(books(store, plat), len(store.members("stop")))
+        assert fired["n_train"] <= r.n_train <= fired["n_train"] + 10
+
+
+@pytest.mark.slow
 def test_two_platforms_at_once_learn_from_each_other(cluster: str, tmp_path: Path) -> None:
     with Store(tmp_path / "t.sqlite") as store, Fleet(actors(T1, 1) + actors(T2, 1)) as fleet:
         p1, p2 = ReplayOracle(T1).platform_id, ReplayOracle(T2).platform_id
