@@ -204,3 +204,16 @@ def test_ask_tell_hands_out_the_next_batch_while_one_is_out(tmp_path: Path) -> N
         for a in c.ask():
             c.tell(a.key, prof.measure(FAM, a.config).timing.min_ms)
         assert len(c.ask()) == 10 and c.ask() == []
+
+
+def test_a_doctor_run_that_found_interference_turns_auto_off(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(pipeline, "_allowed_cores", lambda: {0, 1})
+    with Store(tmp_path / "a.sqlite") as store:
+        store.ensure_platform("cpu-1", {"kind": "cpu"}, "cpu")
+        row = {"verdict": "ok", "probe_family": "mbconv", "probe_n": 8, "seconds": 1.0, "reasons": [],
+               "checks": [{"name": "interference", "status": "info", "reading": "moved", "value": 0.06}]}
+        assert pipelined(spec(pipeline="auto"), _cpu(), store)  # no doctor run on this platform yet
+        store.record_noise_floor("cpu-1", row)
+        assert not pipelined(spec(pipeline="auto"), _cpu(), store)
+        store.record_noise_floor("cpu-1", {**row, "checks": [{**row["checks"][0], "value": 0.004}]})
+        assert pipelined(spec(pipeline="auto"), _cpu(), store)  # the latest run decides
