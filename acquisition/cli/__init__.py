@@ -112,6 +112,10 @@ def run_command(parser: argparse.ArgumentParser, argv: Sequence[str] | None, *,
         if isinstance(exc, (ProfilerError, FleetError)):  # the devices failed, not the input
             print(f"{prog}: error: {exc}", file=sys.stderr)
             return 1
+        if _out_of_room(exc):  # the disk, not the input: everything committed is kept
+            print(f"{prog}: error: the database could not be written ({exc}): make room, then run the same command "
+                  "again (what was committed is kept; a campaign resumes where it stopped)", file=sys.stderr)
+            return 1
         if isinstance(exc, BrokenPipeError):  # output piped into e.g. `head`: stop quietly
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())
@@ -120,6 +124,16 @@ def run_command(parser: argparse.ArgumentParser, argv: Sequence[str] | None, *,
     except KeyboardInterrupt:
         print(f"{prog}: interrupted; {interrupted}", file=sys.stderr)
         return 130
+
+
+def _out_of_room(exc: BaseException) -> bool:
+    """A write that failed for want of room: SQLite's "database or disk is full", or the OS's ENOSPC / EFBIG."""
+    import errno
+    import sqlite3
+
+    if isinstance(exc, sqlite3.OperationalError):
+        return "disk is full" in str(exc) or "disk I/O error" in str(exc)
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import io
 import json
 import shutil
@@ -366,3 +367,24 @@ def test_csv_onto_the_database_is_refused(tmp_path: Path) -> None:
         assert_one_line_error(err, str(db))
     finally:
         assert db.read_bytes() == before
+
+
+@pytest.mark.parametrize("exc", [sqlite3.OperationalError("database or disk is full"),
+                                 OSError(errno.ENOSPC, "No space left on device")])
+def test_a_full_disk_is_a_one_line_error_that_says_how_to_resume(exc: BaseException,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    import argparse
+
+    from acquisition.cli import run_command
+
+    parser = argparse.ArgumentParser(prog="python -m acquisition")
+    parser.add_argument("-v", "--verbose", action="count", default=0)
+    sub = parser.add_subparsers(dest="command")
+
+    def fails(args: argparse.Namespace) -> int:
+        raise exc
+
+    sub.add_parser("run").set_defaults(func=fails)
+    assert run_command(parser, ["run"], interrupted="") == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "could not be written" in err[0] and "run the same command again" in err[0]
