@@ -231,11 +231,11 @@ def test_a_fleet_campaign_is_pipelined_and_its_devices_clock_adds_up(cluster: st
 
 @pytest.mark.slow
 def test_a_pipelined_fleet_stop_keeps_what_was_sent_and_drops_the_rest(cluster: str, tmp_path: Path) -> None:
-    # a slow device (0.2 s a block, measured in real time) and a target met at once: the stop is decided with the
+    # a slow device (0.1 s a block, measured in real time) and a target met at once: the stop is decided with the
     # next batch out; the actors' share of it is kept, the rest never sent is dropped
-    with Store(tmp_path / "s.sqlite") as store, Fleet(actors(table(cost_s=0.2), 2, realtime=True)) as fleet:
+    with Store(tmp_path / "s.sqlite") as store, Fleet(actors(table(cost_s=0.1), 2, realtime=True)) as fleet:
         plat = fleet.pool().platform_id
-        r = run_fleet(store, spec("stop", budget=200, target_spearman=0.5, stop_rule="streak", confirm=1,
+        r = run_fleet(store, spec("stop", budget=200, target_spearman=0.5, stop_rule="bound", confirm=1,
                                   verification="cv", strategy="representative", model="gbt"), fleet, FAM)[plat]
         assert r.state == "met"
         fired = next(it for it in store.iterations("stop") if it["fired"])

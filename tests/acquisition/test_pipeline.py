@@ -95,7 +95,7 @@ def test_decisions_do_not_depend_on_how_fast_the_device_answers(tmp_path: Path) 
 def test_a_stop_with_a_batch_in_flight_keeps_what_was_measured_and_drops_the_rest(tmp_path: Path) -> None:
     with Store(tmp_path / "a.sqlite") as store:
         # a device far slower than the engine: the stop is decided while the next batch has barely started
-        res = run_campaign(store, spec(target_spearman=0.5, budget_samples=400, stop_rule="streak", confirm=1,
+        res = run_campaign(store, spec(target_spearman=0.5, budget_samples=400, stop_rule="bound", confirm=1,
                                        verification="cv"), SyntheticProfiler(sleep_s=0.05), FAM)
         assert res.state == "met"
         fired = next(it for it in store.iterations("p") if it["fired"])

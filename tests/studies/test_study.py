@@ -404,7 +404,7 @@ def test_a_default_model_arm_is_the_default_configuration_with_that_model(table:
 
 def test_a_pipelined_arm_is_compared_with_its_sequential_twin(table: Path, tmp_path: Path) -> None:
     # one database per arm: the pipelined arm measures (and waits for) what the sequential one measured too
-    study = small_study(table, tmp_path / "p.sqlite", arms=["default@sequential", "default"], seeds=2,
+    study = small_study(table, tmp_path / "p.sqlite", arms=["default@sequential", "default"], seeds=1,
                         model="linear", plugins=[], shared_store=False)
     assert study.campaign_spec("default@sequential", 0, "x").pipeline == "off"
     assert study.campaign_spec("default", 0, "x").pipeline == "auto"
