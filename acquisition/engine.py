@@ -13,6 +13,12 @@ iteration (fit -> verify -> stop? -> query). *Tell* (:meth:`CampaignLoop.tell`):
 configuration and charge it. :func:`run_campaign` is this loop with a profiler as the measurer;
 :class:`acquisition.Campaign` is the same loop for a device the user measures with a tool of their own.
 
+**Pipelined** (``spec.pipeline``, :mod:`acquisition.loop.pipeline`): :func:`run_campaign` drives the loop with
+:func:`~acquisition.loop.pipeline.drive`; while the device measures one batch, :meth:`CampaignLoop.ask_ahead`
+fits on the batches measured before it and asks for the next, the pending asks excluded and counted. The run's
+device clock (wall, busy, idle) is in ``CampaignResult.device``; the idle seconds go to the ledger as
+``device_idle``, outside the bill.
+
 **Verification** (``spec.verification``, :mod:`acquisition.verification`):
 
 - ``cv`` (the default): no device second is spent on verification. The model is a
