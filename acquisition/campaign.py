@@ -51,6 +51,7 @@ DEFAULT_STRATEGY = "representative"
 # prequential: each batch's random share scored by the model fitted before it was measured; holdout: a validation
 # set (acquisition.verification)
 VERIFICATIONS = ("cv", "prequential", "holdout")
+PIPELINE_MODES = ("auto", "on", "off")  # acquisition.loop.pipeline.pipelined
 # model="auto": every iteration fits each of these (each in its K-fold committee; gp only while it is cheap,
 # acquisition.engine.auto_models) and keeps the one whose out-of-fold ρ on the rows drawn independently of the
 # models is highest, so the model is re-chosen as rows grow; linear costs ~nothing
@@ -154,7 +155,7 @@ class CampaignSpec:
     pipeline: str = setting("auto", str, "on: choose the next batch while the device measures this one; off: one "
                             "step after the other; auto: on, except on a CPU whose engine has no core of its own or "
                             "where doctor found that fitting beside a measurement moves it (default {default})",
-                            choices=("auto", "on", "off"))
+                            choices=PIPELINE_MODES)
     fidelity: str = "auto"  # auto: cheap measurements while the model is far off (acquisition.fidelity); full
     stop_on_target: bool = True  # False: keep acquiring to the budget (studies want whole learning curves)
     transfer: str = "none"  # auto: learn from the sources given to the run (acquisition.transfer); none: not
@@ -180,8 +181,9 @@ class CampaignSpec:
         _positive("validation_size", self.validation_size, integer=True, optional=False, minimum=9)
         _positive("pool_size", self.pool_size, integer=True, optional=False)
         _positive("confirm", self.confirm, integer=True, optional=False)
-        if self.pipeline not in ("auto", "on", "off"):
-            raise CampaignError(f"pipeline={self.pipeline!r} is not allowed: expected one of auto, on, off")
+        if self.pipeline not in PIPELINE_MODES:
+            raise CampaignError(f"pipeline={self.pipeline!r} is not allowed: expected one of "
+                                f"{', '.join(PIPELINE_MODES)}")
         if self.verification not in VERIFICATIONS:
             raise CampaignError(f"verification={self.verification!r} is not allowed: expected one of "
                                 f"{', '.join(VERIFICATIONS)}")

@@ -65,12 +65,11 @@ from acquisition._schema import fault_point
 from acquisition.loop.base import Asked
 from profiler.doctor import INTERFERENCE_LIMIT
 
-__all__ = ["IDLE_ACTIVITY", "PIPELINE_MODES", "DeviceTime", "ask_ahead", "batches", "drive", "open_batches",
+__all__ = ["IDLE_ACTIVITY", "DeviceTime", "ask_ahead", "batches", "drive", "open_batches",
            "pipelined"]
 
 log = logging.getLogger("latency_acquisition")
 
-PIPELINE_MODES = ("auto", "on", "off")
 IDLE_ACTIVITY = "device_idle"  # ledger: seconds of a run's wall the device waited for the engine (not in the bill)
 
 
