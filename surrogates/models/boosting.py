@@ -9,7 +9,12 @@ Both use scikit-learn's histogram gradient boosting (fast on large candidate poo
   probe is fitted with half the trees at twice the learning rate (it costs half a fit), then the model is fitted
   on all rows. On the TF-NAS table (both devices, 50–1,500 rows, 3 splits) the probe's error against the
   model's true held-out RMS is dominated by the small held-out fifth: median |log ratio| 0.03–0.57 with the
-  half-size probe against 0.08–0.66 with a full-size one.
+  half-size probe against 0.08–0.66 with a full-size one. In a committee (:mod:`surrogates.models.committee`) the
+  fold models boost ``fold_iter`` rounds (150) at the same total shrinkage (0.2): they serve the out-of-fold
+  predictions and the epistemic std, not the point prediction. On the TF-NAS table (both devices, 40–400 rows, 6
+  splits) their out-of-fold ρ fell as far below the full model's never-seen ρ as with 300 rounds (within 0.004),
+  for 55–60 % of the committee's fit and prediction time; 100 rounds were 0.002–0.012 more pessimistic
+  (``docs/benchmarks/2026-12-07-fit-cost.md``).
 - ``quantile-gbt``: three models for the ``alpha``, 0.5 and ``1 - alpha`` quantiles of log-latency. The
   median is the point prediction, the quantiles are native, and the std is the interval width over the width
   of the same normal interval, i.e. a per-input uncertainty. Crossing quantiles are sorted.
@@ -66,16 +71,31 @@ class GBTRegressor(_HGBParams):
     """Histogram gradient boosting, squared loss on log-latency; constant held-out std."""
 
     def __init__(self, max_iter: int = 300, learning_rate: float = 0.1, max_leaf_nodes: int = 31,
-                 min_samples_leaf: int = 5, l2_regularization: float = 0.0, random_state: int | None = None) -> None:
+                 min_samples_leaf: int = 5, l2_regularization: float = 0.0, fold_iter: int | None = 150,
+                 random_state: int | None = None) -> None:
         self.max_iter = max_iter
         self.learning_rate = learning_rate
         self.max_leaf_nodes = max_leaf_nodes
         self.min_samples_leaf = min_samples_leaf
         self.l2_regularization = l2_regularization
+        self.fold_iter = fold_iter
         self.random_state = random_state
 
     def _validate_params(self) -> None:
         self._check_common()
+        if self.fold_iter is not None:
+            check_range("fold_iter", self.fold_iter, low=1, integer=True)
+
+    def _warm_from(self, fitted: LatencyRegressor) -> None:
+        self._fold = True  # a committee's fold model: fold_iter rounds (see _fold_params)
+
+    def _fold_params(self, n: int) -> dict:
+        """A fold model's boosting: ``fold_iter`` rounds at the same total shrinkage (max_iter · learning_rate)."""
+        params = self._hgb_params(n)
+        if getattr(self, "_fold", False) and self.fold_iter is not None and self.fold_iter < self.max_iter:
+            params.update(max_iter=int(self.fold_iter),
+                          learning_rate=min(1.0, float(self.learning_rate) * int(self.max_iter) / int(self.fold_iter)))
+        return params
 
     def _fit_log(self, X, z, sample_weight=None):
         params = self._hgb_params(X.shape[0])
@@ -92,7 +112,7 @@ class GBTRegressor(_HGBParams):
 
     def _fit_mean_log(self, X, z, sample_weight=None):
         self.std_ = 0.0
-        self.model_ = _fit_hgb("squared_error", None, self._hgb_params(X.shape[0]), self.random_state, X, z,
+        self.model_ = _fit_hgb("squared_error", None, self._fold_params(X.shape[0]), self.random_state, X, z,
                                sample_weight)
         self.n_iter_ = int(self.model_.n_iter_)
 

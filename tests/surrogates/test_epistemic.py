@@ -82,3 +82,17 @@ def test_committee_rejects_a_foreign_estimator() -> None:
 def test_dist_noise_without_epistemic_is_the_std() -> None:
     d = LogLatencyDist(np.zeros(3), np.full(3, 0.2), epistemic=np.array([0.0, 0.1, 0.2]))
     assert np.allclose(d.noise, [0.2, np.sqrt(0.03), 0.0])
+
+
+def test_committee_fold_models_boost_fold_iter_rounds_at_the_same_total_shrinkage() -> None:
+    X, y = _data(120)
+    m = CommitteeRegressor(GBTRegressor(max_iter=60, learning_rate=0.1, fold_iter=20), n_folds=3,
+                           random_state=0).fit(X, y)
+    assert m.model_.n_iter_ == 60  # the point prediction: every round
+    assert [f.n_iter_ for f in m.members_] == [20, 20, 20]
+    assert all(f.model_.learning_rate == pytest.approx(0.3) for f in m.members_)
+    same = CommitteeRegressor(GBTRegressor(max_iter=60, fold_iter=None), n_folds=3, random_state=0).fit(X, y)
+    assert [f.n_iter_ for f in same.members_] == [60, 60, 60]
+    assert GBTRegressor(max_iter=60, fold_iter=20, random_state=0).fit(X, y).n_iter_ == 60  # alone: all rounds
+    with pytest.raises(ValueError, match="fold_iter"):
+        GBTRegressor(fold_iter=0).fit(X, y)
