@@ -21,6 +21,7 @@ Run it alone on the machine (the engine's seconds are timed):
     python benchmarks/pipeline_study.py --seeds 10 --target 0.95 --device titan_rtx_bs32_pytorch1.1 ...
     python benchmarks/pipeline_study.py --seeds 10 --cost-from-db acquisition.sqlite --name own-costs ...
     python benchmarks/pipeline_study.py --summarise benchmarks/out/pipeline/study.sqlite [--name NAME]
+    python benchmarks/pipeline_study.py --summarise new/study.sqlite --against old/study.sqlite   # a change's cost
 """
 
 from __future__ import annotations
@@ -75,6 +76,23 @@ def summarise(db: str, name: str | None = None) -> dict:
     return out
 
 
+def against(db: str, old_db: str, name: str | None = None) -> dict:
+    """Per arm: samples to a verified target in ``db`` against ``old_db`` (the same study run by other code, e.g.
+    before a change to the models), paired by seed; a seed censored in either is left out and counted."""
+    from studies._stats import median_ci
+
+    new, old = load_study(db, name), load_study(old_db, name)
+    out = {}
+    for arm in (SEQ, PIPE):
+        a, b = new.to_target(arm), old.to_target(arm)
+        pairs = [(s, a[s][0], b[s][0]) for s in sorted(set(a) & set(b))]
+        ratios = [x / y for _, x, y in pairs if x != float("inf") and y != float("inf")]
+        med, lo, hi = median_ci(ratios, 0.95) if ratios else (float("nan"),) * 3
+        out[arm] = {"ratio": med, "lo": lo, "hi": hi, "pairs": len(ratios), "censored": len(pairs) - len(ratios),
+                    "per_seed": [(s, x, y) for s, x, y in pairs]}
+    return out
+
+
 def _fmt(ci: dict) -> str:
     return f"{ci['median']:.3g} [{ci['lo']:.3g}, {ci['hi']:.3g}]"
 
@@ -110,9 +128,16 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--out", default="benchmarks/out/pipeline")
     ap.add_argument("--summarise", metavar="DB", help="print the figures of a study database and stop")
+    ap.add_argument("--against", metavar="OLD_DB", help="with --summarise: each arm's samples to target paired by "
+                    "seed against the same study in OLD_DB (run by other code)")
     args = ap.parse_args()
     if args.summarise:
         show(summarise(args.summarise, args.name))
+        if args.against:
+            for arm, r in against(args.summarise, args.against, args.name).items():
+                print(f"{arm}: samples to target, this / {args.against}: {r['ratio']:.3g} [{r['lo']:.3g}, "
+                      f"{r['hi']:.3g}] over {r['pairs']} seeds ({r['censored']} censored left out); per seed "
+                      + ", ".join(f"{s}: {x:g}/{y:g}" for s, x, y in r["per_seed"]))
         return
     os.makedirs(args.out, exist_ok=True)
     source = ReplaySource(csv=TFNAS, params=PARAMS, latency_col="latency_ms", where=[f"device={args.device}"],

@@ -24,7 +24,7 @@ from acquisition.cli import GROUPS, build_parser, listed, run_defaults, run_spec
 from acquisition.cli.models import PREDICT_COLUMNS, prediction_columns
 from acquisition.strategies import list_strategies
 from profiler.families import list_families
-from surrogates import list_models
+from surrogates import list_models, load_bundle
 from tests.acquisition.test_cli import PROFILE, assert_one_line_error, counts, make_small_db, run_cli
 from tests.acquisition.test_fit_cli import make_db
 
@@ -178,21 +178,33 @@ def test_predict_csv_keeps_a_measurements_export_intact(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_predict_does_not_import_torch(tmp_path: Path) -> None:
-    """A bundle of a built-in family and a scikit-learn model predicts without torch (a cold start of seconds)."""
+@pytest.mark.parametrize("model", ["linear", "rf"])
+def test_predict_imports_neither_torch_nor_scikit_learn_for_a_lean_bundle(model: str, tmp_path: Path) -> None:
+    """A bundle of a built-in family predicts without torch (a cold start of seconds); one with a lean form
+    (surrogates.lean) without scikit-learn and skops too, and to the same numbers as the model loaded in full."""
     db = make_db(tmp_path / "acq.sqlite", n=40)
     bundle = tmp_path / "m.bundle"
-    code, _, err = run_cli("fit", "--db", str(db), "--family", "mbconv", "--model", "linear", "--out", str(bundle))
+    code, _, err = run_cli("fit", "--db", str(db), "--family", "mbconv", "--model", model, "--out", str(bundle))
     assert code == 0, err
     cfg = {"input_hw": 28, "cin": 32, "cout": 64, "expansion": 6, "kernel": 5, "stride": 2, "se": True,
            "act": "hswish"}
     code = ("import sys; from acquisition.cli import main; "
             f"rc = main(['predict', '--bundle', {str(bundle)!r}, '--config', {json.dumps(cfg)!r}]); "
-            "print('torch' in sys.modules, rc, file=sys.stderr)")
+            "print('torch' in sys.modules, 'sklearn' in sys.modules, 'skops' in sys.modules, rc, file=sys.stderr)")
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
                           check=False)
-    assert proc.stderr.strip().splitlines()[-1] == "False 0", proc.stderr
-    assert json.loads(proc.stdout)["pred_ms"] > 0
+    lean = model == "linear"
+    assert proc.stderr.strip().splitlines()[-1] == f"False {not lean} {not lean} 0", proc.stderr
+    full = load_bundle(bundle)
+    want = full.predict([full.family.validate(full.family.space.coerce(cfg))])[0]
+    assert json.loads(proc.stdout)["pred_ms"] == pytest.approx(want, rel=1e-9)
+    # many rows: scikit-learn's compiled trees outrun the lean form's numpy walk, so the model is loaded in full
+    from acquisition.cli.models import LEAN_ROWS, _for_rows
+    from surrogates.lean import LeanModel
+
+    pred = load_bundle(bundle, lean=True)
+    assert isinstance(pred.model, LeanModel) == lean and _for_rows(pred, str(bundle), LEAN_ROWS) is pred
+    assert not isinstance(_for_rows(pred, str(bundle), LEAN_ROWS + 1).model, LeanModel)
 
 
 # -- profile under the one-writer lock ---------------------------------------------------------------------------

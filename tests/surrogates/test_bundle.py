@@ -16,7 +16,9 @@ from profiler.families import BlockFamily, get_family
 from profiler.space import Integer, Space
 from profiler.tabular import TabularFamily
 from surrogates import BundleError, FeatureEncoder, export_bundle, get_model, load_bundle, read_manifest
-from surrogates.bundle import BUNDLE_VERSION, MANIFEST, PAYLOAD
+from surrogates.bundle import BUNDLE_VERSION, LEAN, MANIFEST, PAYLOAD
+from surrogates.lean import LeanModel
+from surrogates.models import CommitteeRegressor
 from tests.surrogates.synthetic import block_dataset
 
 SMALL = {"linear": {}, "rf": {"n_estimators": 10}, "gbt": {"max_iter": 20}, "mlp": {"max_epochs": 10},
@@ -49,6 +51,36 @@ def test_round_trip_predicts_the_same(name: str, data, tmp_path: Path) -> None:
     assert pred.platform == "p1" and pred.family is fam
 
 
+@pytest.mark.parametrize("name", list(SMALL))
+def test_a_lean_load_predicts_the_same_or_loads_in_full(name: str, data, tmp_path: Path) -> None:
+    _, cfgs, _, enc = data
+    model, manifest = _export(tmp_path / "m.bundle", data, name)
+    pred = load_bundle(tmp_path / "m.bundle", family="resv2", lean=True)
+    assert isinstance(pred.model, LeanModel) == (name in ("gbt", "linear")) == ("lean" in manifest)
+    a, b = model.predict_dist(enc.transform(cfgs)), pred.predict_dist(cfgs)
+    np.testing.assert_allclose(b.mean, a.mean, rtol=1e-9)
+    np.testing.assert_allclose(b.std, a.std, rtol=1e-9)
+
+
+def test_a_campaigns_committee_is_exported_lean_and_checked(data, tmp_path: Path) -> None:
+    _, cfgs, y, enc = data
+    path = tmp_path / "c.bundle"
+    model = CommitteeRegressor(get_model("gp"), n_folds=3, random_state=0).fit(enc.transform(cfgs), y)
+    export_bundle(path, model, enc, model_name="gp", platform={"id": "p1"}, n_train=len(y))
+    pred = load_bundle(path, lean=True)
+    assert isinstance(pred.model, LeanModel)
+    np.testing.assert_allclose(pred.predict(cfgs), model.predict(enc.transform(cfgs)), rtol=1e-9)
+    with pytest.raises(BundleError, match="for family 'resv2', not 'mbconv'"):
+        load_bundle(path, family="mbconv", lean=True)
+    with zipfile.ZipFile(path) as zf:
+        lean = bytearray(zf.read(LEAN))
+    lean[len(lean) // 2] ^= 0xFF
+    _rewrite(path, lean=bytes(lean))
+    with pytest.raises(BundleError, match="lean model does not match"):
+        load_bundle(path, lean=True)
+    assert isinstance(load_bundle(path).model, CommitteeRegressor)  # the full payload is intact
+
+
 def test_manifest_says_what_the_design_asks(data, tmp_path: Path) -> None:
     _, manifest = _export(tmp_path / "m.bundle", data)
     m = read_manifest(tmp_path / "m.bundle")
@@ -61,12 +93,16 @@ def test_manifest_says_what_the_design_asks(data, tmp_path: Path) -> None:
         assert m["payload"]["sha256"] == hashlib.sha256(zf.read(PAYLOAD)).hexdigest()
 
 
-def _rewrite(path: Path, *, manifest=None, payload=None) -> None:
+def _rewrite(path: Path, *, manifest=None, payload=None, lean=None) -> None:
     with zipfile.ZipFile(path) as zf:
-        old_m, old_p = json.loads(zf.read(MANIFEST)), zf.read(PAYLOAD)
+        old = {n: zf.read(n) for n in zf.namelist()}
+    new = {MANIFEST: json.dumps(manifest).encode() if manifest is not None else old[MANIFEST],
+           PAYLOAD: payload if payload is not None else old[PAYLOAD]}
+    if LEAN in old or lean is not None:
+        new[LEAN] = lean if lean is not None else old[LEAN]
     with zipfile.ZipFile(path, "w") as zf:
-        zf.writestr(MANIFEST, json.dumps(manifest if manifest is not None else old_m))
-        zf.writestr(PAYLOAD, payload if payload is not None else old_p)
+        for name, content in new.items():
+            zf.writestr(name, content)
 
 
 def test_tampered_payload_is_refused(data, tmp_path: Path) -> None:

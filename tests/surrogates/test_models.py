@@ -164,6 +164,7 @@ def test_seeded_models_are_reproducible(mbconv_data) -> None:
     (GPRegressor(search_cost=0), "search_cost=0"),
     (GPRegressor(ard="yes"), "ard='yes'"),
     (GPRegressor(shrink=0.0), "shrink=0.0"),
+    (GPRegressor(fold_maxiter=0), "fold_maxiter=0"),
 ])
 def test_bad_parameters_name_the_parameter(model, needle: str) -> None:
     X = np.random.default_rng(0).uniform(1, 2, (30, 2))
@@ -213,13 +214,38 @@ def test_a_gp_committee_starts_its_fold_searches_where_the_full_fit_ended() -> N
 
     X = np.random.default_rng(1).uniform(1, 3, (80, 3))
     y = np.exp(0.3 * np.sin(3 * X[:, 0]) + 0.5 * X[:, 1])
-    c = CommitteeRegressor(GPRegressor(random_state=0), n_folds=4, random_state=0).fit(X, y)
+    c = CommitteeRegressor(GPRegressor(fold_maxiter=None, random_state=0), n_folds=4, random_state=0).fit(X, y)
     splits = KFold(4, shuffle=True, random_state=0).split(X)
     for member, (rows, _) in zip(c.members_, splits, strict=True):
         assert member._init_kernel is c.model_.kernel_
         cold = GPRegressor(random_state=0).fit(X[rows], y[rows])
         assert member.model_.log_marginal_likelihood_value_ == pytest.approx(
             cold.model_.log_marginal_likelihood_value_, rel=1e-3)
+
+
+def test_a_gp_committees_fold_searches_take_at_most_fold_maxiter_steps(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The full fit searches to convergence; each fold model's search, from where it ended, is capped."""
+    from surrogates.models import gp
+
+    calls: list[int | None] = []
+    real = gp._Search.__call__
+
+    def spy(self, obj_func, theta, bounds):
+        calls.append(self.maxiter)
+        return real(self, obj_func, theta, bounds)
+
+    monkeypatch.setattr(gp._Search, "__call__", spy)
+    X = np.random.default_rng(1).uniform(1, 3, (60, 3))
+    y = np.exp(0.3 * np.sin(3 * X[:, 0]) + 0.5 * X[:, 1])
+    c = CommitteeRegressor(GPRegressor(fold_maxiter=3, random_state=0), n_folds=4, random_state=0).fit(X, y)
+    assert calls == [3, 3, 3, 3]  # the fold models; the full model used scikit-learn's own search
+    assert all(m.model_.optimizer == "fmin_l_bfgs_b" for m in c.members_)  # no closure is kept (exportable)
+    calls.clear()
+    CommitteeRegressor(GPRegressor(shrink=1.0, fold_maxiter=3, random_state=0), n_folds=4, random_state=0).fit(X, y)
+    assert calls == [None, 3, 3, 3, 3]  # the shrunk search too
+    calls.clear()
+    CommitteeRegressor(GPRegressor(fold_maxiter=None, random_state=0), n_folds=4, random_state=0).fit(X, y)
+    assert calls == []
 
 
 def test_a_gp_on_many_rows_searches_on_a_subset_and_conditions_on_every_row() -> None:
