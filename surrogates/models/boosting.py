@@ -12,9 +12,9 @@ Both use scikit-learn's histogram gradient boosting (fast on large candidate poo
   half-size probe against 0.08–0.66 with a full-size one. In a committee (:mod:`surrogates.models.committee`) the
   fold models boost ``fold_iter`` rounds (150) at the same total shrinkage (0.2): they serve the out-of-fold
   predictions and the epistemic std, not the point prediction. On the TF-NAS table (both devices, 40–400 rows, 6
-  splits) their out-of-fold ρ fell as far below the full model's never-seen ρ as with 300 rounds (within 0.004),
-  for 55–60 % of the committee's fit and prediction time; 100 rounds were 0.002–0.012 more pessimistic
-  (``docs/benchmarks/2026-12-07-fit-cost.md``).
+  splits) their out-of-fold ρ stood within 0.006 of where 300 rounds put it against the full model's never-seen
+  ρ, for 53–61 % of the committee's fit and prediction time; 100 rounds were up to 0.012 more pessimistic at 40
+  rows (``docs/benchmarks/2026-12-07-fit-cost.md``).
 - ``quantile-gbt``: three models for the ``alpha``, 0.5 and ``1 - alpha`` quantiles of log-latency. The
   median is the point prediction, the quantiles are native, and the std is the interval width over the width
   of the same normal interval, i.e. a per-input uncertainty. Crossing quantiles are sorted.

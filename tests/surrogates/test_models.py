@@ -214,7 +214,7 @@ def test_a_gp_committee_starts_its_fold_searches_where_the_full_fit_ended() -> N
 
     X = np.random.default_rng(1).uniform(1, 3, (80, 3))
     y = np.exp(0.3 * np.sin(3 * X[:, 0]) + 0.5 * X[:, 1])
-    c = CommitteeRegressor(GPRegressor(fold_maxiter=None, random_state=0), n_folds=4, random_state=0).fit(X, y)
+    c = CommitteeRegressor(GPRegressor(random_state=0), n_folds=4, random_state=0).fit(X, y)
     splits = KFold(4, shuffle=True, random_state=0).split(X)
     for member, (rows, _) in zip(c.members_, splits, strict=True):
         assert member._init_kernel is c.model_.kernel_
@@ -244,8 +244,8 @@ def test_a_gp_committees_fold_searches_take_at_most_fold_maxiter_steps(monkeypat
     CommitteeRegressor(GPRegressor(shrink=1.0, fold_maxiter=3, random_state=0), n_folds=4, random_state=0).fit(X, y)
     assert calls == [None, 3, 3, 3, 3]  # the shrunk search too
     calls.clear()
-    CommitteeRegressor(GPRegressor(fold_maxiter=None, random_state=0), n_folds=4, random_state=0).fit(X, y)
-    assert calls == []
+    CommitteeRegressor(GPRegressor(random_state=0), n_folds=4, random_state=0).fit(X, y)
+    assert calls == []  # the default: every search to convergence
 
 
 def test_a_gp_on_many_rows_searches_on_a_subset_and_conditions_on_every_row() -> None:
