@@ -7,7 +7,7 @@ A bundle is one zip file with two or three members:
   the training size, validation metrics, package versions, and the sha256 of the payload;
 - ``model.skops``: the fitted model, saved with `skops <https://skops.readthedocs.io>`_;
 - ``lean.npz``, for the models that have a lean form (:mod:`surrogates.lean`: the committees of ``gbt``, ``gp`` and
-  ``linear`` that campaigns export, a plain ``gbt``): the same model as plain arrays (numpy's format, read without
+  ``linear`` that campaigns export, a plain ``gbt`` or ``linear``): the same model as plain arrays (numpy's format, read without
   pickle), its program and sha256 in the manifest. ``load_bundle(path, lean=True)`` predicts from it without
   importing scikit-learn or skops: ``predict`` in a fresh process starts in a fraction of the time.
 
@@ -129,7 +129,6 @@ def export_bundle(path: str | os.PathLike[str], model: LatencyRegressor, encoder
     if model.n_features_in_ != len(encoder.feature_names):
         raise BundleError(f"the model has {model.n_features_in_} features but the encoder makes "
                           f"{len(encoder.feature_names)}")
-
     payload = sio.dumps(model)
     odd = _untrusted(sio.get_untrusted_types(data=payload))
     if odd:

@@ -139,8 +139,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 # up to this many rows predict from a bundle's lean form (surrogates.lean), beyond it from the model in full: the
-# lean form saves the import of scikit-learn (about 1.2 s here) but walks trees in numpy, about 3x slower a row
-# than scikit-learn's compiled loop (a gbt committee, 4,000 rows: 2.4 s against 0.8 s)
+# lean form saves the import of scikit-learn but walks trees in numpy, about 3x slower a row than scikit-learn's
+# compiled loop (docs/benchmarks/2026-12-07-fit-cost.md)
 LEAN_ROWS = 2000
 
 
