@@ -7,7 +7,8 @@ verification's ρ) and the epistemic std. Two settings make them cheaper:
 - ``--model gbt``: ``GBTRegressor(fold_iter=N)`` boosts the fold models N rounds at the same total shrinkage
   (``--settings 300,150,100,60``; 300 is the model's own rounds);
 - ``--model gp``: ``GPRegressor(fold_maxiter=N)`` caps each fold model's hyperparameter search, which starts where
-  the full model's ended, at N L-BFGS-B iterations (``--settings none,20,8``; none: to convergence).
+  the full model's ended, at N L-BFGS-B iterations (``--settings none,20,8``; none: to convergence; cold: searches
+  to convergence from the default start instead of the full model's optimum).
 
 For each setting this prints, on the shared TF-NAS table (both devices) or on the ``mbconv`` rows of the
 databases given with ``--db`` (e.g. those ``benchmarks/default_run_clock.py`` leaves, pooled; duplicates by their
@@ -20,6 +21,7 @@ median), over random training sets of each size (``--splits`` of them; one threa
     python benchmarks/fold_cost.py --splits 6                          # gbt, TF-NAS: about 4 minutes, alone
     python benchmarks/fold_cost.py --model gp --sizes 40,100,200 --splits 4 --settings none,20
     python benchmarks/fold_cost.py --model gp --db /tmp/run-*/acquisition.sqlite --sizes 60,120,160 --splits 3
+    python benchmarks/fold_cost.py --model gp --sizes 200,320 --splits 4 --settings none,cold
 """
 
 from __future__ import annotations
@@ -69,9 +71,18 @@ def _tables(dbs: list[str] | None):
     yield f"mbconv ({len(keys)} rows)", X, np.array([statistics.median(rows[k][1]) for k in keys])
 
 
+class _ColdFolds(GPRegressor):
+    """A GP whose committee fold models start their searches from the default start, not the full model's optimum."""
+
+    def _warm_from(self, fitted: GPRegressor) -> None:
+        pass
+
+
 def _model(kind: str, setting: str, seed: int):
     if kind == "gbt":
         return GBTRegressor(fold_iter=int(setting), random_state=seed)
+    if setting == "cold":
+        return _ColdFolds(random_state=seed)
     return GPRegressor(fold_maxiter=None if setting == "none" else int(setting), random_state=seed)
 
 
@@ -79,7 +90,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", choices=("gbt", "gp"), default="gbt")
     ap.add_argument("--settings", help="fold_iter (gbt; default 300,150,100,60) or fold_maxiter (gp; none = to "
-                    "convergence; default none,20,8) values")
+                    "convergence, cold = from the default start; default none,20,8) values")
     ap.add_argument("--db", nargs="+", help="stores whose mbconv rows to pool instead of the TF-NAS table")
     ap.add_argument("--sizes", default="40,100,200,400")
     ap.add_argument("--splits", type=int, default=6)

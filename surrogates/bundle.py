@@ -7,9 +7,9 @@ A bundle is one zip file with two or three members:
   the training size, validation metrics, package versions, and the sha256 of the payload;
 - ``model.skops``: the fitted model, saved with `skops <https://skops.readthedocs.io>`_;
 - ``lean.npz``, for the models that have a lean form (:mod:`surrogates.lean`: the committees of ``gbt``, ``gp`` and
-  ``linear`` that campaigns export, a plain ``gbt`` or ``linear``): the same model as plain arrays (numpy's format, read without
-  pickle), its program and sha256 in the manifest. ``load_bundle(path, lean=True)`` predicts from it without
-  importing scikit-learn or skops: ``predict`` in a fresh process starts in a fraction of the time.
+  ``linear`` that campaigns export, a plain ``gbt`` or ``linear``): the same model as plain arrays (numpy's format,
+  read without pickle), its program and sha256 in the manifest. ``load_bundle(path, lean=True)`` predicts from it
+  without importing scikit-learn or skops: ``predict`` in a fresh process starts in a fraction of the time.
 
 Why skops and not pickle: loading a pickle executes whatever code the file names. skops stores the object
 tree as data and, on load, rebuilds only types on an allow-list; :func:`load_bundle` allows exactly the types

@@ -139,7 +139,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 # up to this many rows predict from a bundle's lean form (surrogates.lean), beyond it from the model in full: the
-# lean form saves the import of scikit-learn but walks trees in numpy, about 3x slower a row than scikit-learn's
+# lean form saves the import of scikit-learn but walks trees in numpy, 2-3x slower a row than scikit-learn's
 # compiled loop (docs/benchmarks/2026-12-07-fit-cost.md)
 LEAN_ROWS = 2000
 
