@@ -443,7 +443,7 @@ def fault(oracle: ReplayOracle, actors: int, blocks: int, budget: int, tmp: str)
 
 
 def campaign(oracle: ReplayOracle, sizes: list[int], budget: int, wide_batch: int, tmp: str,
-             pipeline: str = "auto") -> dict[str, Any]:
+             pipeline: str = "auto", pool_size: int | None = None) -> dict[str, Any]:
     """A TF-NAS campaign (``run_fleet``, ``budget`` samples, no stop on the target: the same work for every size)
     with 1, 2, 4, 8 realtime actors at the default batch of 20, then the largest size with a batch of
     ``wide_batch``: the wall time, its speed-up against 1 actor, and the coordinator's own seconds (fit, verify,
@@ -455,7 +455,8 @@ def campaign(oracle: ReplayOracle, sizes: list[int], budget: int, wide_batch: in
     plan = [(n, 20) for n in sizes] + [(sizes[-1], wide_batch)]
     for n, batch in plan:
         spec = CampaignSpec(name="bench", family=family.name, budget_samples=budget, stop_on_target=False,
-                            batch_size=batch, initial_size=20, pool_size=2000, seed=0, pipeline=pipeline)
+                            batch_size=batch, initial_size=20, seed=0, pipeline=pipeline,
+                            **({"pool_size": pool_size} if pool_size else {}))
         with Store(os.path.join(tmp, f"campaign-{n}-{batch}.sqlite")) as store, \
                 started([ActorSpec(oracle, num_cpus=0, realtime=True) for _ in range(n)]) as fleet:
             t0 = time.perf_counter()
@@ -468,13 +469,14 @@ def campaign(oracle: ReplayOracle, sizes: list[int], budget: int, wide_batch: in
         log(f"campaign: {n} actor(s), batch {batch}: {wall:.1f} s wall, {res.engine_s:.1f} s engine, "
             f"{3600 * res.profiling_hours:.1f} device s")
     base = runs[0]["wall_s"]
-    print(f"\ncampaign: TF-NAS, {budget} samples (no stop on target), realtime actors, pipeline {pipeline}")
+    print(f"\ncampaign: TF-NAS, {budget} samples (no stop on target), realtime actors, pipeline {pipeline}, pool "
+          f"{pool_size or 'default'}")
     print(f"{'actors':>6s} {'batch':>5s} {'wall s':>7s} {'speed-up':>8s} {'engine s':>8s} {'device s':>8s} "
           f"{'device s / actors':>17s} {'actors idle':>11s}")
     for r in runs:
         print(f"{r['actors']:6d} {r['batch']:5d} {r['wall_s']:7.1f} {base / r['wall_s']:8.2f} {r['engine_s']:8.1f} "
               f"{r['device_s']:8.1f} {r['device_s'] / r['actors']:17.1f} {100 * r['idle_share']:10.1f}%")
-    return {"budget": budget, "pipeline": pipeline, "runs": runs}
+    return {"budget": budget, "pipeline": pipeline, "pool_size": pool_size, "runs": runs}
 
 
 def _sizes(text: str) -> list[int]:
@@ -505,6 +507,8 @@ def main() -> int:
     ap.add_argument("--fault-budget", type=int, default=None, help="campaign budget_samples (default 200; --quick 60)")
     ap.add_argument("--campaign-budget", type=int, default=None, help="campaign section's budget_samples (default "
                     "200; --quick 60)")
+    ap.add_argument("--campaign-pool", type=int, default=None, help="the campaign section's pool_size (default: the "
+                    "engine's; 2,000 before issue 30's pool study)")
     ap.add_argument("--pipeline", choices=("auto", "on", "off"), default="auto", help="the campaign section's "
                     "pipelining (default auto: on for a fleet)")
     ap.add_argument("--depth", type=int, default=2, help="calls in flight per actor (Fleet's depth) in scaling and "
@@ -548,7 +552,8 @@ def main() -> int:
                     res = fault(oracle, args.fault_actors, pick(args.fault_blocks, 120, 36),
                                 pick(args.fault_budget, 200, 60), tmp)
                 else:
-                    res = campaign(oracle, sizes, pick(args.campaign_budget, 200, 60), 80, tmp, args.pipeline)
+                    res = campaign(oracle, sizes, pick(args.campaign_budget, 200, 60), 80, tmp, args.pipeline,
+                                   args.campaign_pool)
                 res = {"section": section, **meta, "section_s": time.perf_counter() - t0, **res}
                 path = os.path.join(args.out, f"fleet_{section}.json")
                 with open(path, "w") as f:

@@ -22,6 +22,7 @@ Run it alone on the machine (the engine's seconds are timed):
     python benchmarks/pipeline_study.py --seeds 10 --cost-from-db acquisition.sqlite --name own-costs ...
     python benchmarks/pipeline_study.py --summarise benchmarks/out/pipeline/study.sqlite [--name NAME]
     python benchmarks/pipeline_study.py --summarise new/study.sqlite --against old/study.sqlite   # a change's cost
+    python benchmarks/pipeline_study.py --seeds 10 --pool-size 60 --out ...       # small pools (plug-in families)
 """
 
 from __future__ import annotations
@@ -121,6 +122,7 @@ def main() -> None:
     ap.add_argument("--device", default="xeon_gold6130_bs1_1thread_pytorch1.1", help="the table's device column")
     ap.add_argument("--budget", type=int, default=800)
     ap.add_argument("--batch-size", type=int, default=20)
+    ap.add_argument("--pool-size", type=int, default=None, help="candidates per query (default: the engine's)")
     ap.add_argument("--run-to-budget", action="store_true", help="keep acquiring after the stop (learning curves)")
     ap.add_argument("--cost-from-db", metavar="DB", help="charge what this machine's profiler did: the replay cost "
                     "fitted on DB's ledger (default: the documented adaptive protocol's cost model)")
@@ -145,7 +147,8 @@ def main() -> None:
     db = os.path.join(args.out, "study.sqlite")
     study = Study(args.name or f"pipeline-{args.target}", source, arms=[SEQ, PIPE], seeds=args.seeds,
                   target_spearman=args.target, budget_samples=args.budget, batch_size=args.batch_size,
-                  initial_size=args.batch_size, run_to_budget=args.run_to_budget, shared_store=False, db=db).validate()
+                  initial_size=args.batch_size, run_to_budget=args.run_to_budget, shared_store=False, db=db,
+                  **({"pool_size": args.pool_size} if args.pool_size else {})).validate()
     study.run(n_jobs=args.jobs, progress=True)
     out = summarise(db, study.name)
     with open(os.path.join(args.out, f"{study.name}.json"), "w") as fh:

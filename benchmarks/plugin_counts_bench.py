@@ -9,15 +9,17 @@ the closed form) and the README's ``sepconv``. One thread, as in the engine.
 
     python benchmarks/plugin_counts_bench.py                     # counting: 4,000 candidates per family
     python benchmarks/plugin_counts_bench.py --before-n 500      # time the real-module path on 500 only
-    python benchmarks/plugin_counts_bench.py --campaign          # + a small live campaign, before and after
+    python benchmarks/plugin_counts_bench.py --campaign          # + a small live campaign, fresh pools and budget
 
 Sections:
 - counting: CPU seconds (this process) to count the pool on real modules (before), on the meta device with an
   empty cache (after, cold) and again (after, cached), and to encode the pool (the engine's query step: counts
   + features); how many of the traced counts differ from the closed form (``plugin_mbconv``: must be 0).
 - campaign (``--campaign``): a live campaign of ``plugin_mbconv`` on this CPU (``--budget-samples`` blocks,
-  pool ``--pool-size``, cv verification), once counting on real modules and once on meta; the query seconds
-  and the engine overhead share (engine seconds / (engine + device seconds)) of each.
+  pool ``--pool-size``, cv verification), once counting a fresh pool every query and once with the engine's count
+  budget (:mod:`acquisition.loop.query`: fresh candidates per query as many as 5 % of the batch's device time
+  counts, topped up with the earlier pools' unasked ones); the query seconds and the engine overhead share
+  (engine seconds / (engine + device seconds)) of each.
 """
 
 from __future__ import annotations
@@ -36,7 +38,6 @@ import torch
 from torch import nn
 
 from profiler.families import BlockFamily, get_family, module_counts, register_family
-from profiler.families._base import BYTES_PER_ELEMENT
 from profiler.space import Categorical, Choice, Integer, Space
 
 
@@ -68,21 +69,6 @@ class SepConv(BlockFamily):
 
     def input_shape(self, config: Any, batch_size: int = 1) -> tuple[int, ...]:
         return (batch_size, config["channels"], config["input_hw"], config["input_hw"])
-
-
-class RealModuleCounts:
-    """The counting of the engine before: each block built and run for real (a mixin for the "before" runs)."""
-
-    def counts(self, config: Any):
-        cfg = self.validate(config)
-        return module_counts(self.build(cfg), self.input_shape(cfg), BYTES_PER_ELEMENT[self.dtype])
-
-    def counts_of_valid(self, config: Any):
-        return self.counts(config)
-
-
-class PlugInMBConvBefore(RealModuleCounts, PlugInMBConv):
-    pass
 
 
 def _time(fn) -> tuple[Any, float]:
@@ -118,6 +104,9 @@ def counting(family_cls: type[BlockFamily], n: int, before_n: int, seed: int) ->
 
 
 def campaign(pool_size: int, budget_samples: int, seed: int) -> list[dict[str, Any]]:
+    """The same live campaign of ``plugin_mbconv`` twice: every query counting a fresh ``pool_size`` pool, and with
+    the engine's count budget (:data:`acquisition.loop.query.COUNT_SHARE`)."""
+    import acquisition.loop.query as query
     from acquisition.campaign import CampaignSpec
     from acquisition.engine import run_campaign
     from acquisition.report import build_report
@@ -125,20 +114,26 @@ def campaign(pool_size: int, budget_samples: int, seed: int) -> list[dict[str, A
     from profiler.worker import Profiler
 
     rows = []
-    for label, cls in (("before (real modules)", PlugInMBConvBefore), ("after (meta, cached)", PlugInMBConv)):
-        fam = register_family(cls(), replace=True)
-        with tempfile.TemporaryDirectory() as tmp, Store(os.path.join(tmp, "c.sqlite")) as store, \
-                Profiler("cpu") as prof:
-            spec = CampaignSpec(name="plugin", family=fam.name, strategy="representative", model="gbt",
-                                budget_samples=budget_samples, batch_size=20, initial_size=20, pool_size=pool_size,
-                                seed=seed, fidelity="full", stop_on_target=False)
-            res = run_campaign(store, spec, prof, fam)
-            rep = build_report(store)["campaigns"][0]
-            acts = {r["activity"]: r["seconds"] for r in build_report(store)["by_activity"]}
+    share = query.COUNT_SHARE
+    for label, count_share in ((f"fresh {pool_size}-candidate pools", float("inf")),
+                               (f"count budget ({share:g} of a batch)", share)):
+        fam = register_family(PlugInMBConv(), replace=True)  # a fresh instance: an empty counts cache
+        query.COUNT_SHARE = count_share
+        try:
+            with tempfile.TemporaryDirectory() as tmp, Store(os.path.join(tmp, "c.sqlite")) as store, \
+                    Profiler("cpu") as prof:
+                spec = CampaignSpec(name="plugin", family=fam.name, strategy="representative", model="gbt",
+                                    budget_samples=budget_samples, batch_size=20, initial_size=20,
+                                    pool_size=pool_size, seed=seed, fidelity="full", stop_on_target=False)
+                res = run_campaign(store, spec, prof, fam)
+                rep = build_report(store)
+        finally:
+            query.COUNT_SHARE = share
+        camp, acts = rep["campaigns"][0], {r["activity"]: r["seconds"] for r in rep["by_activity"]}
         rows.append({"counting": label, "iterations": len(res.iterations), "samples": res.n_train,
-                     "device_s": res.profiling_hours * 3600, "engine_s": rep["engine_seconds"],
+                     "device_s": res.profiling_hours * 3600, "engine_s": camp["engine_seconds"],
                      "query_s": acts.get("query", 0.0), "fit_s": acts.get("fit", 0.0),
-                     "overhead_share": rep["overhead_share"], "wall_s": res.wall_s})
+                     "overhead_share": camp["overhead_share"], "wall_s": res.wall_s})
     return rows
 
 
@@ -148,7 +143,8 @@ def main() -> None:
     ap.add_argument("--before-n", type=int, default=None, help="time the real-module path on this many only "
                     "(extrapolated to --n); default: all")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--campaign", action="store_true", help="also run a small live campaign, before and after")
+    ap.add_argument("--campaign", action="store_true", help="also run a small live campaign, fresh pools and "
+                    "the count budget")
     ap.add_argument("--pool-size", type=int, default=4000)
     ap.add_argument("--budget-samples", type=int, default=80)
     ap.add_argument("--out", default=None, help="write the figures as JSON here")

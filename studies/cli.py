@@ -16,7 +16,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from acquisition.campaign import VERIFICATIONS
+from acquisition.campaign import VERIFICATIONS, spec_defaults
 from acquisition.cli import (
     CliError,
     Parser,
@@ -320,7 +320,8 @@ def _add_study_settings(c: argparse.ArgumentParser) -> Any:
     st.add_argument("--initial-size", type=positive_int, help="initial design (default: the batch size)")
     st.add_argument("--validation-size", type=positive_int, default=500,
                     help="holdout validation set of the baseline and strategy arms")
-    st.add_argument("--pool-size", type=positive_int, default=4000, help="candidates per query")
+    st.add_argument("--pool-size", type=positive_int, default=spec_defaults()["pool_size"],
+                    help="candidates per query (default: the engine's, %(default)s)")
     st.add_argument("--acc10-at", type=positive_int, default=500, help="report ±10 %% accuracy at this many samples")
     return st
 

@@ -21,8 +21,8 @@ from acquisition.loop.base import TrainingData, noise_kw
 from acquisition.stopping import MIN_VERIFY_ROWS
 from acquisition.store import fault_point
 
-__all__ = ["AUTO_GP_ROWS", "AUTO_MIN_ROWS", "TRANSFER_BASE", "TRANSFER_MARGIN", "ModelChoice", "auto_models",
-           "make_model", "transfer_base"]
+__all__ = ["AUTO_GP_ROWS", "AUTO_MIN_ROWS", "AUTO_RECHOOSE", "AUTO_SLIP", "TRANSFER_BASE", "TRANSFER_MARGIN",
+           "ModelChoice", "auto_models", "make_model", "transfer_base"]
 
 log = logging.getLogger("latency_acquisition")
 
@@ -51,6 +51,14 @@ AUTO_GP_ROWS = 2000
 # model="auto" chooses on the out-of-fold ρ of the rows drawn independently of the models (the initial design
 # and the random share) once it has this many; before, the first of AUTO_MODELS
 AUTO_MIN_ROWS = 15
+# Between choices auto refits only the model it kept: the others are fitted and compared again once the rows have
+# grown by this factor since the last choice (or when the kept model slips, AUTO_SLIP). Fitting
+# the losers every iteration was up to half of a TF-NAS campaign's fit time (a gp and a gbt committee at 200 rows:
+# 2.5 s and 1.5 s) for a choice that rarely changes between such growths (docs/design-notes.md, issue 30).
+AUTO_RECHOOSE = 1.5
+# the kept model's out-of-fold rho (on the rows no model chose) falling this far below where it stood at the choice
+# makes the choice again at once: more rows should not make the kept model rank worse
+AUTO_SLIP = 0.01
 
 
 def transfer_base(n_rows: int, n_features: int) -> str:
@@ -116,6 +124,8 @@ class ModelChoice:
         self.fitted_sources: list[Any] | None = None  # one model per source, fitted at the first fit
         self.source_models: Any = None  # SourceModels of the sources in use (judged again every iteration)
         self.last_gain: float | None = None  # out-of-fold rho of the transfer model minus the plain model's
+        # auto's last choice: (model, rows it was made on, the model's out-of-fold rho on the unbiased rows then)
+        self.chosen: tuple[str, int, float] | None = None
 
     def transfer_sources(self, data: TrainingData) -> Any:
         """The sources to use, judged on every row measured so far (at the first fit: the probe set) and
@@ -147,7 +157,9 @@ class ModelChoice:
     def fit(self, data: TrainingData) -> tuple[Any, float]:
         """Fit the campaign's model; with ``model="auto"`` fit each of :func:`auto_models` and keep the one
         whose out-of-fold ρ on the rows drawn independently of the models (the initial design and the random share:
-        the cv verification's evidence) is highest, from :data:`AUTO_MIN_ROWS` such rows (before: the first).
+        the cv verification's evidence) is highest, from :data:`AUTO_MIN_ROWS` such rows (before: the first, alone).
+        The choice is made again once the rows have grown by :data:`AUTO_RECHOOSE` since the last one or when the
+        kept model slips (:data:`AUTO_SLIP`); in between only the kept model is fitted (on every row).
 
         With transfer sources in use (those the rows measured so far agree with), a
         :class:`~surrogates.models.transfer.TransferRegressor` (its correction on :func:`transfer_base`) is fitted
@@ -161,6 +173,11 @@ class ModelChoice:
         t0 = time.perf_counter()
         names = auto_models(len(data.train)) if self.spec.model == "auto" else (self.spec.model,)
         compared = len(names) > 1 or sources is not None  # compared out of fold: each in a committee
+        # auto's evidence: the rows no model chose (a strategy's picks are where some model was unsure)
+        unbiased = np.asarray([r.get("drawn") in ("random", "initial") for r in data.train])
+        choose = len(names) > 1 and unbiased.sum() >= AUTO_MIN_ROWS
+        if len(names) > 1:
+            names = self._due(names, choose, len(data.train))
         candidates: list[tuple[str, Any]] = [(n, make_model(self.spec, self.strategy, name=n, committee=compared))
                                              for n in names]
         if sources is not None:
@@ -172,18 +189,26 @@ class ModelChoice:
         if sources is not None and not enough:
             rows = np.ones(len(data.train), dtype=bool)  # the gain is recorded from the start, on every row
         scored = len(candidates) > 1 and rows.sum() >= (3 if sources is not None else MIN_VERIFY_ROWS)
-        # auto's evidence: the rows no model chose (a strategy's picks are where some model was unsure)
-        unbiased = np.asarray([r.get("drawn") in ("random", "initial") for r in data.train])
-        choose = len(names) > 1 and unbiased.sum() >= AUTO_MIN_ROWS
         models, rhos, plain_rhos = {}, {}, {}
-        for name, model in candidates:
+
+        def fit_one(name: str, model: Any) -> None:
             models[name] = model.fit(data.X, data.y, **data.fit_kw())
             rhos[name] = spearman(data.y[rows], np.exp(model.oof_log_[rows])) if scored else -np.inf
             if name in names:
                 plain_rhos[name] = (spearman(data.y[unbiased], np.exp(model.oof_log_[unbiased])) if choose
                                     else -np.inf)
+
+        for name, model in candidates:
+            fit_one(name, model)
+        if choose and self._slipped(names, plain_rhos):  # the others, fitted and compared again now
+            names = auto_models(len(data.train))
+            for name in names:
+                if name not in models:
+                    fit_one(name, make_model(self.spec, self.strategy, name=name, committee=compared))
         # the first while nothing can tell them apart (a constant prediction has no ρ: it never wins)
         plain = max(names, key=lambda n: (np.nan_to_num(plain_rhos[n], nan=-np.inf), -names.index(n)))
+        if choose and len(names) > 1:
+            self.chosen = (plain, len(data.train), float(np.nan_to_num(plain_rhos[plain], nan=-np.inf)))
         pick, self.last_gain = plain, None
         if sources is not None:
             # the transfer model, unless the plain one ranks enough random rows better with 95 % confidence: an
@@ -199,6 +224,21 @@ class ModelChoice:
         self.charge("fit", fit_s)
         self.model, self.rows = best, len(data.train)
         return best, fit_s
+
+    def _due(self, names: tuple[str, ...], choose: bool, n_rows: int) -> tuple[str, ...]:
+        """The auto models to fit on ``n_rows`` rows: the first alone before a choice can be made, the kept one
+        alone between choices, all of them when a choice is due."""
+        if not choose:
+            return names[:1]
+        if self.chosen is None or self.chosen[0] not in names or n_rows >= AUTO_RECHOOSE * self.chosen[1]:
+            return names
+        return (self.chosen[0],)
+
+    def _slipped(self, names: tuple[str, ...], plain_rhos: dict[str, float]) -> bool:
+        """Whether the model kept alone ranks the unbiased rows worse out of fold than when it was chosen."""
+        if len(names) != 1 or self.chosen is None or self.spec.model != "auto":
+            return False
+        return bool(np.nan_to_num(plain_rhos[names[0]], nan=-np.inf) < self.chosen[2] - AUTO_SLIP)
 
     def refit(self, X: np.ndarray, y: np.ndarray, noise: np.ndarray) -> Any:
         """The kept model, made again and fitted on ``X``, ``y`` (a holdout campaign's export: its training and

@@ -15,10 +15,11 @@ from profiler.families._base import (
     meta_counts,
     module_counts,
     register_family,
+    trace_seconds,
 )
 
 __all__ = ["BlockFamily", "Counts", "FamilyError", "get_family", "list_families", "meta_counts", "module_counts",
-           "register_family"]
+           "register_family", "trace_seconds"]
 
 # the built-in families register themselves when imported: here, before any other module of the package is used
 from profiler.families import convbn, mbconv, mbconvx, resnet, resnext  # noqa: F401  (after _base: they import from it)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import weakref
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -34,6 +35,7 @@ __all__ = [
     "meta_counts",
     "module_counts",
     "register_family",
+    "trace_seconds",
 ]
 
 BYTES_PER_ELEMENT = {"float32": 4, "float16": 2, "bfloat16": 2}
@@ -126,6 +128,29 @@ class BlockFamily:
 
 _CACHES: weakref.WeakKeyDictionary[BlockFamily, OrderedDict[tuple[str, str], Counts]] = weakref.WeakKeyDictionary()
 _CACHE_LOCK = threading.Lock()
+# per family: configurations traced in this process and the seconds they took (trace_seconds)
+_TRACED: weakref.WeakKeyDictionary[BlockFamily, list[float]] = weakref.WeakKeyDictionary()
+
+
+def trace_seconds(family: Any) -> float | None:
+    """Seconds one configuration of ``family`` takes to count, where its counts are traced (a family that does
+    not override :meth:`BlockFamily.counts`): the mean over what this process traced so far, ``nan`` before the
+    first. ``None`` for a family with closed-form counts (or none): counting it is as good as free.
+
+    The engine sizes the fresh part of a traced family's candidate pool by it (:mod:`acquisition.loop.query`).
+
+        >>> from profiler.families import get_family
+        >>> trace_seconds(get_family("mbconv")) is None   # closed-form counts
+        True
+    """
+    if not isinstance(family, BlockFamily) or type(family).counts is not BlockFamily.counts:
+        return None
+    with _CACHE_LOCK:
+        try:
+            n, seconds = _TRACED.get(family, (0, 0.0))
+        except TypeError:  # a family that cannot be weakly referenced: never cached, never tallied
+            return float("nan")
+    return seconds / n if n else float("nan")
 
 
 def _cached_counts(family: BlockFamily, cfg: Config) -> Counts:
@@ -144,8 +169,12 @@ def _cached_counts(family: BlockFamily, cfg: Config) -> Counts:
         if hit is not None:
             cache.move_to_end(key)
             return hit
+    t0 = time.perf_counter()
     counts = meta_counts(family, cfg)
+    spent = time.perf_counter() - t0
     with _CACHE_LOCK:
+        tally = _TRACED.setdefault(family, [0, 0.0])
+        tally[0], tally[1] = tally[0] + 1, tally[1] + spent
         cache[key] = counts
         while len(cache) > COUNTS_CACHE_SIZE:
             cache.popitem(last=False)

@@ -81,6 +81,39 @@ def test_model_choice_fits_and_says_what_it_kept(measured) -> None:
     assert np.all(np.isfinite(model.predict(data.X)))
 
 
+def test_auto_fits_the_others_only_when_a_choice_is_due(monkeypatch) -> None:
+    """Before a choice can be made auto fits the first model alone; between choices the kept one alone; all of them
+    once the rows grew by AUTO_RECHOOSE or when the kept model slips."""
+    import acquisition.loop.models as lm
+    from surrogates import get_model
+    from surrogates.models import CommitteeRegressor
+
+    made: list[str] = []
+
+    def cheap(spec_, strategy, name=None, sources=None, *, committee=False):  # every name a quick committee
+        made.append(name)
+        return CommitteeRegressor(get_model("linear"), n_folds=3, random_state=0)
+
+    monkeypatch.setattr(lm, "make_model", cheap)
+    rng = np.random.default_rng(0)
+    X, choice = rng.normal(size=(80, 4)), ModelChoice(None, spec(model="auto"), None, None, (), lambda a, s: None)
+
+    def fit(n: int) -> list[str]:
+        made.clear()
+        y = np.exp(X[:n] @ [0.5, 0.3, 0.1, 0.0] + 0.05 * rng.normal(size=n))
+        rows = [{"drawn": "initial" if i < 10 else "random"} for i in range(n)]
+        choice.fit(TrainingData(rows, X[:n], y, [], np.zeros((0, 4)), np.zeros(0)))
+        return list(made)
+
+    assert fit(12) == ["gbt"] and choice.chosen is None  # 12 unbiased rows < AUTO_MIN_ROWS: no choice yet
+    assert fit(30) == ["gbt", "linear", "gp"] and choice.chosen[:2] == ("gbt", 30)  # ties: the first
+    assert fit(40) == ["gbt"] and fit(44) == ["gbt"]  # under 1.5 x 30: the kept model alone
+    assert fit(45) == ["gbt", "linear", "gp"]  # 45 >= 1.5 x 30
+    assert fit(60) == ["gbt"] and fit(68) == ["gbt", "linear", "gp"]  # 68 >= 1.5 x 45
+    choice.chosen = ("gbt", 68, 1.5)  # the kept model's rho can only fall below this: it slipped
+    assert fit(70) == ["gbt", "linear", "gp"] and choice.chosen[1] == 70
+
+
 @pytest.mark.parametrize("mode", ["cv", "prequential"])
 def test_verify_returns_what_the_stop_rule_reads(measured, mode: str) -> None:
     store, s, loop = measured
@@ -141,3 +174,33 @@ def test_measuring_tells_each_result_as_it_arrives_with_the_protocol_it_was_aske
     measure_asks(Recorder(), FAM, asks, lambda a, m: told.append((a.key, m.ok)), cheap)
     assert calls == [None, None, cheap]  # the cheap protocol only for the ask made at the cheap fidelity
     assert told == [("k0", True), ("k1", False), ("k2", True)]  # every result told, failed ones too, in order
+
+
+def test_a_traced_family_draws_the_fresh_candidates_its_count_budget_allows(monkeypatch) -> None:
+    """Closed-form counts: a fresh pool of pool_size. Traced counts: as many fresh candidates as COUNT_SHARE of the
+    batch's device time counts (at least 2 k), topped up with the last pool's unasked candidates, none measured."""
+    import acquisition.loop.query as query
+
+    def draw(n, method, seed, exclude):
+        return FAM.space.sample(n, method=method, seed=seed, exclude=exclude, family=FAM.name)
+
+    s = spec(pool_size=300)
+    rows = [{"cost_s": 0.5}] * 12
+    data = TrainingData(rows, np.zeros((12, 1)), np.ones(12), [], np.zeros((0, 1)), np.zeros(0), rows)
+    q = BatchQuery(None, s, None, type("E", (), {"family": FAM})(), None, draw, None, None)
+    assert q.fresh_size(data, 10) == 300 and len(q.candidates(data, 1, 10, set())) == 300 and q.carry is None
+
+    monkeypatch.setattr("profiler.families.trace_seconds", lambda family: 0.01)  # 10 ms a configuration
+    assert q.fresh_size(data, 10) == int(query.COUNT_SHARE * 10 * 0.5 / 0.01)  # 25
+    monkeypatch.setattr("profiler.families.trace_seconds", lambda family: 1.0)
+    assert q.fresh_size(data, 10) == 20  # never fewer than twice the batch
+    monkeypatch.setattr("profiler.families.trace_seconds", lambda family: float("nan"))
+    assert q.fresh_size(data, 10) == 20  # nothing traced yet
+
+    first = q.candidates(data, 1, 10, set())
+    q.carry = first[5:]  # what select keeps: the pool less what it asked
+    measured = {FAM.key(first[7])}
+    second = q.candidates(data, 2, 10, measured)
+    keys = [FAM.key(c) for c in second]
+    assert len(second) == 20 + 14 and len(set(keys)) == len(keys) and not measured & set(keys)
+    assert keys[20:] == [FAM.key(c) for c in first[5:] if FAM.key(c) not in measured]  # fresh first, then kept

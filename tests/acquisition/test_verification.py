@@ -126,10 +126,11 @@ def test_a_campaign_stored_before_schema_3_resumes_the_holdout_way() -> None:
 
 
 @pytest.mark.slow
-def test_auto_model_keeps_the_candidate_with_the_best_out_of_fold_rho(tmp_path: Path) -> None:
+def test_auto_model_keeps_the_candidate_with_the_best_out_of_fold_rho(tmp_path: Path, monkeypatch) -> None:
     from acquisition.engine import auto_models
     from surrogates.metrics import spearman
 
+    monkeypatch.setattr("acquisition.loop.models.AUTO_RECHOOSE", 1.0)  # a choice at every fit, the last on every row
     with Store(tmp_path / "m.sqlite") as store:
         run_campaign(store, spec(model="auto", strategy="random", budget_samples=80, target_spearman=0.9999),
                      SyntheticProfiler(), FAM, bundle_path=str(tmp_path / "m.bundle"))

@@ -7,6 +7,7 @@ blocks are free), and the ones below ``CPU_MACS`` also for real on the CPU.
 
 from __future__ import annotations
 
+import math
 import pickle
 from collections.abc import Iterator
 from typing import Any
@@ -537,6 +538,20 @@ def test_plug_in_counts_are_traced_on_meta_and_cached() -> None:
     assert fam.counts({"channels": 4.0, "hw": 8}) is first and fam.counts_of_valid(fam.validate(cfg)) is first
     assert fam.built == ["meta"]  # the same key: from the cache
     assert CountingBuilds().counts(cfg) == first  # another instance has its own cache, same numbers
+
+
+def test_trace_seconds_is_what_tracing_cost_and_none_for_closed_form_counts() -> None:
+    from profiler.families import trace_seconds
+
+    fam = CountingBuilds()
+    assert trace_seconds(get_family("mbconv")) is None and trace_seconds(object()) is None
+    assert math.isnan(trace_seconds(fam))  # traced counts, nothing traced yet
+    fam.counts({"hw": 8, "channels": 4})
+    fam.counts({"hw": 8, "channels": 4})  # from the cache: not a trace
+    first = trace_seconds(fam)
+    assert 0 < first < 60
+    fam.counts({"hw": 9, "channels": 4})
+    assert families_base._TRACED[fam][0] == 2 and trace_seconds(fam) > 0
 
 
 def test_the_counts_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
