@@ -10,16 +10,17 @@ the closed form) and the README's ``sepconv``. One thread, as in the engine.
     python benchmarks/plugin_counts_bench.py                     # counting: 4,000 candidates per family
     python benchmarks/plugin_counts_bench.py --before-n 500      # time the real-module path on 500 only
     python benchmarks/plugin_counts_bench.py --campaign          # + a small live campaign, fresh pools and budget
+    python benchmarks/plugin_counts_bench.py --skip-counting --campaign --repeats 3   # the campaigns, medians
 
 Sections:
 - counting: CPU seconds (this process) to count the pool on real modules (before), on the meta device with an
   empty cache (after, cold) and again (after, cached), and to encode the pool (the engine's query step: counts
   + features); how many of the traced counts differ from the closed form (``plugin_mbconv``: must be 0).
 - campaign (``--campaign``): a live campaign of ``plugin_mbconv`` on this CPU (``--budget-samples`` blocks,
-  pool ``--pool-size``, cv verification), once counting a fresh pool every query and once with the engine's count
+  pool ``--pool-size``, cv verification), once counting a fresh pool every query, once with the engine's count
   budget (:mod:`acquisition.loop.query`: fresh candidates per query as many as 5 % of the batch's device time
-  counts, topped up with the earlier pools' unasked ones); the query seconds and the engine overhead share
-  (engine seconds / (engine + device seconds)) of each.
+  counts, topped up with the earlier pools' unasked ones), and once with the budget and the engine's default pool;
+  the query seconds and the engine overhead share (engine seconds / (engine + device seconds)) of each.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -103,9 +105,10 @@ def counting(family_cls: type[BlockFamily], n: int, before_n: int, seed: int) ->
     return out
 
 
-def campaign(pool_size: int, budget_samples: int, seed: int) -> list[dict[str, Any]]:
-    """The same live campaign of ``plugin_mbconv`` twice: every query counting a fresh ``pool_size`` pool, and with
-    the engine's count budget (:data:`acquisition.loop.query.COUNT_SHARE`)."""
+def campaign(pool_size: int, budget_samples: int, seed: int, fresh: bool = True) -> list[dict[str, Any]]:
+    """The same live campaign of ``plugin_mbconv``: every query counting a fresh ``pool_size`` pool, with the
+    engine's count budget (:data:`acquisition.loop.query.COUNT_SHARE`), and with the budget and the engine's default
+    pool."""
     import acquisition.loop.query as query
     from acquisition.campaign import CampaignSpec
     from acquisition.engine import run_campaign
@@ -115,8 +118,12 @@ def campaign(pool_size: int, budget_samples: int, seed: int) -> list[dict[str, A
 
     rows = []
     share = query.COUNT_SHARE
-    for label, count_share in ((f"fresh {pool_size}-candidate pools", float("inf")),
-                               (f"count budget ({share:g} of a batch)", share)):
+    default_pool = CampaignSpec(name="x", family="mbconv").pool_size
+    arms = [(f"fresh {pool_size}-candidate pools", float("inf"), pool_size)] if fresh else []
+    arms.append((f"count budget ({share:g} of a batch), pool {pool_size}", share, pool_size))
+    if default_pool != pool_size:
+        arms.append((f"count budget, the default pool ({default_pool})", share, default_pool))
+    for label, count_share, pool in arms:
         fam = register_family(PlugInMBConv(), replace=True)  # a fresh instance: an empty counts cache
         query.COUNT_SHARE = count_share
         try:
@@ -124,7 +131,7 @@ def campaign(pool_size: int, budget_samples: int, seed: int) -> list[dict[str, A
                     Profiler("cpu") as prof:
                 spec = CampaignSpec(name="plugin", family=fam.name, strategy="representative", model="gbt",
                                     budget_samples=budget_samples, batch_size=20, initial_size=20,
-                                    pool_size=pool_size, seed=seed, fidelity="full", stop_on_target=False)
+                                    pool_size=pool, seed=seed, fidelity="full", stop_on_target=False)
                 res = run_campaign(store, spec, prof, fam)
                 rep = build_report(store)
         finally:
@@ -146,12 +153,15 @@ def main() -> None:
     ap.add_argument("--campaign", action="store_true", help="also run a small live campaign, fresh pools and "
                     "the count budget")
     ap.add_argument("--pool-size", type=int, default=4000)
+    ap.add_argument("--repeats", type=int, default=1, help="campaign runs per arm (the fresh-pool arm runs once)")
+    ap.add_argument("--skip-counting", action="store_true", help="only the campaign section")
+    ap.add_argument("--no-fresh", action="store_true", help="skip the fresh-pool campaign (two minutes)")
     ap.add_argument("--budget-samples", type=int, default=80)
     ap.add_argument("--out", default=None, help="write the figures as JSON here")
     args = ap.parse_args()
     torch.set_num_threads(1)
     figures: dict[str, Any] = {"counting": []}
-    for cls in (PlugInMBConv, SepConv):
+    for cls in () if args.skip_counting else (PlugInMBConv, SepConv):
         r = counting(cls, args.n, args.before_n or args.n, args.seed)
         figures["counting"].append(r)
         print(f"{r['family']}: {r['candidates']} candidates, CPU seconds: real modules {r['before_s']:.1f} s "
@@ -161,12 +171,21 @@ def main() -> None:
               + (f"; differ from the closed form: {r['differ_from_closed_form']}" if "differ_from_closed_form" in r
                  else ""), flush=True)
     if args.campaign:
-        figures["campaign"] = campaign(args.pool_size, args.budget_samples, args.seed)
+        figures["campaign"] = []
+        for rep in range(args.repeats):
+            rows = campaign(args.pool_size, args.budget_samples, args.seed, fresh=rep == 0 and not args.no_fresh)
+            figures["campaign"] += rows
+            for r in rows:
+                print(f"campaign, {r['counting']}: {r['iterations']} iterations, {r['samples']} samples, device "
+                      f"{r['device_s']:.0f} s, engine {r['engine_s']:.1f} s (query {r['query_s']:.1f} s, fit "
+                      f"{r['fit_s']:.1f} s), overhead {100 * r['overhead_share']:.1f} %, wall {r['wall_s']:.0f} s",
+                      flush=True)
+        by: dict[str, list[float]] = {}
         for r in figures["campaign"]:
-            print(f"campaign, {r['counting']}: {r['iterations']} iterations, {r['samples']} samples, device "
-                  f"{r['device_s']:.0f} s, engine {r['engine_s']:.1f} s (query {r['query_s']:.1f} s, fit "
-                  f"{r['fit_s']:.1f} s), overhead {100 * r['overhead_share']:.1f} %, wall {r['wall_s']:.0f} s",
-                  flush=True)
+            by.setdefault(r["counting"], []).append(r["overhead_share"])
+        for label, shares in by.items():
+            print(f"median overhead, {label}: {100 * statistics.median(shares):.1f} % over {len(shares)} run(s) "
+                  f"({', '.join(f'{100 * x:.1f}' for x in shares)})")
     if args.out:
         with open(args.out, "w") as fh:
             json.dump(figures, fh, indent=2)

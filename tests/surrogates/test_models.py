@@ -87,6 +87,8 @@ def test_models_learn_a_latency_law(name: str, mbconv_data) -> None:
     model = get_model(name)
     if "random_state" in model.get_params():
         model.set_params(random_state=0)
+    if name == "ngboost-ensemble":  # each member is an `ngboost` (its own case here): 2 of 5 show the mixture
+        model.set_params(n_members=2)
     model.fit(Xtr, ytr)
     dist = model.predict_dist(Xte)
     assert dist.mean.shape == dist.std.shape == (len(yte),)
