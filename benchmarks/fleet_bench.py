@@ -507,7 +507,7 @@ def main() -> int:
     ap.add_argument("--fault-budget", type=int, default=None, help="campaign budget_samples (default 200; --quick 60)")
     ap.add_argument("--campaign-budget", type=int, default=None, help="campaign section's budget_samples (default "
                     "200; --quick 60)")
-    ap.add_argument("--campaign-pool", type=int, default=None, help="the campaign section's pool_size (default: the "
+    ap.add_argument("--campaign-pool", type=_sizes, default=None, help="the campaign section's pool_size (default: the "
                     "engine's; 2,000 before issue 30's pool study)")
     ap.add_argument("--pipeline", choices=("auto", "on", "off"), default="auto", help="the campaign section's "
                     "pipelining (default auto: on for a fleet)")
@@ -553,7 +553,7 @@ def main() -> int:
                                 pick(args.fault_budget, 200, 60), tmp)
                 else:
                     res = campaign(oracle, sizes, pick(args.campaign_budget, 200, 60), 80, tmp, args.pipeline,
-                                   args.campaign_pool)
+                                   args.campaign_pool[0] if args.campaign_pool else None)
                 res = {"section": section, **meta, "section_s": time.perf_counter() - t0, **res}
                 path = os.path.join(args.out, f"fleet_{section}.json")
                 with open(path, "w") as f:

@@ -133,6 +133,8 @@ def main() -> None:
     ap.add_argument("--against", metavar="OLD_DB", help="with --summarise: each arm's samples to target paired by "
                     "seed against the same study in OLD_DB (run by other code)")
     args = ap.parse_args()
+    if args.pool_size is not None and args.pool_size < 1:
+        ap.error(f"--pool-size {args.pool_size}: expected an integer >= 1")
     if args.summarise:
         show(summarise(args.summarise, args.name))
         if args.against:
@@ -148,7 +150,7 @@ def main() -> None:
     study = Study(args.name or f"pipeline-{args.target}", source, arms=[SEQ, PIPE], seeds=args.seeds,
                   target_spearman=args.target, budget_samples=args.budget, batch_size=args.batch_size,
                   initial_size=args.batch_size, run_to_budget=args.run_to_budget, shared_store=False, db=db,
-                  **({"pool_size": args.pool_size} if args.pool_size else {})).validate()
+                  **({"pool_size": args.pool_size} if args.pool_size is not None else {})).validate()
     study.run(n_jobs=args.jobs, progress=True)
     out = summarise(db, study.name)
     with open(os.path.join(args.out, f"{study.name}.json"), "w") as fh:

@@ -159,6 +159,9 @@ def main() -> None:
     ap.add_argument("--budget-samples", type=int, default=80)
     ap.add_argument("--out", default=None, help="write the figures as JSON here")
     args = ap.parse_args()
+    for flag, v in (("--repeats", args.repeats), ("--pool-size", args.pool_size), ("--n", args.n)):
+        if v < 1:
+            ap.error(f"{flag} {v}: expected an integer >= 1")
     torch.set_num_threads(1)
     figures: dict[str, Any] = {"counting": []}
     for cls in () if args.skip_counting else (PlugInMBConv, SepConv):

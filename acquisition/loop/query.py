@@ -28,8 +28,8 @@ from acquisition.loop.base import TrainingData, stream
 __all__ = ["COUNT_SHARE", "BatchQuery", "CostModel"]
 
 # a traced family's fresh candidates per query: counting them costs at most this share of the batch's expected
-# device time (its size times the median charge of a measured row). A 60-candidate pool left the TF-NAS studies'
-# samples to target where 4,000 put them (docs/design-notes.md, issue 30).
+# device time (its size times the median charge of a measured row). Small pools cost no samples: on the TF-NAS
+# table 60 candidates reached the target with fewer than 4,000 did (docs/design-notes.md, issue 30).
 COUNT_SHARE = 0.05
 
 
