@@ -131,7 +131,7 @@ class CampaignSpec:
     initial_size: int = setting(20, int, "initial design size (default {default})")
     validation_size: int = setting(200, int, "validation set size with --verification holdout (default {default})")
     # a small pool keeps the strategy's half of each batch near the space's density: on the TF-NAS table 60
-    # candidates reached a verified rho with 0.65-0.69x the samples of 4,000 (docs/design-notes.md, issue 30)
+    # candidates reached a verified rho with 0.57-0.69x the samples of 4,000 (docs/design-notes.md, issue 30)
     pool_size: int = setting(60, int, "candidates per query, at least twice the batch (default {default})")
     seed: int = setting(0, int, "seed, >= 0 (default {default})")
     # the streak rule: consecutive iterations meeting the target before the campaign stops
