@@ -74,13 +74,18 @@ class BatchQuery:
         self.last_s = 0.0
         self.carry: list[dict[str, Any]] | None = None  # a traced family's unasked candidates of the last pool
 
+    def pool_for(self, k: int) -> int:
+        """The pool of a query of ``k``: ``pool_size``, at least ``2 k`` (a smaller one leaves the strategy no
+        choice)."""
+        return max(self.spec.pool_size, 2 * k)
+
     def fresh_size(self, data: TrainingData, k: int) -> int:
         """How many fresh candidates a query of ``k`` draws: ``pool_size`` (at least ``2 k``), or for a family whose
         counts are traced as many as :data:`COUNT_SHARE` of the batch's expected device time counts (at least
         ``2 k``)."""
         from profiler.families import trace_seconds
 
-        size = max(self.spec.pool_size, 2 * k)  # a pool under twice the batch leaves the strategy no choice
+        size = self.pool_for(k)
         per = trace_seconds(self.encoder.family)
         if per is None:
             return size
@@ -94,7 +99,7 @@ class BatchQuery:
     def candidates(self, data: TrainingData, it: int, k: int, exclude: set[str]) -> list[dict[str, Any]]:
         """The pool of one query, none of it in ``exclude``: a fresh random draw first (its head is the random
         share), then, for a traced family, the last pool's unasked candidates up to ``pool_size``."""
-        n, size = self.fresh_size(data, k), max(self.spec.pool_size, 2 * k)
+        n, size = self.fresh_size(data, k), self.pool_for(k)
         fresh = self.draw(n, "random", stream(self.rng_base, it), exclude)
         if n >= size:
             return fresh
