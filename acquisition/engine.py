@@ -258,6 +258,7 @@ class CampaignLoop:
         self.design = InitialDesign(store, spec, family, self.draw, self.fid, self.full_id,
                                     self.cheap_protocol.id if self.cheap_protocol else None)
         self.models = ModelChoice(store, spec, self.strategy, self.encoder, sources, self.charge)
+        self.ahead_data: TrainingData | None = None  # the rows a fit sent to a worker was made of (prefetch)
         self.queries = BatchQuery(store, spec, self.strategy, self.encoder, self.encode, self.draw,
                                   self.full_protocol, self.cheap_protocol)
         self._noise_checked = False
@@ -280,7 +281,7 @@ class CampaignLoop:
 
     @sources.setter
     def sources(self, value: list[Any]) -> None:  # the fleet re-reads its platforms' sources before every fit
-        self.models.sources, self.models.fitted_sources, self.models.source_models = list(value), None, None
+        self.models.set_sources(value)
 
     @property
     def source_models(self) -> Any:
@@ -346,6 +347,29 @@ class CampaignLoop:
         """The next asks while those already asked are measured (:func:`acquisition.loop.pipeline.ask_ahead`)."""
         return ask_ahead(self)
 
+    # -- fits in worker processes (a fleet's campaigns) ----------------------------------------------------------
+    def prefetch(self, pool: Any) -> bool:
+        """Send the fit the next :meth:`advance` needs to ``pool`` (a :class:`~acquisition.loop.fitpool.FitPool`),
+        on the rows measured now; ``True`` once the step may go on: its fit is back (or given up on: it then fits
+        here), or no fit is due. The next :meth:`advance` fits on those rows (rows told meanwhile wait for the fit
+        after it, as in a pipelined step) and adopts the worker's fit; :meth:`forget_prefetch` after a step that
+        did not advance."""
+        if self.ahead_data is None:
+            rows = self.fid.labels(self.store.members(self.spec.name, "train", status="ok"))
+            val = self.store.members(self.spec.name, "validation", status="ok")
+            if len(rows) < 2 or (self.spec.verification == "holdout" and len(val) < 3):
+                return True  # the design is not measured: nothing to fit
+            data = self.data()
+            seen = (len(data.train), float(data.y.sum()))
+            if self._last is not None and self._last[0] is self.model and self._last[2] == seen:
+                return True  # the last fit's rows: its model is reused
+            self.ahead_data = data
+        return self.models.prefetch(self.ahead_data, pool)
+
+    def forget_prefetch(self) -> None:
+        """A step that did not advance: the rows :meth:`prefetch` kept are not the next fit's."""
+        self.ahead_data = None
+
     # -- one iteration -----------------------------------------------------------------------------------------
     def advance(self, pending: set[str] = frozenset(), n_pending: int = 0) -> list[Asked]:
         """One iteration: fit -> verify -> stop? -> query, recorded with the batch it asks for in one transaction;
@@ -353,7 +377,7 @@ class CampaignLoop:
         again), ``n_pending`` of them samples of the budget. On the rows the last fit saw, its model is reused."""
         store, spec = self.store, self.spec
         self.check_noise_floor()  # a floor measured since the campaign started (a doctor run beside it)
-        data = self.data()
+        data, self.ahead_data = (self.ahead_data if self.ahead_data is not None else self.data()), None
         if data is None:
             self.finish("failed")
             return []

@@ -32,6 +32,7 @@ Example (a private local Ray instance; two replay-backed actors)::
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -166,18 +167,20 @@ class _Runner:
 
 def run_fleet(store: Store, spec: Any, fleet: Any, family: Any, *, bundle_dir: str | None = None,
               progress: bool = False, sources: Sequence[Any] = (), transfer_platforms: Sequence[str] = (),
-              max_iterations: int = 10_000, judge: Callable[[Any, set[str]], dict[str, float]] | None = None
-              ) -> dict[str, Any]:
+              max_iterations: int = 10_000, judge: Callable[[Any, set[str]], dict[str, float]] | None = None,
+              fit_workers: int | None = None) -> dict[str, Any]:
     """Run (or resume) ``spec`` on every platform of ``fleet`` at once (see the module docstring).
 
     ``bundle_dir``: each campaign's predictor bundle is exported there as ``CAMPAIGN.bundle``. ``sources``:
     extra :class:`acquisition.transfer.TransferSource` s (bundles) for every campaign; ``transfer_platforms``:
     learn from these store platforms only (default: every other one, read again before each fit).
     Returns ``{platform: CampaignResult}``; a platform that lost every device ends ``stopped``, with the reason
-    in ``result.fleet_error``."""
+    in ``result.fleet_error``. ``fit_workers``: worker processes for the campaigns' fits (``None``:
+    :func:`~acquisition.loop.fitpool.default_workers`, one per campaign up to the cores; 0: in the coordinator)."""
     from threadpoolctl import threadpool_limits
 
     from acquisition.engine import CampaignLoop, open_campaign
+    from acquisition.loop.fitpool import FitPool, default_workers
 
     t_wall = time.perf_counter()
     names = campaign_names(spec.name, list(fleet.pools), store)
@@ -202,7 +205,9 @@ def run_fleet(store: Store, spec: Any, fleet: Any, family: Any, *, bundle_dir: s
                                      if isinstance(job.owner, _Runner) else None)
         t_run = time.perf_counter()
         before = {id(s): s.device_s for p in fleet.pools.values() for s in p.slots}  # measured before this run
-        _drive(store, fleet, family, runners, progress)
+        workers = default_workers(len(runners)) if fit_workers is None else int(fit_workers)
+        with (FitPool(workers) if workers > 0 else contextlib.nullcontext()) as fits:
+            _drive(store, fleet, family, runners, progress, fits)
         clocks = _charge_idle(store, fleet, family, runners, t_run, before)
         results = {}
         for r in runners:
@@ -247,12 +252,17 @@ def _submit(fleet: Any, family: Any, r: _Runner, asks: Sequence[Any], groups: li
     r.inflight.extend(groups)
 
 
-def _step(store: Store, fleet: Any, family: Any, r: _Runner) -> None:
+def _step(store: Store, fleet: Any, family: Any, r: _Runner, fits: Any = None) -> None:
     """``r``'s next asks: the ordinary next step when nothing is in flight; pipelined, the next batch while one is
     measured (its actors hold their share of it meanwhile); a campaign that ended with asks in flight drops those
-    not sent to an actor and waits for the others (:mod:`acquisition.loop.pipeline`)."""
-    from acquisition.loop.pipeline import batches, open_batches
+    not sent to an actor and waits for the others (:mod:`acquisition.loop.pipeline`). With ``fits`` (a
+    :class:`~acquisition.loop.fitpool.FitPool`), a step that fits first sends its fit to a worker and returns;
+    it goes on at a later call, once the fit is back."""
+    from acquisition.loop.pipeline import batches, can_think_ahead, open_batches
 
+    ahead = r.loop.models.ahead
+    if fits is not None and ahead is not None and not fits.ready(ahead[1]):
+        return  # its fit is still out: nothing to do here until it is back (the loop polls often meanwhile)
     if r.loop.state is not None and r.inflight:
         if not r.draining:
             dropped = fleet.unqueue(r)
@@ -264,7 +274,11 @@ def _step(store: Store, fleet: Any, family: Any, r: _Runner) -> None:
         return
     if not r.inflight:
         _refresh_sources(store, family, r)
+        if fits is not None and _fitting(r, fits, bool(r.loop.state is None and r.loop.design.complete()
+                                                       and not r.loop.pending())):
+            return
         asks = r.loop.next_asks()
+        r.loop.forget_prefetch()
         if not asks:
             r.done = True
             return
@@ -272,12 +286,22 @@ def _step(store: Store, fleet: Any, family: Any, r: _Runner) -> None:
     if r.pipelined and open_batches(r.inflight) == 1 and r.loop.state is None:
         fleet.dispatch()  # the actors take their share of the batch before the engine thinks
         _refresh_sources(store, family, r)
+        if fits is not None and _fitting(r, fits, bool(can_think_ahead(r.loop))):
+            return
         more = r.loop.ask_ahead()
+        r.loop.forget_prefetch()
         if more:
             _submit(fleet, family, r, more, [list(more)])
 
 
-def _drive(store: Store, fleet: Any, family: Any, runners: list[_Runner], progress: bool) -> None:
+def _fitting(r: _Runner, fits: Any, due: bool) -> bool:
+    """Whether ``r`` waits for its fit in a worker (sent now if it is due and not sent yet): meanwhile the
+    coordinator tells the other campaigns' results and sends their batches."""
+    return due and not r.loop.prefetch(fits)
+
+
+def _drive(store: Store, fleet: Any, family: Any, runners: list[_Runner], progress: bool,
+           fits: Any = None) -> None:
     from tqdm import tqdm
 
     from profiler.fleet import FleetError
@@ -288,10 +312,15 @@ def _drive(store: Store, fleet: Any, family: Any, runners: list[_Runner], progre
         while True:
             for r in runners:
                 if not r.done:
-                    _step(store, fleet, family, r)
+                    _step(store, fleet, family, r, fits)
             if all(r.done for r in runners):
                 return
-            for job, m in fleet.pump(0.5):
+            out = [r.loop.models.ahead[1] for r in runners if fits is not None and not r.done
+                   and r.loop.models.ahead is not None and not r.loop.models.ahead[1].future.done()]
+            arrived = fleet.pump(0.02 if out else 0.5)  # a fit in a worker: back to its campaign soon after
+            if out and not arrived:
+                fits.wait(out, 0.05)
+            for job, m in arrived:
                 r = job.owner
                 fault_point("profile")
                 r.loop.tell(job.tag, m)

@@ -25,10 +25,16 @@ Kinds (``--kinds``; each trial draws its moment from ``--seed``):
 - ``disk-full``: a pipelined replay campaign whose store cannot grow past a random size (``RLIMIT_FSIZE``: SQLite
   reports the disk full) fails, then resumes with room;
 - ``hung``: a live campaign whose worker process is stopped (SIGSTOP) mid-block: the profiler's timeout ends it,
-  the block is measured again in a fresh worker (or recorded failed), the campaign goes on.
+  the block is measured again in a fresh worker (or recorded failed), the campaign goes on;
+- ``kill-fits``: two platforms' campaigns on a fleet (the table's Xeon and Titan rows, 2 replay actors each), their
+  fits in worker processes (:mod:`acquisition.loop.fitpool`), the coordinator SIGKILLed after a random delay or as
+  it adopts a worker's fit (``fit:N``); no worker may outlive it;
+- ``hung-fit``: the same fleet, the fit workers stopped (SIGSTOP) at a random fit: the pool gives up on them after
+  10 s, the coordinator fits, the campaigns go on to their end in the same run.
 
     python benchmarks/fault_matrix.py --trials 60 --kinds kill              # ~6 min
     python benchmarks/fault_matrix.py --trials 5 --kinds kill-live,kill-fleet,actor,disk-full,hung
+    python benchmarks/fault_matrix.py --trials 5 --kinds kill-fits,hung-fit
 """
 
 from __future__ import annotations
@@ -51,8 +57,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 TFNAS = os.path.join(ROOT, "..", "shared", "data", "tfnas_mbconv_latency.csv")
 XEON = "xeon_gold6130_bs1_1thread_pytorch1.1"
+TITAN = "titan_rtx_bs32_pytorch1.1"
 PARAMS = ["input_hw", "cin", "mid_channels", "se_channels", "cout", "kernel", "stride", "act"]
-KINDS = ("kill", "kill-live", "kill-fleet", "actor", "disk-full", "hung")
+KINDS = ("kill", "kill-live", "kill-fleet", "actor", "disk-full", "hung", "kill-fits", "hung-fit")
 LIVE = ["--family", "mbconv", "--device", "cpu", "--campaign", "c", "--budget-samples", "60", "--batch-size", "10",
         "--initial-size", "10", "--target-spearman", "0.9999", "--pool-size", "500", "--pipeline", "on",
         "--no-progress"]
@@ -83,6 +90,8 @@ def child(kind: str, db: str, seed: int, hurt: bool) -> None:
             run_campaign(store, _spec(table.family.name, seed), ReplayOracle(table), table.family)
     elif kind in ("kill-fleet", "actor"):
         _child_fleet(db, seed, kill_actor=hurt and kind == "actor")
+    elif kind in ("kill-fits", "hung-fit"):
+        _child_fits(db, seed, hang=hurt and kind == "hung-fit")
     elif kind == "hung":
         _child_hung(db, seed, hurt)
 
@@ -113,6 +122,43 @@ def _child_fleet(db: str, seed: int, kill_actor: bool) -> None:
 
             threading.Thread(target=killer, daemon=True).start()
         run_fleet(store, _spec(table.family.name, seed), fleet, table.family)
+
+
+def _child_fits(db: str, seed: int, hang: bool) -> None:
+    """Two platforms (the table's Xeon and Titan rows, 2 replay actors each), a campaign each, their fits in worker
+    processes; ``hang``: at a random fit the workers are stopped (SIGSTOP), given up on after 10 s."""
+    import threading
+
+    import acquisition.loop.fitpool as fitpool
+    from acquisition.fleet_run import run_fleet
+    from acquisition.store import Store
+    from profiler.fleet import ActorSpec, Fleet, connect
+    from studies.replay import ReplayOracle, ReplayTable
+
+    xeon = _table()
+    titan = ReplayTable.from_csv(TFNAS, params=PARAMS, latency_col="latency_ms", where=[f"device={TITAN}"],
+                                 family=xeon.family)
+    connect("local")
+    if hang:
+        fitpool.HANG_S = 10.0
+        nth, submit = random.Random(seed).randint(2, 8), fitpool.FitPool.submit
+
+        def stopping_submit(pool: Any, job: Any) -> Any:
+            ticket = submit(pool, job)
+            if pool.submitted == nth:
+                def stop() -> None:
+                    time.sleep(0.05)  # mid-fit
+                    for pid in pool.worker_pids():
+                        with contextlib.suppress(OSError):
+                            os.kill(pid, signal.SIGSTOP)
+
+                threading.Thread(target=stop, daemon=True).start()
+            return ticket
+
+        fitpool.FitPool.submit = stopping_submit
+    specs = [ActorSpec(ReplayOracle(t), num_cpus=0) for t in (xeon, titan) for _ in range(2)]
+    with Store(db) as store, Fleet(specs) as fleet:
+        run_fleet(store, _spec(xeon.family.name, seed), fleet, xeon.family)
 
 
 def _child_hung(db: str, seed: int, hurt: bool) -> None:
@@ -188,27 +234,49 @@ def trial(kind: str, seed: int, tmp: str) -> dict[str, Any]:
             n = rng.randint(1, 12 if moment == "fit" else 200)
             how = f"{moment}:{n}"
             rc = _run(_child_args(kind, db, seed, True), env={"LATENCY_ACQUISITION_FAULT": how})
-    elif kind in ("kill-live", "kill-fleet"):
+    elif kind == "kill-fits" and rng.random() < 0.5:  # at the adoption of a worker's fit, or after a delay
+        how = f"fit:{rng.randint(1, 16)}"
+        rc = _run(_child_args(kind, db, seed, True), env={"LATENCY_ACQUISITION_FAULT": how})
+        _stop_ray()
+    elif kind in ("kill-live", "kill-fleet", "kill-fits"):
         delay = rng.uniform(3.0, 15.0) if kind == "kill-live" else rng.uniform(8.0, 30.0)  # Ray starts in ~6 s
         how, rc = f"after {delay:.2f} s", _run(_child_args(kind, db, seed, True), kill_after=delay)
-        if kind == "kill-fleet":
+        if kind != "kill-live":
             _stop_ray()
     elif kind == "disk-full":
         limit = rng.randint(150_000, 1_500_000)
         how = f"file size limit {limit} B"
         rc = _run(_child_args(kind, db, seed, True), preexec=_limit_file_size(limit), timeout=600,
                   env={"LATENCY_ACQUISITION_DISK": "limited"})
-    else:  # actor, hung: hurt inside the child, which goes on to its end
-        how = "actor killed mid-batch" if kind == "actor" else "worker stopped mid-block"
+    else:  # actor, hung, hung-fit: hurt inside the child, which goes on to its end
+        how = {"actor": "actor killed mid-batch", "hung": "worker stopped mid-block",
+               "hung-fit": "fit workers stopped mid-fit"}[kind]
         rc = _run(_child_args(kind, db, seed, True), env={"LATENCY_ACQUISITION_TRIAL": kind})
-        if kind == "actor":
+        if kind in ("actor", "hung-fit"):
             _stop_ray()
     before = _counts(db) if os.path.isfile(db) else None
     _run(_child_args(kind, db, seed, False))  # resumed to its end
-    if kind in ("kill-fleet", "actor"):
+    if kind in ("kill-fleet", "actor", "kill-fits", "hung-fit"):
         _stop_ray()
     after = _check(db)
+    if kind in ("kill-fits", "hung-fit") and (orphans := _orphan_workers()):
+        after["problems"].append(f"{len(orphans)} fit worker(s) outlived their coordinator: pids {orphans}")
+        after["ok"] = False
     return {"kind": kind, "seed": seed, "how": how, "rc": rc, "before": before, **after}
+
+
+def _orphan_workers() -> list[int]:
+    """loky worker processes whose coordinator is gone (adopted by init), killed once counted."""
+    import psutil
+
+    out = []
+    for p in psutil.process_iter(["pid", "ppid", "cmdline"]):
+        cmd = " ".join(p.info["cmdline"] or [])
+        if "loky" in cmd and "resource_tracker" not in cmd and p.info["ppid"] == 1:
+            out.append(p.info["pid"])
+            with contextlib.suppress(psutil.Error):
+                p.kill()
+    return out
 
 
 def _stop_ray() -> None:

@@ -7,6 +7,7 @@ Run it alone on the machine (it times wall clock; anything else running distorts
     python benchmarks/fleet_bench.py overhead                # coordinator ms per measurement, largest fleet
     python benchmarks/fleet_bench.py fault                   # an actor killed mid-run: requested = stored = charged
     python benchmarks/fleet_bench.py campaign                # a campaign's wall time with 1, 2, 4, 8 actors
+    python benchmarks/fleet_bench.py fits                    # two platforms' campaigns: fits in workers or not
     python benchmarks/fleet_bench.py all --quick             # a dry run: fewer blocks, sizes and repeats
 
 Every actor is replay-backed (:class:`studies.replay.ReplayOracle` over the TF-NAS ``xeon`` rows of
@@ -41,6 +42,10 @@ and each does one untimed warm-up block.
   measurements charged twice: must be 0), lost_profile seconds (the killed actor's unfinished block, charged
   apart), jobs requeued, replacements requested and the pool's size at the end.
 
+- ``fits``: two platforms (the TF-NAS table's Xeon and Titan rows), ``--fits-actors`` realtime actors each, one
+  campaign each (``--campaign-budget`` samples, no stop on the target), their fits in the coordinator's loop
+  (``fit_workers=0``) against worker processes (the default): wall time, engine seconds, actors' idle share,
+  ``--repeats`` runs of each, interleaved, and the speed-up paired per repeat.
 - ``campaign``: a TF-NAS campaign (``run_fleet``, ``--campaign-budget`` samples, no stop on the target) with 1, 2,
   4, 8 realtime actors at the default batch of 20, then 8 actors with a batch of 80: wall time and its speed-up,
   the engine's seconds (fits, verification, queries run in the coordinator while the devices wait) and the device
@@ -78,7 +83,8 @@ from studies.replay import ProtocolCost, ReplayOracle, ReplayTable  # noqa: E402
 TFNAS = os.path.join(ROOT, "..", "shared", "data", "tfnas_mbconv_latency.csv")
 XEON = "xeon_gold6130_bs1_1thread_pytorch1.1"
 TFNAS_PARAMS = ["input_hw", "cin", "mid_channels", "se_channels", "cout", "kernel", "stride", "act"]
-SECTIONS = ("scaling", "overhead", "fault", "campaign")
+TITAN = "titan_rtx_bs32_pytorch1.1"
+SECTIONS = ("scaling", "overhead", "fault", "campaign", "fits")
 
 
 def log(msg: str) -> None:
@@ -86,9 +92,11 @@ def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def load_table(path: str = TFNAS) -> ReplayTable:
-    """The TF-NAS MBConv rows of the Xeon (one thread, batch 1)."""
-    return ReplayTable.from_csv(path, params=TFNAS_PARAMS, latency_col="latency_ms", where=[f"device={XEON}"])
+def load_table(path: str = TFNAS, device: str = XEON, family: Any = None) -> ReplayTable:
+    """The TF-NAS MBConv rows of one device (default the Xeon: one thread, batch 1); ``family``: another table's
+    (two devices of one block family are two platforms of it)."""
+    return ReplayTable.from_csv(path, params=TFNAS_PARAMS, latency_col="latency_ms", where=[f"device={device}"],
+                                family=family)
 
 
 def constant_cost(seconds: float) -> ProtocolCost:
@@ -479,6 +487,48 @@ def campaign(oracle: ReplayOracle, sizes: list[int], budget: int, wide_batch: in
     return {"budget": budget, "pipeline": pipeline, "pool_size": pool_size, "runs": runs}
 
 
+def fits(tables: list[ReplayTable], actors: int, budget: int, repeats: int, tmp: str) -> dict[str, Any]:
+    """One TF-NAS campaign per platform (``run_fleet``, ``budget`` samples, no stop on the target, batches of 20,
+    pipelined), ``actors`` realtime actors each, their fits in the coordinator (``fit_workers=0``) against worker
+    processes (the default: one per campaign up to the cores), ``repeats`` runs of each, interleaved: the wall time,
+    each campaign's engine seconds and its actors' idle share."""
+    from acquisition.campaign import CampaignSpec
+
+    family = tables[0].family
+    runs = []
+    for rep in range(repeats):
+        for workers in (0, None):
+            spec = CampaignSpec(name=f"fits-{rep}-{workers}", family=family.name, budget_samples=budget,
+                                stop_on_target=False, batch_size=20, initial_size=20, seed=rep)
+            specs = [ActorSpec(ReplayOracle(t), num_cpus=0, realtime=True) for t in tables for _ in range(actors)]
+            with Store(os.path.join(tmp, f"fits-{rep}-{workers}.sqlite")) as store, started(specs) as fleet:
+                t0 = time.perf_counter()
+                res = run_fleet(store, spec, fleet, family, fit_workers=workers)
+                wall = time.perf_counter() - t0
+            r = {"repeat": rep, "fit_workers": "coordinator" if workers == 0 else "workers", "wall_s": wall,
+                 "engine_s": [x.engine_s for x in res.values()], "idle_share": [x.device.idle_share
+                                                                                 for x in res.values()],
+                 "n_train": [x.n_train for x in res.values()], "states": [x.state for x in res.values()]}
+            runs.append(r)
+            log(f"fits: repeat {rep}, fits in {r['fit_workers']}: {wall:.1f} s wall, engine "
+                f"{', '.join(f'{e:.1f}' for e in r['engine_s'])} s, idle "
+                f"{', '.join(f'{100 * i:.0f} %' for i in r['idle_share'])}")
+    med = {k: statistics.median(r["wall_s"] for r in runs if r["fit_workers"] == k) for k in ("coordinator", "workers")}
+    ratios = [a["wall_s"] / b["wall_s"] for a, b in zip(runs[::2], runs[1::2], strict=True)]
+    print(f"\nfits: {len(tables)} platforms x {actors} realtime actors, a {budget}-sample TF-NAS campaign each, "
+          f"{repeats} repeats")
+    print(f"{'fits in':>12s} {'wall s (median)':>15s} {'engine s (median, per campaign)':>32s} {'idle (median)':>13s}")
+    for k in ("coordinator", "workers"):
+        rs = [r for r in runs if r["fit_workers"] == k]
+        eng = statistics.median(e for r in rs for e in r["engine_s"])
+        idle = statistics.median(i for r in rs for i in r["idle_share"])
+        print(f"{k:>12s} {med[k]:15.1f} {eng:32.1f} {100 * idle:12.1f}%")
+    print(f"speed-up of the wall, paired per repeat: median {statistics.median(ratios):.2f}x "
+          f"({', '.join(f'{x:.2f}' for x in ratios)})")
+    return {"platforms": len(tables), "actors": actors, "budget": budget, "runs": runs, "median_wall_s": med,
+            "paired_speedup": ratios}
+
+
 def _sizes(text: str) -> list[int]:
     try:
         out = [int(x) for x in text.split(",") if x.strip()]
@@ -511,11 +561,14 @@ def main() -> int:
                     "engine's; 2,000 before issue 30's pool study)")
     ap.add_argument("--pipeline", choices=("auto", "on", "off"), default="auto", help="the campaign section's "
                     "pipelining (default auto: on for a fleet)")
+    ap.add_argument("--fits-actors", type=int, default=4, help="the fits section's actors per platform")
     ap.add_argument("--depth", type=int, default=2, help="calls in flight per actor (Fleet's depth) in scaling and "
                     "overhead")
     ap.add_argument("--num-cpus", type=int, default=None, help="CPUs of the local Ray instance (default: all)")
     ap.add_argument("--table", default=TFNAS, help="the TF-NAS latency CSV")
     args = ap.parse_args()
+    if args.fits_actors < 1:
+        ap.error(f"--fits-actors {args.fits_actors}: expected an integer >= 1")
     q = args.quick
     global DEPTH
     DEPTH = args.depth
@@ -551,6 +604,9 @@ def main() -> int:
                 elif section == "fault":
                     res = fault(oracle, args.fault_actors, pick(args.fault_blocks, 120, 36),
                                 pick(args.fault_budget, 200, 60), tmp)
+                elif section == "fits":
+                    res = fits([oracle.table, load_table(args.table, TITAN, oracle.table.family)], args.fits_actors,
+                               pick(args.campaign_budget, 200, 60), repeats, tmp)
                 else:
                     res = campaign(oracle, sizes, pick(args.campaign_budget, 200, 60), 80, tmp, args.pipeline,
                                    args.campaign_pool[0] if args.campaign_pool else None)

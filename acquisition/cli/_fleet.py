@@ -8,13 +8,13 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from acquisition.cli._common import CliError, positive_int
+from acquisition.cli._common import CliError, non_negative_int, positive_int
 
 __all__ = ["add_fleet_args", "check_fleet_args", "open_fleet", "print_throughput", "ray_connection"]
 
 
-def add_fleet_args(p: argparse.ArgumentParser) -> None:
-    """--ray-address and --actors."""
+def add_fleet_args(p: argparse.ArgumentParser, fits: bool = False) -> None:
+    """--ray-address and --actors (and, for campaigns, ``fits``: --fit-workers)."""
     p.add_argument("--ray-address", dest="ray_address", default=None, metavar="ADDR",
                    help="measure on the devices of a Ray cluster: auto (the cluster this machine joined with "
                         "`ray start`), local (a private instance on this machine), HOST:PORT or ray://HOST:PORT. "
@@ -24,6 +24,11 @@ def add_fleet_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--actors", type=positive_int, default=None,
                    help="with --ray-address: use this many devices (default: every GPU of the cluster, or one CPU "
                         "device per node; more CPU devices than nodes share machines and distort each other)")
+    if fits:
+        p.add_argument("--fit-workers", dest="fit_workers", type=non_negative_int, default=None, metavar="N",
+                       help="with --ray-address: fit the platforms' campaigns in N worker processes, several at "
+                            "once (default: one per campaign, up to this machine's cores; 0: in the coordinator's "
+                            "loop, one after another)")
 
 
 def check_fleet_args(args: argparse.Namespace) -> bool:
@@ -31,6 +36,8 @@ def check_fleet_args(args: argparse.Namespace) -> bool:
     if args.ray_address is None:
         if args.actors is not None:
             raise CliError("--actors needs --ray-address (the devices of a Ray cluster)")
+        if getattr(args, "fit_workers", None) is not None:
+            raise CliError("--fit-workers needs --ray-address (a campaign per platform of a Ray cluster)")
         return False
     from profiler.fleet import check_address, require_ray
 

@@ -136,7 +136,8 @@ def _run_fleet(args: argparse.Namespace, spec: Any, family: Any, bundles: list[A
     with ray_connection(args) as specs, RunLock(args.db), Store(args.db) as store, \
             open_fleet(specs, progress=not args.no_progress) as fleet:
         results = run_fleet(store, spec, fleet, family, bundle_dir=bundle_dir, progress=not args.no_progress,
-                            sources=bundles if spec.transfer != "none" else [], transfer_platforms=platforms)
+                            sources=bundles if spec.transfer != "none" else [], transfer_platforms=platforms,
+                            fit_workers=args.fit_workers)
         db_path = os.path.abspath(store.path)
         for plat, res in results.items():
             _print_summary(res, db_path)
@@ -314,7 +315,7 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--bundle", default=None,
                    help="where to export the predictor (default CAMPAIGN.bundle next to the database; with "
                         "--ray-address, the folder of every platform's CAMPAIGN.bundle)")
-    add_fleet_args(p)
+    add_fleet_args(p, fits=True)
     add_plugin_arg(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_run)

@@ -8,9 +8,11 @@ one (``None`` without sources) and ``rows`` how many rows the model saw.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -22,7 +24,7 @@ from acquisition.stopping import MIN_VERIFY_ROWS
 from acquisition.store import fault_point
 
 __all__ = ["AUTO_GP_ROWS", "AUTO_MIN_ROWS", "AUTO_RECHOOSE", "AUTO_SLIP", "TRANSFER_BASE", "TRANSFER_MARGIN",
-           "ModelChoice", "auto_models", "make_model", "transfer_base"]
+           "FitJob", "FitOutcome", "ModelChoice", "auto_models", "make_model", "run_fit", "transfer_base"]
 
 log = logging.getLogger("latency_acquisition")
 
@@ -107,6 +109,126 @@ def make_model(spec: CampaignSpec, strategy: Any = None, name: str | None = None
     return model
 
 
+@dataclass(eq=False)
+class FitJob:
+    """One iteration's fit, everything it reads: picklable, so that it may run in a worker process
+    (:mod:`acquisition.loop.fitpool`). ``key`` names the rows, the choice and the sources it was made of."""
+
+    spec: CampaignSpec
+    strategy: Any
+    chosen: tuple[str, int, float] | None
+    sources: Any  # SourceModels of the sources in use, or None
+    X: np.ndarray
+    y: np.ndarray
+    fit_kw: dict[str, Any]
+    drawn: tuple[str | None, ...]  # each row's ``drawn``
+    digest: str = ""
+
+    @property
+    def key(self) -> tuple[Any, ...]:
+        names = tuple(self.sources.names) if self.sources is not None else ()
+        return (self.digest, self.chosen, names, id(self.sources))
+
+
+@dataclass(eq=False)
+class FitOutcome:
+    """What :func:`run_fit` returns: the model kept, its name, auto's choice, the transfer gain, the fit's seconds."""
+
+    model: Any
+    name: str
+    chosen: tuple[str, int, float] | None
+    last_gain: float | None
+    fit_s: float
+
+
+def _digest(data: TrainingData) -> str:
+    h = hashlib.sha1()
+    for a in (data.X, data.y, data.noise):
+        if a is not None:
+            h.update(np.ascontiguousarray(a, dtype=float).tobytes())
+    h.update(repr([r.get("drawn") for r in data.train]).encode())
+    return h.hexdigest()
+
+
+def run_fit(job: FitJob) -> FitOutcome:
+    """:meth:`ModelChoice.fit`'s fitting: the models due (:func:`_due`) fitted, compared and one kept."""
+    from acquisition.verification import paired_gain_lower
+    from surrogates.metrics import spearman
+
+    spec, sources, chosen = job.spec, job.sources, job.chosen
+    t0 = time.perf_counter()
+    n = len(job.y)
+    names = auto_models(n) if spec.model == "auto" else (spec.model,)
+    compared = len(names) > 1 or sources is not None  # compared out of fold: each in a committee
+    # auto's evidence: the rows no model chose (a strategy's picks are where some model was unsure)
+    unbiased = np.asarray([d in ("random", "initial") for d in job.drawn])
+    choose = len(names) > 1 and unbiased.sum() >= AUTO_MIN_ROWS
+    if len(names) > 1:
+        names = _due(names, choose, n, chosen)
+
+    def make(name: str) -> Any:
+        return make_model(spec, job.strategy, name=name, committee=compared)
+
+    candidates: list[tuple[str, Any]] = [(nm, make(nm)) for nm in names]
+    if sources is not None:
+        transfer = f"transfer:{transfer_base(n, job.X.shape[1] + len(sources))}"
+        candidates.append((transfer, make_model(spec, job.strategy, name=transfer, sources=sources, committee=True)))
+    rows = np.asarray([d == "random" for d in job.drawn])
+    enough = rows.sum() >= MIN_VERIFY_ROWS
+    if sources is not None and not enough:
+        rows = np.ones(n, dtype=bool)  # the gain is recorded from the start, on every row
+    scored = len(candidates) > 1 and rows.sum() >= (3 if sources is not None else MIN_VERIFY_ROWS)
+    models, rhos, plain_rhos = {}, {}, {}
+
+    def fit_one(name: str, model: Any) -> None:
+        models[name] = model.fit(job.X, job.y, **job.fit_kw)
+        rhos[name] = spearman(job.y[rows], np.exp(model.oof_log_[rows])) if scored else -np.inf
+        if name in names:
+            plain_rhos[name] = (spearman(job.y[unbiased], np.exp(model.oof_log_[unbiased])) if choose
+                                else -np.inf)
+
+    for name, model in candidates:
+        fit_one(name, model)
+    if choose and _slipped(names, plain_rhos, chosen, spec):  # the others, fitted and compared again now
+        names = auto_models(n)
+        for name in names:
+            if name not in models:
+                fit_one(name, make(name))
+    # the first while nothing can tell them apart (a constant prediction has no ρ: it never wins)
+    plain = max(names, key=lambda nm: (np.nan_to_num(plain_rhos[nm], nan=-np.inf), -names.index(nm)))
+    if choose and len(names) > 1:
+        chosen = (plain, n, float(np.nan_to_num(plain_rhos[plain], nan=-np.inf)))
+    pick, gain = plain, None
+    if sources is not None:
+        # the transfer model, unless the plain one ranks enough random rows better with 95 % confidence: an
+        # out-of-fold rho from a few dozen rows is too noisy to overrule the sources' agreement
+        gain = float(rhos[transfer] - rhos[plain]) if scored else None
+        beaten = enough and gain is not None and gain < 0 and paired_gain_lower(
+            np.log(job.y[rows]), models[plain].oof_log_[rows], models[transfer].oof_log_[rows],
+            seed=spec.seed) > TRANSFER_MARGIN
+        pick = plain if beaten else transfer
+    return FitOutcome(models[pick], pick, chosen, gain, time.perf_counter() - t0)
+
+
+def _due(names: tuple[str, ...], choose: bool, n_rows: int, chosen: tuple[str, int, float] | None
+         ) -> tuple[str, ...]:
+    """The auto models to fit on ``n_rows`` rows: the first alone before a choice can be made, the kept one
+    alone between choices, all of them when a choice is due."""
+    if not choose:
+        return names[:1]
+    if chosen is None or chosen[0] not in names or n_rows >= AUTO_RECHOOSE * chosen[1]:
+        return names
+    return (chosen[0],)
+
+
+def _slipped(names: tuple[str, ...], plain_rhos: dict[str, float], chosen: tuple[str, int, float] | None,
+             spec: CampaignSpec) -> bool:
+    """Whether the model kept alone ranks the unbiased rows worse out of fold than when it was chosen."""
+    if len(names) != 1 or chosen is None or spec.model != "auto":
+        return False
+    return bool(np.nan_to_num(plain_rhos[names[0]], nan=-np.inf) < chosen[2] - AUTO_SLIP)
+
+
 class ModelChoice:
     """The model of one campaign, fitted each iteration (see the module docstring).
 
@@ -126,6 +248,13 @@ class ModelChoice:
         self.last_gain: float | None = None  # out-of-fold rho of the transfer model minus the plain model's
         # auto's last choice: (model, rows it was made on, the model's out-of-fold rho on the unbiased rows then)
         self.chosen: tuple[str, int, float] | None = None
+        self.judged: tuple[str, Any] | None = None  # the rows' digest and the sources judged on them
+        self.ahead: tuple[str, Any] | None = None  # a fit sent to a worker (prefetch): its job's key, its ticket
+
+    def set_sources(self, sources: Sequence[Any]) -> None:
+        """New sources (the fleet reads its platforms' again before every fit): fitted and judged at the next fit."""
+        self.sources, self.fitted_sources, self.source_models = list(sources), None, None
+        self.judged = self.ahead = None
 
     def transfer_sources(self, data: TrainingData) -> Any:
         """The sources to use, judged on every row measured so far (at the first fit: the probe set) and
@@ -165,80 +294,44 @@ class ModelChoice:
         :class:`~surrogates.models.transfer.TransferRegressor` (its correction on :func:`transfer_base`) is fitted
         beside the plain model and kept unless the plain model ranks enough random rows better out of fold with 95 %
         confidence (:data:`TRANSFER_MARGIN`); the difference of the two out-of-fold ρ is recorded every iteration
-        (``transfer_gain``)."""
-        from acquisition.verification import paired_gain_lower
-        from surrogates.metrics import spearman
+        (``transfer_gain``).
 
-        sources = self.transfer_sources(data)
-        t0 = time.perf_counter()
-        names = auto_models(len(data.train)) if self.spec.model == "auto" else (self.spec.model,)
-        compared = len(names) > 1 or sources is not None  # compared out of fold: each in a committee
-        # auto's evidence: the rows no model chose (a strategy's picks are where some model was unsure)
-        unbiased = np.asarray([r.get("drawn") in ("random", "initial") for r in data.train])
-        choose = len(names) > 1 and unbiased.sum() >= AUTO_MIN_ROWS
-        if len(names) > 1:
-            names = self._due(names, choose, len(data.train))
-        candidates: list[tuple[str, Any]] = [(n, make_model(self.spec, self.strategy, name=n, committee=compared))
-                                             for n in names]
-        if sources is not None:
-            transfer = f"transfer:{transfer_base(len(data.train), data.X.shape[1] + len(sources))}"
-            candidates.append((transfer, make_model(self.spec, self.strategy, name=transfer, sources=sources,
-                                                    committee=True)))
-        rows = np.asarray([r.get("drawn") == "random" for r in data.train])
-        enough = rows.sum() >= MIN_VERIFY_ROWS
-        if sources is not None and not enough:
-            rows = np.ones(len(data.train), dtype=bool)  # the gain is recorded from the start, on every row
-        scored = len(candidates) > 1 and rows.sum() >= (3 if sources is not None else MIN_VERIFY_ROWS)
-        models, rhos, plain_rhos = {}, {}, {}
-
-        def fit_one(name: str, model: Any) -> None:
-            models[name] = model.fit(data.X, data.y, **data.fit_kw())
-            rhos[name] = spearman(data.y[rows], np.exp(model.oof_log_[rows])) if scored else -np.inf
-            if name in names:
-                plain_rhos[name] = (spearman(data.y[unbiased], np.exp(model.oof_log_[unbiased])) if choose
-                                    else -np.inf)
-
-        for name, model in candidates:
-            fit_one(name, model)
-        if choose and self._slipped(names, plain_rhos):  # the others, fitted and compared again now
-            names = auto_models(len(data.train))
-            for name in names:
-                if name not in models:
-                    fit_one(name, make_model(self.spec, self.strategy, name=name, committee=compared))
-        # the first while nothing can tell them apart (a constant prediction has no ρ: it never wins)
-        plain = max(names, key=lambda n: (np.nan_to_num(plain_rhos[n], nan=-np.inf), -names.index(n)))
-        if choose and len(names) > 1:
-            self.chosen = (plain, len(data.train), float(np.nan_to_num(plain_rhos[plain], nan=-np.inf)))
-        pick, self.last_gain = plain, None
-        if sources is not None:
-            # the transfer model, unless the plain one ranks enough random rows better with 95 % confidence: an
-            # out-of-fold rho from a few dozen rows is too noisy to overrule the sources' agreement
-            self.last_gain = float(rhos[transfer] - rhos[plain]) if scored else None
-            beaten = enough and self.last_gain is not None and self.last_gain < 0 and paired_gain_lower(
-                np.log(data.y[rows]), models[plain].oof_log_[rows], models[transfer].oof_log_[rows],
-                seed=self.spec.seed) > TRANSFER_MARGIN
-            pick = plain if beaten else transfer
-        best, self.name = models[pick], pick
+        The fitting itself is :func:`run_fit` on this iteration's :class:`FitJob`: in a worker process when
+        :meth:`prefetch` sent the same job there (its outcome is then adopted), else here."""
+        job = self.job(data)
+        outcome = self._prefetched(job)
+        if outcome is None:
+            outcome = run_fit(job)
+        self.model, self.name, self.chosen, self.last_gain = outcome.model, outcome.name, outcome.chosen, \
+            outcome.last_gain
         fault_point("fit")
-        fit_s = time.perf_counter() - t0
-        self.charge("fit", fit_s)
-        self.model, self.rows = best, len(data.train)
-        return best, fit_s
+        self.charge("fit", outcome.fit_s)
+        self.rows = len(data.train)
+        return self.model, outcome.fit_s
 
-    def _due(self, names: tuple[str, ...], choose: bool, n_rows: int) -> tuple[str, ...]:
-        """The auto models to fit on ``n_rows`` rows: the first alone before a choice can be made, the kept one
-        alone between choices, all of them when a choice is due."""
-        if not choose:
-            return names[:1]
-        if self.chosen is None or self.chosen[0] not in names or n_rows >= AUTO_RECHOOSE * self.chosen[1]:
-            return names
-        return (self.chosen[0],)
+    def job(self, data: TrainingData) -> FitJob:
+        """The fit of ``data`` as a :class:`FitJob` (the sources judged on its rows first, once per set of rows)."""
+        digest = _digest(data)
+        if self.judged is None or self.judged[0] != digest:
+            self.judged = (digest, self.transfer_sources(data))
+        return FitJob(self.spec, self.strategy, self.chosen, self.judged[1], data.X, data.y, data.fit_kw(),
+                      tuple(r.get("drawn") for r in data.train), digest)
 
-    def _slipped(self, names: tuple[str, ...], plain_rhos: dict[str, float]) -> bool:
-        """Whether the model kept alone ranks the unbiased rows worse out of fold than when it was chosen."""
-        if len(names) != 1 or self.chosen is None or self.spec.model != "auto":
-            return False
-        return bool(np.nan_to_num(plain_rhos[names[0]], nan=-np.inf) < self.chosen[2] - AUTO_SLIP)
+    def prefetch(self, data: TrainingData, pool: Any) -> bool:
+        """Send the fit of ``data`` to ``pool`` (a :class:`~acquisition.loop.fitpool.FitPool`) unless it is there
+        already; ``True`` once its outcome is ready (or the worker is given up on: :meth:`fit` then fits here). The
+        next :meth:`fit` of the same rows, sources and choice adopts it."""
+        job = self.job(data)
+        if self.ahead is None or self.ahead[0] != job.key:
+            self.ahead = (job.key, pool.submit(job))
+        return pool.ready(self.ahead[1])
+
+    def _prefetched(self, job: FitJob) -> FitOutcome | None:
+        """The outcome :meth:`prefetch` computed for ``job``, ``None`` if it has none (or its worker failed)."""
+        ahead, self.ahead = self.ahead, None
+        if ahead is None or ahead[0] != job.key:
+            return None
+        return ahead[1].outcome()
 
     def refit(self, X: np.ndarray, y: np.ndarray, noise: np.ndarray) -> Any:
         """The kept model, made again and fitted on ``X``, ``y`` (a holdout campaign's export: its training and

@@ -65,7 +65,7 @@ from acquisition._schema import fault_point
 from acquisition.loop.base import Asked
 from profiler.doctor import INTERFERENCE_LIMIT
 
-__all__ = ["IDLE_ACTIVITY", "DeviceTime", "ask_ahead", "batches", "drive", "open_batches",
+__all__ = ["IDLE_ACTIVITY", "DeviceTime", "ask_ahead", "batches", "can_think_ahead", "drive", "open_batches",
            "pipelined"]
 
 log = logging.getLogger("latency_acquisition")
@@ -124,12 +124,9 @@ def _interference(store: Any, platform: str | None) -> float | None:
     return None
 
 
-def ask_ahead(loop: Any) -> list[Asked]:
-    """The next asks while those already asked are being measured (a :class:`~acquisition.engine.CampaignLoop`): the
-    probes of the last fully measured cheap batch, then one iteration on the rows measured so far, the pending
-    asks excluded from its choice and counted against its budget (when they fill it, the iteration fits,
-    checks the stop rule and asks for nothing). Empty when the campaign cannot think ahead: it has ended, its
-    design is in flight, or this call's fits are used up."""
+def can_think_ahead(loop: Any) -> list[Asked]:
+    """The pending asks :func:`ask_ahead` would think beside; empty when it would not think (the campaign ended,
+    its design is in flight, its fits are used up, or nothing is in flight: the ordinary next step)."""
     if loop.state is not None or not loop.design.complete():
         return []
     if loop.max_fits is not None and loop.fits >= loop.max_fits:
@@ -137,6 +134,18 @@ def ask_ahead(loop: Any) -> list[Asked]:
     pending = loop.pending()
     if not pending or any(a.batch in ("initial", "validation") for a in pending):
         return []  # nothing in flight (the ordinary next step), or the design: the first fit needs it all
+    return pending
+
+
+def ask_ahead(loop: Any) -> list[Asked]:
+    """The next asks while those already asked are being measured (a :class:`~acquisition.engine.CampaignLoop`): the
+    probes of the last fully measured cheap batch, then one iteration on the rows measured so far, the pending
+    asks excluded from its choice and counted against its budget (when they fill it, the iteration fits,
+    checks the stop rule and asks for nothing). Empty when the campaign cannot think ahead: it has ended, its
+    design is in flight, or this call's fits are used up."""
+    pending = can_think_ahead(loop)
+    if not pending:
+        return []
     keys, before = {a.key for a in pending}, {(a.key, a.protocol) for a in pending}
     loop.design.ask_probes(keys)
     n_pending = len({a.key for a in loop.pending() if a.role == "train" and a.drawn != "probe"})

@@ -30,6 +30,20 @@ def test_actors_needs_an_address(tmp_path, capsys, cmd):
     assert not db.exists()
 
 
+@pytest.mark.parametrize("value", ["2", "-1", "x"])
+def test_fit_workers_needs_an_address_and_a_count(tmp_path, capsys, value):
+    db = tmp_path / "a.sqlite"
+    code = None
+    try:
+        code = main(["run", "--fit-workers", value, "--db", str(db)])
+    except SystemExit as e:  # argparse: a bad value is its usage error
+        code = e.code
+    assert code == 2
+    err = _err(capsys)
+    assert ("--fit-workers needs --ray-address" in err if value == "2" else repr(value) in err or value in err)
+    assert "Traceback" not in err and not db.exists()
+
+
 @pytest.mark.parametrize("address", ["nowhere", "host:", "http://a:1", "local:", "auto:1"])
 def test_bad_address_is_one_line_naming_it(tmp_path, capsys, address):
     db = tmp_path / "a.sqlite"
