@@ -78,6 +78,7 @@ from acquisition.fidelity import Fidelity
 from acquisition.loop.base import Asked, TrainingData, finite, row_noise, sampler
 from acquisition.loop.design import InitialDesign
 from acquisition.loop.export import export_predictor
+from acquisition.loop.fitpool import prefetch
 from acquisition.loop.measure import measure_asks
 from acquisition.loop.models import (  # noqa: F401 - re-exported: the engine's model choice, as before
     AUTO_GP_ROWS,
@@ -349,26 +350,9 @@ class CampaignLoop:
 
     # -- fits in worker processes (a fleet's campaigns) ----------------------------------------------------------
     def prefetch(self, pool: Any) -> bool:
-        """Send the fit the next :meth:`advance` needs to ``pool`` (a :class:`~acquisition.loop.fitpool.FitPool`),
-        on the rows measured now; ``True`` once the step may go on: its fit is back (or given up on: it then fits
-        here), or no fit is due. The next :meth:`advance` fits on those rows (rows told meanwhile wait for the fit
-        after it, as in a pipelined step) and adopts the worker's fit; :meth:`forget_prefetch` after a step that
-        did not advance."""
-        if self.ahead_data is None:
-            rows = self.fid.labels(self.store.members(self.spec.name, "train", status="ok"))
-            val = self.store.members(self.spec.name, "validation", status="ok")
-            if len(rows) < 2 or (self.spec.verification == "holdout" and len(val) < 3):
-                return True  # the design is not measured: nothing to fit
-            data = self.data()
-            seen = (len(data.train), float(data.y.sum()))
-            if self._last is not None and self._last[0] is self.model and self._last[2] == seen:
-                return True  # the last fit's rows: its model is reused
-            self.ahead_data = data
-        return self.models.prefetch(self.ahead_data, pool)
-
-    def forget_prefetch(self) -> None:
-        """A step that did not advance: the rows :meth:`prefetch` kept are not the next fit's."""
-        self.ahead_data = None
+        """Send the next :meth:`advance`'s fit to ``pool``; ``True`` once it may go on (:func:`.fitpool.prefetch`;
+        a step that did not advance sets ``ahead_data`` back to ``None``: those rows are not the next fit's)."""
+        return prefetch(self, pool)
 
     # -- one iteration -----------------------------------------------------------------------------------------
     def advance(self, pending: set[str] = frozenset(), n_pending: int = 0) -> list[Asked]:
@@ -395,12 +379,7 @@ class CampaignLoop:
             self._last = (model, dict(m), seen)
         it = store.iteration_count(spec.name)
         check = check_stop(store, spec, m, len(data.train))
-        rec = IterationRecord(it, len(data.train), check.bill_s, m["spearman"], m["spearman_lo"], m["spearman_hi"],
-                              m["mape"], m["acc10"], m["coverage80"], fit_s, 0.0, check.ok_now, spec.verification,
-                              int(m["n_verify"]), m.get("test_spearman"), m.get("test_acc10"), m.get("test_mape"),
-                              model=self.model_name, transfer_gain=self.models.last_gain, stop_rule=spec.stop_rule,
-                              fired=check.fired, acc10_lo=finite(m.get("acc10_lo")),
-                              mape_hi=finite(m.get("mape_hi")), cv_spearman=finite(m.get("cv_spearman")))
+        rec = _record(it, len(data.train), check, m, fit_s, spec, self.model_name, self.models.last_gain)
         state = check.state
         picked: list[tuple[dict[str, Any], str, float | None]] = []
         cheap = False
@@ -412,10 +391,7 @@ class CampaignLoop:
             if rec.query_s:  # nothing to choose from is no query (and no ledger row)
                 self.charge("query", rec.query_s)
             rec.fidelity = "cheap" if cheap else "full"
-        rec.fidelity_pairs = self.fid.n_pairs
-        if self.fid.mode == "auto":
-            rec.fidelity_offset = float(np.expm1(self.fid.offset_a))
-            rec.fidelity_noise = self.fid.noise if np.isfinite(self.fid.noise) else None
+        _record_fidelity(rec, self.fid)
         if state is None and not picked and not pending:  # with asks in flight, the budget is spoken for
             state = "met" if check.reached else "exhausted"
             log.warning("campaign %s: no candidate left to profile (the replay table is used up)", spec.name)
@@ -477,6 +453,24 @@ class CampaignLoop:
     def result(self, bundle_path: str | None, t_wall: float) -> CampaignResult:
         """End a run: export the bundle, store the state, and sum up what the campaign holds and cost."""
         return _summarize(self, bundle_path, t_wall)
+
+
+def _record(it: int, n_train: int, check: StopCheck, m: dict[str, Any], fit_s: float, spec: CampaignSpec,
+            model: str, gain: float | None) -> IterationRecord:
+    """One iteration's record from its verification metrics ``m`` and stop check (the query's fields follow)."""
+    return IterationRecord(it, n_train, check.bill_s, m["spearman"], m["spearman_lo"], m["spearman_hi"], m["mape"],
+                           m["acc10"], m["coverage80"], fit_s, 0.0, check.ok_now, spec.verification,
+                           int(m["n_verify"]), m.get("test_spearman"), m.get("test_acc10"), m.get("test_mape"),
+                           model=model, transfer_gain=gain, stop_rule=spec.stop_rule, fired=check.fired,
+                           acc10_lo=finite(m.get("acc10_lo")), mape_hi=finite(m.get("mape_hi")),
+                           cv_spearman=finite(m.get("cv_spearman")))
+
+
+def _record_fidelity(rec: IterationRecord, fid: Fidelity) -> None:
+    rec.fidelity_pairs = fid.n_pairs
+    if fid.mode == "auto":
+        rec.fidelity_offset = float(np.expm1(fid.offset_a))
+        rec.fidelity_noise = fid.noise if np.isfinite(fid.noise) else None
 
 
 def _export(loop: CampaignLoop, bundle_path: str | None, last: IterationRecord | dict[str, Any] | None

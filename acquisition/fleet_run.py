@@ -278,7 +278,7 @@ def _step(store: Store, fleet: Any, family: Any, r: _Runner, fits: Any = None) -
                                                        and not r.loop.pending())):
             return
         asks = r.loop.next_asks()
-        r.loop.forget_prefetch()
+        r.loop.ahead_data = None  # the step did not fit, or fitted: not the next fit's rows
         if not asks:
             r.done = True
             return
@@ -289,7 +289,7 @@ def _step(store: Store, fleet: Any, family: Any, r: _Runner, fits: Any = None) -
         if fits is not None and _fitting(r, fits, bool(can_think_ahead(r.loop))):
             return
         more = r.loop.ask_ahead()
-        r.loop.forget_prefetch()
+        r.loop.ahead_data = None  # the step did not fit, or fitted: not the next fit's rows
         if more:
             _submit(fleet, family, r, more, [list(more)])
 

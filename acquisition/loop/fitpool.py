@@ -36,7 +36,7 @@ import sys
 import time
 from typing import Any
 
-__all__ = ["HANG_S", "FitPool", "Ticket", "default_workers"]
+__all__ = ["HANG_S", "FitPool", "Ticket", "default_workers", "prefetch"]
 
 log = logging.getLogger("latency_acquisition")
 
@@ -73,6 +73,24 @@ def _die_with_parent() -> None:
 
         with contextlib.suppress(OSError, AttributeError):
             ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def prefetch(loop: Any, pool: FitPool) -> bool:
+    """Send the fit the next :meth:`~acquisition.engine.CampaignLoop.advance` of ``loop`` needs to ``pool``, on the
+    rows measured now; ``True`` once the step may go on: its fit is back (or given up on: it then fits in the
+    coordinator), or no fit is due. The next ``advance`` fits on those rows (``loop.ahead_data``; rows told
+    meanwhile wait for the fit after it, as in a pipelined step) and adopts the worker's fit."""
+    if loop.ahead_data is None:
+        rows = loop.fid.labels(loop.store.members(loop.spec.name, "train", status="ok"))
+        val = loop.store.members(loop.spec.name, "validation", status="ok")
+        if len(rows) < 2 or (loop.spec.verification == "holdout" and len(val) < 3):
+            return True  # the design is not measured: nothing to fit
+        data = loop.data()
+        seen = (len(data.train), float(data.y.sum()))
+        if loop._last is not None and loop._last[0] is loop.model and loop._last[2] == seen:
+            return True  # the last fit's rows: its model is reused
+        loop.ahead_data = data
+    return loop.models.prefetch(loop.ahead_data, pool)
 
 
 class Ticket:

@@ -42,7 +42,7 @@ def campaign(path: Path, pool: FitPool | None) -> tuple[list[str], list[dict], i
                 waited += 1
                 pool.wait([loop.models.ahead[1]], 0.05)
             asks = loop.next_asks()
-            loop.forget_prefetch()
+            loop.ahead_data = None
             if not asks:
                 break
             loop.measure(prof, asks)
