@@ -130,7 +130,7 @@ class FitPool:
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        self.close(kill=True)  # a fit still out is one nobody will adopt
+        self.close()
 
     def _start(self) -> None:
         from joblib.externals.loky import ProcessPoolExecutor
@@ -172,9 +172,10 @@ class FitPool:
         self.given_up += 1
         log.warning("a fit in a worker process is not back after %.0f s: its workers are restarted and the "
                     "coordinator fits", time.perf_counter() - ticket.sent)
-        self.close(kill=True)
+        self.close()
 
-    def close(self, kill: bool = False) -> None:
+    def close(self) -> None:
+        """Kill the workers: a fit still out is one nobody will adopt (they hold no store)."""
         if self.executor is not None:
-            self.executor.shutdown(wait=not kill, kill_workers=kill)
+            self.executor.shutdown(wait=False, kill_workers=True)
             self.executor = None
