@@ -176,13 +176,16 @@ def run_fleet(store: Store, spec: Any, fleet: Any, family: Any, *, bundle_dir: s
     learn from these store platforms only (default: every other one, read again before each fit).
     Returns ``{platform: CampaignResult}``; a platform that lost every device ends ``stopped``, with the reason
     in ``result.fleet_error``. ``fit_workers``: worker processes for the campaigns' fits (``None``:
-    :func:`~acquisition.loop.fitpool.default_workers`, one per campaign up to the cores; 0: in the coordinator)."""
+    :func:`~acquisition.loop.fitpool.default_workers`, one per campaign up to the cores; 0: in the coordinator);
+    a single campaign fits in the coordinator, its committees' fold models spread over the workers (by default
+    one per fold up to the cores, none for a CPU platform)."""
     from threadpoolctl import threadpool_limits
 
     from acquisition.engine import CampaignLoop, open_campaign
-    from acquisition.loop.fitpool import FitPool, default_workers
+    from acquisition.loop.fitpool import FitPool, default_workers, warm_imports
 
     t_wall = time.perf_counter()
+    warm_imports()
     names = campaign_names(spec.name, list(fleet.pools), store)
     runners: list[_Runner] = []
     with threadpool_limits(limits=1):  # one thread: see acquisition.engine
@@ -205,8 +208,11 @@ def run_fleet(store: Store, spec: Any, fleet: Any, family: Any, *, bundle_dir: s
                                      if isinstance(job.owner, _Runner) else None)
         t_run = time.perf_counter()
         before = {id(s): s.device_s for p in fleet.pools.values() for s in p.slots}  # measured before this run
-        workers = default_workers(len(runners)) if fit_workers is None else int(fit_workers)
-        with (FitPool(workers) if workers > 0 else contextlib.nullcontext()) as fits:
+        workers = default_workers(len(runners), members=_members(runners)) if fit_workers is None \
+            else int(fit_workers)
+        with (FitPool(workers, lazy=len(runners) == 1) if workers > 0 else contextlib.nullcontext()) as fits:
+            if fits is not None and len(runners) == 1:  # one campaign: its committees' fold models in the workers
+                runners[0].loop.models.member_pool, fits = fits, None
             _drive(store, fleet, family, runners, progress, fits)
         clocks = _charge_idle(store, fleet, family, runners, t_run, before)
         results = {}
@@ -215,6 +221,14 @@ def run_fleet(store: Store, spec: Any, fleet: Any, family: Any, *, bundle_dir: s
             res.fleet_error = r.error
             res.device = clocks[r.pool.platform_id]
     return results
+
+
+def _members(runners: list[_Runner]) -> int:
+    """A single campaign's fold models to fit in worker processes (:func:`~acquisition.loop.fitpool.default_workers`):
+    its folds, unless its platform is a CPU (the actors may measure on this machine's cores)."""
+    if len(runners) != 1 or (getattr(runners[0].pool, "fingerprint", None) or {}).get("kind") == "cpu":
+        return 0
+    return int(runners[0].loop.spec.folds)
 
 
 def _charge_idle(store: Store, fleet: Any, family: Any, runners: list[_Runner], t0: float,

@@ -20,7 +20,8 @@ Kinds (``--kinds``; each trial draws its moment from ``--seed``):
 - ``kill-live``: ``python -m acquisition run`` on this CPU (mbconv, cheap fidelity, 60 samples, pipelined)
   SIGKILLed after a random delay;
 - ``kill-fleet``: a fleet campaign (``run_fleet``, 3 replay actors on a private local Ray instance) SIGKILLed
-  after a random delay (Ray's processes are stopped after each trial);
+  after a random delay (Ray's processes are stopped after each trial); its committees' fold models are fitted in
+  worker processes from 100 rows (the default for one campaign), none of which may outlive it;
 - ``actor``: a fleet campaign whose actor is killed (``ray.kill``) in the middle of a batch, to its end in one run;
 - ``disk-full``: a pipelined replay campaign whose store cannot grow past a random size (``RLIMIT_FSIZE``: SQLite
   reports the disk full) fails, then resumes with room;
@@ -30,11 +31,14 @@ Kinds (``--kinds``; each trial draws its moment from ``--seed``):
   fits in worker processes (:mod:`acquisition.loop.fitpool`), the coordinator SIGKILLed after a random delay or as
   it adopts a worker's fit (``fit:N``); no worker may outlive it;
 - ``hung-fit``: the same fleet, the fit workers stopped (SIGSTOP) at a random fit: the pool gives up on them after
-  10 s, the coordinator fits, the campaigns go on to their end in the same run.
+  10 s, the coordinator fits, the campaigns go on to their end in the same run;
+- ``hung-folds``: the single campaign of ``kill-fleet``, its fold-model workers stopped (SIGSTOP) at a random
+  committee sent to them: the pool gives up on them after 10 s, the coordinator fits those fold models, the
+  campaign goes on to its end in the same run.
 
     python benchmarks/fault_matrix.py --trials 60 --kinds kill              # ~6 min
     python benchmarks/fault_matrix.py --trials 5 --kinds kill-live,kill-fleet,actor,disk-full,hung
-    python benchmarks/fault_matrix.py --trials 5 --kinds kill-fits,hung-fit
+    python benchmarks/fault_matrix.py --trials 5 --kinds kill-fits,hung-fit,hung-folds
 """
 
 from __future__ import annotations
@@ -59,7 +63,7 @@ TFNAS = os.path.join(ROOT, "..", "shared", "data", "tfnas_mbconv_latency.csv")
 XEON = "xeon_gold6130_bs1_1thread_pytorch1.1"
 TITAN = "titan_rtx_bs32_pytorch1.1"
 PARAMS = ["input_hw", "cin", "mid_channels", "se_channels", "cout", "kernel", "stride", "act"]
-KINDS = ("kill", "kill-live", "kill-fleet", "actor", "disk-full", "hung", "kill-fits", "hung-fit")
+KINDS = ("kill", "kill-live", "kill-fleet", "actor", "disk-full", "hung", "kill-fits", "hung-fit", "hung-folds")
 LIVE = ["--family", "mbconv", "--device", "cpu", "--campaign", "c", "--budget-samples", "60", "--batch-size", "10",
         "--initial-size", "10", "--target-spearman", "0.9999", "--pool-size", "500", "--pipeline", "on",
         "--no-progress"]
@@ -88,18 +92,21 @@ def child(kind: str, db: str, seed: int, hurt: bool) -> None:
         table = _table()
         with Store(db) as store:
             run_campaign(store, _spec(table.family.name, seed), ReplayOracle(table), table.family)
-    elif kind in ("kill-fleet", "actor"):
-        _child_fleet(db, seed, kill_actor=hurt and kind == "actor")
+    elif kind in ("kill-fleet", "actor", "hung-folds"):
+        _child_fleet(db, seed, kill_actor=hurt and kind == "actor", hang=hurt and kind == "hung-folds")
     elif kind in ("kill-fits", "hung-fit"):
         _child_fits(db, seed, hang=hurt and kind == "hung-fit")
     elif kind == "hung":
         _child_hung(db, seed, hurt)
 
 
-def _child_fleet(db: str, seed: int, kill_actor: bool) -> None:
+def _child_fleet(db: str, seed: int, kill_actor: bool, hang: bool = False) -> None:
     import threading
 
     import ray
+
+    if hang:
+        _stop_fold_workers(seed)
 
     from acquisition.fleet_run import run_fleet
     from acquisition.store import Store
@@ -122,6 +129,31 @@ def _child_fleet(db: str, seed: int, kill_actor: bool) -> None:
 
             threading.Thread(target=killer, daemon=True).start()
         run_fleet(store, _spec(table.family.name, seed), fleet, table.family)
+
+
+def _stop_fold_workers(seed: int) -> None:
+    """The fold-model workers stopped (SIGSTOP) while they fit the Nth committee sent to them (N random, 1-4),
+    given up on after 10 s."""
+    import threading
+
+    import acquisition.loop.fitpool as fitpool
+
+    fitpool.HANG_S = 10.0
+    nth, fmap, calls = random.Random(seed).randint(1, 4), fitpool.FitPool.map, []
+
+    def stopping_map(pool: Any, func: Any, tasks: Any) -> Any:
+        calls.append(1)
+        if len(calls) == nth:
+            def stop() -> None:
+                time.sleep(0.05)  # mid-fit
+                for pid in pool.worker_pids():
+                    with contextlib.suppress(OSError):
+                        os.kill(pid, signal.SIGSTOP)
+
+            threading.Thread(target=stop, daemon=True).start()
+        return fmap(pool, func, tasks)
+
+    fitpool.FitPool.map = stopping_map
 
 
 def _child_fits(db: str, seed: int, hang: bool) -> None:
@@ -185,12 +217,16 @@ def _child_hung(db: str, seed: int, hurt: bool) -> None:
 
 
 # -- the parent: hurt, resume, check --------------------------------------------------------------------------------
+LAST_STDERR = [""]  # the last child's stderr that ran to its end (a hung trial's proof that the hang was met)
+
+
 def _run(args: list[str], env: dict[str, str] | None = None, kill_after: float | None = None,
          preexec: Any = None, timeout: float = 600) -> int:
     proc = subprocess.Popen(args, cwd=ROOT, env={**os.environ, "PYTHONPATH": ROOT, **(env or {})},
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, preexec_fn=preexec)
     try:
         _, err = proc.communicate(timeout=kill_after if kill_after is not None else timeout)
+        LAST_STDERR[0] = err or ""
     except subprocess.TimeoutExpired:
         if kill_after is None:
             proc.kill()
@@ -248,18 +284,20 @@ def trial(kind: str, seed: int, tmp: str) -> dict[str, Any]:
         how = f"file size limit {limit} B"
         rc = _run(_child_args(kind, db, seed, True), preexec=_limit_file_size(limit), timeout=600,
                   env={"LATENCY_ACQUISITION_DISK": "limited"})
-    else:  # actor, hung, hung-fit: hurt inside the child, which goes on to its end
+    else:  # actor, hung, hung-fit, hung-folds: hurt inside the child, which goes on to its end
         how = {"actor": "actor killed mid-batch", "hung": "worker stopped mid-block",
-               "hung-fit": "fit workers stopped mid-fit"}[kind]
+               "hung-fit": "fit workers stopped mid-fit", "hung-folds": "fold-model workers stopped mid-fit"}[kind]
         rc = _run(_child_args(kind, db, seed, True), env={"LATENCY_ACQUISITION_TRIAL": kind})
-        if kind in ("actor", "hung-fit"):
+        if kind in ("hung-fit", "hung-folds") and "not back after" not in LAST_STDERR[0]:
+            how += " (never given up on: the hang missed the fits)"
+        if kind in ("actor", "hung-fit", "hung-folds"):
             _stop_ray()
     before = _counts(db) if os.path.isfile(db) else None
     _run(_child_args(kind, db, seed, False))  # resumed to its end
-    if kind in ("kill-fleet", "actor", "kill-fits", "hung-fit"):
+    if kind in ("kill-fleet", "actor", "kill-fits", "hung-fit", "hung-folds"):
         _stop_ray()
     after = _check(db)
-    if kind in ("kill-fits", "hung-fit") and (orphans := _orphan_workers()):
+    if kind in ("kill-fleet", "kill-fits", "hung-fit", "hung-folds") and (orphans := _orphan_workers()):
         after["problems"].append(f"{len(orphans)} fit worker(s) outlived their coordinator: pids {orphans}")
         after["ok"] = False
     return {"kind": kind, "seed": seed, "how": how, "rc": rc, "before": before, **after}

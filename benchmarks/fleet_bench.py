@@ -49,7 +49,8 @@ and each does one untimed warm-up block.
 - ``campaign``: a TF-NAS campaign (``run_fleet``, ``--campaign-budget`` samples, no stop on the target) with 1, 2,
   4, 8 realtime actors at the default batch of 20, then 8 actors with a batch of 80: wall time and its speed-up,
   the engine's seconds (fits, verification, queries run in the coordinator while the devices wait) and the device
-  seconds.
+  seconds; ``--fit-workers 0,default`` compares fit settings (0: all in the coordinator; the default spreads a
+  committee's fold models over worker processes), ``--repeats`` rounds of each, interleaved (default 1).
 
 A compact table per section goes to stdout, progress to stderr, and each section's figures (every run's too)
 to ``--out``/``fleet_SECTION.json``.
@@ -451,40 +452,61 @@ def fault(oracle: ReplayOracle, actors: int, blocks: int, budget: int, tmp: str)
 
 
 def campaign(oracle: ReplayOracle, sizes: list[int], budget: int, wide_batch: int, tmp: str,
-             pipeline: str = "auto", pool_size: int | None = None) -> dict[str, Any]:
+             pipeline: str = "auto", pool_size: int | None = None, repeats: int = 1,
+             arms: Sequence[int | None] = (None,)) -> dict[str, Any]:
     """A TF-NAS campaign (``run_fleet``, ``budget`` samples, no stop on the target: the same work for every size)
     with 1, 2, 4, 8 realtime actors at the default batch of 20, then the largest size with a batch of
     ``wide_batch``: the wall time, its speed-up against 1 actor, and the coordinator's own seconds (fit, verify,
-    query: while it fits, the devices wait once their two queued blocks are done)."""
+    query: while it fits, the devices wait once their two queued blocks are done). ``arms``: the ``fit_workers``
+    settings compared (``None``: the engine's default; 0: every fit in the coordinator), ``repeats`` rounds of every
+    arm and size, interleaved; speed-ups are paired within a round and an arm."""
     from acquisition.campaign import CampaignSpec
 
     family = oracle.table.family
     runs = []
     plan = [(n, 20) for n in sizes] + [(sizes[-1], wide_batch)]
-    for n, batch in plan:
-        spec = CampaignSpec(name="bench", family=family.name, budget_samples=budget, stop_on_target=False,
-                            batch_size=batch, initial_size=20, seed=0, pipeline=pipeline,
-                            **({"pool_size": pool_size} if pool_size else {}))
-        with Store(os.path.join(tmp, f"campaign-{n}-{batch}.sqlite")) as store, \
-                started([ActorSpec(oracle, num_cpus=0, realtime=True) for _ in range(n)]) as fleet:
-            t0 = time.perf_counter()
-            res = next(iter(run_fleet(store, spec, fleet, family).values()))
-            wall = time.perf_counter() - t0
-        runs.append({"actors": n, "batch": batch, "wall_s": wall, "engine_s": res.engine_s,
-                     "device_s": 3600 * res.profiling_hours, "n_train": res.n_train, "state": res.state,
-                     "iterations": len(res.iterations), "pipelined": res.device.pipelined,
-                     "idle_share": res.device.idle_share})
-        log(f"campaign: {n} actor(s), batch {batch}: {wall:.1f} s wall, {res.engine_s:.1f} s engine, "
-            f"{3600 * res.profiling_hours:.1f} device s")
-    base = runs[0]["wall_s"]
+    for rep in range(repeats):
+        for arm in arms:
+            for n, batch in plan:
+                spec = CampaignSpec(name="bench", family=family.name, budget_samples=budget, stop_on_target=False,
+                                    batch_size=batch, initial_size=20, seed=0, pipeline=pipeline,
+                                    **({"pool_size": pool_size} if pool_size else {}))
+                path = os.path.join(tmp, f"campaign-{rep}-{arm}-{n}-{batch}.sqlite")
+                with Store(path) as store, \
+                        started([ActorSpec(oracle, num_cpus=0, realtime=True) for _ in range(n)]) as fleet:
+                    t0 = time.perf_counter()
+                    res = next(iter(run_fleet(store, spec, fleet, family, fit_workers=arm).values()))
+                    wall = time.perf_counter() - t0
+                runs.append({"repeat": rep, "fit_workers": arm, "actors": n, "batch": batch, "wall_s": wall,
+                             "engine_s": res.engine_s, "device_s": 3600 * res.profiling_hours,
+                             "n_train": res.n_train, "state": res.state, "iterations": len(res.iterations),
+                             "pipelined": res.device.pipelined, "idle_share": res.device.idle_share})
+                log(f"campaign (round {rep}, fit workers {'default' if arm is None else arm}): {n} actor(s), batch "
+                    f"{batch}: {wall:.1f} s wall, {res.engine_s:.1f} s engine, {3600 * res.profiling_hours:.1f} "
+                    "device s")
     print(f"\ncampaign: TF-NAS, {budget} samples (no stop on target), realtime actors, pipeline {pipeline}, pool "
-          f"{pool_size or 'default'}")
-    print(f"{'actors':>6s} {'batch':>5s} {'wall s':>7s} {'speed-up':>8s} {'engine s':>8s} {'device s':>8s} "
-          f"{'device s / actors':>17s} {'actors idle':>11s}")
-    for r in runs:
-        print(f"{r['actors']:6d} {r['batch']:5d} {r['wall_s']:7.1f} {base / r['wall_s']:8.2f} {r['engine_s']:8.1f} "
-              f"{r['device_s']:8.1f} {r['device_s'] / r['actors']:17.1f} {100 * r['idle_share']:10.1f}%")
-    return {"budget": budget, "pipeline": pipeline, "pool_size": pool_size, "runs": runs}
+          f"{pool_size or 'default'}, {repeats} round(s); medians over rounds, speed-up paired within a round")
+    print(f"{'fit workers':>11s} {'actors':>6s} {'batch':>5s} {'wall s':>7s} {'speed-up':>8s} {'range':>11s} "
+          f"{'engine s':>8s} {'device s':>8s} {'actors idle':>11s}")
+    summary = []
+    for arm in arms:
+        base = {r["repeat"]: r["wall_s"] for r in runs if r["fit_workers"] == arm and r["actors"] == sizes[0]
+                and r["batch"] == 20}
+        for n, batch in plan:
+            mine = [r for r in runs if r["fit_workers"] == arm and r["actors"] == n and r["batch"] == batch]
+            ups = [base[r["repeat"]] / r["wall_s"] for r in mine]
+            row = {"fit_workers": arm, "actors": n, "batch": batch,
+                   "wall_s": statistics.median(r["wall_s"] for r in mine), "speed_up": statistics.median(ups),
+                   "speed_up_range": [min(ups), max(ups)],
+                   "engine_s": statistics.median(r["engine_s"] for r in mine),
+                   "device_s": statistics.median(r["device_s"] for r in mine),
+                   "idle_share": statistics.median(r["idle_share"] for r in mine)}
+            summary.append(row)
+            print(f"{'default' if arm is None else arm:>11} {n:6d} {batch:5d} {row['wall_s']:7.1f} "
+                  f"{row['speed_up']:8.2f} {min(ups):5.2f}-{max(ups):<5.2f} {row['engine_s']:8.1f} "
+                  f"{row['device_s']:8.1f} {100 * row['idle_share']:10.1f}%")
+    return {"budget": budget, "pipeline": pipeline, "pool_size": pool_size, "repeats": repeats, "runs": runs,
+            "summary": summary}
 
 
 def fits(tables: list[ReplayTable], actors: int, budget: int, repeats: int, tmp: str) -> dict[str, Any]:
@@ -539,7 +561,17 @@ def _sizes(text: str) -> list[int]:
     return out
 
 
-def main() -> int:
+def _arms(text: str) -> list[int | None]:
+    try:
+        arms = [None if t.strip() == "default" else int(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected integers >= 0 or 'default', comma-separated") from None
+    if not arms or any(a is not None and a < 0 for a in arms):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected integers >= 0 or 'default', comma-separated")
+    return arms
+
+
+def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("section", choices=(*SECTIONS, "all"))
     ap.add_argument("--quick", action="store_true", help="a dry run: fewer blocks, sizes and repeats")
@@ -562,10 +594,17 @@ def main() -> int:
     ap.add_argument("--pipeline", choices=("auto", "on", "off"), default="auto", help="the campaign section's "
                     "pipelining (default auto: on for a fleet)")
     ap.add_argument("--fits-actors", type=int, default=4, help="the fits section's actors per platform")
+    ap.add_argument("--fit-workers", type=_arms, default=[None], help="the campaign section's fit_workers settings, "
+                    "compared round by round: e.g. 0,default (default: the engine's default alone)")
     ap.add_argument("--depth", type=int, default=2, help="calls in flight per actor (Fleet's depth) in scaling and "
                     "overhead")
     ap.add_argument("--num-cpus", type=int, default=None, help="CPUs of the local Ray instance (default: all)")
     ap.add_argument("--table", default=TFNAS, help="the TF-NAS latency CSV")
+    return ap
+
+
+def main() -> int:
+    ap = _parser()
     args = ap.parse_args()
     if args.fits_actors < 1:
         ap.error(f"--fits-actors {args.fits_actors}: expected an integer >= 1")
@@ -609,7 +648,8 @@ def main() -> int:
                                pick(args.campaign_budget, 200, 60), repeats, tmp)
                 else:
                     res = campaign(oracle, sizes, pick(args.campaign_budget, 200, 60), 80, tmp, args.pipeline,
-                                   args.campaign_pool[0] if args.campaign_pool else None)
+                                   args.campaign_pool[0] if args.campaign_pool else None,
+                                   args.repeats if args.repeats is not None else 1, args.fit_workers)
                 res = {"section": section, **meta, "section_s": time.perf_counter() - t0, **res}
                 path = os.path.join(args.out, f"fleet_{section}.json")
                 with open(path, "w") as f:

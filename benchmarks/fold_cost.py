@@ -22,6 +22,7 @@ median), over random training sets of each size (``--splits`` of them; one threa
     python benchmarks/fold_cost.py --model gp --sizes 40,100,200 --splits 4 --settings none,20
     python benchmarks/fold_cost.py --model gp --db /tmp/run-*/acquisition.sqlite --sizes 60,120,160 --splits 3
     python benchmarks/fold_cost.py --model gp --sizes 200,320 --splits 4 --settings none,cold
+    python benchmarks/fold_cost.py --model gp --settings none --sizes 60,120,180 --splits 4 --member-workers 2
 """
 
 from __future__ import annotations
@@ -94,18 +95,31 @@ def main() -> None:
     ap.add_argument("--db", nargs="+", help="stores whose mbconv rows to pool instead of the TF-NAS table")
     ap.add_argument("--sizes", default="40,100,200,400")
     ap.add_argument("--splits", type=int, default=6)
+    ap.add_argument("--member-workers", type=int, default=0, help="also fit each committee with its fold models in "
+                    "this many worker processes (a fleet's single campaign: FitPool.map), on the same rows: its "
+                    "seconds and the ratio to the fit in this process")
     args = ap.parse_args()
+    if args.member_workers < 0:
+        ap.error(f"--member-workers {args.member_workers}: expected an integer >= 0")
     from threadpoolctl import threadpool_limits
+
+    from acquisition.loop.fitpool import FitPool
+    from surrogates.models.committee import members_with
+
+    pool = FitPool(args.member_workers).__enter__() if args.member_workers else None
+    if pool is not None:  # started and its imports done before the first timed fit
+        pool.map(statistics.median, [([1.0],)] * args.member_workers)
 
     sizes = [int(s) for s in args.sizes.split(",")]
     folds = (args.settings or ("300,150,100,60" if args.model == "gbt" else "none,20,8")).split(",")
     what = "fold_iter" if args.model == "gbt" else "fold_maxiter"
-    print(f"| table | rows | {what} | fit s | predict s (4,000) | out-of-fold ρ − never-seen ρ |")
-    print("| --- | --- | --- | --- | --- | --- |")
+    extra = f" fit s, fold models in {args.member_workers} workers | ratio |" if pool is not None else ""
+    print(f"| table | rows | {what} | fit s | predict s (4,000) | out-of-fold ρ − never-seen ρ |{extra}")
+    print("| --- | --- | --- | --- | --- | --- |" + (" --- | --- |" if pool is not None else ""))
     for name, X, y in _tables(args.db):
         for n in sizes:
             for fi in folds:
-                fit, pred, gap = [], [], []
+                fit, pred, gap, there = [], [], [], []
                 for s in range(args.splits):
                     idx = np.random.default_rng(s).permutation(len(y))
                     tr, te = idx[:n], idx[n:n + 4000]
@@ -119,8 +133,18 @@ def main() -> None:
                     fit.append(t1 - t0)
                     pred.append(t2 - t1)
                     gap.append(spearman(y[tr], np.exp(m.oof_log_)) - spearman(y[te], d.latency))
+                    if pool is not None:
+                        w = CommitteeRegressor(_model(args.model, fi, s), random_state=s)
+                        with threadpool_limits(1), members_with(pool.map):
+                            t0 = time.perf_counter()
+                            w.fit(X[tr], y[tr])
+                            there.append(time.perf_counter() - t0)
+                ratio = statistics.median(b / a for a, b in zip(fit, there, strict=True)) if there else 0.0
+                cols = f" {statistics.median(there):.2f} | {ratio:.2f} |" if there else ""
                 print(f"| {name} | {n} | {fi} | {statistics.median(fit):.2f} | "
-                      f"{statistics.median(pred):.2f} | {statistics.mean(gap):+.4f} |", flush=True)
+                      f"{statistics.median(pred):.2f} | {statistics.mean(gap):+.4f} |{cols}", flush=True)
+    if pool is not None:
+        pool.close()
 
 
 if __name__ == "__main__":

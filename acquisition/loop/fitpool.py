@@ -1,4 +1,5 @@
-"""Fits in worker processes: several campaigns' fits at once, beside the coordinator's loop.
+"""Fits in worker processes: several campaigns' fits at once, beside the coordinator's loop; or one campaign's
+committee, its fold models spread over the workers.
 
 Contract: a :class:`FitPool` is a context manager around ``workers`` processes (loky's, as joblib runs them:
 spawned, never forked from a coordinator that holds SQLite connections and Ray's threads). :meth:`FitPool.submit`
@@ -7,7 +8,10 @@ sends a :class:`~acquisition.loop.models.FitJob` (everything one iteration's fit
 :meth:`Ticket.outcome` is the :class:`~acquisition.loop.models.FitOutcome`, or ``None`` when the worker failed,
 died or ran past :attr:`FitPool.hang_s` (the caller then fits in its own process: a fault costs time, never a
 result). Workers only compute: they hold no store, so the coordinator stays the single writer, and a fit done in a
-worker is the same fit, on the same rows and seeds, as one done in the coordinator.
+worker is the same fit, on the same rows and seeds, as one done in the coordinator. :meth:`FitPool.map` serves a
+single campaign, whose fit has nothing to run beside: the coordinator fits, and its committee's fold models (each
+a fit of its own, started where the model on all rows ended) run in the workers
+(:func:`surrogates.models.committee.members_with`), with the same fallbacks.
 
 Why processes: the engine's fits are Python and scikit-learn calls that hold the GIL for much of their time; two
 campaigns' committee fits in two threads took 0.3–0.4× the speed of one after the other (``docs/design-notes.md``).
@@ -34,9 +38,10 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
-__all__ = ["HANG_S", "FitPool", "Ticket", "default_workers", "prefetch"]
+__all__ = ["HANG_S", "FitPool", "Ticket", "default_workers", "prefetch", "warm_imports"]
 
 log = logging.getLogger("latency_acquisition")
 
@@ -46,22 +51,33 @@ HANG_S = 300.0
 _ONE_THREAD = {k: "1" for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
 
 
-def default_workers(campaigns: int, cores: int | None = None) -> int:
-    """How many worker processes fit ``campaigns`` campaigns beside a coordinator: one per campaign, at most one
-    per core this process may use; 0 (fit in the coordinator) for a single campaign, whose fit has nothing to
-    run beside.
+def default_workers(campaigns: int, cores: int | None = None, members: int = 0) -> int:
+    """How many worker processes serve the fits of ``campaigns`` campaigns beside a coordinator, at most one per
+    core this process may use: one per campaign (each campaign's fit runs in one); for a single campaign, one
+    per fold model of its committee (``members``: its folds; 0 when they should not run beside the devices, e.g.
+    a CPU platform that may share this machine's cores), which the coordinator's fit spreads over them.
 
-        >>> default_workers(1, 8), default_workers(3, 8), default_workers(3, 2)
-        (0, 3, 2)
+        >>> default_workers(1, 8), default_workers(3, 8), default_workers(3, 2), default_workers(1, 8, members=5)
+        (0, 3, 2, 5)
     """
     if cores is None:
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return 0 if campaigns < 2 else max(1, min(campaigns, cores))
+    if campaigns < 2:
+        return min(max(0, members), cores) if members > 1 and cores > 1 else 0
+    return max(1, min(campaigns, cores))
 
 
 def _warm() -> None:
     import acquisition.loop.models  # noqa: F401 - the fit's imports (scikit-learn, the surrogates)
     import surrogates.models  # noqa: F401
+
+
+def warm_imports() -> None:
+    """Import the fit's modules (scikit-learn's, about a second) in a background thread: a fleet's coordinator does it
+    while its actors measure the designs, instead of at its first fit, while they wait."""
+    import threading
+
+    threading.Thread(target=_warm, name="warm-imports", daemon=True).start()
 
 
 def _die_with_parent() -> None:
@@ -93,6 +109,15 @@ def prefetch(loop: Any, pool: FitPool) -> bool:
     return loop.models.prefetch(loop.ahead_data, pool)
 
 
+def _result(future: Any, func: Callable[..., Any], task: tuple[Any, ...]) -> Any:
+    """A finished future's result, or ``func(*task)`` computed here when its worker failed."""
+    try:
+        return future.result()
+    except Exception as e:
+        log.warning("a fit in a worker process failed (%s: %s): fitting in the coordinator", type(e).__name__, e)
+        return func(*task)
+
+
 class Ticket:
     """A fit sent to a worker: :meth:`outcome` once :meth:`FitPool.ready` says so."""
 
@@ -114,20 +139,29 @@ class Ticket:
 
 class FitPool:
     """``workers`` processes that run :func:`~acquisition.loop.models.run_fit` (see the module docstring);
-    ``hang_s``: a fit not back after this many seconds is given up on and its pool restarted."""
+    ``hang_s``: a fit not back after this many seconds is given up on and its pool restarted; ``lazy``: the workers
+    start at :meth:`warm_up` or the first work sent, not on entering the pool."""
 
-    def __init__(self, workers: int, hang_s: float | None = None) -> None:
+    def __init__(self, workers: int, hang_s: float | None = None, lazy: bool = False) -> None:
         if int(workers) < 1:
             raise ValueError(f"workers={workers!r} is not allowed: expected an integer >= 1")
         if hang_s is not None and not hang_s > 0:
             raise ValueError(f"hang_s={hang_s!r} is not allowed: expected seconds > 0")
         self.workers, self.hang_s = int(workers), float(HANG_S if hang_s is None else hang_s)
         self.executor: Any = None
+        self.lazy = bool(lazy)
         self.submitted = self.given_up = 0
 
     def __enter__(self) -> FitPool:
-        self._start()
+        if not self.lazy:
+            self._start()
         return self
+
+    def warm_up(self) -> None:
+        """Start the workers (and their imports) now, if they are not running: a ``lazy`` pool's user calls it
+        ahead of the first work it will send (a single campaign: from half the rows its fold models go there)."""
+        if self.executor is None:
+            self._start()
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
@@ -139,14 +173,43 @@ class FitPool:
         for _ in range(self.workers):  # started and their imports done while the campaigns measure their designs
             self.executor.submit(_warm)
 
+    def _live(self) -> Any:
+        """The executor, started again if it is not running or is broken (a worker died: loky then refuses work)."""
+        if self.executor is not None and getattr(getattr(self.executor, "_flags", None), "broken", None) is not None:
+            log.warning("a fit worker process died: the fit workers are started again")
+            self.close()
+        if self.executor is None:
+            self._start()
+        return self.executor
+
     def submit(self, job: Any) -> Ticket:
         """Fit ``job`` in a worker (:func:`~acquisition.loop.models.run_fit`)."""
         from acquisition.loop.models import run_fit
 
-        if self.executor is None:
-            self._start()
         self.submitted += 1
-        return Ticket(self.executor.submit(run_fit, job), self)
+        return Ticket(self._live().submit(run_fit, job), self)
+
+    def map(self, func: Callable[..., Any], tasks: Sequence[tuple[Any, ...]]) -> list[Any]:
+        """``[func(*task) for task in tasks]``, the tasks spread over the workers (a single campaign's committee:
+        its fold models, :func:`surrogates.models.committee.members_with`). A task whose worker fails or dies is
+        run here; so is every task not back after :attr:`hang_s` (the workers are then killed and started again at
+        the next call): the results are the same, a fault costs time."""
+        from concurrent.futures import wait as wait_futures
+
+        try:
+            futures = [self._live().submit(func, *t) for t in tasks]
+        except Exception as e:  # the pool cannot take work now: this call runs here, the next starts it again
+            log.warning("the fit workers took no work (%s: %s): fitting in the coordinator", type(e).__name__, e)
+            self.close()
+            return [func(*t) for t in tasks]
+        self.submitted += len(futures)
+        done, late = wait_futures(futures, timeout=self.hang_s)
+        if late:
+            self.given_up += 1
+            log.warning("%d of %d fits in worker processes are not back after %.0f s: the workers are restarted "
+                        "and the coordinator fits them", len(late), len(futures), self.hang_s)
+            self.close()
+        return [_result(f, func, t) if f in done else func(*t) for f, t in zip(futures, tasks, strict=True)]
 
     def ready(self, ticket: Ticket) -> bool:
         """Whether ``ticket``'s outcome can be taken: the fit is back, or it has run past :attr:`hang_s`."""

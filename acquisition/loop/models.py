@@ -23,8 +23,9 @@ from acquisition.loop.base import TrainingData, noise_kw
 from acquisition.stopping import MIN_VERIFY_ROWS
 from acquisition.store import fault_point
 
-__all__ = ["AUTO_GP_ROWS", "AUTO_MIN_ROWS", "AUTO_RECHOOSE", "AUTO_SLIP", "TRANSFER_BASE", "TRANSFER_MARGIN",
-           "FitJob", "FitOutcome", "ModelChoice", "auto_models", "make_model", "run_fit", "transfer_base"]
+__all__ = ["AUTO_GP_ROWS", "AUTO_MIN_ROWS", "AUTO_RECHOOSE", "AUTO_SLIP", "MEMBER_POOL_ROWS", "TRANSFER_BASE",
+           "TRANSFER_MARGIN", "FitJob", "FitOutcome", "ModelChoice", "auto_models", "make_model", "run_fit",
+           "transfer_base"]
 
 log = logging.getLogger("latency_acquisition")
 
@@ -61,6 +62,12 @@ AUTO_RECHOOSE = 1.5
 # the kept model's out-of-fold rho (on the rows no model chose) falling this far below where it stood at the choice
 # makes the choice again at once: more rows should not make the kept model rank worse
 AUTO_SLIP = 0.01
+
+
+# a committee's fold models go to ModelChoice.member_pool's workers from this many rows: below, a fold fit takes
+# milliseconds and the round trip more (a gp committee's fit with 2 workers: 0.88x the time at 60 TF-NAS rows,
+# 0.71x at 120, 0.62x at 180; gbt 0.94x, 0.99x, 0.74x; docs/benchmarks/2026-12-07-fit-workers.md)
+MEMBER_POOL_ROWS = 100
 
 
 def transfer_base(n_rows: int, n_features: int) -> str:
@@ -250,6 +257,8 @@ class ModelChoice:
         self.chosen: tuple[str, int, float] | None = None
         self.judged: tuple[str, Any] | None = None  # the rows' digest and the sources judged on them
         self.ahead: tuple[str, Any] | None = None  # a fit sent to a worker (prefetch): its job's key, its ticket
+        # a FitPool whose workers fit the committees' fold models of a fit done here (a fleet's single campaign)
+        self.member_pool: Any = None
 
     def set_sources(self, sources: Sequence[Any]) -> None:
         """New sources (the fleet reads its platforms' again before every fit): fitted and judged at the next fit."""
@@ -297,10 +306,18 @@ class ModelChoice:
         (``transfer_gain``).
 
         The fitting itself is :func:`run_fit` on this iteration's :class:`FitJob`: in a worker process when
-        :meth:`prefetch` sent the same job there (its outcome is then adopted), else here."""
+        :meth:`prefetch` sent the same job there (its outcome is then adopted), else here, its committees' fold
+        models in the workers of :attr:`member_pool` when it is set (:meth:`~acquisition.loop.fitpool.FitPool.map`)."""
         job = self.job(data)
         outcome = self._prefetched(job)
-        if outcome is None:
+        if self.member_pool is not None and 2 * len(job.y) >= MEMBER_POOL_ROWS:
+            self.member_pool.warm_up()  # its workers' imports done before they are needed
+        if outcome is None and self.member_pool is not None and len(job.y) >= MEMBER_POOL_ROWS:
+            from surrogates.models.committee import members_with
+
+            with members_with(self.member_pool.map):
+                outcome = run_fit(job)
+        elif outcome is None:
             outcome = run_fit(job)
         self.model, self.name, self.chosen, self.last_gain = outcome.model, outcome.name, outcome.chosen, \
             outcome.last_gain

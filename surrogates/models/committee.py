@@ -30,6 +30,11 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
+
 import numpy as np
 from joblib import Parallel, delayed
 from scipy.special import ndtri  # the standard normal's quantile (scipy.stats.norm.ppf), a lighter import
@@ -38,7 +43,35 @@ from sklearn.model_selection import KFold
 
 from surrogates.models._base import LatencyRegressor, check_range
 
-__all__ = ["CommitteeRegressor"]
+__all__ = ["CommitteeRegressor", "members_with"]
+
+# fits a committee's fold models inside members_with(): mapper(func, tasks) -> [func(*task) for task in tasks]
+_MAPPER: ContextVar[Callable[[Callable[..., Any], list[tuple[Any, ...]]], list[Any]] | None] = ContextVar(
+    "committee_members_mapper", default=None)
+
+
+@contextmanager
+def members_with(mapper: Callable[[Callable[..., Any], list[tuple[Any, ...]]], list[Any]]) -> Iterator[None]:
+    """Within the block, a committee whose ``n_jobs`` is ``None`` fits its fold models with ``mapper(func, tasks)``,
+    which returns ``[func(*task) for task in tasks]`` in order, computed where it likes: the fleet's engine spreads
+    them over worker processes (:meth:`acquisition.loop.fitpool.FitPool.map`). The models are the same.
+
+        >>> import numpy as np
+        >>> X = np.random.default_rng(0).uniform(1, 3, (40, 2)); y = np.exp(X[:, 0] - X[:, 1])
+        >>> calls = []
+        >>> def mapper(func, tasks):
+        ...     calls.append(len(tasks))
+        ...     return [func(*t) for t in tasks]
+        >>> with members_with(mapper):
+        ...     m = CommitteeRegressor(n_folds=4, random_state=0).fit(X, y)
+        >>> calls, len(m.members_)
+        ([4], 4)
+    """
+    token = _MAPPER.set(mapper)
+    try:
+        yield
+    finally:
+        _MAPPER.reset(token)
 
 
 def _fit_mean(estimator: LatencyRegressor, X: np.ndarray, z: np.ndarray, w: np.ndarray | None = None,
@@ -97,9 +130,11 @@ class CommitteeRegressor(LatencyRegressor):
         # the model on all rows first: a fold model may start its hyperparameter search where it ended
         # (LatencyRegressor._warm_from: a Gaussian process's fold fits take a half to a quarter of the time)
         self.model_ = _fit_mean(base, X, z, sample_weight)
-        self.members_ = list(Parallel(n_jobs=self.n_jobs)(
-            delayed(_fit_mean)(base, X[a], z[a], None if sample_weight is None else sample_weight[a], self.model_)
-            for a, _ in splits))
+        tasks = [(base, X[a], z[a], None if sample_weight is None else sample_weight[a], self.model_)
+                 for a, _ in splits]
+        mapper = _MAPPER.get() if self.n_jobs is None and len(tasks) > 1 else None
+        self.members_ = list(mapper(_fit_mean, tasks) if mapper is not None
+                             else Parallel(n_jobs=self.n_jobs)(delayed(_fit_mean)(*t) for t in tasks))
         for m, (_, b) in zip(self.members_, splits, strict=True):
             self.oof_log_[b] = _mean(m, X[b])
         if not self.members_:  # too few rows for folds: in-sample, no disagreement

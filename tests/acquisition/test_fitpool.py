@@ -1,6 +1,7 @@
-"""Fits in worker processes (acquisition.loop.fitpool): a campaign whose fits are sent to a worker decides exactly
-what it decides fitting in its own process; a worker that fails, dies or hangs costs a refit in the coordinator,
-never a result. No Ray here: the fleet's use of it is in tests/acquisition/test_fleet.py."""
+"""Fits in worker processes (acquisition.loop.fitpool): a campaign whose fits (or whose committees' fold models)
+are sent to workers decides exactly what it decides fitting in its own process; a worker that fails, dies or hangs
+costs a refit in the coordinator, never a result. No Ray here: the fleet's use of it is in
+tests/acquisition/test_fleet.py."""
 
 from __future__ import annotations
 
@@ -29,14 +30,16 @@ def spec(**kw) -> CampaignSpec:
     return CampaignSpec(**{**base, **kw}).validate()
 
 
-def campaign(path: Path, pool: FitPool | None) -> tuple[list[str], list[dict]]:
+def campaign(path: Path, pool: FitPool | None, members: FitPool | None = None) -> tuple[list[str], list[dict]]:
     """One campaign to its budget, step by step as the fleet drives it: with ``pool``, every fit is sent to a
-    worker first and the step waits for it. Returns the keys asked and the iterations."""
+    worker first and the step waits for it; with ``members``, its committees' fold models are fitted there.
+    Returns the keys asked and the iterations."""
     prof, s = SyntheticProfiler(), spec()
     with Store(path) as store:
         store.ensure_platform(prof.platform_id, prof.fingerprint, prof.device.spec)
         store.create_campaign(s.name, s.family, prof.platform_id, s.as_dict(), protocol=prof.protocol.id)
         loop = CampaignLoop(store, s, prof, FAM)
+        loop.models.member_pool = members
         while True:
             while pool is not None and not loop.prefetch(pool):
                 pool.wait([loop.models.ahead[1]], 0.05)
@@ -105,3 +108,104 @@ def test_workers_one_per_campaign_up_to_the_cores_and_bad_values_refused() -> No
         FitPool(0)
     with pytest.raises(ValueError, match="hang_s=-1"):
         FitPool(1, hang_s=-1)
+
+
+# -- a single campaign: its committee's fold models in the workers (FitPool.map) -------------------------------
+
+
+def _where(x: int, parent: int, fail: str = "") -> tuple[int, int]:
+    """``(x², pid)``; in a worker process (not ``parent``), ``fail`` says how to fail there: raise, die or hang."""
+    if os.getpid() != parent:
+        if fail == "raise":
+            raise RuntimeError("a worker's failure")
+        if fail == "die":
+            os._exit(3)
+    return x * x, os.getpid()
+
+
+def test_map_gives_every_result_in_order_from_the_workers() -> None:
+    me = os.getpid()
+    with FitPool(2, lazy=True) as pool:
+        assert pool.executor is None  # lazy: nothing started yet
+        out = pool.map(_where, [(i, me) for i in range(5)])
+        assert [v for v, _ in out] == [i * i for i in range(5)]
+        assert all(pid != me for _, pid in out) and pool.submitted == 5
+
+
+@pytest.mark.parametrize("fail", ["raise", "die"])
+def test_map_runs_a_failed_or_dead_workers_task_here_and_starts_again(fail: str, caplog) -> None:
+    me = os.getpid()
+    with FitPool(1) as pool:
+        out = pool.map(_where, [(i, me, fail) for i in range(3)])
+        assert [v for v, _ in out] == [0, 1, 4] and all(pid == me for _, pid in out)
+        assert "fitting in the coordinator" in caplog.text
+        again = pool.map(_where, [(i, me) for i in range(3)])  # a dead worker broke the pool: started again
+        assert [v for v, _ in again] == [0, 1, 4] and all(pid != me for _, pid in again)
+
+
+def test_map_gives_up_on_a_hung_worker_and_computes_here(caplog) -> None:
+    me = os.getpid()
+    with FitPool(1) as pool:
+        pool.map(_where, [(1, me)])  # the worker is up (its start and imports take longer than the hang below)
+        pool.hang_s = 1.0
+        (pid,) = pool.worker_pids()
+        os.kill(pid, signal.SIGSTOP)
+        out = pool.map(_where, [(i, me) for i in range(3)])
+        assert [v for v, _ in out] == [0, 1, 4] and all(p == me for _, p in out) and pool.given_up == 1
+        assert "not back after" in caplog.text
+        pool.hang_s = 120.0
+        again = pool.map(_where, [(2, me)])  # fresh workers
+        assert again[0][0] == 4 and again[0][1] not in (me, pid)
+
+
+def test_a_committee_whose_fold_models_are_fitted_in_workers_is_the_same() -> None:
+    from surrogates.models import CommitteeRegressor
+    from surrogates.models.committee import members_with
+    from surrogates.models.gp import GPRegressor
+
+    rng = np.random.default_rng(1)
+    X = rng.uniform(1, 3, (60, 3))
+    y = np.exp(X[:, 0] - 0.5 * X[:, 1]) * rng.lognormal(0, 0.05, 60)
+    here = CommitteeRegressor(GPRegressor(random_state=0), n_folds=4, random_state=0).fit(X, y)
+    with FitPool(2) as pool, members_with(pool.map):
+        there = CommitteeRegressor(GPRegressor(random_state=0), n_folds=4, random_state=0).fit(X, y)
+        assert pool.submitted == 4
+    assert np.allclose(here.oof_log_, there.oof_log_, rtol=1e-9, atol=1e-12)
+    d1, d2 = here.predict_dist(X[:5]), there.predict_dist(X[:5])
+    assert np.allclose(d1.mean, d2.mean) and np.allclose(d1.std, d2.std)
+
+
+def test_a_campaign_whose_fold_models_are_fitted_in_workers_decides_as_one_fitted_here(tmp_path: Path,
+                                                                                        monkeypatch) -> None:
+    import acquisition.loop.models as models
+
+    keys, its = campaign(tmp_path / "here.sqlite", None)
+    monkeypatch.setattr(models, "MEMBER_POOL_ROWS", 0)  # every fit's committees, not only from 100 rows
+    with FitPool(2, lazy=True) as pool:
+        keys_w, its_w = campaign(tmp_path / "members.sqlite", None, members=pool)
+        sent = pool.submitted
+    assert keys_w == keys and len(its_w) == len(its) >= 3
+    for a, b in zip(its, its_w, strict=True):
+        assert (a["n_train"], a["model"]) == (b["n_train"], b["model"])
+        assert a["spearman"] == pytest.approx(b["spearman"], abs=1e-9)
+    assert sent >= 3 * len(its)  # each fit's folds (3 a committee) went to the workers
+
+
+def test_a_single_campaign_gets_one_worker_per_fold_up_to_the_cores() -> None:
+    assert default_workers(1, 16, members=5) == 5 and default_workers(1, 2, members=5) == 2
+    assert default_workers(1, 1, members=5) == 0 and default_workers(1, 16, members=0) == 0
+    assert default_workers(3, 16, members=5) == 3  # several campaigns: one whole fit per worker
+
+
+def test_a_single_campaign_on_a_cpu_platform_fits_its_fold_models_in_the_coordinator() -> None:
+    from types import SimpleNamespace
+
+    from acquisition.fleet_run import _members
+
+    def runner(kind: str) -> SimpleNamespace:
+        return SimpleNamespace(pool=SimpleNamespace(fingerprint={"kind": kind}),
+                               loop=SimpleNamespace(spec=SimpleNamespace(folds=5)))
+
+    assert _members([runner("replay")]) == 5 and _members([runner("cuda")]) == 5
+    assert _members([runner("cpu")]) == 0  # its actors may measure on this machine's cores
+    assert _members([runner("replay"), runner("cuda")]) == 0  # several: whole fits, one a worker

@@ -203,6 +203,30 @@ def test_a_campaign_across_two_actors(cluster: str, tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+def test_a_single_campaigns_fold_models_are_fitted_in_worker_processes(cluster: str, tmp_path: Path,
+                                                                      monkeypatch) -> None:
+    import acquisition.loop.fitpool as fitpool
+    import acquisition.loop.models as models
+
+    monkeypatch.setattr(models, "MEMBER_POOL_ROWS", 20)  # from the first fits on, not only from 100 rows
+    sent: list[int] = []
+    fmap = fitpool.FitPool.map
+
+    def counting_map(pool: Any, func: Any, tasks: Any) -> Any:
+        sent.append(len(tasks))
+        return fmap(pool, func, tasks)
+
+    monkeypatch.setattr(fitpool.FitPool, "map", counting_map)
+    with Store(tmp_path / "f.sqlite") as store, Fleet(actors(T1, 2)) as fleet:
+        plat = fleet.pool().platform_id
+        r = run_fleet(store, spec("folds", model="gp", verification="cv", folds=3), fleet, FAM,
+                      fit_workers=2)[plat]
+        assert r.state in ("met", "budget") and r.fleet_error is None
+        assert sent and set(sent) == {3}  # each committee's three fold models went to the workers
+        assert_books(books(store, plat), len(store.members("folds")))
+
+
+@pytest.mark.slow
 def test_a_fleet_campaign_is_pipelined_and_its_devices_clock_adds_up(cluster: str, tmp_path: Path) -> None:
     with Store(tmp_path / "c.sqlite") as store, Fleet(actors(T1, 2)) as fleet:
         plat = fleet.pool().platform_id
