@@ -131,10 +131,22 @@ def _child_fleet(db: str, seed: int, kill_actor: bool, hang: bool = False) -> No
         run_fleet(store, _spec(table.family.name, seed), fleet, table.family)
 
 
+def _stop_soon(pool: Any) -> None:
+    """Stop (SIGSTOP) ``pool``'s fit workers 50 ms from now, from another thread: mid-fit."""
+    import threading
+
+    def stop() -> None:
+        time.sleep(0.05)
+        for pid in pool.worker_pids():
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGSTOP)
+
+    threading.Thread(target=stop, daemon=True).start()
+
+
 def _stop_fold_workers(seed: int) -> None:
     """The fold-model workers stopped (SIGSTOP) while they fit the Nth committee sent to them (N random, 1-4),
     given up on after 10 s."""
-    import threading
 
     import acquisition.loop.fitpool as fitpool
 
@@ -144,13 +156,7 @@ def _stop_fold_workers(seed: int) -> None:
     def stopping_map(pool: Any, func: Any, tasks: Any) -> Any:
         calls.append(1)
         if len(calls) == nth:
-            def stop() -> None:
-                time.sleep(0.05)  # mid-fit
-                for pid in pool.worker_pids():
-                    with contextlib.suppress(OSError):
-                        os.kill(pid, signal.SIGSTOP)
-
-            threading.Thread(target=stop, daemon=True).start()
+            _stop_soon(pool)
         return fmap(pool, func, tasks)
 
     fitpool.FitPool.map = stopping_map
@@ -159,7 +165,6 @@ def _stop_fold_workers(seed: int) -> None:
 def _child_fits(db: str, seed: int, hang: bool) -> None:
     """Two platforms (the table's Xeon and Titan rows, 2 replay actors each), a campaign each, their fits in worker
     processes; ``hang``: at a random fit the workers are stopped (SIGSTOP), given up on after 10 s."""
-    import threading
 
     import acquisition.loop.fitpool as fitpool
     from acquisition.fleet_run import run_fleet
@@ -178,13 +183,7 @@ def _child_fits(db: str, seed: int, hang: bool) -> None:
         def stopping_submit(pool: Any, job: Any) -> Any:
             ticket = submit(pool, job)
             if pool.submitted == nth:
-                def stop() -> None:
-                    time.sleep(0.05)  # mid-fit
-                    for pid in pool.worker_pids():
-                        with contextlib.suppress(OSError):
-                            os.kill(pid, signal.SIGSTOP)
-
-                threading.Thread(target=stop, daemon=True).start()
+                _stop_soon(pool)
             return ticket
 
         fitpool.FitPool.submit = stopping_submit
