@@ -65,8 +65,9 @@ AUTO_SLIP = 0.01
 
 
 # a committee's fold models go to ModelChoice.member_pool's workers from this many rows: below, a fold fit takes
-# milliseconds and the round trip more (a gp committee's fit with 2 workers: 0.88x the time at 60 TF-NAS rows,
-# 0.71x at 120, 0.62x at 180; gbt 0.94x, 0.99x, 0.74x; docs/benchmarks/2026-12-07-fit-workers.md)
+# milliseconds and the round trip more (with 2 workers, paired: a gp committee 0.71-1.05x the time at 60 TF-NAS
+# rows, 0.60-0.77x at 120, 0.62-0.64x at 180; gbt 0.89-1.03x, 0.83-0.85x, 0.78x;
+# benchmarks/fold_workers_bench.py, docs/benchmarks/2026-12-07-fit-workers.md)
 MEMBER_POOL_ROWS = 100
 
 
