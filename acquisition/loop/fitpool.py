@@ -63,7 +63,7 @@ def default_workers(campaigns: int, cores: int | None = None, members: int = 0) 
     if cores is None:
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     if campaigns < 2:
-        return min(max(0, members), cores) if members > 1 and cores > 1 else 0
+        return min(members, cores) if members > 1 and cores > 1 else 0
     return max(1, min(campaigns, cores))
 
 
