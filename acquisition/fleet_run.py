@@ -152,6 +152,7 @@ class _Runner:
     pipelined: bool = False
     inflight: list[list[Any]] = field(default_factory=list)  # asks sent and not told, as asked together
     draining: bool = False  # the campaign ended with asks in flight: their results are awaited, the rest dropped
+    thought: str | None = None  # the batch in flight the engine last thought ahead beside (once per batch)
 
     @property
     def outstanding(self) -> int:
@@ -272,7 +273,7 @@ def _step(store: Store, fleet: Any, family: Any, r: _Runner, fits: Any = None) -
     not sent to an actor and waits for the others (:mod:`acquisition.loop.pipeline`). With ``fits`` (a
     :class:`~acquisition.loop.fitpool.FitPool`), a step that fits first sends its fit to a worker and returns;
     it goes on at a later call, once the fit is back."""
-    from acquisition.loop.pipeline import batches, can_think_ahead, open_batches
+    from acquisition.loop.pipeline import batches, can_think_ahead, last_batch, open_batches
 
     ahead = r.loop.models.ahead
     if fits is not None and ahead is not None and not fits.ready(ahead[1]):
@@ -297,15 +298,22 @@ def _step(store: Store, fleet: Any, family: Any, r: _Runner, fits: Any = None) -
             r.done = True
             return
         _submit(fleet, family, r, asks, batches(asks))
-    if r.pipelined and open_batches(r.inflight) == 1 and r.loop.state is None:
+    if r.pipelined and open_batches(r.inflight) == 1 and r.loop.state is None and r.thought != last_batch(_flying(r)):
         fleet.dispatch()  # the actors take their share of the batch before the engine thinks
         _refresh_sources(store, family, r)
         if fits is not None and _fitting(r, fits, bool(can_think_ahead(r.loop))):
             return
+        # once per batch in flight, as on one device (acquisition.loop.pipeline.drive): a step that asked for
+        # nothing (the budget is spoken for) would otherwise fit again on each result of the batch that comes in
+        r.thought = last_batch(_flying(r))
         more = r.loop.ask_ahead()
         r.loop.ahead_data = None  # the step did not fit, or fitted: not the next fit's rows
         if more:
             _submit(fleet, family, r, more, [list(more)])
+
+
+def _flying(r: _Runner) -> list[Any]:
+    return [a for g in r.inflight for a in g]
 
 
 def _fitting(r: _Runner, fits: Any, due: bool) -> bool:

@@ -14,7 +14,7 @@ from acquisition.ask_tell.status import CampaignStatus, status_of
 from acquisition.ask_tell.telling import FAILED, LATENCY, CsvTold, Teller
 from acquisition.campaign import CampaignError
 from acquisition.engine import END_STATES, Asked
-from acquisition.loop.pipeline import batches
+from acquisition.loop.pipeline import batches, last_batch
 
 __all__ = ["Campaign", "create_campaign", "load_campaign"]
 
@@ -79,6 +79,7 @@ class Campaign:
         self._lock = opened.lock
         self._teller = Teller(self.store, name, self.family, self.platform, self.spec, opened.cost_fn)
         self._handed: set[tuple[str, str]] = set()  # handed out by ask() in this session, not told yet
+        self._thought: str | None = None  # the batch out that ask() last thought ahead beside
 
     # -- opening and closing ---------------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -129,7 +130,12 @@ class Campaign:
         with self._writing():
             asks = self.loop.next_asks()
             fresh = [a for a in asks if (a.key, a.protocol) not in self._handed]
-            if not fresh and asks and self.spec.pipeline != "off" and len(batches(asks)) == 1:
+            label = last_batch(asks)
+            if not fresh and asks and self.spec.pipeline != "off" and len(batches(asks)) == 1 \
+                    and label != self._thought:
+                # once per batch out, as run's driver: a step that asked for nothing (the budget is spoken for)
+                # is not taken again, a fit each, at every ask() until the batch is told
+                self._thought = label
                 fresh = [a for a in self.loop.ask_ahead() if (a.key, a.protocol) not in self._handed]
         out = fresh if k is None else fresh[:k]
         self._handed.update((a.key, a.protocol) for a in out)

@@ -65,8 +65,8 @@ from acquisition._schema import fault_point
 from acquisition.loop.base import Asked
 from profiler.doctor import INTERFERENCE_LIMIT
 
-__all__ = ["IDLE_ACTIVITY", "DeviceTime", "ask_ahead", "batches", "can_think_ahead", "drive", "open_batches",
-           "pipelined"]
+__all__ = ["IDLE_ACTIVITY", "DeviceTime", "ask_ahead", "batches", "can_think_ahead", "drive", "last_batch",
+           "open_batches", "pipelined"]
 
 log = logging.getLogger("latency_acquisition")
 
@@ -368,6 +368,16 @@ def batches(asks: Sequence[Asked]) -> list[list[Asked]]:
             out.append([])
         out[-1].append(a)
     return out
+
+
+def last_batch(asks: Sequence[Asked]) -> str | None:
+    """The label of the last batch among ``asks`` (of its last ask that is not a probe); a driver thinks ahead
+    once beside each batch in flight, and tells them apart by it.
+
+        >>> last_batch([Asked("x", {}, drawn="random", batch="2"), Asked("p", {}, drawn="probe", batch="3")])
+        '2'
+    """
+    return next((str(a.batch) for a in reversed(asks) if a.drawn != "probe"), None)
 
 
 def open_batches(inflight: Sequence[list[Asked]]) -> int:

@@ -320,6 +320,26 @@ def test_csv_round_trip_names_bad_rows_and_stores_all_or_nothing(tmp_path: Path)
         assert store.profiling_seconds(campaign="pixel") == pytest.approx(18 * 3.0 + 9.5)
 
 
+def test_asking_beside_a_batch_out_thinks_ahead_once(tmp_path: Path) -> None:
+    # a device that tells one result at a time and asks again after each: the step beside the last batch (the
+    # budget spoken for: it asks for nothing) is taken once, not a fit at every ask() until the batch is told
+    with open_phone(tmp_path / "one.sqlite", budget_samples=40, batch_size=10, initial_size=10,
+                    target_spearman=0.9999, pipeline="on", cost_s=1.0) as campaign:
+        out: list[Any] = []
+        while not campaign.done:
+            out += campaign.ask()
+            if not out:
+                break
+            a = out.pop(0)
+            campaign.tell(a.key, my_latency_ms(a.config))
+    with Store(tmp_path / "one.sqlite", readonly=True) as store:
+        its = store.iterations("pixel")
+        asked = {a["batch"] for a in store.asks("pixel")}
+        idle = [k for k, it in enumerate(its) if it["pending"] and str(k) not in asked]
+        assert len(idle) <= 1, f"steps beside a batch that asked for nothing: {idle} of {len(its)}"
+        assert any(it["pending"] for it in its) and its[-1]["n_train"] == 40
+
+
 @pytest.mark.slow
 # sequential: the rest of the second batch is pending after 24 measurements; pipelined: the third batch too
 @pytest.mark.parametrize(("pipeline", "pending", "iterations"), [("off", 6, 2), ("on", 16, 3)])

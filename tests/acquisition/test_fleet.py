@@ -254,6 +254,19 @@ def test_a_fleet_campaign_is_pipelined_and_its_devices_clock_adds_up(cluster: st
 
 
 @pytest.mark.slow
+def test_the_engine_thinks_ahead_once_per_batch_in_flight(cluster: str, tmp_path: Path) -> None:
+    # the last batches take the actors a second (realtime, 0.2 s a block) and a linear fit milliseconds: a step
+    # beside a batch that asks for nothing (the budget is spoken for) is not taken again on each result that comes
+    with Store(tmp_path / "o.sqlite") as store, Fleet(actors(table(cost_s=0.2), 2, realtime=True)) as fleet:
+        run_fleet(store, spec("once", budget=40), fleet, FAM)
+        its = store.iterations("once")
+        asked = Counter(a["batch"] for a in store.asks("once"))
+        idle = [k for k, it in enumerate(its) if it["pending"] and not asked[str(k)]]
+        assert len(idle) <= 1, f"steps beside a batch that asked for nothing: {idle} of {len(its)}"
+        assert any(it["pending"] for it in its) and its[-1]["n_train"] == 40
+
+
+@pytest.mark.slow
 def test_a_pipelined_fleet_stop_keeps_what_was_sent_and_drops_the_rest(cluster: str, tmp_path: Path) -> None:
     # a slow device (0.1 s a block, measured in real time) and a target met at once: the stop is decided with the
     # next batch out; the actors' share of it is kept, the rest never sent is dropped
