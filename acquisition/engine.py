@@ -63,6 +63,7 @@ has seen that returns metrics on never-seen rows (stored as ``test_*``, charged 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -78,7 +79,7 @@ from acquisition.fidelity import Fidelity
 from acquisition.loop.base import Asked, TrainingData, finite, row_noise, sampler
 from acquisition.loop.design import InitialDesign
 from acquisition.loop.export import export_predictor
-from acquisition.loop.fitpool import prefetch
+from acquisition.loop.fitpool import FitPool, prefetch
 from acquisition.loop.measure import measure_asks
 from acquisition.loop.models import (  # noqa: F401 - re-exported: the engine's model choice, as before
     AUTO_GP_ROWS,
@@ -177,12 +178,15 @@ END_STATES = ("met", "budget", "exhausted", "failed")  # a campaign in one of th
 def run_campaign(store: CampaignStore, spec: CampaignSpec, profiler: Measurer, family: Family, *,
                  progress: bool | Callable[[dict[str, Any]], None] = False, bundle_path: str | None = None,
                  max_iterations: int = 10_000, judge: Callable[[Any, set[str]], dict[str, float]] | None = None,
-                 sources: Sequence[Any] | None = None) -> CampaignResult:
+                 sources: Sequence[Any] | None = None, fit_workers: int = 0) -> CampaignResult:
     """Run (or resume) ``spec`` to its end; ``profiler`` measures (live :class:`profiler.worker.Profiler` or a
     replay oracle with the same ``measure``/``platform_id`` interface). Returns the result; exports the bundle to
     ``bundle_path`` when given. ``sources``: :class:`acquisition.transfer.TransferSource` s to learn from
     (``spec.transfer`` must not be ``"none"``; see the module docstring). ``max_iterations``: at most this many
-    fits in this call (the campaign then ends as ``stopped``; running it again resumes it).
+    fits in this call (the campaign then ends as ``stopped``; running it again resumes it). ``fit_workers``:
+    worker processes that fit the committees' fold models from :data:`~acquisition.loop.models.MEMBER_POOL_ROWS`
+    rows (the same models; :mod:`acquisition.loop.fitpool`). 0 (the default): none; on this project's 2-core
+    machine they did not pay for themselves in a ``run`` (``docs/benchmarks/2026-12-07-fit-workers.md``).
 
     The loop is ask/tell (:class:`CampaignLoop`, the steps :class:`acquisition.Campaign` runs too): ask for the
     pending or next configurations, measure them with ``profiler``, tell each result as it arrives."""
@@ -192,9 +196,12 @@ def run_campaign(store: CampaignStore, spec: CampaignSpec, profiler: Measurer, f
     platform = profiler.platform_id
     store.ensure_platform(platform, profiler.fingerprint, profiler.device.spec)
     spec = open_campaign(store, spec, platform, protocol=profiler.protocol.id)
-    with threadpool_limits(limits=1):  # one thread: see the note under TRANSFER_MARGIN
+    with threadpool_limits(limits=1), \
+            (FitPool(int(fit_workers), lazy=True) if fit_workers else contextlib.nullcontext()) as members:
+        # one thread each (see the note under TRANSFER_MARGIN); the fold models in the workers, when there are any
         loop = CampaignLoop(store, spec, profiler, family, progress=progress, sources=list(sources or []),
                             judge=judge, max_fits=max_iterations)
+        loop.models.member_pool = members
         clock = drive(loop, profiler, pipeline=pipelined(spec, profiler, store), progress=progress is True)
         if clock.idle_s > 0:
             store.charge(IDLE_ACTIVITY, clock.idle_s, platform=platform, family=family.name, campaign=spec.name,

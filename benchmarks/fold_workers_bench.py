@@ -5,11 +5,21 @@ two ways in alternating order on the same rows, one BLAS thread (as in the engin
 (its range). What ``MEMBER_POOL_ROWS`` (acquisition.loop.models) was chosen by.
 
     python benchmarks/fold_workers_bench.py      # ~2 min, alone on the machine
+
+``--run N``: instead, what ``run`` gains on a device whose host has cores to spare (a GPU's; ``run_workers``): N
+seeds of the default campaign on the TF-NAS Xeon rows (a replay table: measured on the virtual clock, each block
+its recorded cost, each engine step its real seconds), pipelined, to a verified rho of 0.98, with ``fit_workers`` 0
+and 2, the two in alternating order: samples, whether both took the same iterations on the same rows to the same end
+(the same decisions; the blocks in flight at the stop, counted in the samples, depend on the engine's real
+seconds), the engine's seconds, the device's idle share, and the paired ratio of engine seconds.
+
+    python benchmarks/fold_workers_bench.py --run 5    # ~10 min, alone on the machine
 """
 
 import os
 import statistics
 import sys
+import tempfile
 import time
 import warnings
 
@@ -47,7 +57,49 @@ def _make(kind, seed):
     return CommitteeRegressor(base, random_state=seed)
 
 
+def run_campaigns(seeds):
+    import logging
+
+    from acquisition.campaign import CampaignSpec
+    from acquisition.engine import run_campaign
+    from acquisition.store import Store
+    from studies.replay import ReplayOracle
+
+    logging.disable(logging.WARNING)
+    table = ReplaySource(csv=TFNAS, params=PARAMS, where=[f"device={DEVICES[0]}"]).table()
+    rows, ratios = [], []
+    print("| seed | fit workers | samples | state | engine s | device idle | process wall s |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    with tempfile.TemporaryDirectory() as tmp:
+        for seed in range(seeds):
+            got = {}
+            for workers in ((0, 2) if seed % 2 == 0 else (2, 0)):
+                spec = CampaignSpec(name="r", family=table.family.name, seed=seed, target_spearman=0.98,
+                                    budget_samples=800)
+                t0 = time.perf_counter()
+                with Store(os.path.join(tmp, f"{seed}-{workers}.sqlite")) as store:
+                    res = run_campaign(store, spec, ReplayOracle(table), table.family, fit_workers=workers)
+                    # the decisions: the rows each iteration chose on (what was in flight at the stop, also
+                    # counted in n_train, depends on the engine's real seconds on the virtual clock)
+                    decided = tuple(it["n_train"] for it in store.iterations("r"))
+                got[workers] = ((decided, res.state), res.n_train, res.engine_s, res.device.idle_share,
+                                time.perf_counter() - t0)
+            for workers in (0, 2):
+                (_, state), n, eng, idle, wall = got[workers]
+                print(f"| {seed} | {workers} | {n} | {state} | {eng:.1f} | {100 * idle:.1f} % | {wall:.1f} |",
+                      flush=True)
+            rows.append(got)
+            ratios.append(got[2][2] / got[0][2])
+    same = sum(g[0][0] == g[2][0] for g in rows)
+    print(f"\nthe same iterations and end: {same} of {len(rows)} seeds; engine s with 2 workers / without: median "
+          f"{statistics.median(ratios):.2f} ({min(ratios):.2f}-{max(ratios):.2f}); device idle median "
+          f"{100 * statistics.median(g[0][3] for g in rows):.1f} % without, "
+          f"{100 * statistics.median(g[2][3] for g in rows):.1f} % with")
+
+
 def main():
+    if "--run" in sys.argv:
+        return run_campaigns(int(sys.argv[sys.argv.index("--run") + 1]))
     pool = FitPool(2).__enter__()
     pool.map(statistics.median, [([1.0],)] * 2)  # started, imports done
     print("| table | model | rows | here s | fold models in 2 workers s | ratio (range) |")

@@ -14,7 +14,7 @@ __all__ = ["add_fleet_args", "check_fleet_args", "open_fleet", "print_throughput
 
 
 def add_fleet_args(p: argparse.ArgumentParser, fits: bool = False) -> None:
-    """--ray-address and --actors (and, for campaigns, ``fits``: --fit-workers)."""
+    """--ray-address and --actors (and, for campaigns, ``fits``: --fit-workers, also without a cluster)."""
     p.add_argument("--ray-address", dest="ray_address", default=None, metavar="ADDR",
                    help="measure on the devices of a Ray cluster: auto (the cluster this machine joined with "
                         "`ray start`), local (a private instance on this machine), HOST:PORT or ray://HOST:PORT. "
@@ -26,9 +26,11 @@ def add_fleet_args(p: argparse.ArgumentParser, fits: bool = False) -> None:
                         "device per node; more CPU devices than nodes share machines and distort each other)")
     if fits:
         p.add_argument("--fit-workers", dest="fit_workers", type=non_negative_int, default=None, metavar="N",
-                       help="with --ray-address: fit the platforms' campaigns in N worker processes, several at "
-                            "once (default: one per campaign, up to this machine's cores; 0: in the coordinator's "
-                            "loop, one after another)")
+                       help="fit in N worker processes: with --ray-address the platforms' campaigns, several at "
+                            "once (default: one per campaign, up to this machine's cores); a single campaign's "
+                            "committees spread their fold models over them, the same models (on a fleet by "
+                            "default one per fold up to the cores, none for a CPU platform; without a fleet 0). "
+                            "0: none")
 
 
 def check_fleet_args(args: argparse.Namespace) -> bool:
@@ -36,8 +38,6 @@ def check_fleet_args(args: argparse.Namespace) -> bool:
     if args.ray_address is None:
         if args.actors is not None:
             raise CliError("--actors needs --ray-address (the devices of a Ray cluster)")
-        if getattr(args, "fit_workers", None) is not None:
-            raise CliError("--fit-workers needs --ray-address (a campaign per platform of a Ray cluster)")
         return False
     from profiler.fleet import check_address, require_ray
 

@@ -100,7 +100,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     with RunLock(args.db), Store(args.db) as store, Profiler(device) as prof:
         sources = _transfer_sources(store, spec, family, prof.platform_id, platforms) + bundles
         res = run_campaign(store, spec, prof, family, progress=not args.no_progress, bundle_path=bundle,
-                           sources=sources)
+                           sources=sources, fit_workers=args.fit_workers or 0)
         used = store.campaign_sources(name)
         db_path = os.path.abspath(store.path)
         ceiling = noise_ceiling(store, family.name, platform=prof.platform_id, protocol=prof.protocol.id)

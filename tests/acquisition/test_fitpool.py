@@ -209,3 +209,25 @@ def test_a_single_campaign_on_a_cpu_platform_fits_its_fold_models_in_the_coordin
     assert _members([runner("replay")]) == 5 and _members([runner("cuda")]) == 5
     assert _members([runner("cpu")]) == 0  # its actors may measure on this machine's cores
     assert _members([runner("replay"), runner("cuda")]) == 0  # several: whole fits, one a worker
+
+
+def test_run_with_fold_workers_decides_as_run_without(tmp_path: Path, monkeypatch) -> None:
+    import acquisition.loop.models as models
+    from acquisition.engine import run_campaign
+
+    monkeypatch.setattr(models, "MEMBER_POOL_ROWS", 0)  # every fit's committees, not only from 100 rows
+    mapped: list[int] = []
+    plain_map = FitPool.map
+    monkeypatch.setattr(FitPool, "map", lambda self, func, tasks: mapped.append(len(tasks)) or plain_map(self, func,
+                                                                                                           tasks))
+    out = {}
+    for workers in (0, 2):
+        with Store(tmp_path / f"run{workers}.sqlite") as store:
+            res = run_campaign(store, spec(name="r", pipeline="on"), SyntheticProfiler(), FAM, fit_workers=workers)
+            out[workers] = ([a["key"] for a in store.asks("r")], store.iterations("r"), res.n_train)
+    (keys, its, n), (keys_w, its_w, n_w) = out[0], out[2]
+    assert keys_w == keys and n_w == n == 50 and len(its_w) == len(its) >= 3
+    for a, b in zip(its, its_w, strict=True):
+        assert (a["n_train"], a["model"]) == (b["n_train"], b["model"])
+        assert a["spearman"] == pytest.approx(b["spearman"], abs=1e-9)
+    assert len(mapped) >= len(its) and set(mapped) == {3}  # each committee's 3 fold models, in the run with workers

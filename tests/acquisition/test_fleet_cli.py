@@ -30,8 +30,8 @@ def test_actors_needs_an_address(tmp_path, capsys, cmd):
     assert not db.exists()
 
 
-@pytest.mark.parametrize("value", ["2", "-1", "x"])
-def test_fit_workers_needs_an_address_and_a_count(tmp_path, capsys, value):
+@pytest.mark.parametrize("value", ["-1", "x", "1.5"])
+def test_fit_workers_needs_a_count(tmp_path, capsys, value):
     db = tmp_path / "a.sqlite"
     code = None
     try:
@@ -40,7 +40,7 @@ def test_fit_workers_needs_an_address_and_a_count(tmp_path, capsys, value):
         code = e.code
     assert code == 2
     err = _err(capsys)
-    assert ("--fit-workers needs --ray-address" in err if value == "2" else repr(value) in err or value in err)
+    assert repr(value) in err or value in err
     assert "Traceback" not in err and not db.exists()
 
 
