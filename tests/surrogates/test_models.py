@@ -26,15 +26,18 @@ from tests.surrogates.synthetic import block_dataset
 
 BUILTIN = ["linear", "rf", "gbt", "mlp", "quantile-gbt", "ngboost", "ngboost-ensemble", "linear-gbt", "gp"]
 
-# small versions so that scikit-learn's ~40 checks per estimator stay fast
+# small versions so that scikit-learn's ~40 checks per estimator stay fast: the checks are about the API, and
+# the one that scores (check_regressors_train, R2 > 0.5 on its own data) is passed with room by each size here
+# (R2 0.78 for the MLP and the quantile model, 0.80 for NGBoost, 0.76 for the ensemble; 30 and 20 trees cost the
+# two NGBoost models twice as much)
 FAST = [
     ExpLinearRegressor(),
     ForestRegressor(n_estimators=10, random_state=0),
     GBTRegressor(max_iter=30, random_state=0),
-    MLPLatencyRegressor(hidden_layer_sizes=(32,), max_epochs=150, random_state=0),
+    MLPLatencyRegressor(hidden_layer_sizes=(32,), max_epochs=50, random_state=0),
     QuantileGBTRegressor(max_iter=30, random_state=0),
-    NGBoostRegressor(n_estimators=30, random_state=0),
-    NGBoostEnsembleRegressor(n_members=2, n_estimators=20, random_state=0),
+    NGBoostRegressor(n_estimators=15, random_state=0),
+    NGBoostEnsembleRegressor(n_members=2, n_estimators=15, random_state=0),
     CommitteeRegressor(GBTRegressor(max_iter=20), n_folds=3, random_state=0),
     LinearTreeGBTRegressor(n_estimators=30, random_state=0),
     GPRegressor(n_restarts=0, random_state=0),
@@ -75,9 +78,11 @@ def test_user_model_plugs_in() -> None:
 
 @pytest.fixture(scope="module")
 def mbconv_data():
-    fam, cfgs, y = block_dataset("mbconv", 700, seed=0, noise=0.03)
+    # 300 training rows: every model ranks the 200 unseen ones at rho >= 0.995, as with 500 (the floors are 0.97
+    # and 0.9); NGBoost's 500 trees took 9 s a fit on 500 rows
+    fam, cfgs, y = block_dataset("mbconv", 500, seed=0, noise=0.03)
     X = FeatureEncoder(fam).transform(cfgs)
-    return X[:500], y[:500], X[500:], y[500:]
+    return X[:300], y[:300], X[300:], y[300:]
 
 
 @pytest.mark.slow
@@ -87,8 +92,8 @@ def test_models_learn_a_latency_law(name: str, mbconv_data) -> None:
     model = get_model(name)
     if "random_state" in model.get_params():
         model.set_params(random_state=0)
-    if name == "ngboost-ensemble":  # each member is an `ngboost` (its own case here): 2 of 5 show the mixture
-        model.set_params(n_members=2)
+    if name == "ngboost-ensemble":  # each member is an `ngboost` (its own case here, 500 trees): 2 of 5 members
+        model.set_params(n_members=2, n_estimators=100)  # of 100 trees show the mixture (rho 0.998, as with 300)
     model.fit(Xtr, ytr)
     dist = model.predict_dist(Xte)
     assert dist.mean.shape == dist.std.shape == (len(yte),)
@@ -115,7 +120,8 @@ def test_quantile_gbt_has_native_quantiles_and_per_input_std(mbconv_data) -> Non
 @pytest.mark.slow
 def test_ensemble_std_adds_member_disagreement_to_noise(mbconv_data) -> None:
     Xtr, ytr, Xte, _ = mbconv_data
-    m = NGBoostEnsembleRegressor(n_members=3, n_estimators=100, random_state=0).fit(Xtr, ytr)
+    # 30 trees a member: the identities below are exact at any size, and bootstrap members disagree from the start
+    m = NGBoostEnsembleRegressor(n_members=3, n_estimators=30, random_state=0).fit(Xtr, ytr)
     d = m.predict_dist(Xte)
     members = [mem.pred_dist(Xte) for mem in m.members_]
     locs = np.stack([p.params["loc"] for p in members])
@@ -131,7 +137,9 @@ def test_ensemble_std_adds_member_disagreement_to_noise(mbconv_data) -> None:
 def test_calibration_makes_the_80_percent_interval_cover_about_80_percent() -> None:
     fam, cfgs, y = block_dataset("resv1", 900, seed=11, noise=0.05)
     X = FeatureEncoder(fam).transform(cfgs)
-    light = {"ngboost": {"n_estimators": 150}}  # the calibration does not depend on how many trees; 500 took 30 s
+    # the calibration does not depend on how many trees: ngboost's 500 took 30 s; the forest's 300 took 4 s, and
+    # with 100 its calibrated coverage is 0.80 (0.75 with 300)
+    light = {"ngboost": {"n_estimators": 150}, "rf": {"n_estimators": 100}}
     for name in ("ngboost", "quantile-gbt", "rf"):
         raw = get_model(name, calibrate=False, random_state=0, **light.get(name, {})).fit(X[:600], y[:600])
         cal = get_model(name, calibrate=True, random_state=0, **light.get(name, {})).fit(X[:600], y[:600])

@@ -158,6 +158,8 @@ def test_a_gp_correction_of_few_rows_of_many_features_stays_near_the_prior(monke
     four times as far (six draws)."""
     import surrogates.models.transfer as transfer
 
+    sources: dict[int, GBTRegressor] = {}  # a draw's source model, fitted once for both searches (the fits' cost)
+
     def stray(shrink: float | None) -> float:
         monkeypatch.setattr(transfer, "CORRECTION_SHRINK", shrink)
         out = []
@@ -165,7 +167,9 @@ def test_a_gp_correction_of_few_rows_of_many_features_stays_near_the_prior(monke
             rng = np.random.default_rng(seed)
             X = rng.uniform(0, 1, (300, 30))
             z_src = 2 * X[:, 0] + np.sin(3 * X[:, 1]) + 0.5 * X[:, 2]
-            src = GBTRegressor(random_state=0).fit(X, np.exp(z_src))
+            if seed not in sources:
+                sources[seed] = GBTRegressor(random_state=0).fit(X, np.exp(z_src))
+            src = sources[seed]
             y = np.exp(0.8 * z_src + 0.2 + rng.normal(0, 0.05, 300))
             m = TransferRegressor(sources=SourceModels([src]), base="gp", random_state=0).fit(X[:8], y[:8])
             assert m.model_.shrink == shrink
