@@ -110,7 +110,8 @@ class Device:
     def fingerprint(self) -> dict[str, Any]:
         import torch
 
-        return {"kind": self.kind, "torch": torch.__version__, "dtype": self.dtype, "batch_size": self.batch_size,
+        # a plain str: a TorchVersion would make unpickling the worker's fingerprint import torch in the engine
+        return {"kind": self.kind, "torch": str(torch.__version__), "dtype": self.dtype, "batch_size": self.batch_size,
                 "measurement_version": PROTOCOL_VERSION, "python": platform.python_version(),
                 "cpu_model": _cpu_model(), "machine": platform.machine()}
 
