@@ -298,22 +298,19 @@ def _step(store: Store, fleet: Any, family: Any, r: _Runner, fits: Any = None) -
             r.done = True
             return
         _submit(fleet, family, r, asks, batches(asks))
-    if r.pipelined and open_batches(r.inflight) == 1 and r.loop.state is None and r.thought != last_batch(_flying(r)):
+    label = last_batch([a for g in r.inflight for a in g])
+    if r.pipelined and open_batches(r.inflight) == 1 and r.loop.state is None and r.thought != label:
         fleet.dispatch()  # the actors take their share of the batch before the engine thinks
         _refresh_sources(store, family, r)
         if fits is not None and _fitting(r, fits, bool(can_think_ahead(r.loop))):
             return
         # once per batch in flight, as on one device (acquisition.loop.pipeline.drive): a step that asked for
         # nothing (the budget is spoken for) would otherwise fit again on each result of the batch that comes in
-        r.thought = last_batch(_flying(r))
+        r.thought = label
         more = r.loop.ask_ahead()
         r.loop.ahead_data = None  # the step did not fit, or fitted: not the next fit's rows
         if more:
             _submit(fleet, family, r, more, [list(more)])
-
-
-def _flying(r: _Runner) -> list[Any]:
-    return [a for g in r.inflight for a in g]
 
 
 def _fitting(r: _Runner, fits: Any, due: bool) -> bool:

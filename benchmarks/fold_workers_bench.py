@@ -98,8 +98,15 @@ def run_campaigns(seeds):
 
 
 def main():
-    if "--run" in sys.argv:
-        return run_campaigns(int(sys.argv[sys.argv.index("--run") + 1]))
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--run", type=int, metavar="SEEDS", help="campaigns with and without fold workers instead")
+    args = ap.parse_args()
+    if args.run is not None:
+        if args.run < 1:
+            ap.error(f"--run {args.run}: expected a number of seeds >= 1")
+        return run_campaigns(args.run)
     pool = FitPool(2).__enter__()
     pool.map(statistics.median, [([1.0],)] * 2)  # started, imports done
     print("| table | model | rows | here s | fold models in 2 workers s | ratio (range) |")
